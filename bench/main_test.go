@@ -1,0 +1,45 @@
+// Package bench holds the workshop's database tests and benchmarks: for each
+// lesson, tests that the naive and scalable versions agree and that their
+// costs grow as the lesson says, and benchmarks at growing sizes.
+//
+// Every test binary starts its own database, so they all live here, in one.
+package bench
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"works-vs-scales/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// EnvLarge, set to 1, adds the largest sizes to the benchmarks: more data to
+// seed once, and minutes rather than seconds per run.
+const EnvLarge = "WORKSHOP_LARGE"
+
+func large() bool { return os.Getenv(EnvLarge) == "1" }
+
+// sizes returns the sizes a benchmark runs at: from 10 up by factors of 10 to
+// top, or only the smallest with -short, so a quick run still exercises every
+// benchmark.
+func sizes(top int) []int {
+	var ladder []int
+	for n := 10; n <= top; n *= 10 {
+		ladder = append(ladder, n)
+	}
+	if testing.Short() {
+		return ladder[:1]
+	}
+	return ladder
+}
+
+// reportCounts reports what the database did per iteration of b's loop.
+func reportCounts(b *testing.B, counts *pgtest.Counts) {
+	b.ReportMetric(float64(counts.Statements())/float64(b.N), "queries/op")
+	b.ReportMetric(float64(counts.RoundTrips())/float64(b.N), "round-trips/op")
+	b.ReportMetric(float64(counts.Rows())/float64(b.N), "rows/op")
+}
+
+func name(key string, value any) string { return fmt.Sprintf("%s=%v", key, value) }

@@ -1,0 +1,82 @@
+package pgtest
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Counts is what the database was asked to do by the calls made with one
+// context: statements sent, round trips waited for, rows returned or changed.
+// It is safe for concurrent use.
+type Counts struct {
+	statements atomic.Int64
+	roundTrips atomic.Int64
+	rows       atomic.Int64
+}
+
+// Statements is how many SQL statements were sent, one per query and one per
+// query queued in a batch.
+func (c *Counts) Statements() int64 { return c.statements.Load() }
+
+// RoundTrips is how many times the caller sent work and waited for the answer:
+// one per query and one per batch, however many statements it holds. (The
+// first run of a statement on a connection also prepares it: one more round
+// trip, per connection, that this does not count.)
+func (c *Counts) RoundTrips() int64 { return c.roundTrips.Load() }
+
+// Rows is how many rows the statements returned (SELECT) or changed.
+func (c *Counts) Rows() int64 { return c.rows.Load() }
+
+type countsKey struct{}
+
+// CountQueries returns a context whose queries, on a pool made by this package,
+// are added to the returned Counts.
+func CountQueries(ctx context.Context) (context.Context, *Counts) {
+	counts := new(Counts)
+	return context.WithValue(ctx, countsKey{}, counts), counts
+}
+
+func countsFrom(ctx context.Context) *Counts {
+	counts, _ := ctx.Value(countsKey{}).(*Counts)
+	return counts
+}
+
+// tracer adds what pgx does on a connection to the Counts in the context.
+type tracer struct{}
+
+var (
+	_ pgx.QueryTracer = tracer{}
+	_ pgx.BatchTracer = tracer{}
+)
+
+func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	if c := countsFrom(ctx); c != nil {
+		c.statements.Add(1)
+		c.roundTrips.Add(1)
+	}
+	return ctx
+}
+
+func (tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if c := countsFrom(ctx); c != nil {
+		c.rows.Add(data.CommandTag.RowsAffected())
+	}
+}
+
+func (tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if c := countsFrom(ctx); c != nil {
+		c.roundTrips.Add(1)
+	}
+	return ctx
+}
+
+func (tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if c := countsFrom(ctx); c != nil {
+		c.statements.Add(1)
+		c.rows.Add(data.CommandTag.RowsAffected())
+	}
+}
+
+func (tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

@@ -1,0 +1,428 @@
+// Package pgtest gives the workshop's tests and benchmarks a real PostgreSQL
+// holding the generated shop, and counts what they ask of it.
+//
+// The server is found once per test binary (see [locate]); each scale of the
+// shop is seeded once per server into a template database that later runs
+// reuse. Readers share one read-only copy per scale, writers get a copy each,
+// dropped when their test ends. Every database the harness makes is named
+// wvs_…; it touches no other.
+//
+// A package that uses it runs [Main] from its TestMain, so the copies and any
+// container are removed when the binary ends.
+package pgtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+)
+
+// Seed is the generator seed of every shop the harness builds.
+const Seed uint64 = 1
+
+// namePrefix starts the name of every database the harness creates.
+const namePrefix = "wvs_"
+
+// TemplateName is the name of the template database holding the shop at scale
+// s: it changes with the schema, the generator and the seed, so a template is
+// reused only while it would be seeded the same way.
+func TemplateName(s shop.Scale) string {
+	sum := sha256.Sum256([]byte(shop.Schema + shop.Indexes + strconv.Itoa(shop.GeneratorVersion)))
+	return fmt.Sprintf("%stpl_%s_%s_seed%d", namePrefix, hex.EncodeToString(sum[:4]), s, Seed)
+}
+
+// Shop returns a pool on the shop at scale s, shared by every caller in this
+// test binary. The database is read-only: a test that writes uses [ShopClone].
+func Shop(tb testing.TB, s shop.Scale) *pgxpool.Pool {
+	tb.Helper()
+	h := open(tb)
+	pool, err := h.reader(context.Background(), s)
+	if err != nil {
+		tb.Fatalf("pgtest: shop at scale %v: %v", s, err)
+	}
+	return pool
+}
+
+// ShopClone returns a pool on a fresh, writable copy of the shop at scale s,
+// dropped when the test ends.
+func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
+	tb.Helper()
+	h := open(tb)
+	ctx := context.Background()
+	name := fmt.Sprintf("%sclone_%d_%d", namePrefix, os.Getpid(), h.clones.Add(1))
+	tb.Cleanup(func() {
+		if err := h.drop(context.Background(), name); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	pool, err := h.clone(ctx, s, name)
+	if err != nil {
+		tb.Fatalf("pgtest: copy of the shop at scale %v: %v", s, err)
+	}
+	tb.Cleanup(pool.Close) // runs before the drop: cleanups run last-in, first-out
+	return pool
+}
+
+// Main runs the tests and benchmarks of m, then drops this binary's databases
+// and stops any container it started, and exits.
+func Main(m *testing.M) {
+	code := m.Run()
+	if h := opened.h; h != nil {
+		if err := h.close(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: cleaning up: %v\n", err)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
+}
+
+// opened is the harness of this test binary, opened on first use.
+var opened struct {
+	once     sync.Once
+	h        *harness
+	err      error
+	reported atomic.Bool
+}
+
+func open(tb testing.TB) *harness {
+	tb.Helper()
+	opened.once.Do(func() {
+		opened.h, opened.err = start(context.Background(), os.Getenv, startContainer)
+	})
+	if opened.err != nil {
+		if opened.reported.Swap(true) {
+			tb.Fatal("pgtest: no PostgreSQL (the first failure says why and how to get one)")
+		}
+		tb.Fatalf("pgtest: %v", opened.err)
+	}
+	return opened.h
+}
+
+// harness is a PostgreSQL server and the databases this binary made on it.
+type harness struct {
+	server server
+	admin  *pgxpool.Pool // the maintenance database, direct
+	proxy  *Proxy        // nil unless WORKSHOP_RTT is set
+	clones atomic.Int64
+
+	mu      sync.Mutex
+	readers map[shop.Scale]*readerDB
+}
+
+type readerDB struct {
+	once sync.Once
+	name string
+	pool *pgxpool.Pool
+	err  error
+}
+
+func start(ctx context.Context, getenv func(string) string, startContainer startFunc) (*harness, error) {
+	rtt, err := parseRTT(getenv(EnvRTT))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := locate(ctx, getenv, startContainer)
+	if err != nil {
+		return nil, err
+	}
+	h := &harness{server: srv, readers: make(map[shop.Scale]*readerDB)}
+	if h.admin, err = h.newPool(ctx, "", false); err != nil {
+		return nil, errors.Join(err, h.close(ctx))
+	}
+	if err := h.admin.Ping(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", redact(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
+	}
+	if rtt > 0 {
+		if h.proxy, err = startProxyTo(h.admin.Config().ConnConfig, rtt); err != nil {
+			return nil, errors.Join(err, h.close(ctx))
+		}
+	}
+	if err := h.describe(ctx, os.Stdout); err != nil {
+		return nil, errors.Join(err, h.close(ctx))
+	}
+	h.warnLeftovers(ctx)
+	return h, nil
+}
+
+func parseRTT(setting string) (time.Duration, error) {
+	if setting == "" {
+		return 0, nil
+	}
+	rtt, err := time.ParseDuration(setting)
+	if err != nil || rtt < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 1ms or 500us", EnvRTT, setting)
+	}
+	return rtt, nil
+}
+
+// startProxyTo starts a latency proxy in front of the server cfg connects to.
+func startProxyTo(cfg *pgx.ConnConfig, rtt time.Duration) (*Proxy, error) {
+	network, address := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	if strings.HasPrefix(cfg.Host, "/") {
+		network, address = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
+	}
+	return StartProxy(network, address, rtt)
+}
+
+// newPool connects to the database name ("" for the maintenance database),
+// through the latency proxy when proxied and one is running.
+func (h *harness) newPool(ctx context.Context, name string, proxied bool) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(h.server.url)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
+	}
+	if name != "" {
+		cfg.ConnConfig.Database = name
+	}
+	if proxied && h.proxy != nil {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(h.proxy.Addr().Port)
+		cfg.ConnConfig.Fallbacks = nil
+	}
+	cfg.ConnConfig.Tracer = tracer{}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %s: %w", name, err)
+	}
+	return pool, nil
+}
+
+// describe prints, as benchmark configuration lines, the server settings that
+// change results and the round-trip time a query really sees.
+func (h *harness) describe(ctx context.Context, w *os.File) error {
+	const settingsQuery = `SELECT current_setting('server_version'), current_setting('fsync'),
+		current_setting('shared_buffers'), current_setting('synchronous_commit')`
+	var version, fsync, sharedBuffers, syncCommit string
+	if err := h.admin.QueryRow(ctx, settingsQuery).Scan(&version, &fsync, &sharedBuffers, &syncCommit); err != nil {
+		return fmt.Errorf("read server settings: %w", err)
+	}
+	rtt, err := h.measureRTT(ctx)
+	if err != nil {
+		return err
+	}
+	setting := "none"
+	if h.proxy != nil {
+		setting = h.proxy.RTT().String()
+	}
+	fmt.Fprintf(w, "postgres: %s\npostgres-from: %s\npostgres-fsync: %s\npostgres-shared_buffers: %s\npostgres-synchronous_commit: %s\nrtt-added: %s\nrtt-measured: %.3fms\n",
+		version, h.server.origin, fsync, sharedBuffers, syncCommit, setting, float64(rtt.Microseconds())/1000)
+	return nil
+}
+
+// measureRTT returns the median time of a trivial query through the pools the
+// tests get: the round trip they pay, whatever WORKSHOP_RTT asked for.
+func (h *harness) measureRTT(ctx context.Context) (time.Duration, error) {
+	pool, err := h.newPool(ctx, "", true)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("measure round trip: %w", err)
+	}
+	defer conn.Release()
+	const trips = 101
+	times := make([]time.Duration, trips)
+	for i := range times {
+		started := time.Now()
+		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+			return 0, fmt.Errorf("measure round trip: %w", err)
+		}
+		times[i] = time.Since(started)
+	}
+	slices.Sort(times)
+	return times[trips/2], nil
+}
+
+// template returns the name of the template holding the shop at scale s,
+// seeding it first if no earlier run did. An advisory lock keeps two binaries
+// from seeding the same template at once.
+func (h *harness) template(ctx context.Context, s shop.Scale) (string, error) {
+	name := TemplateName(s)
+	conn, err := h.admin.Acquire(ctx)
+	if err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	defer conn.Release()
+	lock := lockKey(name)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lock); err != nil {
+		return "", fmt.Errorf("lock template %s: %w", name, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lock)
+
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look for template %s: %w", name, err)
+	}
+	if exists {
+		return name, nil
+	}
+
+	// Seed under a temporary name and rename when done, so that an interrupted
+	// seeding never leaves a template that looks complete.
+	building := name + "_building"
+	started := time.Now()
+	fmt.Fprintf(os.Stderr, "pgtest: seeding %s (%d users, %d orders; once per server)...\n", name, s.Users(), s.Orders())
+	if err := h.drop(ctx, building); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident(building)); err != nil {
+		return "", fmt.Errorf("create %s: %w", building, err)
+	}
+	if err := h.seed(ctx, building, s); err != nil {
+		return "", errors.Join(err, h.drop(ctx, building))
+	}
+	for _, sql := range []string{
+		"ALTER DATABASE " + ident(building) + " RENAME TO " + ident(name),
+		"ALTER DATABASE " + ident(name) + " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true",
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return "", fmt.Errorf("finish template %s: %w", name, err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "pgtest: seeded %s in %.1fs\n", name, time.Since(started).Seconds())
+	return name, nil
+}
+
+func (h *harness) seed(ctx context.Context, name string, s shop.Scale) error {
+	cfg := h.admin.Config().ConnConfig.Copy()
+	cfg.Database = name
+	cfg.Tracer = nil
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := shop.Load(ctx, conn, s, Seed); err != nil {
+		return fmt.Errorf("seed %s: %w", name, err)
+	}
+	return nil
+}
+
+// copyOf creates the database name as a copy of the shop's template at scale s.
+func (h *harness) copyOf(ctx context.Context, s shop.Scale, name string) error {
+	template, err := h.template(ctx, s)
+	if err != nil {
+		return err
+	}
+	sql := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", ident(name), ident(template))
+	if _, err := h.admin.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", template, name, err)
+	}
+	return nil
+}
+
+func (h *harness) clone(ctx context.Context, s shop.Scale, name string) (*pgxpool.Pool, error) {
+	if err := h.copyOf(ctx, s, name); err != nil {
+		return nil, err
+	}
+	return h.newPool(ctx, name, true)
+}
+
+// reader returns the pool on this binary's read-only copy of the shop at scale
+// s, making it on first use.
+func (h *harness) reader(ctx context.Context, s shop.Scale) (*pgxpool.Pool, error) {
+	h.mu.Lock()
+	r, ok := h.readers[s]
+	if !ok {
+		r = &readerDB{name: fmt.Sprintf("%sread_%d_%s", namePrefix, os.Getpid(), s)}
+		h.readers[s] = r
+	}
+	h.mu.Unlock()
+	r.once.Do(func() {
+		if r.err = h.copyOf(ctx, s, r.name); r.err != nil {
+			return
+		}
+		sql := "ALTER DATABASE " + ident(r.name) + " SET default_transaction_read_only = on"
+		if _, r.err = h.admin.Exec(ctx, sql); r.err != nil {
+			r.err = fmt.Errorf("make %s read-only: %w", r.name, r.err)
+			return
+		}
+		r.pool, r.err = h.newPool(ctx, r.name, true)
+	})
+	return r.pool, r.err
+}
+
+// drop drops a database the harness made, closing any session still on it.
+func (h *harness) drop(ctx context.Context, name string) error {
+	if !strings.HasPrefix(name, namePrefix) {
+		return fmt.Errorf("refusing to drop %s: the harness made no such database", name)
+	}
+	if _, err := h.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
+}
+
+// close drops the read-only copies and stops the proxy and the container.
+func (h *harness) close(ctx context.Context) error {
+	var errs []error
+	for _, r := range h.readers {
+		if r.pool != nil {
+			r.pool.Close()
+		}
+		if r.err == nil {
+			errs = append(errs, h.drop(ctx, r.name))
+		}
+	}
+	if h.proxy != nil {
+		errs = append(errs, h.proxy.Close())
+	}
+	if h.admin != nil {
+		h.admin.Close()
+	}
+	if h.server.stop != nil {
+		errs = append(errs, h.server.stop())
+	}
+	return errors.Join(errs...)
+}
+
+// warnLeftovers names copies left by binaries that were killed before cleaning
+// up (a panic, a -timeout), and the command that drops them.
+func (h *harness) warnLeftovers(ctx context.Context) {
+	rows, err := h.admin.Query(ctx, `SELECT datname FROM pg_database
+		WHERE datname LIKE 'wvs\_read\_%' OR datname LIKE 'wvs\_clone\_%' ORDER BY datname`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(names) == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "pgtest: %d database(s) left by interrupted runs (%s); drop them with: go run ./cmd/dropdbs -leftovers\n",
+		len(names), strings.Join(names, ", "))
+}
+
+func lockKey(name string) int64 {
+	hash := fnv.New64a()
+	hash.Write([]byte(name))
+	return int64(hash.Sum64())
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// redact hides the password of a database URL.
+func redact(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil || cfg.Password == "" {
+		return url
+	}
+	return strings.Replace(url, cfg.Password, "xxxxx", 1)
+}

@@ -1,0 +1,70 @@
+// Package shop is the example domain every lesson works on: users who place
+// orders of products, and a small social feed of posts and comments.
+//
+// The data is generated, never downloaded: the same Scale and seed give the same
+// rows on every machine, so a result measured here can be measured again there.
+package shop
+
+import (
+	"errors"
+	"time"
+)
+
+// User is a customer of the shop.
+type User struct {
+	ID        int64
+	Name      string
+	Email     string
+	CreatedAt time.Time
+}
+
+// Product is something the shop sells.
+type Product struct {
+	ID         int64
+	Name       string
+	Category   string
+	PriceCents int64
+}
+
+// Order is one purchase by a user, with its items in line order.
+type Order struct {
+	ID        int64
+	UserID    int64
+	Status    string
+	CreatedAt time.Time
+	Items     []OrderItem
+}
+
+// OrderItem is one line of an order: a product, how many, and the price paid
+// for one, which may differ from the product's price today.
+type OrderItem struct {
+	LineNo     int32
+	Product    Product
+	Quantity   int32
+	PriceCents int64
+}
+
+// UserOrders is a user with all of their orders, newest first.
+type UserOrders struct {
+	User   User
+	Orders []Order
+}
+
+// Post is an entry in the feed.
+type Post struct {
+	ID        int64
+	AuthorID  int64
+	Title     string
+	CreatedAt time.Time
+}
+
+// FeedPost is a post as the feed shows it: with its author and how many
+// comments it has.
+type FeedPost struct {
+	Post         Post
+	Author       User
+	CommentCount int64
+}
+
+// ErrUserNotFound is returned when no user has the requested id.
+var ErrUserNotFound = errors.New("user not found")
