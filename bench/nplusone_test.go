@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	naive "works-vs-scales/naive/nplusone"
 	"works-vs-scales/internal/pgtest"
+	naive "works-vs-scales/naive/nplusone"
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/shop"
 )

@@ -80,7 +80,6 @@ func productRows(s Scale, seed uint64) func() ([]any, error) {
 	}
 }
 
-
 // orderRows returns the orders in id order, which is also time order, as a
 // serial id would be. Whose order each one is comes from a seeded shuffle of
 // every user's share, so a user's orders are spread over the whole table, as
