@@ -9,7 +9,7 @@ import (
 
 // GeneratorVersion changes whenever the generator would produce different rows for
 // the same seed, so that databases seeded by an older generator are not reused.
-const GeneratorVersion = 1
+const GeneratorVersion = 2
 
 // The generated shop spans five years of orders.
 var (
@@ -169,7 +169,7 @@ func postRows(s Scale, seed uint64) func() ([]any, error) {
 // few, a few have hundreds.
 func commentRows(s Scale, seed uint64) func() ([]any, error) {
 	r := newRand(seed, streamComments)
-	perPost := rand.NewZipf(r, 1.3, 1, 500)
+	perPost := rand.NewZipf(r, 2, 1, 500)
 	posts := postRows(s, seed)
 	var post []any
 	id, left := int64(0), uint64(0)

@@ -426,3 +426,35 @@ func redact(url string) string {
 	}
 	return strings.Replace(url, cfg.Password, "xxxxx", 1)
 }
+
+// DropDatabases drops the databases the harness made on the server at url:
+// every wvs_… database, or with leftoversOnly the copies that interrupted runs
+// left behind, keeping the reusable templates. It returns the names dropped.
+func DropDatabases(ctx context.Context, url string, leftoversOnly bool) ([]string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	const harnessDatabases = `SELECT datname FROM pg_database
+		WHERE datname LIKE 'wvs\_%' AND NOT (datistemplate AND $1) ORDER BY datname`
+	rows, err := conn.Query(ctx, harnessDatabases, leftoversOnly)
+	if err != nil {
+		return nil, fmt.Errorf("list the harness's databases: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the harness's databases: %w", err)
+	}
+	for i, name := range names {
+		for _, sql := range []string{
+			"ALTER DATABASE " + ident(name) + " WITH IS_TEMPLATE false",
+			"DROP DATABASE " + ident(name) + " WITH (FORCE)",
+		} {
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				return names[:i], fmt.Errorf("drop %s: %w", name, err)
+			}
+		}
+	}
+	return names, nil
+}
