@@ -20,6 +20,7 @@ import (
 	"hash/fnv"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -203,8 +204,9 @@ func (h *harness) newPool(ctx context.Context, name string, proxied bool) (*pgxp
 	return pool, nil
 }
 
-// describe prints, as benchmark configuration lines, the server settings that
-// change results and the round-trip time a query really sees.
+// describe prints, as benchmark configuration lines (which benchstat keeps),
+// where the numbers come from: Go, the server settings that change results,
+// and the round-trip time a query really sees.
 func (h *harness) describe(ctx context.Context, w *os.File) error {
 	const settingsQuery = `SELECT current_setting('server_version'), current_setting('fsync'),
 		current_setting('shared_buffers'), current_setting('synchronous_commit')`
@@ -220,8 +222,10 @@ func (h *harness) describe(ctx context.Context, w *os.File) error {
 	if h.proxy != nil {
 		setting = h.proxy.RTT().String()
 	}
-	fmt.Fprintf(w, "postgres: %s\npostgres-from: %s\npostgres-fsync: %s\npostgres-shared_buffers: %s\npostgres-synchronous_commit: %s\nrtt-added: %s\nrtt-measured: %.3fms\n",
-		version, h.server.origin, fsync, sharedBuffers, syncCommit, setting, float64(rtt.Microseconds())/1000)
+	fmt.Fprintf(w, "go: %s\ngomaxprocs: %d\ndate: %s\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.DateOnly))
+	fmt.Fprintf(w, "postgres: %s\npostgres-from: %s\npostgres-fsync: %s\npostgres-shared_buffers: %s\npostgres-synchronous_commit: %s\n",
+		version, h.server.origin, fsync, sharedBuffers, syncCommit)
+	fmt.Fprintf(w, "rtt-added: %s\nrtt-measured: %.3fms\n", setting, float64(rtt.Microseconds())/1000)
 	return nil
 }
 

@@ -1,0 +1,179 @@
+// Lessons keeps the generated parts of lessons/*.md true: code blocks are
+// copied from the Go declarations they name, and results tables are computed
+// by benchstat from the raw benchmark output committed in lessons/results.
+// Nothing between a marker and its end is typed by hand.
+//
+// A lesson marks a generated part with an HTML comment, closed by <!-- end -->:
+//
+//	<!-- code: naive/nplusone/orders.go GetUserOrders -->
+//	<!-- benchstat: -col /impl lessons/results/01-n-plus-one.txt -->
+//
+// Usage, from the repository's root:
+//
+//	go run ./cmd/lessons          # rewrite the lessons
+//	go run ./cmd/lessons -check   # only report stale ones (as its test does)
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+func main() {
+	check := flag.Bool("check", false, "report stale lessons instead of rewriting them")
+	flag.Parse()
+	stale, err := refresh(".", !*check)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lessons:", err)
+		os.Exit(1)
+	}
+	for _, path := range stale {
+		if *check {
+			fmt.Fprintf(os.Stderr, "lessons: %s is stale: run go run ./cmd/lessons\n", path)
+		} else {
+			fmt.Println("updated", path)
+		}
+	}
+	if *check && len(stale) > 0 {
+		os.Exit(1)
+	}
+}
+
+// refresh renders every lesson under root and returns those whose text
+// changed, writing them back when write is set.
+func refresh(root string, write bool) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(root, "lessons", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	var stale []string
+	for _, path := range paths {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		rendered, err := render(root, string(text))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if rendered == string(text) {
+			continue
+		}
+		stale = append(stale, path)
+		if write {
+			if err := os.WriteFile(path, []byte(rendered), 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return stale, nil
+}
+
+// generated matches a marker, what it generated last time, and its end.
+var generated = regexp.MustCompile(`(?s)<!-- (code|benchstat): ([^>]*?) -->\n.*?<!-- end -->`)
+
+// render returns the lesson with every generated part made anew.
+func render(root, lesson string) (string, error) {
+	var firstErr error
+	out := generated.ReplaceAllStringFunc(lesson, func(part string) string {
+		m := generated.FindStringSubmatch(part)
+		kind, args := m[1], strings.Fields(m[2])
+		var body, lang string
+		var err error
+		switch kind {
+		case "code":
+			lang = "go"
+			body, err = declaration(root, args)
+		case "benchstat":
+			lang = "text"
+			body, err = benchstat(root, args)
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s %s: %w", kind, m[2], err)
+			}
+			return part
+		}
+		return fmt.Sprintf("<!-- %s: %s -->\n```%s\n%s\n```\n<!-- end -->", kind, m[2], lang, strings.TrimRight(body, "\n"))
+	})
+	return out, firstErr
+}
+
+// declaration returns the source of the named top-level declaration in a Go
+// file, with its doc comment: args are the file and the name.
+func declaration(root string, args []string) (string, error) {
+	if len(args) != 2 {
+		return "", fmt.Errorf("want a file and a declaration name, got %q", args)
+	}
+	path, name := filepath.Join(root, args[0]), args[1]
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, path, src, parser.ParseComments)
+	if err != nil {
+		return "", err
+	}
+	for _, decl := range file.Decls {
+		var doc *ast.CommentGroup
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			if d.Recv != nil || d.Name.Name != name {
+				continue
+			}
+			doc = d.Doc
+		case *ast.GenDecl:
+			if !declares(d, name) {
+				continue
+			}
+			doc = d.Doc
+		}
+		start := decl.Pos()
+		if doc != nil {
+			start = doc.Pos()
+		}
+		return string(src[fset.Position(start).Offset:fset.Position(decl.End()).Offset]), nil
+	}
+	return "", fmt.Errorf("no declaration %s in %s", name, args[0])
+}
+
+func declares(d *ast.GenDecl, name string) bool {
+	for _, spec := range d.Specs {
+		switch s := spec.(type) {
+		case *ast.TypeSpec:
+			if s.Name.Name == name {
+				return true
+			}
+		case *ast.ValueSpec:
+			for _, n := range s.Names {
+				if n.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// benchstat runs the project's benchstat (a tool in go.mod) with args.
+func benchstat(root string, args []string) (string, error) {
+	cmd := exec.Command("go", append([]string{"tool", "benchstat"}, args...)...)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool benchstat %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
+}
