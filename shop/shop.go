@@ -68,3 +68,18 @@ type FeedPost struct {
 
 // ErrUserNotFound is returned when no user has the requested id.
 var ErrUserNotFound = errors.New("user not found")
+
+// Comment is a reply to a post.
+type Comment struct {
+	ID        int64
+	PostID    int64
+	AuthorID  int64
+	Body      string
+	CreatedAt time.Time
+}
+
+// FeedPostWithComments is a feed post with its latest comments, newest first.
+type FeedPostWithComments struct {
+	FeedPost
+	LatestComments []Comment
+}

@@ -1,4 +1,4 @@
-// Lessons keeps the generated parts of lessons/*.md true: code blocks are
+// Lessons keeps the generated parts of lessons/*.md and README.md true: code blocks are
 // copied from the Go declarations they name, and results tables are computed
 // by benchstat from the raw benchmark output committed in lessons/results.
 // Nothing between a marker and its end is typed by hand.
@@ -6,7 +6,9 @@
 // A lesson marks a generated part with an HTML comment, closed by <!-- end -->:
 //
 //	<!-- code: naive/nplusone/orders.go GetUserOrders -->
-//	<!-- benchstat: -col /impl lessons/results/01-n-plus-one.txt -->
+//	<!-- benchstat: -col /impl -filter '.unit:(sec/op OR queries/op)' lessons/results/01-n-plus-one.txt -->
+//
+// Arguments are split at spaces, except inside single quotes.
 //
 // Usage, from the repository's root:
 //
@@ -48,13 +50,14 @@ func main() {
 	}
 }
 
-// refresh renders every lesson under root and returns those whose text
+// refresh renders every lesson under root, and the README and returns those whose text
 // changed, writing them back when write is set.
 func refresh(root string, write bool) ([]string, error) {
 	paths, err := filepath.Glob(filepath.Join(root, "lessons", "*.md"))
 	if err != nil {
 		return nil, err
 	}
+	paths = append(paths, filepath.Join(root, "README.md"))
 	var stale []string
 	for _, path := range paths {
 		text, err := os.ReadFile(path)
@@ -86,7 +89,7 @@ func render(root, lesson string) (string, error) {
 	var firstErr error
 	out := generated.ReplaceAllStringFunc(lesson, func(part string) string {
 		m := generated.FindStringSubmatch(part)
-		kind, args := m[1], strings.Fields(m[2])
+		kind, args := m[1], splitArgs(m[2])
 		var body, lang string
 		var err error
 		switch kind {
@@ -106,6 +109,33 @@ func render(root, lesson string) (string, error) {
 		return fmt.Sprintf("<!-- %s: %s -->\n```%s\n%s\n```\n<!-- end -->", kind, m[2], lang, strings.TrimRight(body, "\n"))
 	})
 	return out, firstErr
+}
+
+// splitArgs splits a marker's arguments at spaces, keeping single-quoted
+// text together, as a shell would.
+func splitArgs(s string) []string {
+	var args []string
+	var arg strings.Builder
+	quoted, inArg := false, false
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			quoted, inArg = !quoted, true
+		case r == ' ' && !quoted:
+			if inArg {
+				args = append(args, arg.String())
+				arg.Reset()
+				inArg = false
+			}
+		default:
+			arg.WriteRune(r)
+			inArg = true
+		}
+	}
+	if inArg {
+		args = append(args, arg.String())
+	}
+	return args
 }
 
 // declaration returns the source of the named top-level declaration in a Go

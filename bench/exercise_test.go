@@ -1,0 +1,19 @@
+//go:build exercise
+
+package bench
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	nplusone "works-vs-scales/exercises/nplusone"
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/shop"
+)
+
+// The trainee's checks: go test -tags exercise -run ExerciseNN ./bench
+
+func TestExercise01(t *testing.T) {
+	require.NoError(t, checkExercise01(pgtest.Shop(t, shop.Small), nplusone.ListPostsWithComments))
+}
