@@ -51,7 +51,7 @@ func locate(ctx context.Context, getenv func(string) string, start startFunc) (s
 		if stop != nil {
 			err = errors.Join(err, stop())
 		}
-		return server{}, fmt.Errorf("%w\n\nno PostgreSQL to run on: %s is not set and no container could be started (%v)\n\n%s",
+		return server{}, fmt.Errorf("%w: %s is not set and no container could be started (%v)\n\n%s",
 			ErrNoDatabase, EnvDatabaseURL, err, howToGetOne)
 	}
 	return server{url: url, origin: "container " + image, stop: stop}, nil
