@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	nplusone "works-vs-scales/exercises/nplusone"
+	pagination "works-vs-scales/exercises/pagination"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/shop"
 )
@@ -16,4 +17,8 @@ import (
 
 func TestExercise01(t *testing.T) {
 	require.NoError(t, checkExercise01(pgtest.Shop(t, shop.Small), nplusone.ListPostsWithComments))
+}
+
+func TestExercise02(t *testing.T) {
+	require.NoError(t, checkExercise02(pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
 }

@@ -11,7 +11,9 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	naive "works-vs-scales/naive/nplusone"
+	naivepagination "works-vs-scales/naive/pagination"
 	scalable "works-vs-scales/scalable/nplusone"
+	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/shop"
 )
 
@@ -57,4 +59,53 @@ func TestExercise01CheckFailsOnTheStart(t *testing.T) {
 
 func TestExercise01CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise01(pgtest.Shop(t, shop.Small), scalable.ListPostsWithComments))
+}
+
+type listFeedPageFunc func(ctx context.Context, db *pgxpool.Pool, token string, limit int) ([]shop.Post, string, error)
+
+// checkExercise02 says what is still wrong with an answer to lesson 2's
+// exercise, or nil when it is done: paging the feed while a post is published
+// before every page shows each post exactly once, in feed order. db must be a
+// copy of the shop: the check publishes posts.
+func checkExercise02(db *pgxpool.Pool, list listFeedPageFunc) error {
+	const limit, pages = 20, 10
+	ctx := context.Background()
+	want, _, err := pagination.ListFeedPage(ctx, db, "", limit*pages)
+	if err != nil {
+		return fmt.Errorf("the feed to compare with: %w", err)
+	}
+	var seen []shop.Post
+	token := ""
+	for page := 1; page <= pages; page++ {
+		if page > 1 {
+			const publishQuery = `INSERT INTO posts (id, author_id, title, created_at)
+				SELECT max(id) + 1, 1, 'Breaking news', now() FROM posts`
+			if _, err := db.Exec(ctx, publishQuery); err != nil {
+				return fmt.Errorf("publish a post: %w", err)
+			}
+		}
+		got, next, err := list(ctx, db, token, limit)
+		if err != nil {
+			return fmt.Errorf("your ListFeedPage, page %d: %w", page, err)
+		}
+		if len(got) != limit || next == "" {
+			return fmt.Errorf("page %d has %d posts and next token %q; want %d posts and a token", page, len(got), next, limit)
+		}
+		seen, token = append(seen, got...), next
+	}
+	for i := range want {
+		if seen[i].ID != want[i].ID {
+			return fmt.Errorf("post %d of the feed is %d, want %d: a post was repeated or skipped when another was published", i+1, seen[i].ID, want[i].ID)
+		}
+	}
+	return nil
+}
+
+func TestExercise02CheckFailsOnTheStart(t *testing.T) {
+	err := checkExercise02(pgtest.ShopClone(t, shop.Small), naivepagination.ListFeedPage)
+	require.ErrorContains(t, err, "repeated or skipped")
+}
+
+func TestExercise02CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise02(pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
 }

@@ -26,4 +26,3 @@ CREATE INDEX posts_created_at_idx ON posts (created_at DESC, id DESC);
 -- Comments of a post (lesson 1: the feed's comment counts).
 CREATE INDEX comments_post_id_idx ON comments (post_id);
 
-ANALYZE;

@@ -16,9 +16,19 @@ type Scale struct {
 // Scales the lessons use, smallest first. Each holds users with exactly 10, 100,
 // ... TopOrders orders.
 var (
-	Small = Scale{TopOrders: 10_000}  // ~94k orders, ~190k order items
-	Large = Scale{TopOrders: 100_000} // ~1.2M orders, ~2.4M order items
+	Small = Scale{TopOrders: 10_000}  // ~94k orders, ~0.2M order items
+	Large = Scale{TopOrders: 100_000} // ~1.2M orders, ~2.6M order items
 )
+
+// Ladder returns the scales from a busiest user of 100 orders up to top, by
+// factors of 10: shops whose orders table grows about 13 times a step.
+func Ladder(top Scale) []Scale {
+	var ladder []Scale
+	for n := 100; n <= top.TopOrders; n *= 10 {
+		ladder = append(ladder, Scale{TopOrders: n})
+	}
+	return ladder
+}
 
 // String names the scale in benchmark and database names, e.g. "top10000".
 func (s Scale) String() string { return fmt.Sprintf("top%d", s.TopOrders) }

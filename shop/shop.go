@@ -83,3 +83,10 @@ type FeedPostWithComments struct {
 	FeedPost
 	LatestComments []Comment
 }
+
+// OrdersPage is one page of a list of orders, and how many orders the whole
+// list holds.
+type OrdersPage struct {
+	Orders []Order
+	Total  int64
+}

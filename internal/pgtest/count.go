@@ -51,10 +51,13 @@ var (
 	_ pgx.BatchTracer = tracer{}
 )
 
-func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if c := countsFrom(ctx); c != nil {
 		c.statements.Add(1)
 		c.roundTrips.Add(1)
+	}
+	if r := recordingFrom(ctx); r != nil {
+		r.add(Query{SQL: data.SQL, Args: data.Args})
 	}
 	return ctx
 }
@@ -76,6 +79,9 @@ func (tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBa
 	if c := countsFrom(ctx); c != nil {
 		c.statements.Add(1)
 		c.rows.Add(data.CommandTag.RowsAffected())
+	}
+	if r := recordingFrom(ctx); r != nil {
+		r.add(Query{SQL: data.SQL, Args: data.Args})
 	}
 }
 

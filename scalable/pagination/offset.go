@@ -1,0 +1,53 @@
+package pagination
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+)
+
+// ListUserOrdersPage returns page (from 1) of the user's orders, newest
+// first, perPage orders a page with their items, and how many orders the user
+// has in all.
+//
+// It pages the orders first, then joins their items, so an order is never cut
+// in two. But OFFSET still reads and throws away every order before the page,
+// and the count reads them all: page 1,000 costs a thousand pages.
+func ListUserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, page, perPage int) (shop.OrdersPage, error) {
+	if page < 1 || perPage < 1 {
+		return shop.OrdersPage{}, fmt.Errorf("orders of user %d: page %d of %d a page: both must be at least 1", userID, page, perPage)
+	}
+	// Uses orders_user_id_created_at_idx, reading (page-1)*perPage entries
+	// before the first it returns; then order_items_pkey for the page.
+	const pageOfOrdersQuery = `WITH page AS (
+			SELECT id, user_id, status, created_at FROM orders
+			WHERE user_id = $1
+			ORDER BY created_at DESC, id DESC
+			LIMIT $2 OFFSET $3
+		)
+		SELECT o.id, o.user_id, o.status, o.created_at,
+			i.line_no, i.quantity, i.price_cents, p.id, p.name, p.category, p.price_cents
+		FROM page o
+		JOIN order_items i ON i.order_id = o.id
+		JOIN products p ON p.id = i.product_id
+		ORDER BY o.created_at DESC, o.id DESC, i.line_no`
+	// Uses orders_user_id_created_at_idx, every entry of the user.
+	const countOrdersQuery = `SELECT count(*) FROM orders WHERE user_id = $1`
+
+	rows, err := db.Query(ctx, pageOfOrdersQuery, userID, perPage, (page-1)*perPage)
+	if err != nil {
+		return shop.OrdersPage{}, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
+	}
+	orders, err := collectOrders(rows)
+	if err != nil {
+		return shop.OrdersPage{}, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
+	}
+	var total int64
+	if err := db.QueryRow(ctx, countOrdersQuery, userID).Scan(&total); err != nil {
+		return shop.OrdersPage{}, fmt.Errorf("count orders of user %d: %w", userID, err)
+	}
+	return shop.OrdersPage{Orders: orders, Total: total}, nil
+}
