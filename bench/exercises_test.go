@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -10,8 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	naiveexport "works-vs-scales/naive/export"
+	naiveindexes "works-vs-scales/naive/indexes"
+	naivenestedloops "works-vs-scales/naive/nestedloops"
 	naive "works-vs-scales/naive/nplusone"
 	naivepagination "works-vs-scales/naive/pagination"
+	scalableexport "works-vs-scales/scalable/export"
+	scalableindexes "works-vs-scales/scalable/indexes"
+	"works-vs-scales/scalable/nestedloops"
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/shop"
@@ -108,4 +117,115 @@ func TestExercise02CheckFailsOnTheStart(t *testing.T) {
 
 func TestExercise02CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise02(pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
+}
+
+type commonCustomersFunc func(a, b []shop.User, key func(shop.User) string) []shop.User
+
+// checkExercise05 says what is still wrong with an answer to lesson 5's
+// exercise, or nil when it is done: the naive answer, with key run at most
+// twice per customer of both lists.
+func checkExercise05(common commonCustomersFunc) error {
+	a, b := signups(3000)[:2000], signups(3000)[1000:]
+	want := naivenestedloops.CommonCustomers(a, b, byEmail)
+	key, calls := countingKey(byEmail)
+	got := common(a, b, key)
+	if !assert.ObjectsAreEqual(want, got) {
+		return fmt.Errorf("%d customers in common, want %d (or the same number, in another order)", len(got), len(want))
+	}
+	if budget := 2 * (len(a) + len(b)); *calls > budget {
+		return fmt.Errorf("right answer, with %d calls to key for lists of %d and %d: make it at most %d", *calls, len(a), len(b), budget)
+	}
+	return nil
+}
+
+func TestExercise05CheckFailsOnTheStart(t *testing.T) {
+	require.ErrorContains(t, checkExercise05(naivenestedloops.CommonCustomers), "calls to key")
+}
+
+func TestExercise05CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise05(nestedloops.CommonCustomers))
+}
+
+// checkExercise04 says what is still wrong with an answer to lesson 4's
+// exercise, or nil when it is done: the naive bytes, with less than 2 MiB more
+// live heap than at the start when the first bytes leave.
+func checkExercise04(db *pgxpool.Pool, export exportFunc) error {
+	var want bytes.Buffer
+	if err := naiveexport.ExportOrderItemsCSV(context.Background(), db, &want); err != nil {
+		return fmt.Errorf("the export to compare with: %w", err)
+	}
+	var got bytes.Buffer
+	held, err := heapAtFirstWrite(func(w io.Writer) error {
+		return export(context.Background(), db, io.MultiWriter(w, &got))
+	})
+	if err != nil {
+		return fmt.Errorf("your ExportOrderItemsCSV failed: %w", err)
+	}
+	if !bytes.Equal(want.Bytes(), got.Bytes()) {
+		return fmt.Errorf("your export differs from the naive one (%d bytes, want %d)", got.Len(), want.Len())
+	}
+	const budget = 2 << 20
+	if held > budget {
+		return fmt.Errorf("right bytes, but %.1f MiB more live heap at the first write: stream the rows to stay under %d MiB",
+			float64(held)/(1<<20), budget>>20)
+	}
+	return nil
+}
+
+func TestExercise04CheckFailsOnTheStart(t *testing.T) {
+	require.ErrorContains(t, checkExercise04(pgtest.Shop(t, shop.Small), naiveexport.ExportOrderItemsCSV), "live heap")
+}
+
+func TestExercise04CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise04(pgtest.Shop(t, shop.Small), scalableexport.ExportOrderItemsCSV))
+}
+
+// checkExercise03 says what is still wrong with an answer to lesson 3's
+// exercise, or nil when it is done: with the index created, ProductSales reads
+// the product's order items and no others, and answers as before. db must be a
+// copy of the shop: the check creates the index.
+func checkExercise03(db *pgxpool.Pool, createIndex string) error {
+	ctx := context.Background()
+	productID := int64(shop.Small.Products()) // among the least sold
+	want, err := naiveindexes.ProductSales(ctx, db, productID)
+	if err != nil {
+		return fmt.Errorf("the sales to compare with: %w", err)
+	}
+	if createIndex == "" {
+		return fmt.Errorf("no index yet: write the CREATE INDEX statement in ProductSalesIndex")
+	}
+	if _, err := db.Exec(ctx, createIndex); err != nil {
+		return fmt.Errorf("your index: %w", err)
+	}
+	if _, err := db.Exec(ctx, "ANALYZE order_items"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	recorded, queries := pgtest.RecordQueries(ctx)
+	got, err := naiveindexes.ProductSales(recorded, db, productID)
+	if err != nil {
+		return fmt.Errorf("sales with your index: %w", err)
+	}
+	if got != want {
+		return fmt.Errorf("sales with your index are %+v, want %+v", got, want)
+	}
+	plan, err := pgtest.Explain(ctx, db, queries.Queries()[0])
+	if err != nil {
+		return err
+	}
+	scans, read := plan.Scans("order_items"), plan.RowsRead("order_items")
+	if slices.Contains(scans, "Seq Scan") || read > want.Orders*8 {
+		return fmt.Errorf("with your index the plan still does %v of order_items and reads %d rows for a product in %d orders",
+			scans, read, want.Orders)
+	}
+	return nil
+}
+
+func TestExercise03CheckFailsOnTheStart(t *testing.T) {
+	require.ErrorContains(t, checkExercise03(pgtest.ShopClone(t, shop.Small), ""), "no index yet")
+	require.ErrorContains(t, checkExercise03(pgtest.ShopClone(t, shop.Small),
+		"CREATE INDEX wrong_idx ON order_items (quantity)"), "Seq Scan")
+}
+
+func TestExercise03CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise03(pgtest.ShopClone(t, shop.Small), scalableindexes.ProductSalesIndex))
 }

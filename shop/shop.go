@@ -7,6 +7,7 @@ package shop
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -89,4 +90,18 @@ type FeedPostWithComments struct {
 type OrdersPage struct {
 	Orders []Order
 	Total  int64
+}
+
+// NormalizeEmail returns the form of an email address under which two
+// addresses are the same customer: trimmed and lower-cased.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// ProductSales is what a product sold: in how many orders, how many units,
+// for how much.
+type ProductSales struct {
+	Orders       int64
+	Units        int64
+	RevenueCents int64
 }

@@ -4,9 +4,12 @@
 // Nothing between a marker and its end is typed by hand.
 //
 // A lesson marks a generated part with an HTML comment, closed by <!-- end -->:
+// a declaration's source, benchstat's table of a results file, or a text
+// file a command wrote (a plan, a profile):
 //
 //	<!-- code: naive/nplusone/orders.go GetUserOrders -->
 //	<!-- benchstat: -col /impl -filter '.unit:(sec/op OR queries/op)' lessons/results/01-n-plus-one.txt -->
+//	<!-- include: lessons/results/03-explain.txt -->
 //
 // Arguments are split at spaces, except inside single quotes.
 //
@@ -82,7 +85,7 @@ func refresh(root string, write bool) ([]string, error) {
 }
 
 // generated matches a marker, what it generated last time, and its end.
-var generated = regexp.MustCompile(`(?s)<!-- (code|benchstat): ([^>]*?) -->\n.*?<!-- end -->`)
+var generated = regexp.MustCompile(`(?s)<!-- (code|benchstat|include): ([^>]*?) -->\n.*?<!-- end -->`)
 
 // render returns the lesson with every generated part made anew.
 func render(root, lesson string) (string, error) {
@@ -99,6 +102,9 @@ func render(root, lesson string) (string, error) {
 		case "benchstat":
 			lang = "text"
 			body, err = benchstat(root, args)
+		case "include":
+			lang = "text"
+			body, err = include(root, args)
 		}
 		if err != nil {
 			if firstErr == nil {
@@ -193,6 +199,16 @@ func declares(d *ast.GenDecl, name string) bool {
 		}
 	}
 	return false
+}
+
+// include returns a text file of the repository, e.g. a plan or a profile a
+// command wrote to lessons/results.
+func include(root string, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("want one file, got %q", args)
+	}
+	text, err := os.ReadFile(filepath.Join(root, args[0]))
+	return string(text), err
 }
 
 // benchstat runs the project's benchstat (a tool in go.mod) with args.

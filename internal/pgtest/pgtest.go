@@ -81,6 +81,16 @@ func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 	return pool
 }
 
+// ServerVersion returns the PostgreSQL server's version, for a results header.
+func ServerVersion(tb testing.TB) string {
+	tb.Helper()
+	var version string
+	if err := open(tb).admin.QueryRow(context.Background(), "SELECT 'PostgreSQL ' || current_setting('server_version')").Scan(&version); err != nil {
+		tb.Fatalf("pgtest: server version: %v", err)
+	}
+	return version
+}
+
 // Main runs the tests and benchmarks of m, then drops this binary's databases
 // and stops any container it started, and exits.
 func Main(m *testing.M) {

@@ -58,7 +58,9 @@ type Plan struct {
 	IndexName    string  `json:"Index Name"`
 	ActualRows   float64 `json:"Actual Rows"`
 	ActualLoops  float64 `json:"Actual Loops"`
-	Plans        []Plan  `json:"Plans"`
+	// RowsRemovedByFilter is rows read but failing the node's Filter.
+	RowsRemovedByFilter float64 `json:"Rows Removed by Filter"`
+	Plans               []Plan  `json:"Plans"`
 }
 
 // Explain runs the query under EXPLAIN (ANALYZE, FORMAT JSON) and returns
@@ -89,14 +91,14 @@ func (p Plan) Walk(visit func(Plan)) {
 	}
 }
 
-// RowsRead is how many rows the plan's scans of table produced, over all
-// their loops: the rows the database read from it, before any LIMIT or
-// OFFSET above threw them away.
+// RowsRead is how many rows the plan's scans of table read, over all their
+// loops: those they passed on, and those their filter threw away. A LIMIT or
+// OFFSET above a scan throws away more; those were read too.
 func (p Plan) RowsRead(table string) int64 {
 	var rows float64
 	p.Walk(func(node Plan) {
 		if node.RelationName == table {
-			rows += node.ActualRows * max(node.ActualLoops, 1)
+			rows += (node.ActualRows + node.RowsRemovedByFilter) * max(node.ActualLoops, 1)
 		}
 	})
 	return int64(rows)
