@@ -24,15 +24,18 @@ func large() bool { return os.Getenv(EnvLarge) == "1" }
 // sizes returns the sizes a benchmark runs at: from 10 up by factors of 10 to
 // top, or only the smallest with -short, so a quick run still exercises every
 // benchmark.
-func sizes(top int) []int {
-	var ladder []int
-	for n := 10; n <= top; n *= 10 {
-		ladder = append(ladder, n)
+func sizes(top int) []int { return ladder(10, top) }
+
+// ladder returns from, then up by factors of 10 to top; only from with -short.
+func ladder(from, top int) []int {
+	var steps []int
+	for n := from; n <= top; n *= 10 {
+		steps = append(steps, n)
 	}
 	if testing.Short() {
-		return ladder[:1]
+		return steps[:1]
 	}
-	return ladder
+	return steps
 }
 
 // reportCounts reports what the database did per iteration of b's loop.

@@ -93,7 +93,7 @@ func BenchmarkFindDuplicates(b *testing.B) {
 	}
 	for _, impl := range impls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {
-			for _, n := range sizes(top)[min(1, len(sizes(top))-1):] {
+			for _, n := range ladder(100, top) {
 				users := signups(n)
 				b.Run(name("users", n), func(b *testing.B) {
 					for b.Loop() {

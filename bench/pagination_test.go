@@ -246,16 +246,7 @@ func rowsRead(t *testing.T, db *pgxpool.Pool, q pgtest.Query) int64 {
 
 // pages returns the page numbers a deep-page benchmark reads, from 1 up by
 // factors of 10 to the last page of a list of n.
-func pages(n int) []int {
-	var ladder []int
-	for page := 1; page*perPage <= n; page *= 10 {
-		ladder = append(ladder, page)
-	}
-	if testing.Short() {
-		return ladder[:1]
-	}
-	return ladder
-}
+func pages(n int) []int { return ladder(1, n/perPage) }
 
 func BenchmarkUserOrdersPage(b *testing.B) {
 	scale := shop.Small
