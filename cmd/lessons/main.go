@@ -1,15 +1,18 @@
-// Lessons keeps the generated parts of lessons/*.md and README.md true: code blocks are
-// copied from the Go declarations they name, and results tables are computed
-// by benchstat from the raw benchmark output committed in lessons/results.
-// Nothing between a marker and its end is typed by hand.
+// Lessons keeps the generated parts of lessons/*.md and README.md true. From
+// the raw benchmark output committed in lessons/results (*.bench) it makes each
+// run's tables (NAME.md), a log-log chart per benchmark (NAME-BENCHMARK.svg)
+// and the README's headline table (headline.md); then it renders the marked
+// parts of the lessons: code blocks copied from the Go declarations they name,
+// and those tables. Nothing between a marker and its end is typed by hand.
 //
 // A lesson marks a generated part with an HTML comment, closed by <!-- end -->:
-// a declaration's source, benchstat's table of a results file, or a text
-// file a command wrote (a plan, a profile):
+// a declaration's source, benchstat's comparison of a results file, a text
+// file a command wrote (a plan, a profile), or a markdown file inserted as is:
 //
 //	<!-- code: naive/nplusone/orders.go GetUserOrders -->
 //	<!-- benchstat: -col /impl -filter '.unit:(sec/op OR queries/op)' lessons/results/01-n-plus-one.txt -->
 //	<!-- include: lessons/results/03-explain.txt -->
+//	<!-- insert: lessons/results/01-n-plus-one.md -->
 //
 // Arguments are split at spaces, except inside single quotes.
 //
@@ -53,30 +56,44 @@ func main() {
 	}
 }
 
-// refresh renders every lesson under root, and the README and returns those whose text
-// changed, writing them back when write is set.
+// refresh makes the results' tables and charts, then renders every lesson and
+// the README, and returns the files whose text changed, writing them back when
+// write is set.
 func refresh(root string, write bool) ([]string, error) {
+	artifacts, err := resultArtifacts(root)
+	if err != nil {
+		return nil, err
+	}
+	made := make(map[string][]byte, len(artifacts))
+	for _, a := range artifacts {
+		made[a.path] = a.text
+	}
 	paths, err := filepath.Glob(filepath.Join(root, "lessons", "*.md"))
 	if err != nil {
 		return nil, err
 	}
 	paths = append(paths, filepath.Join(root, "README.md"))
-	var stale []string
 	for _, path := range paths {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
 		}
-		rendered, err := render(root, string(text))
+		rendered, err := render(root, string(text), made)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if rendered == string(text) {
+		artifacts = append(artifacts, artifact{path, []byte(rendered)})
+	}
+
+	var stale []string
+	for _, a := range artifacts {
+		old, err := os.ReadFile(a.path)
+		if err == nil && bytes.Equal(old, a.text) {
 			continue
 		}
-		stale = append(stale, path)
+		stale = append(stale, a.path)
 		if write {
-			if err := os.WriteFile(path, []byte(rendered), 0o644); err != nil {
+			if err := os.WriteFile(a.path, a.text, 0o644); err != nil {
 				return nil, err
 			}
 		}
@@ -85,10 +102,11 @@ func refresh(root string, write bool) ([]string, error) {
 }
 
 // generated matches a marker, what it generated last time, and its end.
-var generated = regexp.MustCompile(`(?s)<!-- (code|benchstat|include): ([^>]*?) -->\n.*?<!-- end -->`)
+var generated = regexp.MustCompile(`(?s)<!-- (code|benchstat|include|insert): ([^>]*?) -->\n.*?<!-- end -->`)
 
-// render returns the lesson with every generated part made anew.
-func render(root, lesson string) (string, error) {
+// render returns the lesson with every generated part made anew. Files in made
+// are read from there rather than from disk: they are about to be written.
+func render(root, lesson string, made map[string][]byte) (string, error) {
 	var firstErr error
 	out := generated.ReplaceAllStringFunc(lesson, func(part string) string {
 		m := generated.FindStringSubmatch(part)
@@ -102,9 +120,9 @@ func render(root, lesson string) (string, error) {
 		case "benchstat":
 			lang = "text"
 			body, err = benchstat(root, args)
-		case "include":
+		case "include", "insert":
 			lang = "text"
-			body, err = include(root, args)
+			body, err = include(root, args, made)
 		}
 		if err != nil {
 			if firstErr == nil {
@@ -112,7 +130,11 @@ func render(root, lesson string) (string, error) {
 			}
 			return part
 		}
-		return fmt.Sprintf("<!-- %s: %s -->\n```%s\n%s\n```\n<!-- end -->", kind, m[2], lang, strings.TrimRight(body, "\n"))
+		body = strings.TrimRight(body, "\n")
+		if kind == "insert" { // markdown, as it is
+			return fmt.Sprintf("<!-- %s: %s -->\n%s\n<!-- end -->", kind, m[2], body)
+		}
+		return fmt.Sprintf("<!-- %s: %s -->\n```%s\n%s\n```\n<!-- end -->", kind, m[2], lang, body)
 	})
 	return out, firstErr
 }
@@ -202,12 +224,16 @@ func declares(d *ast.GenDecl, name string) bool {
 }
 
 // include returns a text file of the repository, e.g. a plan or a profile a
-// command wrote to lessons/results.
-func include(root string, args []string) (string, error) {
+// command wrote to lessons/results, or a table made from results.
+func include(root string, args []string, made map[string][]byte) (string, error) {
 	if len(args) != 1 {
 		return "", fmt.Errorf("want one file, got %q", args)
 	}
-	text, err := os.ReadFile(filepath.Join(root, args[0]))
+	path := filepath.Join(root, args[0])
+	if text, ok := made[path]; ok {
+		return string(text), nil
+	}
+	text, err := os.ReadFile(path)
 	return string(text), err
 }
 

@@ -22,11 +22,11 @@ func TestRenderCopiesTheDeclaration(t *testing.T) {
 	write(t, root, "pkg/add.go", "package pkg\n\n// Add returns a+b.\nfunc Add(a, b int) int { return a + b }\n\nfunc Sub(a, b int) int { return a - b }\n")
 	lesson := "Intro.\n<!-- code: pkg/add.go Add -->\n```go\nstale\n```\n<!-- end -->\nOutro.\n"
 
-	got, err := render(root, lesson)
+	got, err := render(root, lesson, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "Intro.\n<!-- code: pkg/add.go Add -->\n```go\n// Add returns a+b.\nfunc Add(a, b int) int { return a + b }\n```\n<!-- end -->\nOutro.\n", got)
 
-	again, err := render(root, got)
+	again, err := render(root, got, nil)
 	require.NoError(t, err)
 	assert.Equal(t, got, again, "a current lesson renders to itself")
 }
@@ -34,7 +34,7 @@ func TestRenderCopiesTheDeclaration(t *testing.T) {
 func TestRenderFailsOnAMissingDeclaration(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, "pkg/add.go", "package pkg\n\nfunc Add(a, b int) int { return a + b }\n")
-	_, err := render(root, "<!-- code: pkg/add.go Mul -->\n<!-- end -->")
+	_, err := render(root, "<!-- code: pkg/add.go Mul -->\n<!-- end -->", nil)
 	assert.ErrorContains(t, err, "no declaration Mul")
 }
 

@@ -18,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -91,9 +93,11 @@ func ServerVersion(tb testing.TB) string {
 	return version
 }
 
-// Main runs the tests and benchmarks of m, then drops this binary's databases
-// and stops any container it started, and exits.
+// Main prints where the run happens as benchmark configuration lines, runs the
+// tests and benchmarks of m, then drops this binary's databases and stops any
+// container it started, and exits.
 func Main(m *testing.M) {
+	printRunConfig(os.Stdout)
 	code := m.Run()
 	if h := opened.h; h != nil {
 		if err := h.close(context.Background()); err != nil {
@@ -102,6 +106,16 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// printRunConfig prints, as benchmark configuration lines, what every result
+// depends on whether or not it uses the database: Go, the CPUs it may use, the
+// day, and the commit of the code measured ("-dirty" when it has changes).
+func printRunConfig(w io.Writer) {
+	fmt.Fprintf(w, "go: %s\ngomaxprocs: %d\ndate: %s\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.DateOnly))
+	if commit, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		fmt.Fprintf(w, "commit: %s\n", strings.TrimSpace(string(commit)))
+	}
 }
 
 // opened is the harness of this test binary, opened on first use.
@@ -215,8 +229,8 @@ func (h *harness) newPool(ctx context.Context, name string, proxied bool) (*pgxp
 }
 
 // describe prints, as benchmark configuration lines (which benchstat keeps),
-// where the numbers come from: Go, the server settings that change results,
-// and the round-trip time a query really sees.
+// the server settings that change results and the round-trip time a query
+// really sees.
 func (h *harness) describe(ctx context.Context, w *os.File) error {
 	const settingsQuery = `SELECT current_setting('server_version'), current_setting('fsync'),
 		current_setting('shared_buffers'), current_setting('synchronous_commit')`
@@ -232,7 +246,6 @@ func (h *harness) describe(ctx context.Context, w *os.File) error {
 	if h.proxy != nil {
 		setting = h.proxy.RTT().String()
 	}
-	fmt.Fprintf(w, "go: %s\ngomaxprocs: %d\ndate: %s\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.DateOnly))
 	fmt.Fprintf(w, "postgres: %s\npostgres-from: %s\npostgres-fsync: %s\npostgres-shared_buffers: %s\npostgres-synchronous_commit: %s\n",
 		version, h.server.origin, fsync, sharedBuffers, syncCommit)
 	fmt.Fprintf(w, "rtt-added: %s\nrtt-measured: %.3fms\n", setting, float64(rtt.Microseconds())/1000)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"works-vs-scales/internal/report"
+)
+
+// resultsDir holds the raw benchmark output (*.bench) and what is made from it.
+const resultsDir = "lessons/results"
+
+// artifact is a file made from a results file.
+type artifact struct {
+	path string
+	text []byte
+}
+
+// resultArtifacts makes, for every lessons/results/*.bench, its table
+// (NAME.md) and a chart per benchmark with sizes (NAME-BENCHMARK.svg), and
+// the README's headline table (headline.md).
+func resultArtifacts(root string) ([]artifact, error) {
+	benches, err := filepath.Glob(filepath.Join(root, resultsDir, "*.bench"))
+	if err != nil {
+		return nil, err
+	}
+	var made []artifact
+	reports := make(map[string]*report.Report)
+	for _, path := range benches {
+		r, err := readReport(path)
+		if err != nil {
+			return nil, err
+		}
+		base := strings.TrimSuffix(filepath.Base(path), ".bench")
+		reports[base] = r
+		var table bytes.Buffer
+		source := filepath.ToSlash(filepath.Join(resultsDir, filepath.Base(path)))
+		if err := r.WriteMarkdown(&table, source); err != nil {
+			return nil, err
+		}
+		made = append(made, artifact{filepath.Join(root, resultsDir, base+".md"), table.Bytes()})
+		for _, b := range r.Benchmarks {
+			if b.SizeKey == "" || len(b.Sizes) < 2 {
+				continue
+			}
+			svg, err := b.ChartSVG(r.Machine())
+			if err != nil {
+				return nil, err
+			}
+			made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+".svg"), svg})
+		}
+	}
+	headline, err := headlineTable(reports)
+	if err != nil {
+		return nil, err
+	}
+	return append(made, artifact{filepath.Join(root, resultsDir, "headline.md"), headline}), nil
+}
+
+func readReport(path string) (*report.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := report.Parse(f, filepath.Base(path))
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range r.Unplaced {
+		fmt.Fprintf(os.Stderr, "lessons: %s: not placed: %s\n", path, line)
+	}
+	return r, nil
+}
+
+// headline is the README's line for a lesson: the result that tells it.
+type headline struct {
+	lesson, link string
+	results      string // the base name of a .bench file
+	benchmark    string
+	unit         string // "sec/op", or a lesson's own metric
+	works        string // the implementations compared; "" for the first
+	scales       string // and the last of the benchmark
+}
+
+var headlines = []headline{
+	{"1. N+1 queries", "lessons/01-n-plus-one.md", "01-n-plus-one-rtt1ms", "GetUserOrders", "sec/op", "", ""},
+	{"2. Pagination", "lessons/02-pagination.md", "02-pagination-large", "UserOrdersPage", "sec/op", "", ""},
+	{"3. Indexes", "lessons/03-indexes.md", "03-indexes", "OldestPendingOrders", "sec/op", "", ""},
+	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "peak-heap-bytes", "naive", "stream"},
+	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", ""},
+}
+
+// headlineTable writes a line per lesson: at the largest size, the first
+// implementation against the last, and how each grows.
+func headlineTable(reports map[string]*report.Report) ([]byte, error) {
+	var out bytes.Buffer
+	out.WriteString("| lesson | at the largest size | works | scales | ratio | grows as | of, with |\n|---|---|---|---|---|---|---|\n")
+	for _, h := range headlines {
+		r := reports[h.results]
+		if r == nil {
+			return nil, fmt.Errorf("headline of %s: no %s/%s.bench", h.lesson, resultsDir, h.results)
+		}
+		b := r.Find(h.benchmark)
+		if b == nil || len(b.Sizes) == 0 {
+			return nil, fmt.Errorf("headline of %s: no benchmark %s in %s.bench", h.lesson, h.benchmark, h.results)
+		}
+		works, scales := b.Impls[0], b.Impls[len(b.Impls)-1]
+		if h.works != "" {
+			works, scales = h.works, h.scales
+		}
+		size := b.Sizes[len(b.Sizes)-1]
+		worksValue, ok1 := b.Median(works, size, h.unit)
+		scalesValue, ok2 := b.Median(scales, size, h.unit)
+		if !ok1 || !ok2 || scalesValue == 0 {
+			return nil, fmt.Errorf("headline of %s: no %s for %s and %s at %s=%v", h.lesson, h.unit, works, scales, b.SizeKey, size)
+		}
+		growth := ""
+		if k1, ok := b.Exponent(works, h.unit); ok {
+			k2, _ := b.Exponent(scales, h.unit)
+			growth = fmt.Sprintf("n^%s against n^%s", report.FormatExponent(k1, 1), report.FormatExponent(k2, 1))
+		}
+		rtt := r.ConfigValue("rtt-added")
+		if rtt == "" || rtt == "none" {
+			rtt = "loopback"
+		} else {
+			rtt = "RTT +" + rtt
+		}
+		fmt.Fprintf(&out, "| [%s](%s) | %s, %s = %s | %s: %s | %s: %s | %s× | %s | %s, %s |\n",
+			h.lesson, h.link, b.Name, b.SizeKey, report.FormatValue(size, "", true),
+			works, report.FormatValue(worksValue, h.unit, true), scales, report.FormatValue(scalesValue, h.unit, true),
+			report.FormatValue(worksValue/scalesValue, "", true), growth, h.unit, rtt)
+	}
+	return out.Bytes(), nil
+}

@@ -1,0 +1,285 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// timeUnit is benchfmt's normalized unit of time per operation.
+const timeUnit = "sec/op"
+
+// WriteMarkdown writes where the run was measured, then a table per benchmark.
+func (r *Report) WriteMarkdown(w io.Writer, source string) error {
+	var out strings.Builder
+	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s.\n", r.Where(), source, r.runsPhrase())
+	for _, b := range r.Benchmarks {
+		out.WriteString("\n")
+		b.writeTable(&out)
+	}
+	if len(r.Unplaced) > 0 {
+		fmt.Fprintf(&out, "\nNot placed in any table:\n\n")
+		for _, line := range r.Unplaced {
+			fmt.Fprintf(&out, "- %s\n", line)
+		}
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
+// Where says where the run was measured, from its configuration lines.
+func (r *Report) Where() string {
+	var parts []string
+	add := func(format string, keys ...string) {
+		values := make([]any, len(keys))
+		for i, key := range keys {
+			if values[i] = r.ConfigValue(key); values[i] == "" {
+				return
+			}
+		}
+		parts = append(parts, fmt.Sprintf(format, values...))
+	}
+	add("%s", "cpu")
+	add("%s CPUs", "gomaxprocs")
+	add("%s", "go")
+	add("PostgreSQL %s", "postgres")
+	add("fsync %s", "postgres-fsync")
+	add("shared_buffers %s", "postgres-shared_buffers")
+	add("round trip %s (added: %s)", "rtt-measured", "rtt-added")
+	add("on %s", "date")
+	add("commit %s", "commit")
+	if len(parts) == 0 {
+		return "an unrecorded machine"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Machine says in one short line where the run was measured, for a chart.
+func (r *Report) Machine() string {
+	var parts []string
+	for _, key := range []string{"cpu", "go", "postgres", "rtt-measured", "date"} {
+		value := r.ConfigValue(key)
+		if value == "" {
+			continue
+		}
+		switch key {
+		case "postgres":
+			value = "PostgreSQL " + strings.Fields(value)[0]
+		case "rtt-measured":
+			value = "round trip " + value
+		}
+		parts = append(parts, value)
+	}
+	return strings.Join(parts, " · ")
+}
+
+func (r *Report) runsPhrase() string {
+	var runs []int
+	for _, b := range r.Benchmarks {
+		for key, values := range b.samples {
+			if key.unit == timeUnit && !slices.Contains(runs, len(values)) {
+				runs = append(runs, len(values))
+			}
+		}
+	}
+	slices.Sort(runs)
+	switch len(runs) {
+	case 0:
+		return "no runs"
+	case 1:
+		return fmt.Sprintf("%d runs", runs[0])
+	}
+	return fmt.Sprintf("%d to %d runs", runs[0], runs[len(runs)-1])
+}
+
+// writeTable writes the benchmark as a table: a row per size and
+// implementation, a column per unit, and the time against the baseline.
+func (b *Benchmark) writeTable(out *strings.Builder) {
+	baseline := b.Impls[0]
+	units := b.orderedUnits()
+	fmt.Fprintf(out, "**%s**\n\n", b.Name)
+	header := []string{}
+	if b.SizeKey != "" {
+		header = append(header, b.SizeKey)
+	}
+	header = append(header, "impl")
+	for _, unit := range units {
+		header = append(header, unitHeader(unit))
+		if unit == timeUnit {
+			header = append(header, "vs "+baseline)
+		}
+	}
+	fmt.Fprintf(out, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	for _, size := range b.Sizes {
+		for _, impl := range b.Impls {
+			row := []string{}
+			if b.SizeKey != "" {
+				row = append(row, formatCount(size))
+			}
+			row = append(row, impl)
+			for _, unit := range units {
+				value, ok := b.Median(impl, size, unit)
+				row = append(row, FormatValue(value, unit, ok))
+				if unit == timeUnit {
+					row = append(row, b.vsBaseline(baseline, impl, size))
+				}
+			}
+			fmt.Fprintf(out, "| %s |\n", strings.Join(row, " | "))
+		}
+	}
+	if growth := b.growth(); growth != "" {
+		fmt.Fprintf(out, "\n%s\n", growth)
+	}
+}
+
+// orderedUnits puts time first, then the lesson's own metrics, then memory.
+func (b *Benchmark) orderedUnits() []string {
+	rank := func(unit string) int {
+		switch unit {
+		case timeUnit:
+			return 0
+		case "B/op":
+			return 2
+		case "allocs/op":
+			return 3
+		}
+		return 1
+	}
+	units := slices.Clone(b.Units)
+	slices.SortStableFunc(units, func(a, c string) int { return rank(a) - rank(c) })
+	return units
+}
+
+// vsBaseline says how impl compares with the baseline's time at size.
+func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
+	if impl == baseline {
+		return ""
+	}
+	base, ok1 := b.Median(baseline, size, timeUnit)
+	this, ok2 := b.Median(impl, size, timeUnit)
+	if !ok1 || !ok2 || base == 0 || this == 0 {
+		return ""
+	}
+	if ratio := base / this; ratio >= 1 {
+		return fmt.Sprintf("%s× faster", formatRatio(ratio))
+	}
+	return fmt.Sprintf("%s× slower", formatRatio(this/base))
+}
+
+// growth says how each implementation's time grows with the size.
+func (b *Benchmark) growth() string {
+	if b.SizeKey == "" || len(b.Sizes) < 2 {
+		return ""
+	}
+	var fits []string
+	for _, impl := range b.Impls {
+		if k, ok := b.Exponent(impl, timeUnit); ok {
+			fits = append(fits, fmt.Sprintf("%s ≈ n^%s", impl, FormatExponent(k, 2)))
+		}
+	}
+	if len(fits) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Time per op grows as %s, fitted over %s = %s … %s (n^1 is linear; n^0 does not grow).",
+		strings.Join(fits, ", "), b.SizeKey, formatCount(b.Sizes[0]), formatCount(b.Sizes[len(b.Sizes)-1]))
+}
+
+func unitHeader(unit string) string {
+	if per, ok := strings.CutPrefix(unit, "sec/"); ok {
+		return "time/" + per
+	}
+	return unit
+}
+
+// FormatValue writes a value in a unit people read: times in ns to s, bytes
+// in B to GiB, counts with thousands separators; "" when not ok.
+func FormatValue(v float64, unit string, ok bool) string {
+	switch {
+	case !ok:
+		return ""
+	case strings.HasPrefix(unit, "sec/"):
+		return FormatSeconds(v)
+	case strings.HasPrefix(unit, "B/") || strings.HasSuffix(unit, "-bytes"):
+		return formatBytes(v)
+	}
+	if v >= 100 || v == math.Trunc(v) {
+		return formatCount(math.Round(v))
+	}
+	return sig3(v)
+}
+
+// FormatSeconds writes a duration in seconds with three significant digits.
+func FormatSeconds(s float64) string {
+	switch {
+	case s >= 1:
+		return sig3(s) + " s"
+	case s >= 1e-3:
+		return sig3(s*1e3) + " ms"
+	case s >= 1e-6:
+		return sig3(s*1e6) + " µs"
+	}
+	return sig3(s*1e9) + " ns"
+}
+
+func formatBytes(b float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB"}
+	i := 0
+	for ; b >= 1024 && i < len(units)-1; i++ {
+		b /= 1024
+	}
+	if i == 0 {
+		return formatCount(b) + " B"
+	}
+	return sig3(b) + " " + units[i]
+}
+
+func formatRatio(r float64) string {
+	if r >= 10 {
+		return formatCount(math.Round(r))
+	}
+	return fmt.Sprintf("%.1f", r)
+}
+
+// formatCount writes 1234567 as 1,234,567 and keeps up to two decimals of a
+// fraction.
+func formatCount(v float64) string {
+	if v != math.Trunc(v) {
+		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+	}
+	digits := fmt.Sprintf("%d", int64(math.Abs(v)))
+	var out []byte
+	for i := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, digits[i])
+	}
+	if v < 0 {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+// sig3 writes v with three significant digits, e.g. 1.23, 12.3, 123.
+func sig3(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// FormatExponent writes a fitted exponent with the given decimals, and a
+// rounded zero as 0, not -0.
+func FormatExponent(k float64, decimals int) string {
+	text := strconv.FormatFloat(k, 'f', decimals, 64)
+	if strings.Trim(text, "-0.") == "" {
+		return strconv.FormatFloat(0, 'f', decimals, 64)
+	}
+	return text
+}

@@ -1,0 +1,207 @@
+// Package report turns `go test -bench` output into what a lesson shows: per
+// benchmark, a table of size × implementation with the ratio to the first
+// implementation, the growth exponent fitted over the sizes, and a log-log
+// chart of time against size.
+//
+// It understands the names the lessons use, BenchmarkX/impl=NAME/SIZE=N: the
+// impl key is required; the size key, any other key with a number, may be
+// absent (a table of one row, no chart). Results it cannot place are listed,
+// never dropped silently.
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/perf/benchfmt"
+)
+
+// Report is one benchmark run: where it ran, and its benchmarks.
+type Report struct {
+	// Config is the run's configuration lines (cpu, go, postgres, rtt-...),
+	// in the order they came.
+	Config []KeyValue
+	// Benchmarks are in the order their first result came.
+	Benchmarks []*Benchmark
+	// Unplaced says, line by line, what could not be read or placed.
+	Unplaced []string
+}
+
+// KeyValue is a configuration line.
+type KeyValue struct{ Key, Value string }
+
+// Benchmark is the results of one benchmark function, by implementation and size.
+type Benchmark struct {
+	Name    string    // e.g. "GetUserOrders"
+	SizeKey string    // e.g. "orders"; "" when the benchmark has no size
+	Impls   []string  // in the order they came; the first is the baseline
+	Sizes   []float64 // ascending
+	Units   []string  // in the order they came, e.g. "sec/op", "queries/op"
+
+	samples map[sample][]float64
+}
+
+type sample struct {
+	impl string
+	size float64
+	unit string
+}
+
+// Parse reads benchmark output, as go test prints it or benchstat reads it.
+func Parse(r io.Reader, fileName string) (*Report, error) {
+	report := &Report{}
+	byName := make(map[string]*Benchmark)
+	seenConfig := make(map[string]bool)
+	reader := benchfmt.NewReader(r, fileName)
+	for reader.Scan() {
+		switch rec := reader.Result().(type) {
+		case *benchfmt.SyntaxError:
+			report.Unplaced = append(report.Unplaced, rec.Error())
+		case *benchfmt.Result:
+			for _, c := range rec.Config {
+				if c.File && !seenConfig[c.Key] {
+					seenConfig[c.Key] = true
+					report.Config = append(report.Config, KeyValue{c.Key, string(c.Value)})
+				}
+			}
+			if err := place(report, byName, rec); err != nil {
+				file, line := rec.Pos()
+				report.Unplaced = append(report.Unplaced, fmt.Sprintf("%s:%d: %s: %v", file, line, rec.Name.Full(), err))
+			}
+		}
+	}
+	if err := reader.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", fileName, err)
+	}
+	for _, b := range report.Benchmarks {
+		slices.Sort(b.Sizes)
+	}
+	return report, nil
+}
+
+// place files one result under its benchmark, implementation and size.
+func place(report *Report, byName map[string]*Benchmark, rec *benchfmt.Result) error {
+	base, parts := rec.Name.Parts()
+	var impl, sizeKey string
+	var size float64
+	for _, part := range parts {
+		key, value, ok := strings.Cut(strings.TrimPrefix(string(part), "/"), "=")
+		switch {
+		case strings.HasPrefix(string(part), "-"):
+			// -GOMAXPROCS
+		case !ok:
+			return fmt.Errorf("name part %q is not key=value", part)
+		case key == "impl":
+			impl = value
+		case sizeKey != "":
+			return fmt.Errorf("two sizes, %s and %s", sizeKey, key)
+		default:
+			n, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%s is not a number", key, value)
+			}
+			sizeKey, size = key, n
+		}
+	}
+	if impl == "" {
+		return errors.New("no impl=… in the name")
+	}
+	name := strings.TrimPrefix(string(base), "Benchmark")
+	b := byName[name]
+	if b == nil {
+		b = &Benchmark{Name: name, SizeKey: sizeKey, samples: make(map[sample][]float64)}
+		byName[name] = b
+		report.Benchmarks = append(report.Benchmarks, b)
+	}
+	if b.SizeKey != sizeKey {
+		return fmt.Errorf("size %q where earlier results of %s had %q", sizeKey, name, b.SizeKey)
+	}
+	if !slices.Contains(b.Impls, impl) {
+		b.Impls = append(b.Impls, impl)
+	}
+	if !slices.Contains(b.Sizes, size) {
+		b.Sizes = append(b.Sizes, size)
+	}
+	for _, v := range rec.Values {
+		if !slices.Contains(b.Units, v.Unit) {
+			b.Units = append(b.Units, v.Unit)
+		}
+		key := sample{impl, size, v.Unit}
+		b.samples[key] = append(b.samples[key], v.Value)
+	}
+	return nil
+}
+
+// Median returns the median of the samples of impl at size in unit.
+func (b *Benchmark) Median(impl string, size float64, unit string) (float64, bool) {
+	values := slices.Clone(b.samples[sample{impl, size, unit}])
+	if len(values) == 0 {
+		return 0, false
+	}
+	sort.Float64s(values)
+	mid := len(values) / 2
+	if len(values)%2 == 1 {
+		return values[mid], true
+	}
+	return (values[mid-1] + values[mid]) / 2, true
+}
+
+// Runs returns how many samples impl has at size in unit.
+func (b *Benchmark) Runs(impl string, size float64, unit string) int {
+	return len(b.samples[sample{impl, size, unit}])
+}
+
+// Exponent fits median(unit) = c·size^k over the sizes of impl, by least
+// squares on the logarithms, and returns k: about 0 for a cost that does not
+// grow, 1 for linear, 2 for quadratic. It needs two sizes or more.
+func (b *Benchmark) Exponent(impl, unit string) (float64, bool) {
+	var xs, ys []float64
+	for _, size := range b.Sizes {
+		if v, ok := b.Median(impl, size, unit); ok && size > 0 && v > 0 {
+			xs, ys = append(xs, math.Log(size)), append(ys, math.Log(v))
+		}
+	}
+	if len(xs) < 2 {
+		return 0, false
+	}
+	var meanX, meanY float64
+	for i := range xs {
+		meanX += xs[i] / float64(len(xs))
+		meanY += ys[i] / float64(len(ys))
+	}
+	var cov, varX float64
+	for i := range xs {
+		cov += (xs[i] - meanX) * (ys[i] - meanY)
+		varX += (xs[i] - meanX) * (xs[i] - meanX)
+	}
+	if varX == 0 {
+		return 0, false
+	}
+	return cov / varX, true
+}
+
+// Find returns the benchmark of that name, or nil.
+func (r *Report) Find(name string) *Benchmark {
+	for _, b := range r.Benchmarks {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// ConfigValue returns the value of a configuration key, or "".
+func (r *Report) ConfigValue(key string) string {
+	for _, kv := range r.Config {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return ""
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Measures every lesson again, with the commands the lessons show, then makes
+# the tables and charts. About 25 minutes on 2 cores; the large shop is seeded
+# once (about 15 s) if no earlier run did. Run it from the repository's root,
+# with WORKSHOP_DATABASE_URL set (or Docker running), on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+results=lessons/results
+run() { echo "== $*" >&2; }
+
+run "lesson 1, loopback and 1 ms RTT"
+go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench > $results/01-n-plus-one.bench
+WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench > $results/01-n-plus-one-rtt1ms.bench
+
+run "lesson 2"
+go test -run '^$' -bench 'UserOrdersPage|ListUserOrders' -benchmem -count 6 ./bench > $results/02-pagination.bench
+WORKSHOP_LARGE=1 go test -run '^$' -bench 'UserOrdersPage' -benchmem -count 6 ./bench > $results/02-pagination-large.bench
+
+run "lesson 3"
+WORKSHOP_LARGE=1 go test -run '^$' -bench 'OldestPendingOrders|InsertOrders' -benchmem -count 6 ./bench > $results/03-indexes.bench
+go test -count 1 -run TestPendingOrdersIndexChangesThePlan ./bench -args -explain-out="$PWD/$results/03-explain.txt"
+
+run "lesson 4"
+WORKSHOP_LARGE=1 go test -run '^$' -bench 'ExportOrders' -benchmem -count 6 ./bench > $results/04-export.bench
+
+run "lesson 5"
+go test -run '^$' -bench 'FindDuplicates' -benchmem -count 6 ./bench > $results/05-nested-loops.bench
+go test -run '^$' -bench 'FindDuplicates/impl=naive/users=10000' -count 1 -cpuprofile cpu.out -o bench.test ./bench > /dev/null
+go tool pprof -top -nodecount 12 bench.test cpu.out > $results/05-profile.txt
+rm -f cpu.out bench.test
+
+run "tables and charts"
+go run ./cmd/lessons
