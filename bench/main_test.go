@@ -11,9 +11,10 @@ import (
 	"testing"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/redistest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, redistest.Close) }
 
 // EnvLarge, set to 1, adds the largest sizes to the benchmarks: more data to
 // seed once, and minutes rather than seconds per run.

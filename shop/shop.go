@@ -105,3 +105,9 @@ type ProductSales struct {
 	Units        int64
 	RevenueCents int64
 }
+
+// BestSeller is a product and the units of it sold.
+type BestSeller struct {
+	ProductID int64
+	Units     int64
+}

@@ -92,6 +92,8 @@ var headlines = []headline{
 	{"3. Indexes", "lessons/03-indexes.md", "03-indexes", "OldestPendingOrders", "sec/op", "", ""},
 	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "peak-heap-bytes", "naive", "stream"},
 	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", ""},
+	{"6. Caching", "lessons/06-caching.md", "06-caching-rtt1ms", "GetProduct", "queries/op", "naive", "inprocess"},
+	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "queries/op", "", ""},
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first

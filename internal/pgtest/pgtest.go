@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
@@ -83,6 +84,13 @@ func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 	return pool
 }
 
+// IsQueryCanceled reports whether err is PostgreSQL cancelling a statement
+// (SQLSTATE 57014), as it does when the context of a query ends.
+func IsQueryCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57014"
+}
+
 // ServerVersion returns the PostgreSQL server's version, for a results header.
 func ServerVersion(tb testing.TB) string {
 	tb.Helper()
@@ -94,13 +102,16 @@ func ServerVersion(tb testing.TB) string {
 }
 
 // Main prints where the run happens as benchmark configuration lines, runs the
-// tests and benchmarks of m, then drops this binary's databases and stops any
-// container it started, and exits.
-func Main(m *testing.M) {
+// tests and benchmarks of m, then runs cleanups (other harnesses' Close), drops
+// this binary's databases, stops any container it started, and exits.
+func Main(m *testing.M, cleanups ...func() error) {
 	printRunConfig(os.Stdout)
 	code := m.Run()
 	if h := opened.h; h != nil {
-		if err := h.close(context.Background()); err != nil {
+		cleanups = append(cleanups, func() error { return h.close(context.Background()) })
+	}
+	for _, cleanup := range cleanups {
+		if err := cleanup(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: cleaning up: %v\n", err)
 			code = max(code, 1)
 		}

@@ -2,7 +2,8 @@
 # Measures every lesson again, with the commands the lessons show, then makes
 # the tables and charts. About 25 minutes on 2 cores; the large shop is seeded
 # once (about 15 s) if no earlier run did. Run it from the repository's root,
-# with WORKSHOP_DATABASE_URL set (or Docker running), on a quiet machine.
+# with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
+# on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 results=lessons/results
@@ -28,6 +29,13 @@ go test -run '^$' -bench 'FindDuplicates' -benchmem -count 6 ./bench > $results/
 go test -run '^$' -bench 'FindDuplicates/impl=naive/users=10000' -count 1 -cpuprofile cpu.out -o bench.test ./bench > /dev/null
 go tool pprof -top -nodecount 12 bench.test cpu.out > $results/05-profile.txt
 rm -f cpu.out bench.test
+
+run "lesson 6"
+go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching.bench
+WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching-rtt1ms.bench
+
+run "lesson 7"
+go test -run '^$' -bench 'BestSellers' -benchmem -count 6 ./bench > $results/07-stampede.bench
 
 run "tables and charts"
 go run ./cmd/lessons

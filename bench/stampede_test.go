@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
+	naivestampede "works-vs-scales/naive/stampede"
+	scalablecaching "works-vs-scales/scalable/caching"
+	scalablestampede "works-vs-scales/scalable/stampede"
+	"works-vs-scales/shop"
+)
+
+// Lesson 7: the stampede, and request deduplication.
+
+const reportTimeout = 10 * time.Second
+
+func TestBestSellersAgree(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	want, err := naivestampede.NewReports(db).BestSellers(ctx)
+	require.NoError(t, err)
+	require.Len(t, want, 10)
+	for i := 1; i < len(want); i++ {
+		require.GreaterOrEqual(t, want[i-1].Units, want[i].Units, "most sold first")
+	}
+	got, err := scalablestampede.NewReports(db, reportTimeout).BestSellers(ctx)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+}
+
+// lockTable holds an exclusive lock on table until release: queries that read
+// it wait, so a test knows that callers arriving meanwhile find the first
+// query still running. That makes "at once" exact rather than a race.
+func lockTable(t *testing.T, db *pgxpool.Pool, table string) (release func()) {
+	t.Helper()
+	tx, err := db.Begin(context.Background())
+	require.NoError(t, err)
+	_, err = tx.Exec(context.Background(), "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	return func() { require.NoError(t, tx.Rollback(context.Background())) }
+}
+
+// waitForLockWaiters waits until n queries of this database wait for a lock.
+func waitForLockWaiters(t *testing.T, db *pgxpool.Pool, n int) {
+	t.Helper()
+	const waitersQuery = `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock'`
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, db.QueryRow(context.Background(), waitersQuery).Scan(&waiting))
+		return waiting >= n
+	}, 10*time.Second, 5*time.Millisecond, "%d queries waiting for the lock", n)
+}
+
+// callTogether calls fn from n goroutines and returns their results once all
+// have returned. started is closed when every goroutine is about to call.
+func callTogether[T any](n int, fn func() (T, error)) (results []T, errs []error, started <-chan struct{}, wait func()) {
+	results, errs = make([]T, n), make([]error, n)
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	done.Add(n)
+	allReady := make(chan struct{})
+	for i := range n {
+		go func() {
+			defer done.Done()
+			ready.Done()
+			results[i], errs[i] = fn()
+		}()
+	}
+	go func() { ready.Wait(); close(allReady) }()
+	return results, errs, allReady, done.Wait
+}
+
+// stragglerGrace lets goroutines that signalled they are about to call reach
+// the call: not a measurement, just room for the scheduler.
+const stragglerGrace = 50 * time.Millisecond
+
+func TestNaiveRunsTheReportForEveryCaller(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	reports := naivestampede.NewReports(db)
+	ctx, counts := pgtest.CountQueries(context.Background())
+	_, errs, _, wait := callTogether(100, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
+	wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(100), counts.Statements())
+}
+
+func TestConcurrentCallersShareOneQuery(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	reports := scalablestampede.NewReports(db, reportTimeout)
+	ctx, counts := pgtest.CountQueries(context.Background())
+
+	release := lockTable(t, db, "order_items")
+	results, errs, started, wait := callTogether(100, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
+	<-started
+	waitForLockWaiters(t, db, 1)
+	time.Sleep(stragglerGrace)
+	release()
+	wait()
+
+	for i := range results {
+		require.NoError(t, errs[i])
+		require.Equal(t, results[0], results[i], "every caller gets the same answer")
+	}
+	require.Len(t, results[0], 10)
+	assert.Equal(t, int64(1), counts.Statements(), "100 callers, one query")
+}
+
+// TestCancelledCallerDoesNotFailOthers: the caller whose request started the
+// query gives up; the query goes on for the others.
+func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	reports := scalablestampede.NewReports(db, reportTimeout)
+	counting, counts := pgtest.CountQueries(context.Background())
+	release := lockTable(t, db, "order_items")
+
+	first, giveUp := context.WithCancel(counting)
+	firstErr := make(chan error, 1)
+	go func() { _, err := reports.BestSellers(first); firstErr <- err }()
+	waitForLockWaiters(t, db, 1)
+
+	results, errs, started, wait := callTogether(10, func() ([]shop.BestSeller, error) { return reports.BestSellers(counting) })
+	<-started
+	time.Sleep(stragglerGrace)
+	giveUp()
+	require.ErrorIs(t, <-firstErr, context.Canceled, "the first caller returns as soon as it gives up")
+	release()
+	wait()
+
+	for i := range results {
+		require.NoError(t, errs[i], "the others still get the report")
+		require.Len(t, results[i], 10)
+	}
+	assert.Equal(t, int64(1), counts.Statements())
+}
+
+// TestErrorsAreNotKept: a query that failed fails its waiting callers, and the
+// next caller runs it again.
+func TestErrorsAreNotKept(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	reports := scalablestampede.NewReports(db, 200*time.Millisecond)
+	ctx, counts := pgtest.CountQueries(context.Background())
+
+	release := lockTable(t, db, "order_items")
+	_, err := reports.BestSellers(ctx)
+	require.Error(t, err, "the query times out while the table is locked")
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
+	release()
+
+	best, err := reports.BestSellers(ctx)
+	require.NoError(t, err, "the error was not kept")
+	require.Len(t, best, 10)
+	assert.Equal(t, int64(2), counts.Statements())
+}
+
+// TestCacheLoaderCoalescesMisses: lesson 6's in-process cache already does
+// this for a cold key: its loader runs once for all concurrent misses.
+func TestCacheLoaderCoalescesMisses(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	products := newInProcess(t, db, scalablecaching.Options{TTL: cacheTTL, MaxEntries: 100})
+	ctx, counts := pgtest.CountQueries(context.Background())
+
+	release := lockTable(t, db, "products")
+	results, errs, started, wait := callTogether(100, func() (shop.Product, error) { return products.Get(ctx, 42) })
+	<-started
+	waitForLockWaiters(t, db, 1)
+	time.Sleep(stragglerGrace)
+	release()
+	wait()
+
+	for i := range results {
+		require.NoError(t, errs[i])
+		require.Equal(t, int64(42), results[i].ID)
+	}
+	assert.Equal(t, int64(1), counts.Statements(), "100 concurrent misses, one query")
+}
+
+func BenchmarkBestSellers(b *testing.B) {
+	db := pgtest.Shop(b, shop.Small)
+	impls := []struct {
+		name    string
+		reports interface {
+			BestSellers(context.Context) ([]shop.BestSeller, error)
+		}
+	}{
+		{"naive", naivestampede.NewReports(db)},
+		{"singleflight", scalablestampede.NewReports(db, reportTimeout)},
+	}
+	for _, impl := range impls {
+		b.Run(name("impl", impl.name), func(b *testing.B) {
+			for _, callers := range ladder(1, 1000) {
+				b.Run(name("callers", callers), func(b *testing.B) {
+					ctx, counts := pgtest.CountQueries(context.Background())
+					for b.Loop() {
+						_, errs, _, wait := callTogether(callers, func() ([]shop.BestSeller, error) { return impl.reports.BestSellers(ctx) })
+						wait()
+						for _, err := range errs {
+							if err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					reportCounts(b, counts)
+				})
+			}
+		})
+	}
+}

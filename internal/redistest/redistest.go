@@ -1,0 +1,146 @@
+// Package redistest gives the workshop's tests and benchmarks a Redis, found
+// like PostgreSQL: the URL in WORKSHOP_REDIS_URL, else a container started by
+// testcontainers-go, else an error that says how to get one.
+//
+// Each caller gets its own key prefix, and its keys are deleted when its test
+// ends: the harness touches no key it did not write.
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/testcontainers/testcontainers-go"
+	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
+)
+
+// EnvRedisURL names a Redis to use as is, e.g. redis://127.0.0.1:6379/0.
+const EnvRedisURL = "WORKSHOP_REDIS_URL"
+
+// DefaultImage is the Redis the container path runs, as docker-compose.yml.
+const DefaultImage = "redis:7-alpine"
+
+// ErrNoRedis is returned when neither a URL nor Docker gives a Redis.
+var ErrNoRedis = errors.New("no Redis available")
+
+const howToGetOne = `Give the workshop a Redis in one of three ways:
+
+  1. Point it at a server you have (it writes and deletes only keys under wvs:):
+       export WORKSHOP_REDIS_URL='redis://127.0.0.1:6379/0'
+
+  2. Start Docker and run the tests again: the harness starts a ` + DefaultImage + ` container.
+
+  3. Start the workshop's own and export its URL:
+       docker compose up -d
+       export WORKSHOP_REDIS_URL='redis://127.0.0.1:6379/0'`
+
+// startFunc starts a Redis container; stop is non-nil whenever something may
+// need cleaning up, even when err is not.
+type startFunc func(ctx context.Context) (url string, stop func() error, err error)
+
+// locate returns the URL of a Redis, and what stops it if the harness started it.
+func locate(ctx context.Context, getenv func(string) string, start startFunc) (string, func() error, error) {
+	if url := getenv(EnvRedisURL); url != "" {
+		return url, nil, nil
+	}
+	url, stop, err := start(ctx)
+	if err != nil {
+		if stop != nil {
+			err = errors.Join(err, stop())
+		}
+		return "", nil, fmt.Errorf("%w: %s is not set and no container could be started (%v)\n\n%s", ErrNoRedis, EnvRedisURL, err, howToGetOne)
+	}
+	return url, stop, nil
+}
+
+func startContainer(ctx context.Context) (string, func() error, error) {
+	ctr, err := tcredis.Run(ctx, DefaultImage)
+	stop := func() error { return testcontainers.TerminateContainer(ctr) }
+	if err != nil {
+		return "", stop, fmt.Errorf("start container %s: %w", DefaultImage, err)
+	}
+	url, err := ctr.ConnectionString(ctx)
+	if err != nil {
+		return "", stop, fmt.Errorf("connection string of container %s: %w", DefaultImage, err)
+	}
+	return url, stop, nil
+}
+
+var server struct {
+	once     sync.Once
+	client   *redis.Client
+	stop     func() error
+	err      error
+	prefixes atomic.Int64
+}
+
+// Client returns a client on the workshop's Redis and a key prefix of the
+// caller's own; the keys under it are deleted when the test ends.
+func Client(tb testing.TB) (*redis.Client, string) {
+	tb.Helper()
+	server.once.Do(func() { server.client, server.stop, server.err = open(context.Background()) })
+	if server.err != nil {
+		tb.Fatalf("redistest: %v", server.err)
+	}
+	prefix := fmt.Sprintf("wvs:%d:%d:", os.Getpid(), server.prefixes.Add(1))
+	tb.Cleanup(func() {
+		if err := DeleteKeys(context.Background(), server.client, prefix); err != nil {
+			tb.Errorf("redistest: %v", err)
+		}
+	})
+	return server.client, prefix
+}
+
+func open(ctx context.Context) (*redis.Client, func() error, error) {
+	url, stop, err := locate(ctx, os.Getenv, startContainer)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, stop, fmt.Errorf("parse %s: %w", EnvRedisURL, err)
+	}
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, stop, fmt.Errorf("%w: ping %s: %v\n\n%s", ErrNoRedis, opts.Addr, err, howToGetOne)
+	}
+	return client, stop, nil
+}
+
+// DeleteKeys deletes every key under prefix.
+func DeleteKeys(ctx context.Context, client *redis.Client, prefix string) error {
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("list keys under %s: %w", prefix, err)
+	}
+	for start := 0; start < len(keys); start += 1000 {
+		if err := client.Del(ctx, keys[start:min(start+1000, len(keys))]...).Err(); err != nil {
+			return fmt.Errorf("delete keys under %s: %w", prefix, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the client and stops the container the harness started, if
+// any. The bench TestMain runs it after the tests.
+func Close() error {
+	var errs []error
+	if server.client != nil {
+		errs = append(errs, server.client.Close())
+	}
+	if server.stop != nil {
+		errs = append(errs, server.stop())
+	}
+	return errors.Join(errs...)
+}
