@@ -5,13 +5,16 @@ package bench
 import (
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	caching "works-vs-scales/exercises/caching"
 	export "works-vs-scales/exercises/export"
 	indexes "works-vs-scales/exercises/indexes"
 	nestedloops "works-vs-scales/exercises/nestedloops"
 	nplusone "works-vs-scales/exercises/nplusone"
 	pagination "works-vs-scales/exercises/pagination"
+	stampede "works-vs-scales/exercises/stampede"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/shop"
 )
@@ -36,4 +39,13 @@ func TestExercise04(t *testing.T) {
 
 func TestExercise05(t *testing.T) {
 	require.NoError(t, checkExercise05(nestedloops.CommonCustomers))
+}
+
+func TestExercise06(t *testing.T) {
+	require.NoError(t, checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return caching.NewCatalog(db) }))
+}
+
+func TestExercise07(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, checkExercise07(t, db, stampede.NewDashboard(db)))
 }

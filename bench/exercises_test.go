@@ -7,22 +7,27 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	naivecaching "works-vs-scales/naive/caching"
 	naiveexport "works-vs-scales/naive/export"
 	naiveindexes "works-vs-scales/naive/indexes"
 	naivenestedloops "works-vs-scales/naive/nestedloops"
 	naive "works-vs-scales/naive/nplusone"
 	naivepagination "works-vs-scales/naive/pagination"
+	naivestampede "works-vs-scales/naive/stampede"
+	scalablecaching "works-vs-scales/scalable/caching"
 	scalableexport "works-vs-scales/scalable/export"
 	scalableindexes "works-vs-scales/scalable/indexes"
 	"works-vs-scales/scalable/nestedloops"
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
+	scalablestampede "works-vs-scales/scalable/stampede"
 	"works-vs-scales/shop"
 )
 
@@ -228,4 +233,88 @@ func TestExercise03CheckFailsOnTheStart(t *testing.T) {
 
 func TestExercise03CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise03(pgtest.ShopClone(t, shop.Small), scalableindexes.ProductSalesIndex))
+}
+
+type categoryCounter interface {
+	CategoryCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// checkExercise06 says what is still wrong with an answer to lesson 6's
+// exercise, or nil when it is done: the naive counts, and at most one query for
+// 100 calls.
+func checkExercise06(db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCounter) error {
+	want, err := naivecaching.NewCatalog(db).CategoryCounts(context.Background())
+	if err != nil {
+		return fmt.Errorf("the counts to compare with: %w", err)
+	}
+	catalog := newCatalog(db)
+	ctx, counts := pgtest.CountQueries(context.Background())
+	for call := 1; call <= 100; call++ {
+		got, err := catalog.CategoryCounts(ctx)
+		if err != nil {
+			return fmt.Errorf("your CategoryCounts, call %d: %w", call, err)
+		}
+		if !assert.ObjectsAreEqual(want, got) {
+			return fmt.Errorf("call %d: your counts are %v, want %v", call, got, want)
+		}
+		got["not a category"] = 1 // a caller changing its answer must not change the next one
+	}
+	if queries := counts.Statements(); queries > 1 {
+		return fmt.Errorf("right counts, with %d queries for 100 calls: make it at most 1", queries)
+	}
+	return nil
+}
+
+func TestExercise06CheckFailsOnTheStart(t *testing.T) {
+	err := checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return naivecaching.NewCatalog(db) })
+	require.ErrorContains(t, err, "100 queries")
+}
+
+func TestExercise06CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return scalablecaching.NewCatalog(db) }))
+}
+
+type statusCounter interface {
+	OrdersPerStatus(ctx context.Context) (map[string]int64, error)
+}
+
+// checkExercise07 says what is still wrong with an answer to lesson 7's
+// exercise, or nil when it is done: 50 callers who arrive while the query runs
+// share it, and get the right counts. db must be a copy of the shop: the check
+// locks the orders table while the callers arrive.
+func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) error {
+	want, err := naivestampede.NewDashboard(db).OrdersPerStatus(context.Background())
+	if err != nil {
+		return fmt.Errorf("the counts to compare with: %w", err)
+	}
+	ctx, counts := pgtest.CountQueries(context.Background())
+	release := lockTable(t, db, "orders")
+	results, errs, started, wait := callTogether(50, func() (map[string]int64, error) { return dashboard.OrdersPerStatus(ctx) })
+	<-started
+	waitForLockWaiters(t, db, 1)
+	time.Sleep(stragglerGrace)
+	release()
+	wait()
+	for i := range results {
+		if errs[i] != nil {
+			return fmt.Errorf("your OrdersPerStatus, caller %d: %w", i, errs[i])
+		}
+		if !assert.ObjectsAreEqual(want, results[i]) {
+			return fmt.Errorf("caller %d: your counts are %v, want %v", i, results[i], want)
+		}
+	}
+	if queries := counts.Statements(); queries > 1 {
+		return fmt.Errorf("right counts, with %d queries for 50 callers at once: make it 1", queries)
+	}
+	return nil
+}
+
+func TestExercise07CheckFailsOnTheStart(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	require.ErrorContains(t, checkExercise07(t, db, naivestampede.NewDashboard(db)), "50 queries")
+}
+
+func TestExercise07CheckPassesOnTheAnswer(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, checkExercise07(t, db, scalablestampede.NewDashboard(db)))
 }

@@ -48,14 +48,17 @@ func lockTable(t *testing.T, db *pgxpool.Pool, table string) (release func()) {
 	return func() { require.NoError(t, tx.Rollback(context.Background())) }
 }
 
-// waitForLockWaiters waits until n queries of this database wait for a lock.
+// waitForLockWaiters waits until n queries of db's database wait for a lock.
+// It asks on a pool of its own: db's may be full of callers waiting.
 func waitForLockWaiters(t *testing.T, db *pgxpool.Pool, n int) {
 	t.Helper()
 	const waitersQuery = `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock'`
+		WHERE datname = $1 AND wait_event_type = 'Lock'`
+	observer := pgtest.Shop(t, shop.Small)
+	database := db.Config().ConnConfig.Database
 	require.Eventually(t, func() bool {
 		var waiting int
-		require.NoError(t, db.QueryRow(context.Background(), waitersQuery).Scan(&waiting))
+		require.NoError(t, observer.QueryRow(context.Background(), waitersQuery, database).Scan(&waiting))
 		return waiting >= n
 	}, 10*time.Second, 5*time.Millisecond, "%d queries waiting for the lock", n)
 }

@@ -1,0 +1,32 @@
+// Package caching is lesson 6's exercise: yours to change.
+//
+// Every page of the shop shows the menu of categories, and Catalog below reads
+// them from PostgreSQL on every call, through the naive version. Cache them,
+// so that a hundred page views make at most one query, then check:
+//
+//	go test -tags exercise -run Exercise06 ./bench
+//
+// The check compares your counts with the naive ones and counts the queries of
+// 100 calls. One answer is in works-vs-scales/scalable/caching.
+package caching
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	naive "works-vs-scales/naive/caching"
+)
+
+// Catalog serves the shop's menu of categories.
+type Catalog struct {
+	naive *naive.Catalog // replace me
+}
+
+// NewCatalog returns a Catalog on db.
+func NewCatalog(db *pgxpool.Pool) *Catalog { return &Catalog{naive: naive.NewCatalog(db)} }
+
+// CategoryCounts returns how many products each category has.
+func (c *Catalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {
+	return c.naive.CategoryCounts(ctx)
+}

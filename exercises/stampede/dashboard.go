@@ -1,0 +1,33 @@
+// Package stampede is lesson 7's exercise: yours to change.
+//
+// When the operations team opens its dashboard, fifty browsers ask for the
+// orders per status at once, and Dashboard below runs the query for each,
+// through the naive version. Make concurrent callers share one query, then
+// check:
+//
+//	go test -tags exercise -run Exercise07 ./bench
+//
+// The check holds the orders table locked while 50 callers arrive, then counts
+// the queries. One answer is in works-vs-scales/scalable/stampede.
+package stampede
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	naive "works-vs-scales/naive/stampede"
+)
+
+// Dashboard serves the operations team's dashboard.
+type Dashboard struct {
+	naive *naive.Dashboard // replace me
+}
+
+// NewDashboard returns a Dashboard on db.
+func NewDashboard(db *pgxpool.Pool) *Dashboard { return &Dashboard{naive: naive.NewDashboard(db)} }
+
+// OrdersPerStatus returns how many orders have each status.
+func (d *Dashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {
+	return d.naive.OrdersPerStatus(ctx)
+}
