@@ -121,12 +121,20 @@ func Main(m *testing.M, cleanups ...func() error) {
 
 // printRunConfig prints, as benchmark configuration lines, what every result
 // depends on whether or not it uses the database: Go, the CPUs it may use, the
-// day, and the commit of the code measured ("-dirty" when it has changes).
+// day, and the commit of the code measured, "-dirty" when files other than
+// lessons/results (where the results being written go) have changes.
 func printRunConfig(w io.Writer) {
 	fmt.Fprintf(w, "go: %s\ngomaxprocs: %d\ndate: %s\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.DateOnly))
-	if commit, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		fmt.Fprintf(w, "commit: %s\n", strings.TrimSpace(string(commit)))
+	commit, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return
 	}
+	changes, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)lessons/results").Output()
+	dirty := ""
+	if err != nil || len(changes) > 0 {
+		dirty = "-dirty"
+	}
+	fmt.Fprintf(w, "commit: %s%s\n", strings.TrimSpace(string(commit)), dirty)
 }
 
 // opened is the harness of this test binary, opened on first use.
