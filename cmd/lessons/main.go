@@ -167,7 +167,8 @@ func splitArgs(s string) []string {
 }
 
 // declaration returns the source of the named top-level declaration in a Go
-// file, with its doc comment: args are the file and the name.
+// file (Type.Method for a method), with its doc comment: args are the file and
+// the name.
 func declaration(root string, args []string) (string, error) {
 	if len(args) != 2 {
 		return "", fmt.Errorf("want a file and a declaration name, got %q", args)
@@ -186,7 +187,7 @@ func declaration(root string, args []string) (string, error) {
 		var doc *ast.CommentGroup
 		switch d := decl.(type) {
 		case *ast.FuncDecl:
-			if d.Recv != nil || d.Name.Name != name {
+			if funcName(d) != name {
 				continue
 			}
 			doc = d.Doc
@@ -203,6 +204,21 @@ func declaration(root string, args []string) (string, error) {
 		return string(src[fset.Position(start).Offset:fset.Position(decl.End()).Offset]), nil
 	}
 	return "", fmt.Errorf("no declaration %s in %s", name, args[0])
+}
+
+// funcName is a function's name, or Type.Method for a method.
+func funcName(d *ast.FuncDecl) string {
+	if d.Recv == nil || len(d.Recv.List) == 0 {
+		return d.Name.Name
+	}
+	recv := d.Recv.List[0].Type
+	if star, ok := recv.(*ast.StarExpr); ok {
+		recv = star.X
+	}
+	if ident, ok := recv.(*ast.Ident); ok {
+		return ident.Name + "." + d.Name.Name
+	}
+	return d.Name.Name
 }
 
 func declares(d *ast.GenDecl, name string) bool {

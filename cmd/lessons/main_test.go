@@ -31,6 +31,15 @@ func TestRenderCopiesTheDeclaration(t *testing.T) {
 	assert.Equal(t, got, again, "a current lesson renders to itself")
 }
 
+func TestRenderCopiesAMethod(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "pkg/c.go", "package pkg\n\ntype C struct{}\n\n// Get gets.\nfunc (c *C) Get() int { return 1 }\n\nfunc Get() int { return 2 }\n")
+	got, err := render(root, "<!-- code: pkg/c.go C.Get -->\n<!-- end -->", nil)
+	require.NoError(t, err)
+	assert.Contains(t, got, "// Get gets.\nfunc (c *C) Get() int { return 1 }")
+	assert.NotContains(t, got, "return 2")
+}
+
 func TestRenderFailsOnAMissingDeclaration(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, "pkg/add.go", "package pkg\n\nfunc Add(a, b int) int { return a + b }\n")
