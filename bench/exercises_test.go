@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -288,13 +287,7 @@ func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) er
 		return fmt.Errorf("the counts to compare with: %w", err)
 	}
 	ctx, counts := pgtest.CountQueries(context.Background())
-	release := lockTable(t, db, "orders")
-	results, errs, started, wait := callTogether(50, func() (map[string]int64, error) { return dashboard.OrdersPerStatus(ctx) })
-	<-started
-	waitForLockWaiters(t, db, 1)
-	time.Sleep(stragglerGrace)
-	release()
-	wait()
+	results, errs := callWhileLocked(t, db, "orders", 50, func() (map[string]int64, error) { return dashboard.OrdersPerStatus(ctx) })
 	for i := range results {
 		if errs[i] != nil {
 			return fmt.Errorf("your OrdersPerStatus, caller %d: %w", i, errs[i])

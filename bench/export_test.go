@@ -142,14 +142,7 @@ func (p *peakHeap) Stop() float64 {
 }
 
 func BenchmarkExportOrders(b *testing.B) {
-	top := shop.Small
-	if large() {
-		top = shop.Large
-	}
-	ladder := shop.Ladder(top)
-	if testing.Short() {
-		ladder = ladder[:1]
-	}
+	ladder := benchScales()
 	for _, impl := range exportOrdersImpls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {
 			for _, scale := range ladder {

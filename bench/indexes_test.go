@@ -118,14 +118,7 @@ func indexSize(tb testing.TB, db *pgxpool.Pool) int64 {
 }
 
 func BenchmarkOldestPendingOrders(b *testing.B) {
-	top := shop.Small
-	if large() {
-		top = shop.Large
-	}
-	ladder := shop.Ladder(top)
-	if testing.Short() {
-		ladder = ladder[:1]
-	}
+	ladder := benchScales()
 	impls := []struct {
 		name  string
 		db    func(testing.TB, shop.Scale) *pgxpool.Pool

@@ -12,6 +12,7 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/redistest"
+	"works-vs-scales/shop"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, redistest.Close) }
@@ -21,6 +22,25 @@ func TestMain(m *testing.M) { pgtest.Main(m, redistest.Close) }
 const EnvLarge = "WORKSHOP_LARGE"
 
 func large() bool { return os.Getenv(EnvLarge) == "1" }
+
+// benchScale is the shop a benchmark over one shop runs on: the small one, or
+// the large one when asked.
+func benchScale() shop.Scale {
+	if large() {
+		return shop.Large
+	}
+	return shop.Small
+}
+
+// benchScales are the shops a benchmark over growing tables runs on, up to
+// benchScale; only the smallest with -short.
+func benchScales() []shop.Scale {
+	scales := shop.Ladder(benchScale())
+	if testing.Short() {
+		return scales[:1]
+	}
+	return scales
+}
 
 // sizes returns the sizes a benchmark runs at: from 10 up by factors of 10 to
 // top, or only the smallest with -short, so a quick run still exercises every

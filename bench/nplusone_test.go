@@ -107,10 +107,7 @@ func TestGetUserOrdersQueries(t *testing.T) {
 }
 
 func BenchmarkGetUserOrders(b *testing.B) {
-	scale := shop.Small
-	if large() {
-		scale = shop.Large
-	}
+	scale := benchScale()
 	db := pgtest.Shop(b, scale)
 	for _, impl := range getUserOrdersImpls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {

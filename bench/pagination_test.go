@@ -249,10 +249,7 @@ func rowsRead(t *testing.T, db *pgxpool.Pool, q pgtest.Query) int64 {
 func pages(n int) []int { return ladder(1, n/perPage) }
 
 func BenchmarkUserOrdersPage(b *testing.B) {
-	scale := shop.Small
-	if large() {
-		scale = shop.Large
-	}
+	scale := benchScale()
 	db := pgtest.Shop(b, scale)
 	ctx := context.Background()
 	userID, _ := scale.UserWithOrders(scale.TopOrders)
@@ -292,10 +289,7 @@ func BenchmarkUserOrdersPage(b *testing.B) {
 // BenchmarkListUserOrders: the whole list against its first page, as the
 // user's history grows.
 func BenchmarkListUserOrders(b *testing.B) {
-	scale := shop.Small
-	if large() {
-		scale = shop.Large
-	}
+	scale := benchScale()
 	db := pgtest.Shop(b, scale)
 	impls := []struct {
 		name string

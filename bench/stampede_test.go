@@ -82,6 +82,21 @@ func callTogether[T any](n int, fn func() (T, error)) (results []T, errs []error
 	return results, errs, allReady, done.Wait
 }
 
+// callWhileLocked calls fn from n goroutines while table is locked, so that
+// every call arrives while the first query waits; then it releases the table
+// and returns what the calls returned.
+func callWhileLocked[T any](t *testing.T, db *pgxpool.Pool, table string, n int, fn func() (T, error)) ([]T, []error) {
+	t.Helper()
+	release := lockTable(t, db, table)
+	results, errs, started, wait := callTogether(n, fn)
+	<-started
+	waitForLockWaiters(t, db, 1)
+	time.Sleep(stragglerGrace)
+	release()
+	wait()
+	return results, errs
+}
+
 // stragglerGrace lets goroutines that signalled they are about to call reach
 // the call: not a measurement, just room for the scheduler.
 const stragglerGrace = 50 * time.Millisecond
@@ -103,13 +118,7 @@ func TestConcurrentCallersShareOneQuery(t *testing.T) {
 	reports := scalablestampede.NewReports(db, reportTimeout)
 	ctx, counts := pgtest.CountQueries(context.Background())
 
-	release := lockTable(t, db, "order_items")
-	results, errs, started, wait := callTogether(100, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
-	<-started
-	waitForLockWaiters(t, db, 1)
-	time.Sleep(stragglerGrace)
-	release()
-	wait()
+	results, errs := callWhileLocked(t, db, "order_items", 100, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
 
 	for i := range results {
 		require.NoError(t, errs[i])
@@ -173,13 +182,7 @@ func TestCacheLoaderCoalescesMisses(t *testing.T) {
 	products := newInProcess(t, db, scalablecaching.Options{TTL: cacheTTL, MaxEntries: 100})
 	ctx, counts := pgtest.CountQueries(context.Background())
 
-	release := lockTable(t, db, "products")
-	results, errs, started, wait := callTogether(100, func() (shop.Product, error) { return products.Get(ctx, 42) })
-	<-started
-	waitForLockWaiters(t, db, 1)
-	time.Sleep(stragglerGrace)
-	release()
-	wait()
+	results, errs := callWhileLocked(t, db, "products", 100, func() (shop.Product, error) { return products.Get(ctx, 42) })
 
 	for i := range results {
 		require.NoError(t, errs[i])
