@@ -6,15 +6,12 @@
 // and those tables. Nothing between a marker and its end is typed by hand.
 //
 // A lesson marks a generated part with an HTML comment, closed by <!-- end -->:
-// a declaration's source, benchstat's comparison of a results file, a text
-// file a command wrote (a plan, a profile), or a markdown file inserted as is:
+// a declaration's source, a text file a command wrote (a plan, a profile), or
+// a markdown file inserted as is:
 //
 //	<!-- code: naive/nplusone/orders.go GetUserOrders -->
-//	<!-- benchstat: -col /impl -filter '.unit:(sec/op OR queries/op)' lessons/results/01-n-plus-one.txt -->
 //	<!-- include: lessons/results/03-explain.txt -->
 //	<!-- insert: lessons/results/01-n-plus-one.md -->
-//
-// Arguments are split at spaces, except inside single quotes.
 //
 // Usage, from the repository's root:
 //
@@ -30,7 +27,6 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -102,7 +98,7 @@ func refresh(root string, write bool) ([]string, error) {
 }
 
 // generated matches a marker, what it generated last time, and its end.
-var generated = regexp.MustCompile(`(?s)<!-- (code|benchstat|include|insert): ([^>]*?) -->\n.*?<!-- end -->`)
+var generated = regexp.MustCompile(`(?s)<!-- (code|include|insert): ([^>]*?) -->\n.*?<!-- end -->`)
 
 // render returns the lesson with every generated part made anew. Files in made
 // are read from there rather than from disk: they are about to be written.
@@ -110,16 +106,13 @@ func render(root, lesson string, made map[string][]byte) (string, error) {
 	var firstErr error
 	out := generated.ReplaceAllStringFunc(lesson, func(part string) string {
 		m := generated.FindStringSubmatch(part)
-		kind, args := m[1], splitArgs(m[2])
+		kind, args := m[1], strings.Fields(m[2])
 		var body, lang string
 		var err error
 		switch kind {
 		case "code":
 			lang = "go"
 			body, err = declaration(root, args)
-		case "benchstat":
-			lang = "text"
-			body, err = benchstat(root, args)
 		case "include", "insert":
 			lang = "text"
 			body, err = include(root, args, made)
@@ -137,33 +130,6 @@ func render(root, lesson string, made map[string][]byte) (string, error) {
 		return fmt.Sprintf("<!-- %s: %s -->\n```%s\n%s\n```\n<!-- end -->", kind, m[2], lang, body)
 	})
 	return out, firstErr
-}
-
-// splitArgs splits a marker's arguments at spaces, keeping single-quoted
-// text together, as a shell would.
-func splitArgs(s string) []string {
-	var args []string
-	var arg strings.Builder
-	quoted, inArg := false, false
-	for _, r := range s {
-		switch {
-		case r == '\'':
-			quoted, inArg = !quoted, true
-		case r == ' ' && !quoted:
-			if inArg {
-				args = append(args, arg.String())
-				arg.Reset()
-				inArg = false
-			}
-		default:
-			arg.WriteRune(r)
-			inArg = true
-		}
-	}
-	if inArg {
-		args = append(args, arg.String())
-	}
-	return args
 }
 
 // declaration returns the source of the named top-level declaration in a Go
@@ -251,17 +217,4 @@ func include(root string, args []string, made map[string][]byte) (string, error)
 	}
 	text, err := os.ReadFile(path)
 	return string(text), err
-}
-
-// benchstat runs the project's benchstat (a tool in go.mod) with args.
-func benchstat(root string, args []string) (string, error) {
-	cmd := exec.Command("go", append([]string{"tool", "benchstat"}, args...)...)
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go tool benchstat %s: %w: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out), nil
 }

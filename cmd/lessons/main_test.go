@@ -53,8 +53,3 @@ func write(t *testing.T, root, path, text string) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
 	require.NoError(t, os.WriteFile(full, []byte(text), 0o644))
 }
-
-func TestSplitArgs(t *testing.T) {
-	assert.Equal(t, []string{"-col", "/impl", "-filter", "/orders:10 .unit:sec/op", "f.txt"},
-		splitArgs("-col /impl  -filter '/orders:10 .unit:sec/op' f.txt"))
-}
