@@ -15,6 +15,7 @@ import (
 	nplusone "works-vs-scales/exercises/nplusone"
 	pagination "works-vs-scales/exercises/pagination"
 	stampede "works-vs-scales/exercises/stampede"
+	validation "works-vs-scales/exercises/validation"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/shop"
 )
@@ -48,4 +49,8 @@ func TestExercise06(t *testing.T) {
 func TestExercise07(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	require.NoError(t, checkExercise07(t, db, stampede.NewDashboard(db)))
+}
+
+func TestExercise08(t *testing.T) {
+	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), validation.PaymentsInCurrency))
 }

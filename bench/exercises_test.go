@@ -20,6 +20,7 @@ import (
 	naive "works-vs-scales/naive/nplusone"
 	naivepagination "works-vs-scales/naive/pagination"
 	naivestampede "works-vs-scales/naive/stampede"
+	naivevalidation "works-vs-scales/naive/validation"
 	scalablecaching "works-vs-scales/scalable/caching"
 	scalableexport "works-vs-scales/scalable/export"
 	scalableindexes "works-vs-scales/scalable/indexes"
@@ -27,6 +28,7 @@ import (
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
 	scalablestampede "works-vs-scales/scalable/stampede"
+	scalablevalidation "works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
 )
 
@@ -310,4 +312,44 @@ func TestExercise07CheckFailsOnTheStart(t *testing.T) {
 func TestExercise07CheckPassesOnTheAnswer(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	require.NoError(t, checkExercise07(t, db, scalablestampede.NewDashboard(db)))
+}
+
+type paymentsInCurrencyFunc func(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error)
+
+// checkExercise08 says what is still wrong with an answer to lesson 8's
+// exercise, or nil when it is done: the euro payments for "EUR", and an error,
+// with no payments, for SQL passed as a currency. db must be a copy of the
+// shop: the check writes three payments.
+func checkExercise08(db *pgxpool.Pool, paymentsIn paymentsInCurrencyFunc) error {
+	ctx := context.Background()
+	const insertPayments = `INSERT INTO payments (user_id, amount_cents, currency)
+		VALUES (1, 1250, 'EUR'), (2, 999, 'USD'), (3, 40000, 'EUR')`
+	if _, err := db.Exec(ctx, insertPayments); err != nil {
+		return fmt.Errorf("the payments to report on: %w", err)
+	}
+	euros, err := paymentsIn(ctx, db, "EUR")
+	if err != nil {
+		return fmt.Errorf("your PaymentsInCurrency(EUR): %w", err)
+	}
+	if len(euros) != 2 || euros[0].AmountCents != 1250 || euros[1].AmountCents != 40000 {
+		return fmt.Errorf("PaymentsInCurrency(EUR) returned %+v, want the payments of 12.50 and 400.00 EUR", euros)
+	}
+	const hostile = "EUR' OR 'x'='x"
+	leaked, err := paymentsIn(ctx, db, hostile)
+	if len(leaked) > 0 {
+		return fmt.Errorf("PaymentsInCurrency(%q) returned %d payments, %+v: the input became SQL", hostile, len(leaked), leaked)
+	}
+	if err == nil {
+		return fmt.Errorf("PaymentsInCurrency(%q) returned no payments and no error: say what is wrong with the currency", hostile)
+	}
+	return nil
+}
+
+func TestExercise08CheckFailsOnTheStart(t *testing.T) {
+	err := checkExercise08(pgtest.ShopClone(t, shop.Small), naivevalidation.PaymentsInCurrency)
+	require.ErrorContains(t, err, "returned 3 payments")
+}
+
+func TestExercise08CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), scalablevalidation.PaymentsInCurrency))
 }

@@ -26,3 +26,15 @@ CREATE INDEX posts_created_at_idx ON posts (created_at DESC, id DESC);
 -- Comments of a post (lesson 1: the feed's comment counts).
 CREATE INDEX comments_post_id_idx ON comments (post_id);
 
+
+ALTER TABLE payments       ADD PRIMARY KEY (id);
+ALTER TABLE payment_outbox ADD PRIMARY KEY (id);
+ALTER TABLE payments       ADD FOREIGN KEY (user_id)    REFERENCES users (id);
+ALTER TABLE payment_outbox ADD FOREIGN KEY (payment_id) REFERENCES payments (id);
+
+-- One payment per idempotency key (lesson 9): of two inserts with one key,
+-- the second finds the first's row. NULL keys (lesson 8) are all distinct.
+ALTER TABLE payments ADD CONSTRAINT payments_idempotency_key_key UNIQUE (idempotency_key);
+
+-- The relay's next batch: unsent payments in queue order (lesson 10).
+CREATE INDEX payment_outbox_unsent_idx ON payment_outbox (id) WHERE sent_at IS NULL;

@@ -47,3 +47,27 @@ CREATE TABLE comments (
     body       text        NOT NULL,
     created_at timestamptz NOT NULL
 );
+
+-- Payments (lessons 8–10), empty until a lesson takes one. idempotency_key is
+-- the client's name for a payment: a retried request carries the same key, so
+-- the retry finds the first attempt's row instead of paying twice. status is
+-- pending (the charge is being made), charged, failed or queued (lesson 10).
+CREATE TABLE payments (
+    id              bigint      GENERATED ALWAYS AS IDENTITY,
+    user_id         bigint      NOT NULL,
+    amount_cents    bigint      NOT NULL,
+    currency        text        NOT NULL,
+    idempotency_key text,
+    status          text        NOT NULL DEFAULT 'pending',
+    charge_id       text,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Payments to send to the gateway when it is back (lesson 10): written in the
+-- same transaction as the payment, sent and marked by a relay.
+CREATE TABLE payment_outbox (
+    id         bigint      GENERATED ALWAYS AS IDENTITY,
+    payment_id bigint      NOT NULL,
+    queued_at  timestamptz NOT NULL DEFAULT now(),
+    sent_at    timestamptz
+);

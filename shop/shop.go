@@ -67,6 +67,33 @@ type FeedPost struct {
 	CommentCount int64
 }
 
+// Payment is a payment the shop took or is taking (lessons 8–10): an amount
+// in cents of its currency, and where it stands.
+type Payment struct {
+	ID          int64
+	UserID      int64
+	AmountCents int64
+	Currency    string
+	Status      string // pending, charged, failed or queued
+	ChargeID    string // the gateway's id of the charge, once charged
+}
+
+// The states of a payment.
+const (
+	PaymentPending = "pending" // the charge is being made
+	PaymentCharged = "charged"
+	PaymentFailed  = "failed" // the gateway refused, or could not be reached in time
+	PaymentQueued  = "queued" // in the outbox, to charge when the gateway is back
+)
+
+// PaymentRequest is a payment as a client sent it: every field as typed, not
+// yet checked.
+type PaymentRequest struct {
+	UserID   string
+	Amount   string // in units of the currency, e.g. "12.50"
+	Currency string // an ISO 4217 code, e.g. "EUR"
+}
+
 // ErrUserNotFound is returned when no user has the requested id.
 var ErrUserNotFound = errors.New("user not found")
 

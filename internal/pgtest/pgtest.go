@@ -84,6 +84,44 @@ func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 	return pool
 }
 
+// ShopCloneWithFaults is [ShopClone] reached through a proxy of its own, which
+// the test drives to inject faults: latency, a hang, a reset, the database
+// down and back up. The proxy adds WORKSHOP_RTT, if set, until told otherwise;
+// it is closed when the test ends.
+func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *Proxy) {
+	tb.Helper()
+	h := open(tb)
+	ctx := context.Background()
+	name := fmt.Sprintf("%sclone_%d_%d", namePrefix, os.Getpid(), h.clones.Add(1))
+	tb.Cleanup(func() {
+		if err := h.drop(context.Background(), name); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	if err := h.copyOf(ctx, s, name); err != nil {
+		tb.Fatalf("pgtest: copy of the shop at scale %v: %v", s, err)
+	}
+	var rtt time.Duration
+	if h.proxy != nil {
+		rtt = h.proxy.RTT()
+	}
+	proxy, err := startProxyTo(h.admin.Config().ConnConfig, rtt)
+	if err != nil {
+		tb.Fatalf("pgtest: fault proxy: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := proxy.Close(); err != nil {
+			tb.Errorf("pgtest: close the fault proxy: %v", err)
+		}
+	})
+	pool, err := h.newPool(ctx, name, proxy)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(pool.Close) // before the proxy closes and the copy is dropped
+	return pool, proxy
+}
+
 // IsQueryCanceled reports whether err is PostgreSQL cancelling a statement
 // (SQLSTATE 57014), as it does when the context of a query ends.
 func IsQueryCanceled(err error) bool {
@@ -187,7 +225,7 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 		return nil, err
 	}
 	h := &harness{server: srv, readers: make(map[shop.Scale]*readerDB)}
-	if h.admin, err = h.newPool(ctx, "", false); err != nil {
+	if h.admin, err = h.newPool(ctx, "", nil); err != nil {
 		return nil, errors.Join(err, h.close(ctx))
 	}
 	if err := h.admin.Ping(ctx); err != nil {
@@ -226,8 +264,8 @@ func startProxyTo(cfg *pgx.ConnConfig, rtt time.Duration) (*Proxy, error) {
 }
 
 // newPool connects to the database name ("" for the maintenance database),
-// through the latency proxy when proxied and one is running.
-func (h *harness) newPool(ctx context.Context, name string, proxied bool) (*pgxpool.Pool, error) {
+// through proxy unless it is nil.
+func (h *harness) newPool(ctx context.Context, name string, proxy *Proxy) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(h.server.url)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
@@ -235,8 +273,8 @@ func (h *harness) newPool(ctx context.Context, name string, proxied bool) (*pgxp
 	if name != "" {
 		cfg.ConnConfig.Database = name
 	}
-	if proxied && h.proxy != nil {
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(h.proxy.Addr().Port)
+	if proxy != nil {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(proxy.Addr().Port)
 		cfg.ConnConfig.Fallbacks = nil
 	}
 	cfg.ConnConfig.Tracer = tracer{}
@@ -274,7 +312,7 @@ func (h *harness) describe(ctx context.Context, w *os.File) error {
 // measureRTT returns the median time of a trivial query through the pools the
 // tests get: the round trip they pay, whatever WORKSHOP_RTT asked for.
 func (h *harness) measureRTT(ctx context.Context) (time.Duration, error) {
-	pool, err := h.newPool(ctx, "", true)
+	pool, err := h.newPool(ctx, "", h.proxy)
 	if err != nil {
 		return 0, err
 	}
@@ -379,7 +417,7 @@ func (h *harness) clone(ctx context.Context, s shop.Scale, name string) (*pgxpoo
 	if err := h.copyOf(ctx, s, name); err != nil {
 		return nil, err
 	}
-	return h.newPool(ctx, name, true)
+	return h.newPool(ctx, name, h.proxy)
 }
 
 // reader returns the pool on this binary's read-only copy of the shop at scale
@@ -401,7 +439,7 @@ func (h *harness) reader(ctx context.Context, s shop.Scale) (*pgxpool.Pool, erro
 			r.err = fmt.Errorf("make %s read-only: %w", r.name, r.err)
 			return
 		}
-		r.pool, r.err = h.newPool(ctx, r.name, true)
+		r.pool, r.err = h.newPool(ctx, r.name, h.proxy)
 	})
 	return r.pool, r.err
 }

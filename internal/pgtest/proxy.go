@@ -2,28 +2,32 @@ package pgtest
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Proxy is a TCP proxy that makes every round trip to a server cost RTT more,
-// as a network between an application and its database would.
+// as a network between an application and its database would, and that
+// injects the network's failures on command: [Proxy.Hang], [Proxy.Reset],
+// [Proxy.Down].
 //
 // Each chunk the server sends is held back until RTT after it arrived, so
 // requests still pipeline: a proxy of latency, not of bandwidth. Loopback
 // answers in about 0.05 ms, a cloud region in 0.5–2 ms; without this, N+1
 // queries look cheap on a laptop.
 type Proxy struct {
-	rtt      time.Duration
+	rtt      atomic.Int64 // a time.Duration
 	listener net.Listener
 	dial     func() (net.Conn, error)
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+	down   bool
+	flow   chan struct{} // closed while bytes may flow; open while hung
 	wg     sync.WaitGroup
 }
 
@@ -35,11 +39,13 @@ func StartProxy(network, target string, rtt time.Duration) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy to %s: listen: %w", target, err)
 	}
 	p := &Proxy{
-		rtt:      rtt,
 		listener: listener,
 		dial:     func() (net.Conn, error) { return net.Dial(network, target) },
 		conns:    make(map[net.Conn]struct{}),
+		flow:     make(chan struct{}),
 	}
+	close(p.flow)
+	p.rtt.Store(int64(rtt))
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -49,7 +55,61 @@ func StartProxy(network, target string, rtt time.Duration) (*Proxy, error) {
 func (p *Proxy) Addr() *net.TCPAddr { return p.listener.Addr().(*net.TCPAddr) }
 
 // RTT is the round-trip time the proxy adds, as configured.
-func (p *Proxy) RTT() time.Duration { return p.rtt }
+func (p *Proxy) RTT() time.Duration { return time.Duration(p.rtt.Load()) }
+
+// SetRTT changes the round-trip time the proxy adds, for every connection,
+// from the next chunk of a reply on.
+func (p *Proxy) SetRTT(rtt time.Duration) { p.rtt.Store(int64(rtt)) }
+
+// Hang stops every byte in both directions, on open and new connections,
+// until [Proxy.Resume]: connections stay open and silent, as when a router
+// drops packets or the server freezes. Only a deadline gets a caller out.
+func (p *Proxy) Hang() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flow:
+		p.flow = make(chan struct{})
+	default: // already hung
+	}
+}
+
+// Resume lets bytes flow again after [Proxy.Hang].
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flow:
+	default:
+		close(p.flow)
+	}
+}
+
+// Reset closes every open connection, as a server restart or a load
+// balancer's idle timeout does; new connections work.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Down closes every open connection and refuses new ones until [Proxy.Up]:
+// the server is gone.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	p.down = true
+	p.mu.Unlock()
+	p.Reset()
+}
+
+// Up accepts connections again after [Proxy.Down].
+func (p *Proxy) Up() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
 
 // Close stops accepting, closes every open connection and waits for the
 // proxy's goroutines to end.
@@ -60,9 +120,24 @@ func (p *Proxy) Close() error {
 		c.Close()
 	}
 	p.mu.Unlock()
+	p.Resume() // releases writers waiting in a hang
 	err := p.listener.Close()
 	p.wg.Wait()
 	return err
+}
+
+// flowing returns a channel that is closed while bytes may flow.
+func (p *Proxy) flowing() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.flow
+}
+
+// isDown reports whether the proxy refuses connections.
+func (p *Proxy) isDown() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.down
 }
 
 func (p *Proxy) accept() {
@@ -71,6 +146,10 @@ func (p *Proxy) accept() {
 		client, err := p.listener.Accept()
 		if err != nil {
 			return // closed
+		}
+		if p.isDown() {
+			client.Close()
+			continue
 		}
 		server, err := p.dial()
 		if err != nil {
@@ -84,7 +163,7 @@ func (p *Proxy) accept() {
 		go func() {
 			defer p.wg.Done()
 			defer p.untrack(client, server)
-			io.Copy(server, client) // requests go straight through
+			p.forward(server, client) // requests go straight through
 		}()
 		go func() {
 			defer p.wg.Done()
@@ -118,6 +197,23 @@ func (p *Proxy) untrack(conns ...net.Conn) {
 	}
 }
 
+// forward copies from src to dst as bytes arrive, holding them while hung.
+func (p *Proxy) forward(dst, src net.Conn) {
+	buf := make([]byte, 64*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			<-p.flowing()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // chunk is a piece of a reply and when it may be passed on.
 type chunk struct {
 	data []byte
@@ -135,7 +231,7 @@ func (p *Proxy) delay(client, server net.Conn) {
 		for {
 			n, err := server.Read(buf)
 			if n > 0 {
-				pending <- chunk{data: append([]byte(nil), buf[:n]...), due: time.Now().Add(p.rtt)}
+				pending <- chunk{data: append([]byte(nil), buf[:n]...), due: time.Now().Add(p.RTT())}
 			}
 			if err != nil {
 				return
@@ -144,6 +240,7 @@ func (p *Proxy) delay(client, server net.Conn) {
 	}()
 	for c := range pending {
 		sleepUntil(c.due)
+		<-p.flowing()
 		if _, err := client.Write(c.data); err != nil {
 			server.Close() // unblocks the reader, which closes pending
 			for range pending {

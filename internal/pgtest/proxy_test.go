@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,23 +15,41 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// echoServer answers each line with the same line until the client hangs up.
+// echoServer answers each line with the same line until the client hangs up,
+// on every connection.
 func echoServer(t *testing.T) string {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	var conns sync.WaitGroup
 	done := make(chan struct{})
-	t.Cleanup(func() { listener.Close(); <-done })
+	t.Cleanup(func() { listener.Close(); <-done; conns.Wait() })
 	go func() {
 		defer close(done)
-		conn, err := listener.Accept()
-		if err != nil {
-			return
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer conn.Close()
+				io.Copy(conn, conn)
+			})
 		}
-		defer conn.Close()
-		io.Copy(conn, conn)
 	}()
 	return listener.Addr().String()
+}
+
+// echo sends line through conn and returns the reply, or the error of
+// waiting for it up to wait.
+func echo(conn net.Conn, line string, wait time.Duration) (string, error) {
+	if err := conn.SetDeadline(time.Now().Add(wait)); err != nil {
+		return "", err
+	}
+	if _, err := io.WriteString(conn, line); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(conn).ReadString('\n')
 }
 
 func TestProxyAddsTheRoundTrip(t *testing.T) {
@@ -70,4 +89,67 @@ func TestProxyCloseEndsConnections(t *testing.T) {
 	_, err = conn.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "the client sees the connection closed")
 	// goleak, in TestMain, checks that no proxy goroutine outlives Close.
+}
+
+func TestProxyHangHoldsEveryByteUntilResume(t *testing.T) {
+	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	require.NoError(t, err)
+	defer proxy.Close()
+	conn, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+
+	proxy.Hang()
+	_, err = echo(conn, "ping\n", 50*time.Millisecond)
+	var netErr net.Error
+	require.ErrorAs(t, err, &netErr, "a hung connection answers nothing")
+	require.True(t, netErr.Timeout(), "only the caller's deadline ends the wait: %v", err)
+
+	proxy.Resume()
+	reply, err := echo(conn, "", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "ping\n", reply, "the held bytes go through after Resume")
+}
+
+func TestProxyResetClosesOpenConnectionsOnly(t *testing.T) {
+	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	require.NoError(t, err)
+	defer proxy.Close()
+	conn, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = echo(conn, "before\n", 5*time.Second)
+	require.NoError(t, err)
+
+	proxy.Reset()
+	_, err = echo(conn, "after\n", 5*time.Second)
+	require.Error(t, err, "the open connection is gone")
+
+	fresh, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err)
+	defer fresh.Close()
+	reply, err := echo(fresh, "fresh\n", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "fresh\n", reply, "a new connection works")
+}
+
+func TestProxyDownRefusesUntilUp(t *testing.T) {
+	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	require.NoError(t, err)
+	defer proxy.Close()
+
+	proxy.Down()
+	conn, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err, "the port still accepts, as a load balancer with no backend does")
+	_, err = echo(conn, "ping\n", 5*time.Second)
+	require.Error(t, err, "then closes the connection: nothing is there")
+	conn.Close()
+
+	proxy.Up()
+	conn, err = net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	reply, err := echo(conn, "ping\n", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "ping\n", reply)
 }

@@ -1,0 +1,123 @@
+// Package gateway is the shop's client of its payment gateway, an HTTP service
+// that charges a user's card (lessons 9–10).
+//
+// A Client makes exactly one HTTP request per call: retrying, breaking the
+// circuit and queueing are the callers' business, and the lessons' subject.
+// [gatewaytest] serves the same API in a test process, failing on command.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// ChargeRequest is what the gateway is asked to charge.
+type ChargeRequest struct {
+	UserID      int64  `json:"user_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Currency    string `json:"currency"`
+	Reference   string `json:"reference"` // the shop's name for what is paid, e.g. "order-42"; shown on statements
+}
+
+// Charge is money the gateway took.
+type Charge struct {
+	ID string `json:"id"`
+	ChargeRequest
+}
+
+// IdempotencyKeyHeader names the header that makes a charge idempotent: the
+// gateway charges once per key and answers a repeated key with the first
+// charge.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// Error is a reply of the gateway that is not a charge.
+type Error struct {
+	StatusCode int
+	RetryAfter time.Duration // from the Retry-After header; 0 if none
+	Message    string
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("gateway: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %v)", e.RetryAfter)
+	}
+	return msg
+}
+
+// Client calls the gateway at URL.
+type Client struct {
+	URL  string
+	HTTP *http.Client // http.DefaultClient if nil: no timeout but the context's
+}
+
+// Charge asks the gateway to charge req, once: with idempotencyKey unless it is
+// empty. Any reply but 201 or 200 is an [*Error]; a failure to get a reply is
+// the transport's error, wrapped.
+func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey string) (Charge, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: encode %+v: %w", req, err)
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/charges", bytes.NewReader(body))
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge request: %w", err)
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	if idempotencyKey != "" {
+		httpReq.Header.Set(IdempotencyKeyHeader, idempotencyKey)
+	}
+	client := c.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(httpReq)
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge user %d: %w", req.UserID, err)
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge user %d: read the reply: %w", req.UserID, err)
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return Charge{}, &Error{
+			StatusCode: resp.StatusCode,
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After")),
+			Message:    string(bytes.TrimSpace(reply)),
+		}
+	}
+	var charge Charge
+	if err := json.Unmarshal(reply, &charge); err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge user %d: decode %q: %w", req.UserID, reply, err)
+	}
+	return charge, nil
+}
+
+// parseRetryAfter reads a Retry-After header given in seconds (the form this
+// gateway sends); an HTTP date or nonsense counts as no header.
+func parseRetryAfter(header string) time.Duration {
+	seconds, err := strconv.Atoi(header)
+	if err != nil || seconds < 0 {
+		return 0
+	}
+	return time.Duration(seconds) * time.Second
+}
+
+// IsClientError reports whether err is the gateway refusing the request itself
+// (a 4xx other than 408 and 429): sending it again gets the same answer.
+func IsClientError(err error) bool {
+	var gwErr *Error
+	return errors.As(err, &gwErr) && gwErr.StatusCode >= 400 && gwErr.StatusCode < 500 &&
+		gwErr.StatusCode != http.StatusRequestTimeout && gwErr.StatusCode != http.StatusTooManyRequests
+}

@@ -1,0 +1,219 @@
+// Package gatewaytest runs a payment gateway in the test process: a real HTTP
+// server speaking the API of package gateway, which fails on command.
+//
+// It keeps every charge it makes, so a test can count what a user paid:
+// duplicates are charges with the same reference.
+package gatewaytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"works-vs-scales/shop/gateway"
+)
+
+// Failure is how one request fails.
+type Failure struct {
+	Status      int           // the reply's status, e.g. 500, 503, 400; ignored with Reset
+	RetryAfter  time.Duration // sent as Retry-After, in whole seconds, when positive
+	Reset       bool          // close the connection instead of replying
+	AfterCharge bool          // charge first, then fail: the money is taken, the reply is lost
+}
+
+// Faults is how the gateway misbehaves until told otherwise.
+type Faults struct {
+	FailureRate float64       // the fraction of requests that fail, as Failure says
+	Failure     Failure       // a 500 if zero
+	Latency     time.Duration // added before every reply
+	Hang        bool          // every request waits, unanswered, until its client gives up
+}
+
+// Server is a payment gateway in the test process.
+type Server struct {
+	http     *httptest.Server
+	requests atomic.Int64
+	closing  chan struct{}
+
+	mu      sync.Mutex
+	faults  Faults
+	next    []Failure // failures of the next requests, before FailureRate applies
+	random  *rand.Rand
+	charges []gateway.Charge
+	byKey   map[string]gateway.Charge
+	changed chan struct{} // closed and replaced when faults change, to release hung requests
+}
+
+// Start starts a healthy gateway on a loopback port. Its random failures
+// follow a fixed seed. Stop it with Close.
+func Start() *Server {
+	s := &Server{
+		closing: make(chan struct{}),
+		random:  rand.New(rand.NewPCG(1, 2)),
+		byKey:   make(map[string]gateway.Charge),
+		changed: make(chan struct{}),
+	}
+	s.http = httptest.NewServer(http.HandlerFunc(s.serveCharge))
+	return s
+}
+
+// URL is the gateway's base URL.
+func (s *Server) URL() string { return s.http.URL }
+
+// Client returns a client of this gateway, with no timeout but its caller's.
+func (s *Server) Client() *gateway.Client {
+	return &gateway.Client{URL: s.http.URL, HTTP: s.http.Client()}
+}
+
+// Close releases hung requests and stops the server.
+func (s *Server) Close() {
+	close(s.closing)
+	s.http.CloseClientConnections()
+	s.http.Close()
+}
+
+// SetFaults changes how the gateway misbehaves from the next request on, and
+// releases requests hung by an earlier Hang.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// FailNext makes the next len(failures) requests fail, in order.
+func (s *Server) FailNext(failures ...Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next = append(s.next, failures...)
+}
+
+// Requests returns how many requests reached the gateway.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Charges returns every charge made, in order.
+func (s *Server) Charges() []gateway.Charge {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]gateway.Charge(nil), s.charges...)
+}
+
+// Duplicates returns how many charges repeat an earlier charge's reference:
+// money taken twice for one thing.
+func (s *Server) Duplicates() int {
+	seen := make(map[string]bool)
+	duplicates := 0
+	for _, c := range s.Charges() {
+		if seen[c.Reference] {
+			duplicates++
+		}
+		seen[c.Reference] = true
+	}
+	return duplicates
+}
+
+// serveCharge answers POST /charges.
+func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	if r.Method != http.MethodPost || r.URL.Path != "/charges" {
+		http.Error(w, "only POST /charges", http.StatusNotFound)
+		return
+	}
+	faults, failure, fails, changed := s.decide()
+	if faults.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-changed:
+		case <-s.closing:
+		}
+		return // no reply: the client has gone, or the test moved on
+	}
+	if faults.Latency > 0 {
+		select {
+		case <-time.After(faults.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if fails && !failure.AfterCharge {
+		s.fail(w, failure)
+		return
+	}
+	var req gateway.ChargeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, fmt.Sprintf("decode the charge: %v", err), http.StatusBadRequest)
+		return
+	}
+	if req.UserID <= 0 || req.AmountCents <= 0 || len(req.Currency) != 3 {
+		http.Error(w, fmt.Sprintf("invalid charge %+v", req), http.StatusBadRequest)
+		return
+	}
+	charge, created := s.charge(req, r.Header.Get(gateway.IdempotencyKeyHeader))
+	if fails {
+		s.fail(w, failure)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if created {
+		w.WriteHeader(http.StatusCreated)
+	}
+	json.NewEncoder(w).Encode(charge)
+}
+
+// decide returns the faults in force and whether this request fails, and how.
+func (s *Server) decide() (Faults, Failure, bool, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.next) > 0 {
+		failure := s.next[0]
+		s.next = s.next[1:]
+		return s.faults, failure, true, s.changed
+	}
+	failure := s.faults.Failure
+	if failure == (Failure{}) {
+		failure.Status = http.StatusInternalServerError
+	}
+	fails := s.faults.FailureRate > 0 && s.random.Float64() < s.faults.FailureRate
+	return s.faults, failure, fails, s.changed
+}
+
+// charge takes the money once per idempotency key: a repeated key returns
+// the first charge, and created is false.
+func (s *Server) charge(req gateway.ChargeRequest, key string) (charge gateway.Charge, created bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first, ok := s.byKey[key]; ok && key != "" {
+		return first, false
+	}
+	charge = gateway.Charge{ID: "ch_" + strconv.Itoa(len(s.charges)+1), ChargeRequest: req}
+	s.charges = append(s.charges, charge)
+	if key != "" {
+		s.byKey[key] = charge
+	}
+	return charge, true
+}
+
+func (s *Server) fail(w http.ResponseWriter, failure Failure) {
+	if failure.Reset {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
+	if failure.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(failure.RetryAfter.Round(time.Second)/time.Second)))
+	}
+	status := failure.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	http.Error(w, "injected failure", status)
+}

@@ -1,0 +1,97 @@
+package gatewaytest
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"works-vs-scales/shop/gateway"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var coffee = gateway.ChargeRequest{UserID: 7, AmountCents: 450, Currency: "EUR", Reference: "order-1"}
+
+func TestGatewayChargesOncePerIdempotencyKey(t *testing.T) {
+	gw := Start()
+	defer gw.Close()
+	client := gw.Client()
+	first, err := client.Charge(context.Background(), coffee, "key-1")
+	require.NoError(t, err)
+	again, err := client.Charge(context.Background(), coffee, "key-1")
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "a repeated key returns the first charge")
+	_, err = client.Charge(context.Background(), coffee, "")
+	require.NoError(t, err)
+	assert.Len(t, gw.Charges(), 2)
+	assert.Equal(t, 1, gw.Duplicates(), "the charge without a key took the money again")
+	assert.EqualValues(t, 3, gw.Requests())
+}
+
+func TestGatewayFailsOnCommand(t *testing.T) {
+	gw := Start()
+	defer gw.Close()
+	client := gw.Client()
+	gw.FailNext(
+		Failure{Status: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second},
+		Failure{Status: http.StatusBadRequest},
+		Failure{Reset: true, AfterCharge: true},
+	)
+
+	_, err := client.Charge(context.Background(), coffee, "a")
+	var gwErr *gateway.Error
+	require.ErrorAs(t, err, &gwErr)
+	assert.Equal(t, http.StatusServiceUnavailable, gwErr.StatusCode)
+	assert.Equal(t, 2*time.Second, gwErr.RetryAfter)
+	assert.False(t, gateway.IsClientError(err))
+
+	_, err = client.Charge(context.Background(), coffee, "b")
+	require.ErrorAs(t, err, &gwErr)
+	assert.Equal(t, http.StatusBadRequest, gwErr.StatusCode)
+	assert.True(t, gateway.IsClientError(err))
+
+	_, err = client.Charge(context.Background(), coffee, "")
+	require.Error(t, err, "the connection closes without a reply")
+	assert.NotErrorAs(t, err, &gwErr)
+	assert.Len(t, gw.Charges(), 1, "the charge was made before the reply was lost")
+
+	_, err = client.Charge(context.Background(), coffee, "c")
+	require.NoError(t, err, "the failures were used up")
+}
+
+func TestGatewayHangsUntilTheClientGivesUp(t *testing.T) {
+	gw := Start()
+	defer gw.Close()
+	gw.SetFaults(Faults{Hang: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := gw.Client().Charge(ctx, coffee, "")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	gw.SetFaults(Faults{})
+	_, err = gw.Client().Charge(context.Background(), coffee, "")
+	require.NoError(t, err, "healthy again")
+}
+
+func TestGatewayFailureRateIsSeeded(t *testing.T) {
+	failures := func() int {
+		gw := Start()
+		defer gw.Close()
+		gw.SetFaults(Faults{FailureRate: 0.3})
+		failed := 0
+		for range 100 {
+			if _, err := gw.Client().Charge(context.Background(), coffee, ""); err != nil {
+				failed++
+			}
+		}
+		return failed
+	}
+	first := failures()
+	assert.InDelta(t, 30, first, 12, "about 30%% of 100 requests fail")
+	assert.Equal(t, first, failures(), "the same seed fails the same requests")
+}
