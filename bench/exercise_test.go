@@ -14,10 +14,12 @@ import (
 	nestedloops "works-vs-scales/exercises/nestedloops"
 	nplusone "works-vs-scales/exercises/nplusone"
 	pagination "works-vs-scales/exercises/pagination"
+	retry "works-vs-scales/exercises/retry"
 	stampede "works-vs-scales/exercises/stampede"
 	validation "works-vs-scales/exercises/validation"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
 )
 
 // The trainee's checks: go test -tags exercise -run ExerciseNN ./bench
@@ -53,4 +55,8 @@ func TestExercise07(t *testing.T) {
 
 func TestExercise08(t *testing.T) {
 	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), validation.PaymentsInCurrency))
+}
+
+func TestExercise09(t *testing.T) {
+	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return retry.NewPayments(db, gw) }))
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -19,6 +21,7 @@ import (
 	naivenestedloops "works-vs-scales/naive/nestedloops"
 	naive "works-vs-scales/naive/nplusone"
 	naivepagination "works-vs-scales/naive/pagination"
+	naiveretry "works-vs-scales/naive/retry"
 	naivestampede "works-vs-scales/naive/stampede"
 	naivevalidation "works-vs-scales/naive/validation"
 	scalablecaching "works-vs-scales/scalable/caching"
@@ -27,9 +30,12 @@ import (
 	"works-vs-scales/scalable/nestedloops"
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
+	scalableretry "works-vs-scales/scalable/retry"
 	scalablestampede "works-vs-scales/scalable/stampede"
 	scalablevalidation "works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+	"works-vs-scales/shop/gateway/gatewaytest"
 )
 
 // Each lesson's exercise is checked by a check function here. The trainee runs
@@ -352,4 +358,49 @@ func TestExercise08CheckFailsOnTheStart(t *testing.T) {
 
 func TestExercise08CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), scalablevalidation.PaymentsInCurrency))
+}
+
+type newPayerFunc func(db *pgxpool.Pool, gw *gateway.Client) payer
+
+// checkExercise09 says what is still wrong with an answer to lesson 9's
+// exercise, or nil when it is done: one charge for fifty concurrent calls with
+// one key, and one charge for a payment whose first reply was lost. Each part
+// runs on a copy of the shop of its own.
+func checkExercise09(t *testing.T, newPayments newPayerFunc) error {
+	gw := startGateway(t)
+	gw.SetFaults(gatewaytest.Faults{Latency: 100 * time.Millisecond})
+	payments := newPayments(pgtest.ShopClone(t, shop.Small), gw.Client())
+	_, _, _, wait := callTogether(50, func() (shop.Payment, error) {
+		return payments.Pay(context.Background(), "double-click", paymentFor(1))
+	})
+	wait()
+	if charges := len(gw.Charges()); charges != 1 {
+		return fmt.Errorf("%d charges for 50 concurrent calls with one key: make it 1", charges)
+	}
+
+	gw = startGateway(t)
+	gw.FailNext(gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true})
+	payments = newPayments(pgtest.ShopClone(t, shop.Small), gw.Client())
+	payment, err := payments.Pay(context.Background(), "lost-reply", paymentFor(2))
+	if err != nil {
+		return fmt.Errorf("a payment whose first reply was lost: %w", err)
+	}
+	if charges := len(gw.Charges()); charges != 1 {
+		return fmt.Errorf("%d charges for a payment whose first reply was lost, and was retried: make it 1", charges)
+	}
+	if payment.ChargeID != gw.Charges()[0].ID {
+		return fmt.Errorf("the payment records charge %q, the gateway made %q", payment.ChargeID, gw.Charges()[0].ID)
+	}
+	return nil
+}
+
+func TestExercise09CheckFailsOnTheStart(t *testing.T) {
+	err := checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) })
+	require.ErrorContains(t, err, "50 charges for 50 concurrent calls")
+}
+
+func TestExercise09CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		return scalableretry.NewPayments(db, gw).WithPolicy(fastRetries)
+	}))
 }

@@ -1,0 +1,42 @@
+// Package retry takes payments through the payment gateway: one request per
+// payment. A timeout, a 503 or a dropped connection fails the payment, though
+// the same request a moment later would have gone through.
+package retry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+// Payments takes payments through a gateway and records them in db.
+type Payments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+}
+
+// NewPayments returns Payments that charge through gw and record in db.
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client) *Payments {
+	return &Payments{db: db, gateway: gw}
+}
+
+// Pay charges req and records the payment. It ignores key, the client's name
+// for the payment: a client that tries again pays again.
+func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	charge, err := p.gateway.Charge(ctx, req, "")
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", req.Reference, err)
+	}
+	const insertPayment = `
+		INSERT INTO payments (user_id, amount_cents, currency, status, charge_id)
+		VALUES ($1, $2, $3, 'charged', $4) RETURNING id`
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
+	if err := p.db.QueryRow(ctx, insertPayment, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID); err != nil {
+		return shop.Payment{}, fmt.Errorf("record payment %s, charged as %s: %w", req.Reference, charge.ID, err)
+	}
+	return payment, nil
+}

@@ -1,0 +1,62 @@
+package retry
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+// RetryingPayments is the first fix people write for [Payments]: try three
+// times, a fixed 100 ms apart, and remember each key's payment in memory so
+// a double-click does not pay twice.
+//
+// It pays twice anyway. Two calls with one key, at once, both find nothing in
+// memory (check-then-set races), and both charge. A try whose reply was lost
+// after the gateway took the money is tried again without a key, and the
+// gateway takes it again. It also retries what cannot pass (a 400), and all
+// its clients retry in step.
+type RetryingPayments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+	paid    sync.Map // key → shop.Payment
+}
+
+// NewRetryingPayments returns RetryingPayments that charge through gw and
+// record in db.
+func NewRetryingPayments(db *pgxpool.Pool, gw *gateway.Client) *RetryingPayments {
+	return &RetryingPayments{db: db, gateway: gw}
+}
+
+// Pay charges req, trying three times, and records the payment; a key it has
+// seen returns that key's payment.
+func (p *RetryingPayments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	if paid, ok := p.paid.Load(key); ok { // check…
+		return paid.(shop.Payment), nil
+	}
+	var charge gateway.Charge
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if charge, err = p.gateway.Charge(ctx, req, ""); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", req.Reference, err)
+	}
+	const insertPayment = `
+		INSERT INTO payments (user_id, amount_cents, currency, status, charge_id)
+		VALUES ($1, $2, $3, 'charged', $4) RETURNING id`
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
+	if err := p.db.QueryRow(ctx, insertPayment, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID); err != nil {
+		return shop.Payment{}, fmt.Errorf("record payment %s, charged as %s: %w", req.Reference, charge.ID, err)
+	}
+	p.paid.Store(key, payment) // …then set
+	return payment, nil
+}

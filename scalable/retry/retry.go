@@ -1,0 +1,134 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"works-vs-scales/shop/gateway"
+)
+
+// Policy says how often and how long to try.
+type Policy struct {
+	MaxAttempts    int           // tries in all, the first included
+	BaseDelay      time.Duration // the cap on the wait after the first failure; doubles after each
+	MaxDelay       time.Duration // the cap never grows beyond this
+	MaxElapsed     time.Duration // no attempt starts later than this after the first
+	AttemptTimeout time.Duration // each attempt gives up after this; 0 for none
+}
+
+// DefaultPolicy suits a payment a user waits for: four tries within two
+// seconds, none longer than a second.
+var DefaultPolicy = Policy{
+	MaxAttempts:    4,
+	BaseDelay:      50 * time.Millisecond,
+	MaxDelay:       1 * time.Second,
+	MaxElapsed:     2 * time.Second,
+	AttemptTimeout: 1 * time.Second,
+}
+
+// Do calls op until it succeeds, fails with an error [IsTransient] says is
+// not worth retrying, or the policy or ctx says stop; it returns op's last
+// error, wrapped with the number of attempts.
+//
+// Between attempts it waits a random time up to an exponentially growing cap
+// ("full jitter"), so clients that failed together do not retry together; at
+// least as long as the server's Retry-After says; and never past ctx's
+// deadline: when the next attempt could not start in time, Do gives up at once.
+func Do(ctx context.Context, policy Policy, op func(ctx context.Context) error) error {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := callWithTimeout(ctx, policy.AttemptTimeout, op)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("attempt %d: %w (%w)", attempt, context.Cause(ctx), err)
+		}
+		if !IsTransient(err) {
+			return fmt.Errorf("attempt %d, not retried: %w", attempt, err)
+		}
+		if attempt >= policy.MaxAttempts {
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		}
+		wait := max(fullJitter(policy, attempt), retryAfter(err))
+		next := time.Now().Add(wait)
+		if deadline, ok := ctx.Deadline(); ok && next.After(deadline) {
+			return fmt.Errorf("gave up after %d attempts, the next would start after the deadline: %w", attempt, err)
+		}
+		if next.Sub(start) > policy.MaxElapsed {
+			return fmt.Errorf("gave up after %d attempts, the next would start after %v: %w", attempt, policy.MaxElapsed, err)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("attempt %d: %w (%w)", attempt, context.Cause(ctx), err)
+		case <-timer.C:
+		}
+	}
+}
+
+// callWithTimeout runs op with a context that ends after timeout, if positive.
+func callWithTimeout(ctx context.Context, timeout time.Duration, op func(context.Context) error) error {
+	if timeout <= 0 {
+		return op(ctx)
+	}
+	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return op(attemptCtx)
+}
+
+// fullJitter returns the wait after a failed attempt: a random time up to
+// BaseDelay·2^(attempt-1), capped at MaxDelay.
+func fullJitter(policy Policy, attempt int) time.Duration {
+	ceiling := policy.MaxDelay
+	if shift := attempt - 1; shift < 32 && policy.BaseDelay<<shift < ceiling {
+		ceiling = policy.BaseDelay << shift
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// retryAfter returns how long the gateway asked to wait, or 0.
+func retryAfter(err error) time.Duration {
+	var gwErr *gateway.Error
+	if errors.As(err, &gwErr) {
+		return gwErr.RetryAfter
+	}
+	return 0
+}
+
+// IsTransient reports whether err may pass if the same request is sent again:
+// the gateway busy or broken (5xx, 408, 429), an attempt timing out, a
+// connection refused, reset or closed, PostgreSQL's serialization failures and
+// deadlocks. The gateway refusing the request itself (other 4xx) is not:
+// sending it again gets the same answer.
+func IsTransient(err error) bool {
+	var gwErr *gateway.Error
+	if errors.As(err, &gwErr) {
+		return gwErr.StatusCode >= 500 || gwErr.StatusCode == http.StatusRequestTimeout || gwErr.StatusCode == http.StatusTooManyRequests
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up: Do checks its context, not this
+	}
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		pgconn.SafeToRetry(err)
+}
