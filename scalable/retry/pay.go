@@ -128,4 +128,3 @@ func (p *Payments) record(ctx context.Context, key string, payment shop.Payment)
 	}
 	return nil
 }
-
