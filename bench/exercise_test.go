@@ -4,10 +4,12 @@ package bench
 
 import (
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	breaker "works-vs-scales/exercises/breaker"
 	caching "works-vs-scales/exercises/caching"
 	export "works-vs-scales/exercises/export"
 	indexes "works-vs-scales/exercises/indexes"
@@ -59,4 +61,10 @@ func TestExercise08(t *testing.T) {
 
 func TestExercise09(t *testing.T) {
 	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return retry.NewPayments(db, gw) }))
+}
+
+func TestExercise10(t *testing.T) {
+	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
+		return breaker.NewPayments(db, gw, timeout)
+	}))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	naivebreaker "works-vs-scales/naive/breaker"
 	naivecaching "works-vs-scales/naive/caching"
 	naiveexport "works-vs-scales/naive/export"
 	naiveindexes "works-vs-scales/naive/indexes"
@@ -24,6 +25,7 @@ import (
 	naiveretry "works-vs-scales/naive/retry"
 	naivestampede "works-vs-scales/naive/stampede"
 	naivevalidation "works-vs-scales/naive/validation"
+	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalablecaching "works-vs-scales/scalable/caching"
 	scalableexport "works-vs-scales/scalable/export"
 	scalableindexes "works-vs-scales/scalable/indexes"
@@ -402,5 +404,56 @@ func TestExercise09CheckFailsOnTheStart(t *testing.T) {
 func TestExercise09CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
 		return scalableretry.NewPayments(db, gw).WithPolicy(fastRetries)
+	}))
+}
+
+type newTimedPayerFunc func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer
+
+// checkExercise10 says what is still wrong with an answer to lesson 10's
+// exercise, or nil when it is done: 20 payments into a hung gateway send it at
+// most 10 requests and are all kept, then charged once each by the lesson's
+// relay when the gateway is back.
+func checkExercise10(t *testing.T, newPayments newTimedPayerFunc) error {
+	const payments, maxRequests = 20, 10
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	gw.SetFaults(gatewaytest.Faults{Hang: true})
+	answer := newPayments(db, gw.Client(), outageTimeout)
+	var failed []error
+	for i := range payments {
+		if _, err := answer.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i)); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if requests := gw.Requests(); requests > maxRequests {
+		return fmt.Errorf("%d requests reached the hung gateway for %d payments: stop calling it after a few failures (at most %d)", requests, payments, maxRequests)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d payments failed while the gateway was down, the first with %v: queue them instead", len(failed), payments, failed[0])
+	}
+	if statuses := paymentStatuses(t, db); statuses[shop.PaymentQueued] != payments {
+		return fmt.Errorf("the payments table holds %v: want %d payments queued", statuses, payments)
+	}
+	gw.SetFaults(gatewaytest.Faults{})
+	relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+	if _, err := relay.SendQueued(context.Background()); err != nil {
+		return fmt.Errorf("the lesson's relay, on your outbox: %w", err)
+	}
+	if charges, duplicates := len(gw.Charges()), gw.Duplicates(); charges != payments || duplicates != 0 {
+		return fmt.Errorf("the relay made %d charges (%d duplicates) for %d queued payments", charges, duplicates, payments)
+	}
+	return nil
+}
+
+func TestExercise10CheckFailsOnTheStart(t *testing.T) {
+	err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
+		return naivebreaker.NewPayments(db, gw, timeout)
+	})
+	require.ErrorContains(t, err, "60 requests reached the hung gateway")
+}
+
+func TestExercise10CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
+		return scalablebreaker.NewPayments(db, gw, timeout, scalablebreaker.NewBreaker(3, time.Minute))
 	}))
 }

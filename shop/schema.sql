@@ -58,6 +58,7 @@ CREATE TABLE payments (
     amount_cents    bigint      NOT NULL,
     currency        text        NOT NULL,
     idempotency_key text,
+    reference       text,                               -- what is paid for, e.g. order-42
     status          text        NOT NULL DEFAULT 'pending',
     charge_id       text,
     created_at      timestamptz NOT NULL DEFAULT now()

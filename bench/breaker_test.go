@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
+	naivebreaker "works-vs-scales/naive/breaker"
+	scalablebreaker "works-vs-scales/scalable/breaker"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+	"works-vs-scales/shop/gateway/gatewaytest"
+)
+
+// outageTimeout is how long each call to a hung gateway waits, in lesson 10.
+const outageTimeout = 50 * time.Millisecond
+
+// paymentStatuses returns how many payments db holds in each status.
+func paymentStatuses(tb testing.TB, db *pgxpool.Pool) map[string]int {
+	tb.Helper()
+	rows, err := db.Query(context.Background(), "SELECT status, count(*) FROM payments GROUP BY status")
+	if err != nil {
+		tb.Fatalf("count payments: %v", err)
+	}
+	defer rows.Close()
+	statuses := make(map[string]int)
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			tb.Fatalf("count payments: %v", err)
+		}
+		statuses[status] = n
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("count payments: %v", err)
+	}
+	return statuses
+}
+
+// unsentPayments returns how many payments wait in the outbox.
+func unsentPayments(tb testing.TB, db *pgxpool.Pool) int {
+	tb.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), "SELECT count(*) FROM payment_outbox WHERE sent_at IS NULL").Scan(&n); err != nil {
+		tb.Fatalf("count the outbox: %v", err)
+	}
+	return n
+}
+
+func TestNaivePayHammersADeadGateway(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	gw.SetFaults(gatewaytest.Faults{Hang: true})
+	payments := naivebreaker.NewPayments(db, gw.Client(), outageTimeout)
+	for i := range 5 {
+		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
+		require.ErrorIs(t, err, context.DeadlineExceeded, "each payment waits out its timeouts")
+	}
+	assert.EqualValues(t, 5*naivebreaker.Attempts, gw.Requests(), "every try of every payment reaches the dead gateway")
+	assert.Empty(t, paymentStatuses(t, db), "and every payment is lost")
+}
+
+func TestPayBehindABreakerQueuesDuringAnOutage(t *testing.T) {
+	for _, guard := range []struct {
+		name string
+		new  func() scalablebreaker.Guard
+	}{
+		{"hand-written", func() scalablebreaker.Guard { return scalablebreaker.NewBreaker(3, time.Minute) }},
+		{"gobreaker", func() scalablebreaker.Guard { return scalablebreaker.NewGobreaker(3, time.Minute) }},
+	} {
+		t.Run(guard.name, func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			gw := startGateway(t)
+			gw.SetFaults(gatewaytest.Faults{Hang: true})
+			breaker := guard.new()
+			payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, breaker)
+			for i := range 20 {
+				payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
+				require.NoError(t, err, "payment %d is taken", i)
+				assert.Equal(t, shop.PaymentQueued, payment.Status)
+			}
+			assert.EqualValues(t, 3, gw.Requests(), "three calls time out, then the breaker opens and the gateway is left alone")
+			assert.Equal(t, scalablebreaker.Open, breaker.State())
+			assert.Equal(t, map[string]int{shop.PaymentQueued: 20}, paymentStatuses(t, db), "nothing lost")
+			assert.Equal(t, 20, unsentPayments(t, db))
+		})
+	}
+}
+
+func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	const queued = 30
+	gw.SetFaults(gatewaytest.Faults{Hang: true})
+	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, scalablebreaker.NewBreaker(3, time.Minute))
+	for i := range queued {
+		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
+		require.NoError(t, err)
+	}
+	require.Equal(t, queued, unsentPayments(t, db))
+
+	// The gateway is back, but loses two replies after charging: the relay
+	// that sent them stops, and the payments are sent again by the next run.
+	gw.SetFaults(gatewaytest.Faults{})
+	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
+	gw.FailNext(lost, lost)
+	for run := 1; unsentPayments(t, db) > 0; run++ {
+		require.LessOrEqual(t, run, 10, "the outbox drains in a few runs")
+		var relays sync.WaitGroup
+		for range 3 { // three relays at once, as after a deploy
+			relays.Go(func() {
+				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+				relay.SendQueued(context.Background()) // an error leaves the rest for the next run
+			})
+		}
+		relays.Wait()
+	}
+
+	charges := gw.Charges()
+	assert.Len(t, charges, queued, "every queued payment charged")
+	assert.Equal(t, 0, gw.Duplicates(), "none twice")
+	assert.Equal(t, map[string]int{shop.PaymentCharged: queued}, paymentStatuses(t, db))
+	var chargeIDs []string
+	rows, err := db.Query(context.Background(), "SELECT charge_id FROM payments ORDER BY charge_id")
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		chargeIDs = append(chargeIDs, id)
+	}
+	require.NoError(t, rows.Err())
+	var made []string
+	for _, c := range charges {
+		made = append(made, c.ID)
+	}
+	slices.Sort(made)
+	assert.Equal(t, made, chargeIDs, "each payment records the charge the gateway made for it")
+}
+
+// BenchmarkPayDuringOutage measures a burst of payments from 10 concurrent
+// callers while the gateway hangs: how many requests reach it, how long
+// callers wait, and how many payments are lost. Each operation starts with a
+// fresh, closed breaker.
+func BenchmarkPayDuringOutage(b *testing.B) {
+	impls := []struct {
+		name string
+		new  func(db *pgxpool.Pool, gw *gateway.Client) payer
+	}{
+		{"naive", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+			return naivebreaker.NewPayments(db, gw, outageTimeout)
+		}},
+		{"breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, scalablebreaker.NewBreaker(5, time.Minute))
+		}},
+		{"gobreaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, scalablebreaker.NewGobreaker(5, time.Minute))
+		}},
+	}
+	const callers = 10
+	top := 100 // naive at 1,000 payments waits 15 s an operation
+	if large() {
+		top = 1000
+	}
+	for _, n := range ladder(10, top) {
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("impl=%s/payments=%d", impl.name, n), func(b *testing.B) {
+				db := pgtest.ShopClone(b, shop.Small)
+				gw := startGateway(b)
+				gw.SetFaults(gatewaytest.Faults{Hang: true})
+				var lost, paid atomic.Int64
+				var latencies []time.Duration
+				var mu sync.Mutex
+				var nextKey atomic.Int64
+				for b.Loop() {
+					payments := impl.new(db, gw.Client())
+					work := make(chan int, n)
+					for i := range n {
+						work <- i
+					}
+					close(work)
+					var workers sync.WaitGroup
+					for range callers {
+						workers.Go(func() {
+							for i := range work {
+								key := fmt.Sprintf("pay-%d", nextKey.Add(1))
+								start := time.Now()
+								_, err := payments.Pay(context.Background(), key, paymentFor(i))
+								took := time.Since(start)
+								mu.Lock()
+								latencies = append(latencies, took)
+								mu.Unlock()
+								if err != nil {
+									lost.Add(1)
+								}
+								paid.Add(1)
+							}
+						})
+					}
+					workers.Wait()
+				}
+				statuses := paymentStatuses(b, db)
+				if kept := int64(statuses[shop.PaymentQueued] + statuses[shop.PaymentCharged]); kept+lost.Load() != paid.Load() {
+					b.Fatalf("%d payments: %d kept and %d lost do not add up", paid.Load(), kept, lost.Load())
+				}
+				b.ReportMetric(float64(gw.Requests())/float64(b.N), "gateway-requests/op")
+				b.ReportMetric(100*float64(lost.Load())/float64(paid.Load()), "lost-%")
+				slices.Sort(latencies)
+				b.ReportMetric(float64(percentile(latencies, 50))/1e6, "p50-ms")
+				b.ReportMetric(float64(percentile(latencies, 99))/1e6, "p99-ms")
+			})
+		}
+	}
+}
+
+// percentile returns the p-th percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[(len(sorted)-1)*p/100]
+}

@@ -1,0 +1,61 @@
+// Package breaker takes payments through the payment gateway, trying each up
+// to three times, each try with a timeout. While the gateway is down, every
+// payment waits out three timeouts, sends three requests to a service that
+// cannot answer, and is lost.
+package breaker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+// Attempts is how many times Pay tries the gateway.
+const Attempts = 3
+
+// Payments takes payments through a gateway and records them in db.
+type Payments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+	timeout time.Duration
+}
+
+// NewPayments returns Payments that charge through gw, giving each try
+// timeout, and record in db.
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) *Payments {
+	return &Payments{db: db, gateway: gw, timeout: timeout}
+}
+
+// Pay charges req, once per key, and records the payment.
+func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	var charge gateway.Charge
+	var err error
+	for range Attempts {
+		if charge, err = p.chargeOnce(ctx, key, req); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: %d tries: %w", req.Reference, Attempts, err)
+	}
+	const insertPayment = `
+		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status, charge_id)
+		VALUES ($1, $2, $3, $4, $5, 'charged', $6) RETURNING id`
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
+	err = p.db.QueryRow(ctx, insertPayment, key, req.Reference, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID)
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("record payment %s, charged as %s: %w", req.Reference, charge.ID, err)
+	}
+	return payment, nil
+}
+
+func (p *Payments) chargeOnce(ctx context.Context, key string, req gateway.ChargeRequest) (gateway.Charge, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	return p.gateway.Charge(ctx, req, key)
+}

@@ -1,0 +1,122 @@
+// Package breaker takes payments through the payment gateway behind a circuit
+// breaker. While the gateway is down, the breaker opens after a few failures
+// and payments stop waiting on it: each is queued in an outbox table, in the
+// same transaction as its row, and a [Relay] charges it when the gateway is
+// back. Nothing is lost, and nothing hammers a service that is down.
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+// recordTimeout bounds writing a payment's outcome, which goes on after its
+// caller has left.
+const recordTimeout = 5 * time.Second
+
+// Payments takes payments through a gateway, behind a breaker, and records
+// them in db.
+type Payments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+	timeout time.Duration
+	breaker Guard
+}
+
+// NewPayments returns Payments that charge through gw behind breaker, giving
+// each call timeout, and record in db.
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, breaker Guard) *Payments {
+	return &Payments{db: db, gateway: gw, timeout: timeout, breaker: breaker}
+}
+
+// Pay charges req, once per key, and records the payment. If the gateway is
+// down, or the breaker open, it queues the payment for a [Relay] and returns
+// it with status queued and no error: the payment is taken, to be charged.
+func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	payment, created, err := p.create(ctx, key, req)
+	if err != nil || !created {
+		return payment, err
+	}
+	var charge gateway.Charge
+	err = p.breaker.Do(ctx, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+		c, err := p.gateway.Charge(ctx, req, key)
+		charge = c
+		return err
+	})
+	// The outcome is written even if the caller has left meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	switch {
+	case err == nil:
+		payment.Status, payment.ChargeID = shop.PaymentCharged, charge.ID
+		return payment, p.record(ctx, payment)
+	case errors.Is(err, ErrOpen) || IsOutage(err) || errors.Is(err, context.Canceled):
+		// Not charged, or not known to be: the relay will find out, with the key.
+		payment.Status = shop.PaymentQueued
+		return payment, p.queue(ctx, payment)
+	default:
+		payment.Status = shop.PaymentFailed
+		return payment, errors.Join(fmt.Errorf("pay %s: %w", req.Reference, err), p.record(ctx, payment))
+	}
+}
+
+// create inserts the payment's row, pending, and returns it with created
+// true; or, if key has a row, returns that row.
+func (p *Payments) create(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, bool, error) {
+	const insertPayment = `
+		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status)
+		VALUES ($1, $2, $3, $4, $5, 'pending')
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id`
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentPending}
+	err := p.db.QueryRow(ctx, insertPayment, key, req.Reference, req.UserID, req.AmountCents, req.Currency).Scan(&payment.ID)
+	if err == nil {
+		return payment, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", req.Reference, err)
+	}
+	const storedPayment = `
+		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
+		FROM payments WHERE idempotency_key = $1`
+	err = p.db.QueryRow(ctx, storedPayment, key).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &payment.Status, &payment.ChargeID)
+	if err != nil {
+		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %q: %w", req.Reference, key, err)
+	}
+	return payment, false, nil
+}
+
+// record writes the payment's outcome.
+func (p *Payments) record(ctx context.Context, payment shop.Payment) error {
+	const recordPayment = `UPDATE payments SET status = $2, charge_id = nullif($3, '') WHERE id = $1`
+	if _, err := p.db.Exec(ctx, recordPayment, payment.ID, payment.Status, payment.ChargeID); err != nil {
+		return fmt.Errorf("record payment %d as %s: %w", payment.ID, payment.Status, err)
+	}
+	return nil
+}
+
+// queue marks the payment queued and puts it in the outbox, in one
+// transaction: both or neither.
+func (p *Payments) queue(ctx context.Context, payment shop.Payment) error {
+	err := pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE payments SET status = 'queued' WHERE id = $1`, payment.ID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO payment_outbox (payment_id) VALUES ($1)`, payment.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("queue payment %d: %w", payment.ID, err)
+	}
+	return nil
+}
