@@ -214,7 +214,7 @@ func BenchmarkPay(b *testing.B) {
 	}
 	for _, rate := range rates {
 		for _, impl := range impls {
-			b.Run(fmt.Sprintf("impl=%s/failures=%d%%", impl.name, rate), func(b *testing.B) {
+			b.Run(fmt.Sprintf("impl=%s/failures%%=%d", impl.name, rate), func(b *testing.B) {
 				db := pgtest.ShopClone(b, shop.Small)
 				gw := startGateway(b)
 				gw.SetFaults(gatewaytest.Faults{

@@ -39,7 +39,7 @@ func TestBestSellersAgree(t *testing.T) {
 // lockTable holds an exclusive lock on table until release: queries that read
 // it wait, so a test knows that callers arriving meanwhile find the first
 // query still running. That makes "at once" exact rather than a race.
-func lockTable(t *testing.T, db *pgxpool.Pool, table string) (release func()) {
+func lockTable(t testing.TB, db *pgxpool.Pool, table string) (release func()) {
 	t.Helper()
 	tx, err := db.Begin(context.Background())
 	require.NoError(t, err)
@@ -50,7 +50,7 @@ func lockTable(t *testing.T, db *pgxpool.Pool, table string) (release func()) {
 
 // waitForLockWaiters waits until n queries of db's database wait for a lock.
 // It asks on a pool of its own: db's may be full of callers waiting.
-func waitForLockWaiters(t *testing.T, db *pgxpool.Pool, n int) {
+func waitForLockWaiters(t testing.TB, db *pgxpool.Pool, n int) {
 	t.Helper()
 	const waitersQuery = `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = $1 AND wait_event_type = 'Lock'`

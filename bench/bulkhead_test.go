@@ -1,0 +1,210 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
+	naivebulkhead "works-vs-scales/naive/bulkhead"
+	scalablebulkhead "works-vs-scales/scalable/bulkhead"
+	"works-vs-scales/shop"
+)
+
+// Lesson 11: one shared pool, and bulkheads. Search gets stuck the way it
+// does in production when something holds a lock on products (a migration,
+// a long transaction): each search waits on the lock, holding a connection.
+
+const (
+	sharedPoolSize  = 8                      // the naive pool: the bulkheads' three pools add up to it
+	stuckSearchers  = 16                     // searches in flight while search is stuck: more than any pool holds
+	requestDeadline = 300 * time.Millisecond // how long a user's request may take, in the tests
+)
+
+// workloads is what lesson 11's two versions serve.
+type workloads interface {
+	RecentOrders(ctx context.Context, userID int64) ([]shop.Order, error)
+	SearchProducts(ctx context.Context, term string) ([]shop.Product, error)
+	UserPayments(ctx context.Context, userID int64) ([]shop.Payment, error)
+}
+
+// sharedPool returns a pool of size connections on db's database, closed when
+// the test ends.
+func sharedPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
+	tb.Helper()
+	cfg := db.Config()
+	cfg.MaxConns = size
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("open a pool of %d: %v", size, err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// bulkheadPools returns the bulkheads' pools on db's database, closed when the
+// test ends.
+func bulkheadPools(tb testing.TB, db *pgxpool.Pool) scalablebulkhead.Pools {
+	tb.Helper()
+	pools, err := scalablebulkhead.OpenPools(context.Background(), db.Config(), scalablebulkhead.DefaultSizes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pools.Close)
+	return pools
+}
+
+// stickSearch locks products through db and keeps stuckSearchers searches
+// in flight on shop until stop, which releases the lock and waits for them.
+// It returns once stuck searches hold n connections.
+func stickSearch(tb testing.TB, db *pgxpool.Pool, shop workloads, n int) (stop func()) {
+	tb.Helper()
+	release := lockTable(tb, db, "products")
+	ctx, cancel := context.WithCancel(context.Background())
+	var searchers sync.WaitGroup
+	for range stuckSearchers {
+		searchers.Go(func() {
+			for ctx.Err() == nil {
+				shop.SearchProducts(ctx, "steel") // fails at its deadline, if it has one
+			}
+		})
+	}
+	waitForLockWaiters(tb, db, n)
+	return func() {
+		cancel()
+		release()
+		searchers.Wait()
+	}
+}
+
+func TestBulkheadWorkloadsAgree(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	naive := naivebulkhead.New(db)
+	scalable := scalablebulkhead.New(bulkheadPools(t, db), scalablebulkhead.DefaultTimeouts)
+
+	wantOrders, err := naive.RecentOrders(ctx, 1)
+	require.NoError(t, err)
+	require.Len(t, wantOrders, 10)
+	gotOrders, err := scalable.RecentOrders(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, wantOrders, gotOrders)
+
+	wantProducts, err := naive.SearchProducts(ctx, "a")
+	require.NoError(t, err)
+	require.NotEmpty(t, wantProducts)
+	gotProducts, err := scalable.SearchProducts(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, wantProducts, gotProducts)
+
+	wantPayments, err := naive.UserPayments(ctx, 1)
+	require.NoError(t, err)
+	gotPayments, err := scalable.UserPayments(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, wantPayments, gotPayments)
+}
+
+func TestStuckSearchTakesTheSharedPool(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	pool := sharedPool(t, db, sharedPoolSize)
+	naive := naivebulkhead.New(pool)
+	stop := stickSearch(t, db, naive, sharedPoolSize)
+	defer stop()
+
+	assert.Equal(t, int32(sharedPoolSize), pool.Stat().AcquiredConns(), "search holds every connection")
+	ctx, cancel := context.WithTimeout(context.Background(), requestDeadline)
+	defer cancel()
+	_, err := naive.RecentOrders(ctx, 1)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "orders, which did nothing wrong, time out")
+	_, err = naive.UserPayments(ctx, 1)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "and so do payments")
+}
+
+func TestBulkheadsKeepOrdersAndPaymentsServed(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	want, err := naivebulkhead.New(db).RecentOrders(context.Background(), 1)
+	require.NoError(t, err)
+	pools := bulkheadPools(t, db)
+	scalable := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+	stop := stickSearch(t, db, scalable, int(scalablebulkhead.DefaultSizes.Search))
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), requestDeadline)
+	defer cancel()
+	got, err := scalable.RecentOrders(ctx, 1)
+	require.NoError(t, err, "orders are served from their own pool")
+	assert.Equal(t, want, got)
+	_, err = scalable.UserPayments(ctx, 1)
+	require.NoError(t, err, "and so are payments")
+	assert.Equal(t, scalablebulkhead.DefaultSizes.Search, pools.Search.Stat().AcquiredConns(), "search is full")
+
+	_, err = scalable.SearchProducts(context.Background(), "steel")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "search fails, at its own deadline, alone")
+}
+
+// BenchmarkOrdersWhileSearchIsStuck measures n users asking for their orders
+// at once while search is stuck: latency and errors of orders, with a
+// deadline of 1 s per request, and how full the pool serving orders is.
+func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
+	const deadline = time.Second
+	impls := []struct {
+		name string
+		new  func(tb testing.TB, db *pgxpool.Pool) (workloads, *pgxpool.Pool, int)
+	}{
+		{"naive", func(tb testing.TB, db *pgxpool.Pool) (workloads, *pgxpool.Pool, int) {
+			pool := sharedPool(tb, db, sharedPoolSize)
+			return naivebulkhead.New(pool), pool, sharedPoolSize
+		}},
+		{"bulkhead", func(tb testing.TB, db *pgxpool.Pool) (workloads, *pgxpool.Pool, int) {
+			pools := bulkheadPools(tb, db)
+			return scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts), pools.Orders, int(scalablebulkhead.DefaultSizes.Search)
+		}},
+	}
+	for _, callers := range sizes(100) {
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("impl=%s/callers=%d", impl.name, callers), func(b *testing.B) {
+				db := pgtest.ShopClone(b, shop.Small)
+				shop, ordersPool, stuck := impl.new(b, db)
+				stop := stickSearch(b, db, shop, stuck)
+				defer stop()
+				canceledBefore := ordersPool.Stat().CanceledAcquireCount()
+				var latencies []time.Duration
+				failed := 0
+				for b.Loop() {
+					took, errs := make([]time.Duration, callers), make([]error, callers)
+					var users sync.WaitGroup
+					for i := range callers {
+						users.Go(func() {
+							ctx, cancel := context.WithTimeout(context.Background(), deadline)
+							defer cancel()
+							start := time.Now()
+							_, errs[i] = shop.RecentOrders(ctx, int64(i%100+1))
+							took[i] = time.Since(start)
+						})
+					}
+					users.Wait()
+					latencies = append(latencies, took...)
+					for _, err := range errs {
+						if err != nil {
+							failed++
+						}
+					}
+				}
+				stat := ordersPool.Stat()
+				slices.Sort(latencies)
+				b.ReportMetric(float64(percentile(latencies, 50))/1e6, "p50-ms")
+				b.ReportMetric(float64(percentile(latencies, 99))/1e6, "p99-ms")
+				b.ReportMetric(100*float64(failed)/float64(len(latencies)), "errors-%")
+				b.ReportMetric(100*float64(stat.AcquiredConns())/float64(stat.MaxConns()), "orders-pool-busy-%")
+				b.ReportMetric(float64(stat.CanceledAcquireCount()-canceledBefore)/float64(b.N), "acquires-given-up/op")
+			})
+		}
+	}
+}
