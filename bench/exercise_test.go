@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	breaker "works-vs-scales/exercises/breaker"
+	bulkhead "works-vs-scales/exercises/bulkhead"
 	caching "works-vs-scales/exercises/caching"
 	export "works-vs-scales/exercises/export"
 	indexes "works-vs-scales/exercises/indexes"
@@ -67,4 +68,8 @@ func TestExercise10(t *testing.T) {
 	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
 		return breaker.NewPayments(db, gw, timeout)
 	}))
+}
+
+func TestExercise11(t *testing.T) {
+	require.NoError(t, checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) { return bulkhead.New(db) }))
 }

@@ -16,6 +16,7 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	naivebreaker "works-vs-scales/naive/breaker"
+	naivebulkhead "works-vs-scales/naive/bulkhead"
 	naivecaching "works-vs-scales/naive/caching"
 	naiveexport "works-vs-scales/naive/export"
 	naiveindexes "works-vs-scales/naive/indexes"
@@ -26,6 +27,7 @@ import (
 	naivestampede "works-vs-scales/naive/stampede"
 	naivevalidation "works-vs-scales/naive/validation"
 	scalablebreaker "works-vs-scales/scalable/breaker"
+	scalablebulkhead "works-vs-scales/scalable/bulkhead"
 	scalablecaching "works-vs-scales/scalable/caching"
 	scalableexport "works-vs-scales/scalable/export"
 	scalableindexes "works-vs-scales/scalable/indexes"
@@ -457,3 +459,73 @@ func TestExercise10CheckPassesOnTheAnswer(t *testing.T) {
 		return scalablebreaker.NewPayments(db, gw, timeout, scalablebreaker.NewBreaker(3, time.Minute))
 	}))
 }
+
+// closingWorkloads is lesson 11's exercise: workloads that close what they open.
+type closingWorkloads interface {
+	workloads
+	Close()
+}
+
+// checkExercise11 says what is still wrong with an answer to lesson 11's
+// exercise, or nil when it is done: while search is stuck, a user's orders and
+// payments are served within 300 ms, and right.
+func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorkloads, error)) error {
+	db := pgtest.ShopClone(t, shop.Small)
+	ctx := context.Background()
+	wantOrders, err := naivebulkhead.New(db).RecentOrders(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("the orders to compare with: %w", err)
+	}
+	answer, err := newShop(sharedPool(t, db, sharedPoolSize))
+	if err != nil {
+		return fmt.Errorf("your New: %w", err)
+	}
+	defer answer.Close()
+	stop := stickSearch(t, db, answer, 1)
+	defer stop()
+	time.Sleep(4 * stragglerGrace) // the stuck searches take what they can
+
+	ctx, cancel := context.WithTimeout(ctx, requestDeadline)
+	defer cancel()
+	orders, err := answer.RecentOrders(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("orders failed while search was stuck: %w", err)
+	}
+	if !assert.ObjectsAreEqual(wantOrders, orders) {
+		return fmt.Errorf("your RecentOrders(1) returned %+v, want %+v", orders, wantOrders)
+	}
+	if _, err := answer.UserPayments(ctx, 1); err != nil {
+		return fmt.Errorf("payments failed while search was stuck: %w", err)
+	}
+	return nil
+}
+
+func TestExercise11CheckFailsOnTheStart(t *testing.T) {
+	err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) {
+		return naiveClosing{naivebulkhead.New(db)}, nil
+	})
+	require.ErrorContains(t, err, "orders failed while search was stuck")
+}
+
+func TestExercise11CheckPassesOnTheAnswer(t *testing.T) {
+	require.NoError(t, checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) {
+		pools, err := scalablebulkhead.OpenPools(context.Background(), db.Config(), scalablebulkhead.DefaultSizes)
+		if err != nil {
+			return nil, err
+		}
+		return scalableClosing{scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts), pools}, nil
+	}))
+}
+
+// naiveClosing is the naive shop, which opens nothing to close.
+type naiveClosing struct{ *naivebulkhead.Shop }
+
+func (naiveClosing) Close() {}
+
+// scalableClosing is the scalable shop with the pools it was given.
+type scalableClosing struct {
+	*scalablebulkhead.Shop
+	pools scalablebulkhead.Pools
+}
+
+func (s scalableClosing) Close() { s.pools.Close() }
