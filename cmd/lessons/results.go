@@ -43,7 +43,7 @@ func resultArtifacts(root string) ([]artifact, error) {
 		}
 		made = append(made, artifact{filepath.Join(root, resultsDir, base+".md"), table.Bytes()})
 		for _, b := range r.Benchmarks {
-			if b.SizeKey == "" || len(b.Sizes) < 2 {
+			if !b.Grows() {
 				continue
 			}
 			svg, err := b.ChartSVG(r.Machine())
@@ -94,6 +94,10 @@ var headlines = []headline{
 	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", ""},
 	{"6. Caching", "lessons/06-caching.md", "06-caching-rtt1ms", "GetProduct", "queries/op", "naive", "inprocess"},
 	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "queries/op", "", ""},
+	{"8. Validation", "lessons/08-validation.md", "08-validation", "ProcessPayment", "sec/op", "", ""},
+	{"9. Retries", "lessons/09-retries.md", "09-retries", "Pay", "charged-unrecorded-%", "naive", "scalable"},
+	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker"},
+	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "p50-ms", "", ""},
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
@@ -131,8 +135,12 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 		} else {
 			rtt = "RTT +" + rtt
 		}
-		fmt.Fprintf(&out, "| [%s](%s) | %s, %s = %s | %s: %s | %s: %s | %s× | %s | %s, %s |\n",
-			h.lesson, h.link, b.Name, b.SizeKey, report.FormatValue(size, "", true),
+		at := b.Name
+		if b.SizeKey != "" {
+			at = fmt.Sprintf("%s, %s = %s", b.Name, b.SizeKey, report.FormatValue(size, "", true))
+		}
+		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s× | %s | %s, %s |\n",
+			h.lesson, h.link, at,
 			works, report.FormatValue(worksValue, h.unit, true), scales, report.FormatValue(scalesValue, h.unit, true),
 			report.FormatValue(worksValue/scalesValue, "", true), growth, h.unit, rtt)
 	}

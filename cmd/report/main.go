@@ -59,7 +59,7 @@ func reportFile(path, chartsDir string) error {
 	}
 	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	for _, b := range r.Benchmarks {
-		if b.SizeKey == "" || len(b.Sizes) < 2 {
+		if !b.Grows() {
 			continue
 		}
 		svg, err := b.ChartSVG(r.Machine())

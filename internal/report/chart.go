@@ -25,7 +25,7 @@ var lineColors = []color.Color{
 // decade per decade is linear, a flat one does not grow. where, a short line,
 // says under the title where it was measured (see Report.Machine).
 func (b *Benchmark) ChartSVG(where string) ([]byte, error) {
-	if b.SizeKey == "" || len(b.Sizes) < 2 {
+	if !b.Grows() {
 		return nil, fmt.Errorf("%s: a chart needs two sizes or more", b.Name)
 	}
 	scale, unitName := timeScale(b)

@@ -171,7 +171,7 @@ func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 
 // growth says how each implementation's time grows with the size.
 func (b *Benchmark) growth() string {
-	if b.SizeKey == "" || len(b.Sizes) < 2 {
+	if !b.Grows() {
 		return ""
 	}
 	var fits []string

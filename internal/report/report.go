@@ -5,7 +5,8 @@
 //
 // It understands the names the lessons use, BenchmarkX/impl=NAME/SIZE=N: the
 // impl key is required; the size key, any other key with a number, may be
-// absent (a table of one row, no chart). Results it cannot place are listed,
+// absent (a table of one row, no chart). A size key ending in % is a rate,
+// shown in tables but not fitted or charted. Results it cannot place are listed,
 // never dropped silently.
 package report
 
@@ -157,10 +158,20 @@ func (b *Benchmark) Runs(impl string, size float64, unit string) int {
 	return len(b.samples[sample{impl, size, unit}])
 }
 
+// Grows reports whether the benchmark runs at two sizes or more of something
+// that grows, so that a growth exponent and a chart mean something. A size
+// key ending in % is a rate (failures%=10), not a size: tables only.
+func (b *Benchmark) Grows() bool {
+	return b.SizeKey != "" && !strings.HasSuffix(b.SizeKey, "%") && len(b.Sizes) >= 2
+}
+
 // Exponent fits median(unit) = c·size^k over the sizes of impl, by least
 // squares on the logarithms, and returns k: about 0 for a cost that does not
 // grow, 1 for linear, 2 for quadratic. It needs two sizes or more.
 func (b *Benchmark) Exponent(impl, unit string) (float64, bool) {
+	if !b.Grows() {
+		return 0, false
+	}
 	var xs, ys []float64
 	for _, size := range b.Sizes {
 		if v, ok := b.Median(impl, size, unit); ok && size > 0 && v > 0 {

@@ -67,6 +67,19 @@ func TestExponent(t *testing.T) {
 	assert.InDelta(t, 2.0, k, 1e-9)
 }
 
+func TestARateIsNotASize(t *testing.T) {
+	run := "BenchmarkPay/impl=naive/failures%=10-2 1 100 ns/op\nBenchmarkPay/impl=naive/failures%=50-2 1 900 ns/op\n"
+	r, err := Parse(strings.NewReader(run), "rates.txt")
+	require.NoError(t, err)
+	require.Empty(t, r.Unplaced)
+	b := r.Find("Pay")
+	assert.Equal(t, "failures%", b.SizeKey)
+	assert.Equal(t, []float64{10, 50}, b.Sizes)
+	assert.False(t, b.Grows(), "a rate is tabled, not fitted or charted")
+	_, ok := b.Exponent("naive", timeUnit)
+	assert.False(t, ok)
+}
+
 func TestMarkdown(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, parseFile(t, "synthetic.txt").WriteMarkdown(&out, "synthetic.txt"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures every lesson again, with the commands the lessons show, then makes
-# the tables and charts. About 25 minutes on 2 cores; the large shop is seeded
+# the tables and charts. About 30 minutes on 2 cores; the large shop is seeded
 # once (about 15 s) if no earlier run did. Run it from the repository's root,
 # with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
 # on a quiet machine.
@@ -36,6 +36,19 @@ WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./benc
 
 run "lesson 7"
 go test -run '^$' -bench 'BestSellers' -benchmem -count 6 ./bench > $results/07-stampede.bench
+
+run "lesson 8"
+go test -count 1 -run TestProcessPaymentOnHostileInput ./bench -args -hostile-out="$PWD/$results/08-hostile.md"
+go test -run '^$' -bench 'ProcessPayment|ParsePayment' -benchmem -count 6 ./bench > $results/08-validation.bench
+
+run "lesson 9"
+go test -run '^$' -bench 'BenchmarkPay$' -benchmem -count 6 ./bench > $results/09-retries.bench
+
+run "lesson 10"
+go test -run '^$' -bench 'PayDuringOutage' -benchmem -count 6 ./bench > $results/10-circuit-breaker.bench
+
+run "lesson 11"
+go test -run '^$' -bench 'OrdersWhileSearchIsStuck' -benchmem -count 6 ./bench > $results/11-bulkheads.bench
 
 run "tables and charts"
 go run ./cmd/lessons
