@@ -50,11 +50,7 @@ func paymentFor(i int) gateway.ChargeRequest {
 // chargedPayments returns how many payments db records as charged.
 func chargedPayments(tb testing.TB, db *pgxpool.Pool) int {
 	tb.Helper()
-	var n int
-	if err := db.QueryRow(context.Background(), "SELECT count(*) FROM payments WHERE status = 'charged'").Scan(&n); err != nil {
-		tb.Fatalf("count charged payments: %v", err)
-	}
-	return n
+	return paymentStatuses(tb, db)[shop.PaymentCharged]
 }
 
 func TestPayRetriesTransientFailures(t *testing.T) {

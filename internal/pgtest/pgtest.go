@@ -69,19 +69,29 @@ func Shop(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 	tb.Helper()
 	h := open(tb)
-	ctx := context.Background()
+	name := h.copyForTest(tb, s)
+	pool, err := h.newPool(context.Background(), name, h.proxy)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(pool.Close) // runs before the drop: cleanups run last-in, first-out
+	return pool
+}
+
+// copyForTest makes a copy of the shop at scale s, dropped when the test
+// ends, and returns its name.
+func (h *harness) copyForTest(tb testing.TB, s shop.Scale) string {
+	tb.Helper()
 	name := fmt.Sprintf("%sclone_%d_%d", namePrefix, os.Getpid(), h.clones.Add(1))
-	tb.Cleanup(func() {
+	tb.Cleanup(func() { // registered first, so that it runs after every other cleanup
 		if err := h.drop(context.Background(), name); err != nil {
 			tb.Errorf("pgtest: %v", err)
 		}
 	})
-	pool, err := h.clone(ctx, s, name)
-	if err != nil {
+	if err := h.copyOf(context.Background(), s, name); err != nil {
 		tb.Fatalf("pgtest: copy of the shop at scale %v: %v", s, err)
 	}
-	tb.Cleanup(pool.Close) // runs before the drop: cleanups run last-in, first-out
-	return pool
+	return name
 }
 
 // ShopCloneWithFaults is [ShopClone] reached through a proxy of its own, which
@@ -91,16 +101,7 @@ func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *Proxy) {
 	tb.Helper()
 	h := open(tb)
-	ctx := context.Background()
-	name := fmt.Sprintf("%sclone_%d_%d", namePrefix, os.Getpid(), h.clones.Add(1))
-	tb.Cleanup(func() {
-		if err := h.drop(context.Background(), name); err != nil {
-			tb.Errorf("pgtest: %v", err)
-		}
-	})
-	if err := h.copyOf(ctx, s, name); err != nil {
-		tb.Fatalf("pgtest: copy of the shop at scale %v: %v", s, err)
-	}
+	name := h.copyForTest(tb, s)
 	var rtt time.Duration
 	if h.proxy != nil {
 		rtt = h.proxy.RTT()
@@ -114,7 +115,7 @@ func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *Proxy) {
 			tb.Errorf("pgtest: close the fault proxy: %v", err)
 		}
 	})
-	pool, err := h.newPool(ctx, name, proxy)
+	pool, err := h.newPool(context.Background(), name, proxy)
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
@@ -411,13 +412,6 @@ func (h *harness) copyOf(ctx context.Context, s shop.Scale, name string) error {
 		return fmt.Errorf("copy %s to %s: %w", template, name, err)
 	}
 	return nil
-}
-
-func (h *harness) clone(ctx context.Context, s shop.Scale, name string) (*pgxpool.Pool, error) {
-	if err := h.copyOf(ctx, s, name); err != nil {
-		return nil, err
-	}
-	return h.newPool(ctx, name, h.proxy)
 }
 
 // reader returns the pool on this binary's read-only copy of the shop at scale
