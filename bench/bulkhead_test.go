@@ -208,3 +208,19 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 		}
 	}
 }
+
+func TestDeadlineGetsOrdersOutOfAHungDatabase(t *testing.T) {
+	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
+	scalable := scalablebulkhead.New(bulkheadPools(t, db), scalablebulkhead.DefaultTimeouts)
+	want, err := scalable.RecentOrders(context.Background(), 1)
+	require.NoError(t, err)
+
+	proxy.Hang() // the network drops every packet: no error, no answer
+	_, err = scalable.RecentOrders(context.Background(), 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the call's own deadline ends the wait; the caller set none")
+
+	proxy.Resume()
+	got, err := scalable.RecentOrders(context.Background(), 1)
+	require.NoError(t, err, "the pool replaces the connection it gave up on")
+	assert.Equal(t, want, got)
+}
