@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures every lesson again, with the commands the lessons show, then makes
-# the tables and charts. About 35 minutes on 2 cores; the large shop is seeded
+# the tables and charts. About 40 minutes on 2 cores; the large shop is seeded
 # once (about 15 s) if no earlier run did. Run it from the repository's root,
 # with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
 # on a quiet machine.
