@@ -73,6 +73,7 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 // create inserts the payment's row, pending, and returns it with created
 // true; or, if key has a row, returns that row.
 func (p *Payments) create(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, bool, error) {
+	// payments_idempotency_key_key: of two inserts with one key, one wins.
 	const insertPayment = `
 		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status)
 		VALUES ($1, $2, $3, $4, $5, 'pending')

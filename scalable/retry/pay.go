@@ -84,6 +84,7 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 // calls with one key, at once, exactly one inserts. A check-then-insert (or a
 // check-then-set in a cache) lets both see no row, and both charge.
 func (p *Payments) claim(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, bool, error) {
+	// payments_idempotency_key_key decides; storedPayment reads through it too.
 	const claimPayment = `
 		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status)
 		VALUES ($1, $2, $3, $4, 'pending')
