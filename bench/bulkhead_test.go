@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -62,9 +61,9 @@ func bulkheadPools(tb testing.TB, db *pgxpool.Pool) scalablebulkhead.Pools {
 }
 
 // stickSearch locks products through db and keeps stuckSearchers searches
-// in flight on shop until stop, which releases the lock and waits for them.
+// in flight on served until stop, which releases the lock and waits for them.
 // It returns once stuck searches hold n connections.
-func stickSearch(tb testing.TB, db *pgxpool.Pool, shop workloads, n int) (stop func()) {
+func stickSearch(tb testing.TB, db *pgxpool.Pool, served workloads, n int) (stop func()) {
 	tb.Helper()
 	release := lockTable(tb, db, "products")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +71,7 @@ func stickSearch(tb testing.TB, db *pgxpool.Pool, shop workloads, n int) (stop f
 	for range stuckSearchers {
 		searchers.Go(func() {
 			for ctx.Err() == nil {
-				shop.SearchProducts(ctx, "steel") // fails at its deadline, if it has one
+				served.SearchProducts(ctx, "steel") // fails at its deadline, if it has one
 			}
 		})
 	}
@@ -170,9 +169,9 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 	for _, callers := range sizes(100) {
 		for _, impl := range impls {
 			b.Run(fmt.Sprintf("impl=%s/callers=%d", impl.name, callers), func(b *testing.B) {
-				db := pgtest.ShopClone(b, shop.Small)
-				shop, ordersPool, stuck := impl.new(b, db)
-				stop := stickSearch(b, db, shop, stuck)
+				db := pgtest.ShopClone(b, shop.Small) // a copy: the read-only one refuses LOCK TABLE
+				served, ordersPool, stuck := impl.new(b, db)
+				stop := stickSearch(b, db, served, stuck)
 				defer stop()
 				canceledBefore := ordersPool.Stat().CanceledAcquireCount()
 				var latencies []time.Duration
@@ -185,7 +184,7 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 							ctx, cancel := context.WithTimeout(context.Background(), deadline)
 							defer cancel()
 							start := time.Now()
-							_, errs[i] = shop.RecentOrders(ctx, int64(i%100+1))
+							_, errs[i] = served.RecentOrders(ctx, int64(i%100+1))
 							took[i] = time.Since(start)
 						})
 					}
@@ -198,9 +197,7 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 					}
 				}
 				stat := ordersPool.Stat()
-				slices.Sort(latencies)
-				b.ReportMetric(float64(percentile(latencies, 50))/1e6, "p50-ms")
-				b.ReportMetric(float64(percentile(latencies, 99))/1e6, "p99-ms")
+				reportLatencies(b, latencies)
 				b.ReportMetric(100*float64(failed)/float64(len(latencies)), "errors-%")
 				b.ReportMetric(100*float64(stat.AcquiredConns())/float64(stat.MaxConns()), "orders-pool-busy-%")
 				b.ReportMetric(float64(stat.CanceledAcquireCount()-canceledBefore)/float64(b.N), "acquires-given-up/op")

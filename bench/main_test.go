@@ -8,7 +8,9 @@ package bench
 import (
 	"fmt"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/redistest"
@@ -64,6 +66,18 @@ func reportCounts(b *testing.B, counts *pgtest.Counts) {
 	b.ReportMetric(float64(counts.Statements())/float64(b.N), "queries/op")
 	b.ReportMetric(float64(counts.RoundTrips())/float64(b.N), "round-trips/op")
 	b.ReportMetric(float64(counts.Rows())/float64(b.N), "rows/op")
+}
+
+// reportLatencies reports the median and the 99th percentile of what callers
+// waited, in milliseconds.
+func reportLatencies(b *testing.B, latencies []time.Duration) {
+	sorted := slices.Sorted(slices.Values(latencies))
+	if len(sorted) == 0 {
+		b.Fatal("no latencies to report: nothing was measured")
+	}
+	for _, p := range []int{50, 99} {
+		b.ReportMetric(float64(sorted[(len(sorted)-1)*p/100])/float64(time.Millisecond), fmt.Sprintf("p%d-ms", p))
+	}
 }
 
 func name(key string, value any) string { return fmt.Sprintf("%s=%v", key, value) }

@@ -153,3 +153,22 @@ func TestProxyDownRefusesUntilUp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ping\n", reply)
 }
+
+func TestProxySetRTTAddsLatencyToOpenConnections(t *testing.T) {
+	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	require.NoError(t, err)
+	defer proxy.Close()
+	conn, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = echo(conn, "fast\n", 5*time.Second)
+	require.NoError(t, err)
+
+	const rtt = 30 * time.Millisecond
+	proxy.SetRTT(rtt)
+	started := time.Now()
+	reply, err := echo(conn, "slow\n", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "slow\n", reply)
+	assert.GreaterOrEqual(t, time.Since(started), rtt, "the open connection now waits the new RTT")
+}

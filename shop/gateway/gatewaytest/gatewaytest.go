@@ -126,7 +126,7 @@ func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "only POST /charges", http.StatusNotFound)
 		return
 	}
-	faults, failure, fails, changed := s.decide()
+	faults, failure, changed := s.decide()
 	if faults.Hang {
 		select {
 		case <-r.Context().Done():
@@ -142,8 +142,8 @@ func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if fails && !failure.AfterCharge {
-		s.fail(w, failure)
+	if failure != nil && !failure.AfterCharge {
+		s.fail(w, *failure)
 		return
 	}
 	var req gateway.ChargeRequest
@@ -156,8 +156,8 @@ func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	charge, created := s.charge(req, r.Header.Get(gateway.IdempotencyKeyHeader))
-	if fails {
-		s.fail(w, failure)
+	if failure != nil {
+		s.fail(w, *failure)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -167,21 +167,21 @@ func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(charge)
 }
 
-// decide returns the faults in force and whether this request fails, and how.
-func (s *Server) decide() (Faults, Failure, bool, <-chan struct{}) {
+// decide returns the faults in force, how this request fails (nil if it
+// does not), and a channel closed when the faults change.
+func (s *Server) decide() (Faults, *Failure, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.next) > 0 {
 		failure := s.next[0]
 		s.next = s.next[1:]
-		return s.faults, failure, true, s.changed
+		return s.faults, &failure, s.changed
 	}
-	failure := s.faults.Failure
-	if failure == (Failure{}) {
-		failure.Status = http.StatusInternalServerError
+	if s.faults.FailureRate > 0 && s.random.Float64() < s.faults.FailureRate {
+		failure := s.faults.Failure
+		return s.faults, &failure, s.changed
 	}
-	fails := s.faults.FailureRate > 0 && s.random.Float64() < s.faults.FailureRate
-	return s.faults, failure, fails, s.changed
+	return s.faults, nil, s.changed
 }
 
 // charge takes the money once per idempotency key: a repeated key returns
