@@ -62,12 +62,26 @@ func bulkheadPools(tb testing.TB, db *pgxpool.Pool) scalablebulkhead.Pools {
 
 // stickSearch locks products through db and keeps stuckSearchers searches
 // in flight on served until stop, which releases the lock and waits for them.
-// It returns once stuck searches hold n connections.
+// It returns once stuck searches hold n connections. If the test ends first
+// (a failure while waiting), a cleanup registered before the searches start
+// stops them, so the test's pools close instead of waiting for ever.
 func stickSearch(tb testing.TB, db *pgxpool.Pool, served workloads, n int) (stop func()) {
 	tb.Helper()
-	release := lockTable(tb, db, "products")
 	ctx, cancel := context.WithCancel(context.Background())
 	var searchers sync.WaitGroup
+	var once sync.Once
+	var release func()
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if release != nil {
+				release()
+			}
+			searchers.Wait()
+		})
+	}
+	tb.Cleanup(stop) // registered before the lock is taken and the searches start
+	release = lockTable(tb, db, "products")
 	for range stuckSearchers {
 		searchers.Go(func() {
 			for ctx.Err() == nil {
@@ -76,11 +90,7 @@ func stickSearch(tb testing.TB, db *pgxpool.Pool, served workloads, n int) (stop
 		})
 	}
 	waitForLockWaiters(tb, db, n)
-	return func() {
-		cancel()
-		release()
-		searchers.Wait()
-	}
+	return stop
 }
 
 func TestBulkheadWorkloadsAgree(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,13 +40,30 @@ func TestBestSellersAgree(t *testing.T) {
 // lockTable holds an exclusive lock on table until release: queries that read
 // it wait, so a test knows that callers arriving meanwhile find the first
 // query still running. That makes "at once" exact rather than a race.
+//
+// The lock is released when the test ends if release was not called, by a
+// cleanup registered before the lock is taken: a test that fails while it
+// holds the lock never leaves the database's other sessions waiting.
 func lockTable(t testing.TB, db *pgxpool.Pool, table string) (release func()) {
 	t.Helper()
-	tx, err := db.Begin(context.Background())
+	var (
+		tx   pgx.Tx
+		once sync.Once
+	)
+	release = func() {
+		once.Do(func() {
+			if tx != nil {
+				require.NoError(t, tx.Rollback(context.Background()), "release the lock on %s", table)
+			}
+		})
+	}
+	t.Cleanup(release)
+	var err error
+	tx, err = db.Begin(context.Background())
 	require.NoError(t, err)
 	_, err = tx.Exec(context.Background(), "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
 	require.NoError(t, err)
-	return func() { require.NoError(t, tx.Rollback(context.Background())) }
+	return release
 }
 
 // waitForLockWaiters waits until n queries of db's database wait for a lock.
@@ -56,11 +74,17 @@ func waitForLockWaiters(t testing.TB, db *pgxpool.Pool, n int) {
 		WHERE datname = $1 AND wait_event_type = 'Lock'`
 	observer := pgtest.Shop(t, shop.Small)
 	database := db.Config().ConnConfig.Database
-	require.Eventually(t, func() bool {
-		var waiting int
-		require.NoError(t, observer.QueryRow(context.Background(), waitersQuery, database).Scan(&waiting))
-		return waiting >= n
-	}, 10*time.Second, 5*time.Millisecond, "%d queries waiting for the lock", n)
+	var waiting int
+	var lastErr error
+	// The condition runs on a goroutine of its own, where require would not
+	// stop the test: it keeps the error to report instead.
+	ok := assert.Eventually(t, func() bool {
+		lastErr = observer.QueryRow(context.Background(), waitersQuery, database).Scan(&waiting)
+		return lastErr == nil && waiting >= n
+	}, 30*time.Second, 5*time.Millisecond, "%d queries waiting for the lock", n)
+	if !ok {
+		t.Fatalf("waiting for %d lock waiters on %s: saw %d, last error %v", n, database, waiting, lastErr)
+	}
 }
 
 // callTogether calls fn from n goroutines and returns their results once all
