@@ -1,11 +1,17 @@
 // Dropdbs drops the databases the workshop's harness made on the server at
-// $WORKSHOP_DATABASE_URL: every database named wvs_…, templates included, so
-// the next run seeds afresh. It touches no other database.
+// $WORKSHOP_DATABASE_URL, named $WORKSHOP_DB_PREFIX… (default wvs_…), and
+// never one a live run uses: a live run's copies, or a template a live run
+// copies. It touches no other database.
 //
 // Usage:
 //
-//	go run ./cmd/dropdbs             # everything the harness made
-//	go run ./cmd/dropdbs -leftovers  # only copies left by interrupted runs
+//	go run ./cmd/dropdbs             # everything no live run uses, templates included
+//	go run ./cmd/dropdbs -leftovers  # only copies of ended runs and superseded templates
+//	go run ./cmd/dropdbs -n          # say what would be dropped, drop nothing
+//	go run ./cmd/dropdbs -legacy     # also copies named by an older harness, if no session is on them
+//
+// Every run already drops at its start what ended runs left under its prefix,
+// so -leftovers is rarely needed.
 package main
 
 import (
@@ -18,7 +24,10 @@ import (
 )
 
 func main() {
-	leftovers := flag.Bool("leftovers", false, "keep the seeded templates; drop only copies left by interrupted runs")
+	leftovers := flag.Bool("leftovers", false, "keep the current templates; drop only copies of ended runs and superseded templates")
+	dryRun := flag.Bool("n", false, "dry run: say what would be dropped, drop nothing")
+	legacy := flag.Bool("legacy", false, "also drop copies named by an older harness (by process id) that no session is on")
+	prefix := flag.String("prefix", "", "the prefix of the databases to consider (default $"+pgtest.EnvDBPrefix+", else "+pgtest.DefaultPrefix+")")
 	flag.Parse()
 	url := os.Getenv(pgtest.EnvDatabaseURL)
 	if url == "" {
@@ -26,15 +35,28 @@ func main() {
 			pgtest.EnvDatabaseURL, pgtest.EnvDatabaseURL)
 		os.Exit(2)
 	}
-	dropped, err := pgtest.DropDatabases(context.Background(), url, *leftovers)
-	for _, name := range dropped {
-		fmt.Println("dropped", name)
+	verdicts, err := pgtest.DropDatabases(context.Background(), url, pgtest.DropOptions{
+		Prefix: *prefix, Templates: !*leftovers, Legacy: *legacy, DryRun: *dryRun,
+	})
+	dropped := 0
+	for _, v := range verdicts {
+		action := "kept"
+		switch {
+		case v.Dropped && *dryRun:
+			action = "would drop"
+		case v.Dropped:
+			action = "dropped"
+		}
+		if v.Dropped {
+			dropped++
+		}
+		fmt.Printf("%s %s: %s\n", action, v.Name, v.Reason)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dropdbs:", err)
 		os.Exit(1)
 	}
-	if len(dropped) == 0 {
+	if dropped == 0 {
 		fmt.Println("nothing to drop")
 	}
 }

@@ -3,18 +3,19 @@
 //
 // The server is found once per test binary (see [locate]); each scale of the
 // shop is seeded once per server into a template database that later runs
-// reuse. Readers share one read-only copy per scale, writers get a copy each,
-// dropped when their test ends. Every database the harness makes is named
-// wvs_…; it touches no other.
+// reuse, named by a hash of the code that builds it. Readers share one
+// read-only copy per scale, writers get a copy each, dropped when their test
+// ends. Every database the harness makes starts with WORKSHOP_DB_PREFIX
+// (default wvs_) and carries the id of the run that made it; it touches no
+// other, and never one a live run uses (see [DropDatabases]).
 //
 // A package that uses it runs [Main] from its TestMain, so the copies and any
-// container are removed when the binary ends.
+// container are removed when the binary ends, or is interrupted by SIGINT or
+// SIGTERM. What a killed run leaves, the next run on the server drops.
 package pgtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -22,12 +23,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,16 +44,15 @@ import (
 // Seed is the generator seed of every shop the harness builds.
 const Seed uint64 = 1
 
-// namePrefix starts the name of every database the harness creates.
-const namePrefix = "wvs_"
+// connectTimeout bounds the first connection to the server: a server that
+// accepts and never answers fails the run in seconds, not minutes.
+const connectTimeout = 5 * time.Second
 
 // TemplateName is the name of the template database holding the shop at scale
-// s: it changes with the schema, the generator and the seed, so a template is
-// reused only while it would be seeded the same way.
-func TemplateName(s shop.Scale) string {
-	sum := sha256.Sum256([]byte(shop.Schema + shop.Indexes + strconv.Itoa(shop.GeneratorVersion)))
-	return fmt.Sprintf("%stpl_%s_%s_seed%d", namePrefix, hex.EncodeToString(sum[:4]), s, Seed)
-}
+// s: it changes with the shop package's source (its generator, loader, schema
+// and indexes), GeneratorVersion and the seed, so a template is reused only
+// while it would be seeded the same way.
+func TemplateName(s shop.Scale) string { return templateName(prefixFromEnv(), s) }
 
 // Shop returns a pool on the shop at scale s, shared by every caller in this
 // test binary. The database is read-only: a test that writes uses [ShopClone].
@@ -82,7 +84,7 @@ func ShopClone(tb testing.TB, s shop.Scale) *pgxpool.Pool {
 // ends, and returns its name.
 func (h *harness) copyForTest(tb testing.TB, s shop.Scale) string {
 	tb.Helper()
-	name := fmt.Sprintf("%sclone_%d_%d", namePrefix, os.Getpid(), h.clones.Add(1))
+	name := runName(h.prefix, h.runID, fmt.Sprintf("clone_%d", h.clones.Add(1)))
 	tb.Cleanup(func() { // registered first, so that it runs after every other cleanup
 		if err := h.drop(context.Background(), name); err != nil {
 			tb.Errorf("pgtest: %v", err)
@@ -143,9 +145,21 @@ func ServerVersion(tb testing.TB) string {
 // Main prints where the run happens as benchmark configuration lines, runs the
 // tests and benchmarks of m, then runs cleanups (other harnesses' Close), drops
 // this binary's databases, stops any container it started, and exits.
+//
+// On SIGINT (Ctrl-C) or SIGTERM it drops this binary's databases and runs
+// cleanups at once, then exits with status 128+signal. A -timeout panic or a
+// SIGKILL cannot be caught: the next run on the server drops what this one
+// left, once its run lock shows it gone.
 func Main(m *testing.M, cleanups ...func() error) {
 	printRunConfig(os.Stdout)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		os.Exit(interrupted(sig, cleanups))
+	}()
 	code := m.Run()
+	signal.Stop(signals)
 	if h := opened.h; h != nil {
 		cleanups = append(cleanups, func() error { return h.close(context.Background()) })
 	}
@@ -156,6 +170,37 @@ func Main(m *testing.M, cleanups ...func() error) {
 		}
 	}
 	os.Exit(code)
+}
+
+// interrupted drops the run's databases and runs cleanups, within a deadline,
+// after sig; it returns the exit status.
+func interrupted(sig os.Signal, cleanups []func() error) int {
+	fmt.Fprintf(os.Stderr, "pgtest: %v: dropping this run's databases\n", sig)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if h := current.Load(); h != nil {
+			if err := h.dropRun(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+			}
+		}
+		for _, cleanup := range cleanups {
+			if err := cleanup(); err != nil {
+				fmt.Fprintf(os.Stderr, "pgtest: cleaning up: %v\n", err)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		fmt.Fprintln(os.Stderr, "pgtest: cleaning up took too long; the next run drops what is left")
+	}
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
 }
 
 // printRunConfig prints, as benchmark configuration lines, what every result
@@ -184,10 +229,14 @@ var opened struct {
 	reported atomic.Bool
 }
 
+// current is the harness once opened, for the signal handler.
+var current atomic.Pointer[harness]
+
 func open(tb testing.TB) *harness {
 	tb.Helper()
 	opened.once.Do(func() {
 		opened.h, opened.err = start(context.Background(), os.Getenv, startContainer)
+		current.Store(opened.h)
 	})
 	if opened.err != nil {
 		if opened.reported.Swap(true) {
@@ -201,9 +250,17 @@ func open(tb testing.TB) *harness {
 // harness is a PostgreSQL server and the databases this binary made on it.
 type harness struct {
 	server server
+	prefix string        // starts every database name
+	runID  string        // in every copy's name; its advisory lock says the run is live
 	admin  *pgxpool.Pool // the maintenance database, direct
 	proxy  *Proxy        // nil unless WORKSHOP_RTT is set
 	clones atomic.Int64
+
+	// live holds the run's advisory lock, and a shared lock on each template
+	// the run copies, until the binary ends.
+	liveMu sync.Mutex
+	live   *pgx.Conn
+	using  map[string]bool // templates whose shared lock live holds
 
 	mu      sync.Mutex
 	readers map[shop.Scale]*readerDB
@@ -221,16 +278,23 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 	if err != nil {
 		return nil, err
 	}
+	prefix, err := parsePrefix(getenv(EnvDBPrefix))
+	if err != nil {
+		return nil, err
+	}
 	srv, err := locate(ctx, getenv, startContainer)
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{server: srv, readers: make(map[shop.Scale]*readerDB)}
+	h := &harness{server: srv, prefix: prefix, readers: make(map[shop.Scale]*readerDB), using: make(map[string]bool)}
 	if h.admin, err = h.newPool(ctx, "", nil); err != nil {
 		return nil, errors.Join(err, h.close(ctx))
 	}
-	if err := h.admin.Ping(ctx); err != nil {
+	if err := h.connect(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", redact(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
+	}
+	if err := h.reclaim(ctx); err != nil {
+		return nil, errors.Join(err, h.close(ctx))
 	}
 	if rtt > 0 {
 		if h.proxy, err = startProxyTo(h.admin.Config().ConnConfig, rtt); err != nil {
@@ -240,8 +304,100 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 	if err := h.describe(ctx, os.Stdout); err != nil {
 		return nil, errors.Join(err, h.close(ctx))
 	}
-	h.warnLeftovers(ctx)
 	return h, nil
+}
+
+// connect checks that the server answers within connectTimeout, then opens
+// the run's own connection and takes the run's lock on it.
+func (h *harness) connect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := h.admin.Ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no answer within %v: %w", connectTimeout, err)
+		}
+		return err
+	}
+	live, err := pgx.ConnectConfig(ctx, h.admin.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("open the run's connection: %w", err)
+	}
+	h.live = live
+	if h.runID, err = holdRunLock(ctx, live); err != nil {
+		return err
+	}
+	return nil
+}
+
+// reclaim drops, under the run's prefix, what runs that have ended left
+// behind (a -timeout panic or a SIGKILL gives no chance to clean up) and the
+// templates a change to the shop's source superseded, unless a live run uses
+// them. It says what it dropped on stderr, seen with go test -v; nothing is
+// left that needs the user to act, except names from an older harness.
+func (h *harness) reclaim(ctx context.Context) error {
+	conn, err := h.admin.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("reclaim leftovers: %w", err)
+	}
+	defer conn.Release()
+	verdicts, err := reclaim(ctx, conn.Conn(), h.prefix, h.runID, DropOptions{})
+	var legacies []string
+	for _, v := range verdicts {
+		if v.Dropped {
+			fmt.Fprintf(os.Stderr, "pgtest: dropped %s: %s\n", v.Name, v.Reason)
+		} else if parseName(h.prefix, v.Name).kind == legacy {
+			legacies = append(legacies, v.Name)
+		}
+	}
+	if len(legacies) > 0 {
+		fmt.Fprintf(os.Stderr, "pgtest: %d database(s) named by an older harness (%s); once no session is on them: go run ./cmd/dropdbs -legacy\n",
+			len(legacies), strings.Join(legacies, ", "))
+	}
+	if err != nil {
+		return fmt.Errorf("reclaim leftovers: %w", err)
+	}
+	return nil
+}
+
+// useTemplate takes, once per run, a shared lock on template name on the
+// run's own connection: nobody drops a template while a live run may copy it.
+func (h *harness) useTemplate(ctx context.Context, name string) error {
+	h.liveMu.Lock()
+	defer h.liveMu.Unlock()
+	if h.using[name] {
+		return nil
+	}
+	if _, err := h.live.Exec(ctx, "SELECT pg_advisory_lock_shared($1::int4, $2::int4)", templateLockSpace, templateKey(name)); err != nil {
+		return fmt.Errorf("lock template %s for use: %w", name, err)
+	}
+	h.using[name] = true
+	return nil
+}
+
+// dropRun drops every database of this run, on a connection of its own: the
+// pools may be busy with the tests being interrupted.
+func (h *harness) dropRun(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, h.admin.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("drop run %s: %w", h.runID, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	const runDatabases = `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1`
+	rows, err := conn.Query(ctx, runDatabases, runName(h.prefix, h.runID, ""))
+	if err != nil {
+		return fmt.Errorf("list run %s's databases: %w", h.runID, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list run %s's databases: %w", h.runID, err)
+	}
+	var errs []error
+	for _, name := range names {
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func parseRTT(setting string) (time.Duration, error) {
@@ -340,7 +496,10 @@ func (h *harness) measureRTT(ctx context.Context) (time.Duration, error) {
 // seeding it first if no earlier run did. An advisory lock keeps two binaries
 // from seeding the same template at once.
 func (h *harness) template(ctx context.Context, s shop.Scale) (string, error) {
-	name := TemplateName(s)
+	name := templateName(h.prefix, s)
+	if err := h.useTemplate(ctx, name); err != nil {
+		return "", err
+	}
 	conn, err := h.admin.Acquire(ctx)
 	if err != nil {
 		return "", fmt.Errorf("template %s: %w", name, err)
@@ -420,7 +579,7 @@ func (h *harness) reader(ctx context.Context, s shop.Scale) (*pgxpool.Pool, erro
 	h.mu.Lock()
 	r, ok := h.readers[s]
 	if !ok {
-		r = &readerDB{name: fmt.Sprintf("%sread_%d_%s", namePrefix, os.Getpid(), s)}
+		r = &readerDB{name: runName(h.prefix, h.runID, "read_"+s.String())}
 		h.readers[s] = r
 	}
 	h.mu.Unlock()
@@ -440,7 +599,7 @@ func (h *harness) reader(ctx context.Context, s shop.Scale) (*pgxpool.Pool, erro
 
 // drop drops a database the harness made, closing any session still on it.
 func (h *harness) drop(ctx context.Context, name string) error {
-	if !strings.HasPrefix(name, namePrefix) {
+	if p := parseName(h.prefix, name); p.kind == unknown || p.kind == legacy {
 		return fmt.Errorf("refusing to drop %s: the harness made no such database", name)
 	}
 	if _, err := h.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
@@ -466,26 +625,13 @@ func (h *harness) close(ctx context.Context) error {
 	if h.admin != nil {
 		h.admin.Close()
 	}
+	if h.live != nil { // last: it says the run is live until its databases are gone
+		errs = append(errs, h.live.Close(ctx))
+	}
 	if h.server.stop != nil {
 		errs = append(errs, h.server.stop())
 	}
 	return errors.Join(errs...)
-}
-
-// warnLeftovers names copies left by binaries that were killed before cleaning
-// up (a panic, a -timeout), and the command that drops them.
-func (h *harness) warnLeftovers(ctx context.Context) {
-	rows, err := h.admin.Query(ctx, `SELECT datname FROM pg_database
-		WHERE datname LIKE 'wvs\_read\_%' OR datname LIKE 'wvs\_clone\_%' ORDER BY datname`)
-	if err != nil {
-		return
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(names) == 0 {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "pgtest: %d database(s) left by interrupted runs (%s); drop them with: go run ./cmd/dropdbs -leftovers\n",
-		len(names), strings.Join(names, ", "))
 }
 
 func lockKey(name string) int64 {
@@ -503,36 +649,4 @@ func redact(url string) string {
 		return url
 	}
 	return strings.Replace(url, cfg.Password, "xxxxx", 1)
-}
-
-// DropDatabases drops the databases the harness made on the server at url:
-// every wvs_… database, or with leftoversOnly the copies that interrupted runs
-// left behind, keeping the reusable templates. It returns the names dropped.
-func DropDatabases(ctx context.Context, url string, leftoversOnly bool) ([]string, error) {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	const harnessDatabases = `SELECT datname FROM pg_database
-		WHERE datname LIKE 'wvs\_%' AND NOT (datistemplate AND $1) ORDER BY datname`
-	rows, err := conn.Query(ctx, harnessDatabases, leftoversOnly)
-	if err != nil {
-		return nil, fmt.Errorf("list the harness's databases: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list the harness's databases: %w", err)
-	}
-	for i, name := range names {
-		for _, sql := range []string{
-			"ALTER DATABASE " + ident(name) + " WITH IS_TEMPLATE false",
-			"DROP DATABASE " + ident(name) + " WITH (FORCE)",
-		} {
-			if _, err := conn.Exec(ctx, sql); err != nil {
-				return names[:i], fmt.Errorf("drop %s: %w", name, err)
-			}
-		}
-	}
-	return names, nil
 }

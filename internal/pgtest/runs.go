@@ -1,0 +1,388 @@
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"works-vs-scales/shop"
+)
+
+// How the harness names its databases, and how it tells a live run's from a
+// dead one's.
+//
+// Every database starts with the prefix (WORKSHOP_DB_PREFIX, default wvs_),
+// then says what it is:
+//
+//	<prefix>tpl_<content hash>_<scale>_seed<seed>   a seeded template, kept
+//	<prefix>tpl_…_building                           a template being seeded
+//	<prefix>run_<run id>_read_<scale>                a run's read-only copy
+//	<prefix>run_<run id>_clone_<n>                   a run's writable copy
+//
+// The run id is 32 random bits, so names never collide across processes,
+// containers or machines sharing a server. For as long as it lives, a run
+// holds a session-level advisory lock keyed on its id, on a connection of its
+// own, and a shared advisory lock on each template it copies. A database is
+// dropped by anyone but its run only when its lock can be taken: the run is
+// provably gone (PostgreSQL releases a session's locks when the session ends,
+// however the process died), or nobody uses the template. A name the harness
+// cannot parse is never dropped automatically.
+
+// EnvDBPrefix starts the name of every database the harness creates, e.g.
+// wvs_alice_: trainees sharing one server can keep apart, and the harness
+// touches nothing outside its prefix.
+const EnvDBPrefix = "WORKSHOP_DB_PREFIX"
+
+// DefaultPrefix is the prefix when WORKSHOP_DB_PREFIX is not set.
+const DefaultPrefix = "wvs_"
+
+// validPrefix keeps every name the harness makes a plain, short identifier:
+// PostgreSQL truncates names beyond 63 bytes.
+var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,23}_$`)
+
+// parsePrefix returns the prefix setting says, or the default when it is empty.
+func parsePrefix(setting string) (string, error) {
+	if setting == "" {
+		return DefaultPrefix, nil
+	}
+	if !validPrefix.MatchString(setting) {
+		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 25 bytes, e.g. wvs_alice_", EnvDBPrefix, setting)
+	}
+	return setting, nil
+}
+
+// prefixFromEnv is the prefix of this process, the default if the setting is invalid
+// (start reports that).
+func prefixFromEnv() string {
+	prefix, err := parsePrefix(os.Getenv(EnvDBPrefix))
+	if err != nil {
+		return DefaultPrefix
+	}
+	return prefix
+}
+
+// contentHash is a hash of everything a template's rows depend on: the shop
+// package's source (generator, loader, schema, indexes), GeneratorVersion and
+// the seed.
+var contentHash = sync.OnceValue(func() string {
+	sum := sha256.New()
+	files, err := fs.Glob(shop.Source, "*")
+	if err != nil {
+		panic(err) // a malformed pattern: a bug here, not an input
+	}
+	slices.Sort(files)
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		data, err := fs.ReadFile(shop.Source, name)
+		if err != nil {
+			panic(fmt.Sprintf("pgtest: read embedded shop source %s: %v", name, err))
+		}
+		fmt.Fprintf(sum, "%s %d\n", name, len(data))
+		sum.Write(data)
+	}
+	fmt.Fprintf(sum, "generator %d seed %d\n", shop.GeneratorVersion, Seed)
+	return hex.EncodeToString(sum.Sum(nil)[:4])
+})
+
+// templateName is the name of the template of the shop at scale s under prefix.
+func templateName(prefix string, s shop.Scale) string {
+	return fmt.Sprintf("%stpl_%s_%s_seed%d", prefix, contentHash(), s, Seed)
+}
+
+// runName is the name of a database of run id under prefix: kind is
+// "read_<scale>" or "clone_<n>".
+func runName(prefix, id, kind string) string {
+	return fmt.Sprintf("%srun_%s_%s", prefix, id, kind)
+}
+
+var (
+	runNamePattern      = regexp.MustCompile(`^run_([0-9a-f]{8})_(?:read_top[0-9]+|clone_[0-9]+)$`)
+	templateNamePattern = regexp.MustCompile(`^tpl_([0-9a-f]{8})_top[0-9]+_seed[0-9]+(_building)?$`)
+	legacyNamePattern   = regexp.MustCompile(`^(?:read_[0-9]+_top[0-9]+|clone_[0-9]+_[0-9]+)$`)
+)
+
+// kind is what a database name under a prefix says it is.
+type kind int
+
+const (
+	unknown  kind = iota // not a name the harness makes: never dropped
+	runCopy              // a run's read-only or writable copy
+	template             // a seeded template
+	building             // a template being seeded
+	legacy               // a copy named by an older harness, by process id
+)
+
+// parsed is a database name taken apart.
+type parsed struct {
+	kind kind
+	run  string // the run id of a runCopy
+	hash string // the content hash of a template or building
+	base string // the template's name, for a building
+}
+
+// parseName takes apart name, a database under prefix.
+func parseName(prefix, name string) parsed {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return parsed{}
+	}
+	if m := runNamePattern.FindStringSubmatch(rest); m != nil {
+		return parsed{kind: runCopy, run: m[1]}
+	}
+	if m := templateNamePattern.FindStringSubmatch(rest); m != nil {
+		if m[2] != "" {
+			return parsed{kind: building, hash: m[1], base: strings.TrimSuffix(name, m[2])}
+		}
+		return parsed{kind: template, hash: m[1], base: name}
+	}
+	if legacyNamePattern.MatchString(rest) {
+		return parsed{kind: legacy}
+	}
+	return parsed{}
+}
+
+// Advisory lock keys: two 32-bit halves, the first saying what the second is.
+const (
+	runLockSpace      int32 = 0x77767372 // "wvsr": the second half is a run id
+	templateLockSpace int32 = 0x77767374 // "wvst": the second half hashes a template's name
+)
+
+// runKey is the second half of the advisory lock of run id.
+func runKey(id string) int32 {
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != 4 {
+		panic(fmt.Sprintf("pgtest: run id %q is not 8 hex digits", id)) // ids come from newRunID
+	}
+	return int32(binary.BigEndian.Uint32(b))
+}
+
+// templateKey is the second half of the advisory lock of template name.
+func templateKey(name string) int32 {
+	hash := fnv.New32a()
+	hash.Write([]byte(name))
+	return int32(hash.Sum32())
+}
+
+// newRunID returns 8 random hex digits.
+func newRunID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// holdRunLock picks a run id whose advisory lock nobody holds and takes that
+// lock on conn, for as long as the session lives.
+func holdRunLock(ctx context.Context, conn *pgx.Conn) (string, error) {
+	for range 10 {
+		id := newRunID()
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(id)).Scan(&ok); err != nil {
+			return "", fmt.Errorf("take the run lock of %s: %w", id, err)
+		}
+		if ok {
+			return id, nil
+		}
+	}
+	return "", errors.New("take a run lock: 10 random run ids were all taken")
+}
+
+// DropOptions says which of the harness's databases [DropDatabases] drops.
+// Whatever they say, it drops nothing a live run uses: copies of a run that
+// still holds its lock, templates a live run copies.
+type DropOptions struct {
+	// Prefix selects the databases: those named <Prefix>…. Empty means
+	// WORKSHOP_DB_PREFIX, or wvs_.
+	Prefix string
+	// Templates drops the current templates too (when no live run uses them),
+	// so that the next run seeds afresh. Without it, only copies left by dead
+	// runs and templates superseded by a change to the shop's source go.
+	Templates bool
+	// Legacy drops copies named by the harness before run ids (<prefix>read_<pid>_…,
+	// <prefix>clone_<pid>_<n>). Nothing proves such a run dead, so each is
+	// dropped without FORCE: PostgreSQL refuses while any session is on it.
+	Legacy bool
+	// DryRun reports what would be dropped and drops nothing.
+	DryRun bool
+}
+
+// Verdict is what [DropDatabases] decided for one database, and why.
+type Verdict struct {
+	Name    string
+	Dropped bool // or, with DryRun, would be
+	Reason  string
+}
+
+// DropDatabases drops the databases the harness made on the server at url
+// that opts selects and no live run uses, and says for each database under
+// the prefix what it did and why.
+func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict, error) {
+	prefix := opts.Prefix
+	if prefix == "" {
+		var err error
+		if prefix, err = parsePrefix(os.Getenv(EnvDBPrefix)); err != nil {
+			return nil, err
+		}
+	} else if _, err := parsePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("prefix %.40q: %w", prefix, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := pgx.Connect(ctx, url)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return reclaim(ctx, conn, prefix, "", opts)
+}
+
+// reclaim drops the databases under prefix that opts selects and no live run
+// uses, never those of run self, using conn, whose session must hold no
+// template lock (its own locks would not stop it).
+func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts DropOptions) ([]Verdict, error) {
+	const underPrefix = `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname`
+	rows, err := conn.Query(ctx, underPrefix, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the databases named %s…: %w", prefix, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the databases named %s…: %w", prefix, err)
+	}
+	current := contentHash()
+	var verdicts []Verdict
+	var errs []error
+	for _, name := range names {
+		v, err := judge(ctx, conn, name, parseName(prefix, name), current, self, opts)
+		verdicts = append(verdicts, v)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return verdicts, errors.Join(errs...)
+}
+
+// judge decides whether the database name may be dropped, and unless opts
+// says DryRun, drops it.
+func judge(ctx context.Context, conn *pgx.Conn, name string, p parsed, current, self string, opts DropOptions) (Verdict, error) {
+	keep := func(reason string) (Verdict, error) { return Verdict{Name: name, Reason: reason}, nil }
+	switch p.kind {
+	case runCopy:
+		if p.run == self {
+			return keep("this run's own")
+		}
+		return dropUnderLock(ctx, conn, name, runCopy, runLockSpace, runKey(p.run), opts.DryRun,
+			"left by run "+p.run+", which has ended", "run "+p.run+" is live")
+	case template:
+		if p.hash == current && !opts.Templates {
+			return keep("the current template")
+		}
+		why := "superseded: the shop's source has changed"
+		if p.hash == current {
+			why = "a current template, no run using it"
+		}
+		return dropUnderLock(ctx, conn, name, template, templateLockSpace, templateKey(p.base), opts.DryRun,
+			why, "a live run copies it")
+	case building:
+		// A seeder holds the template's lock while it seeds (see harness.template).
+		return dropUnderLock(ctx, conn, name, building, templateLockSpace, templateKey(p.base), opts.DryRun,
+			"a seeding that never finished", "being seeded, or a live run copies its template")
+	case legacy:
+		if !opts.Legacy {
+			return keep("named by an older harness: nothing proves its run dead (dropdbs -legacy drops it when no session is on it)")
+		}
+		if opts.DryRun {
+			return Verdict{Name: name, Dropped: true, Reason: "named by an older harness; dropped only if no session is on it"}, nil
+		}
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+ident(name)); err != nil {
+			if isObjectInUse(err) {
+				return keep("named by an older harness, and a session is on it")
+			}
+			return Verdict{Name: name}, fmt.Errorf("drop %s: %w", name, err)
+		}
+		return Verdict{Name: name, Dropped: true, Reason: "named by an older harness, no session on it"}, nil
+	default:
+		return keep("not a name the harness makes")
+	}
+}
+
+// dropUnderLock drops name, a database of kind k, if the exclusive advisory
+// lock (space, key) is free, holding it while it drops. A run's copy is
+// dropped with FORCE (its run is gone; its sessions are the dead process's); a
+// template or building without: a session on it means something unknown uses it.
+func dropUnderLock(ctx context.Context, conn *pgx.Conn, name string, k kind, space, key int32, dryRun bool, why, live string) (v Verdict, err error) {
+	v = Verdict{Name: name}
+	var free bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", space, key).Scan(&free); err != nil {
+		return v, fmt.Errorf("try the lock of %s: %w", name, err)
+	}
+	if !free {
+		v.Reason = live
+		return v, nil
+	}
+	defer func() {
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int4, $2::int4)", space, key); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("release the lock of %s: %w", name, uerr))
+		}
+	}()
+	v.Reason = why
+	if dryRun {
+		v.Dropped = true
+		return v, nil
+	}
+	var sqls []string
+	switch k {
+	case runCopy:
+		sqls = []string{"DROP DATABASE IF EXISTS " + ident(name) + " WITH (FORCE)"}
+	case template:
+		sqls = []string{"ALTER DATABASE " + ident(name) + " WITH IS_TEMPLATE false", "DROP DATABASE IF EXISTS " + ident(name)}
+	default:
+		sqls = []string{"DROP DATABASE IF EXISTS " + ident(name)}
+	}
+	for _, sql := range sqls {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			if isObjectInUse(err) {
+				v.Reason = "a session is on it"
+				if k == template { // still whole: mark it a template again
+					_, err = conn.Exec(ctx, "ALTER DATABASE "+ident(name)+" WITH IS_TEMPLATE true")
+				}
+				return v, err
+			}
+			if isUndefinedDatabase(err) { // dropped meanwhile by someone else
+				v.Reason = "already gone"
+				return v, nil
+			}
+			return v, fmt.Errorf("drop %s: %w", name, err)
+		}
+	}
+	v.Dropped = true
+	return v, nil
+}
+
+// isObjectInUse reports whether err is PostgreSQL refusing to drop a database
+// that a session is on (SQLSTATE 55006).
+func isObjectInUse(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55006"
+}
+
+// isUndefinedDatabase reports whether err says the database does not exist (3D000).
+func isUndefinedDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000"
+}
