@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
@@ -52,7 +51,7 @@ const DefaultPrefix = "wvs_"
 
 // validPrefix keeps every name the harness makes a plain, short identifier:
 // PostgreSQL truncates names beyond 63 bytes.
-var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,23}_$`)
+var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,20}_$`)
 
 // parsePrefix returns the prefix setting says, or the default when it is empty.
 func parsePrefix(setting string) (string, error) {
@@ -60,7 +59,7 @@ func parsePrefix(setting string) (string, error) {
 		return DefaultPrefix, nil
 	}
 	if !validPrefix.MatchString(setting) {
-		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 25 bytes, e.g. wvs_alice_", EnvDBPrefix, setting)
+		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", EnvDBPrefix, setting)
 	}
 	return setting, nil
 }
@@ -79,26 +78,36 @@ func prefixFromEnv() string {
 // package's source (generator, loader, schema, indexes), GeneratorVersion and
 // the seed.
 var contentHash = sync.OnceValue(func() string {
-	sum := sha256.New()
-	files, err := fs.Glob(shop.Source, "*")
+	hash, err := hashSource(shop.Source)
 	if err != nil {
-		panic(err) // a malformed pattern: a bug here, not an input
+		panic(fmt.Sprintf("pgtest: hash the embedded shop source: %v", err)) // embedded: cannot fail to read
 	}
-	slices.Sort(files)
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
+	return hash
+})
+
+// hashSource returns 8 hex digits of a hash of the files at the top of fsys,
+// but tests, with GeneratorVersion and the seed.
+func hashSource(fsys fs.FS) (string, error) {
+	sum := sha256.New()
+	entries, err := fs.ReadDir(fsys, ".") // sorted by name
+	if err != nil {
+		return "", err
+	}
+	for _, entry := range entries {
+		name := entry.Name()
+		if entry.IsDir() || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		data, err := fs.ReadFile(shop.Source, name)
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			panic(fmt.Sprintf("pgtest: read embedded shop source %s: %v", name, err))
+			return "", err
 		}
 		fmt.Fprintf(sum, "%s %d\n", name, len(data))
 		sum.Write(data)
 	}
 	fmt.Fprintf(sum, "generator %d seed %d\n", shop.GeneratorVersion, Seed)
-	return hex.EncodeToString(sum.Sum(nil)[:4])
-})
+	return hex.EncodeToString(sum.Sum(nil)[:4]), nil
+}
 
 // templateName is the name of the template of the shop at scale s under prefix.
 func templateName(prefix string, s shop.Scale) string {
