@@ -1,10 +1,22 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,4 +79,233 @@ func TestTemplateIsSeededOnceAndReused(t *testing.T) {
 	var oidAfter uint32
 	require.NoError(t, db.QueryRow(ctx, templateQuery, name).Scan(&oidAfter, &isTemplate, &allowsConnections))
 	assert.Equal(t, oid, oidAfter, "the same template, not seeded again")
+}
+
+// Several runs on one server: what a room of trainees, or two CI jobs, do.
+
+// envHoldCopies, set to 1, makes TestHoldCopiesUntilStdinCloses run: only the
+// child processes of TestRunsShareOneServer set it.
+const envHoldCopies = "WVS_TEST_HOLD_COPIES"
+
+// heldScale is the shop the child runs copy: the smallest, quick to seed.
+var heldScale = shop.Ladder(shop.Small)[0]
+
+// TestHoldCopiesUntilStdinCloses is a child run of TestRunsShareOneServer: it
+// takes a read-only copy and a clone, says their names, holds them until its
+// standard input closes, then checks that both are still whole. Without
+// WVS_TEST_HOLD_COPIES=1 it skips.
+func TestHoldCopiesUntilStdinCloses(t *testing.T) {
+	if os.Getenv(envHoldCopies) != "1" {
+		t.Skip("the child run of TestRunsShareOneServer")
+	}
+	ctx := context.Background()
+	read := pgtest.Shop(t, heldScale)
+	clone := pgtest.ShopClone(t, heldScale)
+	var readName, cloneName string
+	require.NoError(t, read.QueryRow(ctx, "SELECT current_database()").Scan(&readName))
+	require.NoError(t, clone.QueryRow(ctx, "SELECT current_database()").Scan(&cloneName))
+	fmt.Printf("holding %s %s\n", readName, cloneName)
+
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+
+	var users int
+	require.NoError(t, read.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&users), "the read copy survived")
+	assert.Equal(t, heldScale.Users(), users)
+	_, err := clone.Exec(ctx, "DELETE FROM comments")
+	require.NoError(t, err, "the clone survived")
+}
+
+// childRun is a test process of this binary running TestHoldCopiesUntilStdinCloses.
+type childRun struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	held   chan []string // the names of its copies, once it holds them
+	exited chan struct{} // closed once it has exited and its output is read
+	err    error         // how it exited, once exited is closed
+
+	mu     sync.Mutex
+	output strings.Builder
+}
+
+func (c *childRun) Output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.output.String()
+}
+
+// startChildRun starts a child run with the environment env added; a cleanup
+// registered before it starts kills it if it still runs when the test ends.
+func startChildRun(t *testing.T, env ...string) *childRun {
+	t.Helper()
+	c := &childRun{held: make(chan []string, 1), exited: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestHoldCopiesUntilStdinCloses$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	c.cmd.Env = append(os.Environ(), env...)
+	var err error
+	c.stdin, err = c.cmd.StdinPipe()
+	require.NoError(t, err)
+	reader, writer := io.Pipe()
+	c.cmd.Stdout, c.cmd.Stderr = writer, writer
+	t.Cleanup(func() {
+		if c.cmd.Process != nil && c.cmd.ProcessState == nil {
+			c.cmd.Process.Kill()
+		}
+		<-c.exited
+	})
+	go func() {
+		scanner := bufio.NewScanner(reader)
+		for scanner.Scan() {
+			line := scanner.Text()
+			c.mu.Lock()
+			c.output.WriteString(line + "\n")
+			c.mu.Unlock()
+			if names, ok := strings.CutPrefix(line, "holding "); ok {
+				c.held <- strings.Fields(names)
+			}
+		}
+		io.Copy(io.Discard, reader)
+	}()
+	if err := c.cmd.Start(); err != nil {
+		writer.Close()
+		close(c.exited)
+		t.Fatalf("start a child run: %v", err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		writer.Close()
+		close(c.exited)
+	}()
+	return c
+}
+
+// waitHeld returns the names of the copies c holds.
+func (c *childRun) waitHeld(t *testing.T) []string {
+	t.Helper()
+	select {
+	case names := <-c.held:
+		return names
+	case <-c.exited:
+		t.Fatalf("a child run exited (%v) before holding its copies:\n%s", c.err, c.Output())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("a child run held no copies after 2 minutes:\n%s", c.Output())
+	}
+	return nil
+}
+
+// wait waits for c to exit and returns its exit code.
+func (c *childRun) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-c.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("a child run did not exit after 2 minutes:\n%s", c.Output())
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+// existing returns which of names are databases on the server conn is on.
+func existing(t *testing.T, conn *pgx.Conn, names ...string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY 1", names)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return found
+}
+
+// TestRunsShareOneServer starts four runs of this binary against one server,
+// under a prefix of its own: one is interrupted (SIGINT) and must drop its
+// copies on the way out, one is killed (SIGKILL) and leaves them, and
+// dropdbs -leftovers runs while the other two are live. It proves that the
+// live runs lose nothing and pass, that the killed run's copies and a
+// superseded template are dropped, and that afterwards only the current
+// template (and the names the harness does not own) remain.
+func TestRunsShareOneServer(t *testing.T) {
+	if os.Getenv(envHoldCopies) == "1" {
+		t.Skip("a child run starts no runs of its own")
+	}
+	if testing.Short() {
+		t.Skip("starts four test processes; skipped with -short")
+	}
+	ctx := context.Background()
+	url := pgtest.ServerURL(t)
+	parentPrefix := os.Getenv(pgtest.EnvDBPrefix) // valid, or the harness would have failed
+	if parentPrefix == "" {
+		parentPrefix = pgtest.DefaultPrefix
+	}
+	prefix := fmt.Sprintf("%smp%04x_", parentPrefix, rand.N(1<<16))
+	currentTemplate := prefix + strings.TrimPrefix(pgtest.TemplateName(heldScale), parentPrefix)
+	superseded := fmt.Sprintf("%stpl_00000000_%s_seed%d", prefix, heldScale, pgtest.Seed)
+	legacyCopy, notOurs := prefix+"clone_4242_1", prefix+"notes"
+
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	t.Cleanup(func() { // registered before anything is made under the prefix
+		_, err := pgtest.DropDatabases(ctx, url, pgtest.DropOptions{Prefix: prefix, Templates: true, Legacy: true})
+		assert.NoError(t, err)
+		_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{notOurs}.Sanitize())
+		assert.NoError(t, err)
+	})
+	for _, name := range []string{superseded, legacyCopy, notOurs} {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		require.NoError(t, err)
+	}
+	_, err = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{superseded}.Sanitize()+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+	require.NoError(t, err)
+
+	childURL := url + "?pool_max_conns=2" // four runs stay well within max_connections
+	if strings.Contains(url, "?") {
+		childURL = url + "&pool_max_conns=2"
+	}
+	env := []string{envHoldCopies + "=1", pgtest.EnvDBPrefix + "=" + prefix, pgtest.EnvDatabaseURL + "=" + childURL}
+	live := []*childRun{startChildRun(t, env...), startChildRun(t, env...)}
+	interrupted, killed := startChildRun(t, env...), startChildRun(t, env...)
+	var liveNames []string
+	for _, c := range live {
+		liveNames = append(liveNames, c.waitHeld(t)...)
+	}
+	interruptedNames, killedNames := interrupted.waitHeld(t), killed.waitHeld(t)
+	all := slices.Concat(liveNames, interruptedNames, killedNames)
+	require.Len(t, all, 8)
+	require.ElementsMatch(t, all, existing(t, conn, all...), "eight copies, no two named alike")
+
+	require.NoError(t, interrupted.cmd.Process.Signal(os.Interrupt))
+	assert.Equal(t, 128+int(syscall.SIGINT), interrupted.wait(t), "an interrupted run exits non-zero:\n%s", interrupted.Output())
+	assert.Empty(t, existing(t, conn, interruptedNames...), "an interrupted run drops its copies on the way out")
+
+	require.NoError(t, killed.cmd.Process.Kill())
+	killed.wait(t)
+
+	// dropdbs -leftovers, while two runs are live. The killed run's lock goes
+	// when PostgreSQL sees its connection closed: poll until it has.
+	var droppedLive []string
+	var lastErr error
+	reclaimed := assert.Eventually(t, func() bool {
+		verdicts, err := pgtest.DropDatabases(ctx, url, pgtest.DropOptions{Prefix: prefix})
+		lastErr = err
+		for _, v := range verdicts {
+			if v.Dropped && slices.Contains(liveNames, v.Name) {
+				droppedLive = append(droppedLive, v.Name)
+			}
+		}
+		return err == nil && len(existing(t, conn, killedNames...)) == 0
+	}, time.Minute, 50*time.Millisecond, "the killed run's copies are dropped")
+	require.True(t, reclaimed, "last error: %v", lastErr)
+	require.Empty(t, droppedLive, "dropdbs dropped a live run's copy")
+	require.ElementsMatch(t, liveNames, existing(t, conn, liveNames...), "every live copy is still there")
+
+	for _, c := range live {
+		require.NoError(t, c.stdin.Close())
+	}
+	for _, c := range live {
+		require.Equal(t, 0, c.wait(t), "a live run passes:\n%s", c.Output())
+		assert.Contains(t, c.Output(), "--- PASS: TestHoldCopiesUntilStdinCloses")
+	}
+
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1", prefix)
+	require.NoError(t, err)
+	remaining, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{currentTemplate, legacyCopy, notOurs}, remaining,
+		"only the current template remains, with the names the harness never drops by itself")
 }

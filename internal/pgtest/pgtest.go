@@ -142,6 +142,13 @@ func ServerVersion(tb testing.TB) string {
 	return version
 }
 
+// ServerURL returns the URL of the server the harness uses, for a test that
+// starts processes of its own against the same server.
+func ServerURL(tb testing.TB) string {
+	tb.Helper()
+	return open(tb).server.url
+}
+
 // Main prints where the run happens as benchmark configuration lines, runs the
 // tests and benchmarks of m, then runs cleanups (other harnesses' Close), drops
 // this binary's databases, stops any container it started, and exits.

@@ -250,8 +250,8 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 	} else if _, err := parsePrefix(prefix); err != nil {
 		return nil, fmt.Errorf("prefix %.40q: %w", prefix, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	conn, err := pgx.Connect(ctx, url)
+	connectCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := pgx.Connect(connectCtx, url)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
