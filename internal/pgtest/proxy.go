@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"container/heap"
 	"fmt"
 	"net"
 	"runtime"
@@ -11,24 +12,33 @@ import (
 
 // Proxy is a TCP proxy that makes every round trip to a server cost RTT more,
 // as a network between an application and its database would, and that
-// injects the network's failures on command: [Proxy.Hang], [Proxy.Reset],
-// [Proxy.Down].
+// injects the network's failures on command, each as a client sees the real
+// one: [Proxy.Hang] (silence), [Proxy.Reset] (ECONNRESET), [Proxy.Down]
+// (ECONNREFUSED).
 //
 // Each chunk the server sends is held back until RTT after it arrived, so
 // requests still pipeline: a proxy of latency, not of bandwidth. Loopback
 // answers in about 0.05 ms, a cloud region in 0.5–2 ms; without this, N+1
 // queries look cheap on a laptop.
+//
+// Why not Shopify's toxiproxy, which injects the same faults in process: its
+// latency toxic sleeps with Go timers, which on Linux oversleep by about a
+// millisecond, as much as the round trips the lessons add, and the lessons'
+// numbers rest on that precision (the run header reports the round trip
+// really measured). One small proxy serves both the latency and the faults.
 type Proxy struct {
-	rtt      atomic.Int64 // a time.Duration
-	listener net.Listener
-	dial     func() (net.Conn, error)
+	rtt   atomic.Int64 // a time.Duration
+	addr  *net.TCPAddr // kept across Down and Up
+	dial  func() (net.Conn, error)
+	sched *scheduler
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	down   bool
-	flow   chan struct{} // closed while bytes may flow; open while hung
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	listener net.Listener // nil while down or closed
+	conns    map[net.Conn]struct{}
+	closed   bool
+	flow     chan struct{} // closed while bytes may flow; open while hung
+	upErr    error         // why Up could not listen again
+	wg       sync.WaitGroup
 }
 
 // StartProxy listens on a free loopback port and forwards each connection to
@@ -39,20 +49,22 @@ func StartProxy(network, target string, rtt time.Duration) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy to %s: listen: %w", target, err)
 	}
 	p := &Proxy{
-		listener: listener,
+		addr:     listener.Addr().(*net.TCPAddr),
 		dial:     func() (net.Conn, error) { return net.Dial(network, target) },
+		sched:    newScheduler(),
+		listener: listener,
 		conns:    make(map[net.Conn]struct{}),
 		flow:     make(chan struct{}),
 	}
 	close(p.flow)
 	p.rtt.Store(int64(rtt))
-	p.wg.Add(1)
-	go p.accept()
+	p.wg.Go(p.sched.run)
+	p.serve(listener)
 	return p, nil
 }
 
 // Addr is the address clients connect to instead of the target.
-func (p *Proxy) Addr() *net.TCPAddr { return p.listener.Addr().(*net.TCPAddr) }
+func (p *Proxy) Addr() *net.TCPAddr { return p.addr }
 
 // RTT is the round-trip time the proxy adds, as configured.
 func (p *Proxy) RTT() time.Duration { return time.Duration(p.rtt.Load()) }
@@ -61,9 +73,11 @@ func (p *Proxy) RTT() time.Duration { return time.Duration(p.rtt.Load()) }
 // from the next chunk of a reply on.
 func (p *Proxy) SetRTT(rtt time.Duration) { p.rtt.Store(int64(rtt)) }
 
-// Hang stops every byte in both directions, on open and new connections,
-// until [Proxy.Resume]: connections stay open and silent, as when a router
-// drops packets or the server freezes. Only a deadline gets a caller out.
+// Hang stops accepting connections and stops reading and passing bytes in
+// both directions, on open connections, until [Proxy.Resume]: connections
+// stay open and silent (a new one completes its handshake in the kernel's
+// backlog and then hears nothing), as when a router drops packets or the
+// server freezes. Only a deadline gets a caller out.
 func (p *Proxy) Hang() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -74,7 +88,7 @@ func (p *Proxy) Hang() {
 	}
 }
 
-// Resume lets bytes flow again after [Proxy.Hang].
+// Resume lets bytes flow, and connections in, again after [Proxy.Hang].
 func (p *Proxy) Resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -85,30 +99,43 @@ func (p *Proxy) Resume() {
 	}
 }
 
-// Reset closes every open connection, as a server restart or a load
-// balancer's idle timeout does; new connections work.
+// Reset aborts every open connection with a TCP reset, as a server crash, a
+// restart or a load balancer's idle timeout does: clients see ECONNRESET. New
+// connections work.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
+	p.abortConns()
 }
 
-// Down closes every open connection and refuses new ones until [Proxy.Up]:
-// the server is gone.
+// Down closes the listening port, so that new connections are refused
+// (ECONNREFUSED), and aborts every open connection (ECONNRESET), until
+// [Proxy.Up]: the server is gone.
 func (p *Proxy) Down() {
 	p.mu.Lock()
-	p.down = true
-	p.mu.Unlock()
-	p.Reset()
+	defer p.mu.Unlock()
+	if p.listener != nil {
+		p.listener.Close()
+		p.listener = nil
+	}
+	p.abortConns()
 }
 
-// Up accepts connections again after [Proxy.Down].
+// Up listens again, on the same address, after [Proxy.Down]. If the port was
+// taken meanwhile, connections stay refused and [Proxy.Close] says why.
 func (p *Proxy) Up() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down = false
+	if p.closed || p.listener != nil {
+		return
+	}
+	listener, err := net.Listen("tcp", p.addr.String())
+	if err != nil {
+		p.upErr = fmt.Errorf("proxy up again on %s: %w", p.addr, err)
+		return
+	}
+	p.listener = listener
+	p.serve(listener)
 }
 
 // Close stops accepting, closes every open connection and waits for the
@@ -116,14 +143,30 @@ func (p *Proxy) Up() {
 func (p *Proxy) Close() error {
 	p.mu.Lock()
 	p.closed = true
+	listener := p.listener
+	p.listener = nil
 	for c := range p.conns {
 		c.Close()
 	}
+	err := p.upErr
 	p.mu.Unlock()
-	p.Resume() // releases writers waiting in a hang
-	err := p.listener.Close()
+	p.Resume() // releases goroutines waiting in a hang
+	if listener != nil {
+		err = listener.Close()
+	}
+	p.sched.stop()
 	p.wg.Wait()
 	return err
+}
+
+// abortConns closes every open connection with a reset. p.mu is held.
+func (p *Proxy) abortConns() {
+	for c := range p.conns {
+		if tcp, ok := c.(*net.TCPConn); ok {
+			tcp.SetLinger(0) // close sends RST, not FIN
+		}
+		c.Close()
+	}
 }
 
 // flowing returns a channel that is closed while bytes may flow.
@@ -133,44 +176,38 @@ func (p *Proxy) flowing() <-chan struct{} {
 	return p.flow
 }
 
-// isDown reports whether the proxy refuses connections.
-func (p *Proxy) isDown() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.down
-}
-
-func (p *Proxy) accept() {
-	defer p.wg.Done()
-	for {
-		client, err := p.listener.Accept()
-		if err != nil {
-			return // closed
+// serve accepts connections on listener until it closes. p.mu is held, or p
+// is not yet shared.
+func (p *Proxy) serve(listener net.Listener) {
+	p.wg.Go(func() {
+		for {
+			<-p.flowing() // a hung proxy leaves connections in the backlog
+			client, err := listener.Accept()
+			if err != nil {
+				return // closed: down or closing
+			}
+			<-p.flowing() // hung while Accept waited: the client hears nothing
+			server, err := p.dial()
+			if err != nil {
+				if tcp, ok := client.(*net.TCPConn); ok {
+					tcp.SetLinger(0)
+				}
+				client.Close()
+				continue
+			}
+			if !p.track(client, server) {
+				return
+			}
+			p.wg.Go(func() {
+				defer p.untrack(client, server)
+				p.forward(server, client) // requests go straight through
+			})
+			p.wg.Go(func() {
+				defer p.untrack(client, server)
+				p.delay(client, server) // replies wait out the round trip
+			})
 		}
-		if p.isDown() {
-			client.Close()
-			continue
-		}
-		server, err := p.dial()
-		if err != nil {
-			client.Close()
-			continue
-		}
-		if !p.track(client, server) {
-			return
-		}
-		p.wg.Add(2)
-		go func() {
-			defer p.wg.Done()
-			defer p.untrack(client, server)
-			p.forward(server, client) // requests go straight through
-		}()
-		go func() {
-			defer p.wg.Done()
-			defer p.untrack(client, server)
-			p.delay(client, server) // replies wait out the round trip
-		}()
-	}
+	})
 }
 
 // track records both ends of a connection, or closes them when the proxy is closing.
@@ -197,10 +234,12 @@ func (p *Proxy) untrack(conns ...net.Conn) {
 	}
 }
 
-// forward copies from src to dst as bytes arrive, holding them while hung.
+// forward copies from src to dst as bytes arrive; while hung it neither reads
+// nor writes.
 func (p *Proxy) forward(dst, src net.Conn) {
 	buf := make([]byte, 64*1024)
 	for {
+		<-p.flowing()
 		n, err := src.Read(buf)
 		if n > 0 {
 			<-p.flowing()
@@ -223,12 +262,11 @@ type chunk struct {
 // delay copies from server to client, each chunk RTT after it arrived.
 func (p *Proxy) delay(client, server net.Conn) {
 	pending := make(chan chunk, 256)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.wg.Go(func() {
 		defer close(pending)
 		buf := make([]byte, 64*1024)
 		for {
+			<-p.flowing()
 			n, err := server.Read(buf)
 			if n > 0 {
 				pending <- chunk{data: append([]byte(nil), buf[:n]...), due: time.Now().Add(p.RTT())}
@@ -237,9 +275,9 @@ func (p *Proxy) delay(client, server net.Conn) {
 				return
 			}
 		}
-	}()
+	})
 	for c := range pending {
-		sleepUntil(c.due)
+		p.sched.wait(c.due)
 		<-p.flowing()
 		if _, err := client.Write(c.data); err != nil {
 			server.Close() // unblocks the reader, which closes pending
@@ -250,15 +288,118 @@ func (p *Proxy) delay(client, server net.Conn) {
 	}
 }
 
-// sleepUntil waits until t. time.Sleep on Linux can oversleep by about a
-// millisecond, more than the delays this proxy adds, so the last stretch is
-// spent yielding in a loop instead.
-func sleepUntil(t time.Time) {
-	const sleepSlack = 1500 * time.Microsecond
-	if d := time.Until(t); d > sleepSlack {
-		time.Sleep(d - sleepSlack)
+// timerSlack is how close a Go timer gets to its time: on Linux they
+// oversleep by about a millisecond, as much as the delays the proxy adds.
+const timerSlack = 2 * time.Millisecond
+
+// scheduler wakes the proxy's connections when their chunks are due, from one
+// goroutine: it sleeps with a Go timer while the earliest chunk is far, with
+// [sleepThread] (which blocks one thread, not a CPU) while it is near, and
+// spins only the last [spinWindow]. One goroutine spins at a time, however
+// many connections wait, instead of one per connection.
+type scheduler struct {
+	mu      sync.Mutex
+	waiters waiterHeap
+	stopped bool
+	wake    chan struct{} // a new earliest waiter, or stop
+}
+
+type waiter struct {
+	due  time.Time
+	done chan struct{}
+}
+
+type waiterHeap []waiter
+
+func (h waiterHeap) Len() int           { return len(h) }
+func (h waiterHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h waiterHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waiterHeap) Push(x any)        { *h = append(*h, x.(waiter)) }
+func (h *waiterHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
+}
+
+func newScheduler() *scheduler { return &scheduler{wake: make(chan struct{}, 1)} }
+
+// wait returns at due, or at once if due has passed or the scheduler stopped.
+func (s *scheduler) wait(due time.Time) {
+	if !time.Now().Before(due) {
+		return
 	}
-	for time.Now().Before(t) {
-		runtime.Gosched()
+	w := waiter{due: due, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	heap.Push(&s.waiters, w)
+	earliest := s.waiters[0].done == w.done
+	s.mu.Unlock()
+	if earliest {
+		s.poke()
+	}
+	<-w.done
+}
+
+func (s *scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop releases every waiter and ends run.
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// run releases waiters as they fall due, until stop.
+func (s *scheduler) run() {
+	for {
+		s.mu.Lock()
+		if s.stopped {
+			for _, w := range s.waiters {
+				close(w.done)
+			}
+			s.waiters = nil
+			s.mu.Unlock()
+			return
+		}
+		if len(s.waiters) == 0 {
+			s.mu.Unlock()
+			<-s.wake
+			continue
+		}
+		due := s.waiters[0].due
+		s.mu.Unlock()
+
+		switch d := time.Until(due); {
+		case d > timerSlack:
+			timer := time.NewTimer(d - timerSlack)
+			select {
+			case <-timer.C:
+			case <-s.wake: // an earlier waiter, or stop
+				timer.Stop()
+			}
+			continue
+		case d > spinWindow:
+			sleepThread(d - spinWindow) // may wake early: the loop sleeps again
+			continue
+		}
+		for time.Now().Before(due) {
+			runtime.Gosched()
+		}
+		now := time.Now()
+		s.mu.Lock()
+		for len(s.waiters) > 0 && !s.waiters[0].due.After(now) {
+			close(heap.Pop(&s.waiters).(waiter).done)
+		}
+		s.mu.Unlock()
 	}
 }

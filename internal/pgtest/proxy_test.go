@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,9 +21,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // on every connection.
 func echoServer(t *testing.T) string {
 	t.Helper()
+	addr, _ := countingEchoServer(t)
+	return addr
+}
+
+// countingEchoServer is echoServer, also counting the connections it accepted.
+func countingEchoServer(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var conns sync.WaitGroup
+	var accepted atomic.Int64
 	done := make(chan struct{})
 	t.Cleanup(func() { listener.Close(); <-done; conns.Wait() })
 	go func() {
@@ -31,13 +41,14 @@ func echoServer(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			conns.Go(func() {
 				defer conn.Close()
 				io.Copy(conn, conn)
 			})
 		}
 	}()
-	return listener.Addr().String()
+	return listener.Addr().String(), &accepted
 }
 
 // echo sends line through conn and returns the reply, or the error of
@@ -92,12 +103,16 @@ func TestProxyCloseEndsConnections(t *testing.T) {
 }
 
 func TestProxyHangHoldsEveryByteUntilResume(t *testing.T) {
-	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	server, accepted := countingEchoServer(t)
+	proxy, err := StartProxy("tcp", server, 0)
 	require.NoError(t, err)
 	defer proxy.Close()
 	conn, err := net.Dial("tcp", proxy.Addr().String())
 	require.NoError(t, err)
 	defer conn.Close()
+	_, err = echo(conn, "hello\n", 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), accepted.Load())
 
 	proxy.Hang()
 	_, err = echo(conn, "ping\n", 50*time.Millisecond)
@@ -105,10 +120,21 @@ func TestProxyHangHoldsEveryByteUntilResume(t *testing.T) {
 	require.ErrorAs(t, err, &netErr, "a hung connection answers nothing")
 	require.True(t, netErr.Timeout(), "only the caller's deadline ends the wait: %v", err)
 
+	fresh, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err, "the kernel completes the handshake: the port is open")
+	defer fresh.Close()
+	_, err = echo(fresh, "new\n", 50*time.Millisecond)
+	require.ErrorAs(t, err, &netErr, "a new connection hears nothing either")
+	require.True(t, netErr.Timeout(), "%v", err)
+	assert.Equal(t, int64(1), accepted.Load(), "the hung proxy accepted nothing, so dialled nothing")
+
 	proxy.Resume()
 	reply, err := echo(conn, "", 5*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "ping\n", reply, "the held bytes go through after Resume")
+	reply, err = echo(fresh, "", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "new\n", reply, "the waiting connection is accepted after Resume")
 }
 
 func TestProxyResetClosesOpenConnectionsOnly(t *testing.T) {
@@ -123,7 +149,7 @@ func TestProxyResetClosesOpenConnectionsOnly(t *testing.T) {
 
 	proxy.Reset()
 	_, err = echo(conn, "after\n", 5*time.Second)
-	require.Error(t, err, "the open connection is gone")
+	require.ErrorIs(t, err, syscall.ECONNRESET, "the open connection is reset, as by a crashed server")
 
 	fresh, err := net.Dial("tcp", proxy.Addr().String())
 	require.NoError(t, err)
@@ -138,15 +164,20 @@ func TestProxyDownRefusesUntilUp(t *testing.T) {
 	require.NoError(t, err)
 	defer proxy.Close()
 
+	open, err := net.Dial("tcp", proxy.Addr().String())
+	require.NoError(t, err)
+	defer open.Close()
+	_, err = echo(open, "before\n", 5*time.Second)
+	require.NoError(t, err)
+
 	proxy.Down()
-	conn, err := net.Dial("tcp", proxy.Addr().String())
-	require.NoError(t, err, "the port still accepts, as a load balancer with no backend does")
-	_, err = echo(conn, "ping\n", 5*time.Second)
-	require.Error(t, err, "then closes the connection: nothing is there")
-	conn.Close()
+	_, err = echo(open, "ping\n", 5*time.Second)
+	require.ErrorIs(t, err, syscall.ECONNRESET, "an open connection is reset")
+	_, err = net.Dial("tcp", proxy.Addr().String())
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "a new one is refused: nothing listens")
 
 	proxy.Up()
-	conn, err = net.Dial("tcp", proxy.Addr().String())
+	conn, err := net.Dial("tcp", proxy.Addr().String())
 	require.NoError(t, err)
 	defer conn.Close()
 	reply, err := echo(conn, "ping\n", 5*time.Second)
