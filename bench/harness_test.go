@@ -215,10 +215,11 @@ func existing(t *testing.T, conn *pgx.Conn, names ...string) []string {
 // TestRunsShareOneServer starts four runs of this binary against one server,
 // under a prefix of its own: one is interrupted (SIGINT) and must drop its
 // copies on the way out, one is killed (SIGKILL) and leaves them, and
-// dropdbs -leftovers runs while the other two are live. It proves that the
-// live runs lose nothing and pass, that the killed run's copies and a
-// superseded template are dropped, and that afterwards only the current
-// template (and the names the harness does not own) remain.
+// dropdbs (-n, -leftovers, and plain) runs while the other two are live. It
+// proves that the live runs lose nothing and pass, that the killed run's
+// copies and a superseded template are dropped, that the template live runs
+// copy is kept, and that afterwards only the current template (and the names
+// the harness does not own) remain.
 func TestRunsShareOneServer(t *testing.T) {
 	if os.Getenv(envHoldCopies) == "1" {
 		t.Skip("a child run starts no runs of its own")
@@ -276,6 +277,15 @@ func TestRunsShareOneServer(t *testing.T) {
 	require.NoError(t, killed.cmd.Process.Kill())
 	killed.wait(t)
 
+	// dropdbs -n drops nothing, and never offers a live run's copy.
+	verdicts, err := pgtest.DropDatabases(ctx, url, pgtest.DropOptions{Prefix: prefix, Templates: true, DryRun: true})
+	require.NoError(t, err)
+	for _, v := range verdicts {
+		assert.False(t, v.Dropped && slices.Contains(liveNames, v.Name), "dropdbs -n offers live %s: %s", v.Name, v.Reason)
+	}
+	require.ElementsMatch(t, slices.Concat(liveNames, killedNames), existing(t, conn, slices.Concat(liveNames, killedNames)...),
+		"a dry run drops nothing")
+
 	// dropdbs -leftovers, while two runs are live. The killed run's lock goes
 	// when PostgreSQL sees its connection closed: poll until it has.
 	var droppedLive []string
@@ -293,6 +303,14 @@ func TestRunsShareOneServer(t *testing.T) {
 	require.True(t, reclaimed, "last error: %v", lastErr)
 	require.Empty(t, droppedLive, "dropdbs dropped a live run's copy")
 	require.ElementsMatch(t, liveNames, existing(t, conn, liveNames...), "every live copy is still there")
+
+	// Plain dropdbs would drop the current template too, but not while live runs copy it.
+	verdicts, err = pgtest.DropDatabases(ctx, url, pgtest.DropOptions{Prefix: prefix, Templates: true})
+	require.NoError(t, err)
+	for _, v := range verdicts {
+		require.False(t, v.Dropped, "with two runs live, dropdbs dropped %s: %s", v.Name, v.Reason)
+	}
+	require.ElementsMatch(t, slices.Concat(liveNames, []string{currentTemplate}), existing(t, conn, slices.Concat(liveNames, []string{currentTemplate})...))
 
 	for _, c := range live {
 		require.NoError(t, c.stdin.Close())
