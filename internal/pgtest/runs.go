@@ -297,20 +297,24 @@ func judge(ctx context.Context, conn *pgx.Conn, name string, p parsed, current, 
 		}
 		return dropUnderLock(ctx, conn, name, runCopy, runLockSpace, runKey(p.run), opts.DryRun,
 			"left by run "+p.run+", which has ended", "run "+p.run+" is live")
-	case template:
-		if p.hash == current && !opts.Templates {
+	case template, building:
+		if p.kind == template && p.hash == current && !opts.Templates {
 			return keep("the current template")
 		}
-		why := "superseded: the shop's source has changed"
-		if p.hash == current {
-			why = "a current template, no run using it"
+		// A seeder holds the seeding lock (harness.template), this harness's and
+		// the older one's, which took no template lock.
+		var free bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int8)", lockKey(p.base)).Scan(&free); err != nil {
+			return Verdict{Name: name}, fmt.Errorf("try the seeding lock of %s: %w", p.base, err)
 		}
-		return dropUnderLock(ctx, conn, name, template, templateLockSpace, templateKey(p.base), opts.DryRun,
-			why, "a live run copies it")
-	case building:
-		// A seeder holds the template's lock while it seeds (see harness.template).
-		return dropUnderLock(ctx, conn, name, building, templateLockSpace, templateKey(p.base), opts.DryRun,
-			"a seeding that never finished", "being seeded, or a live run copies its template")
+		if !free {
+			return keep("being seeded")
+		}
+		v, err := judgeTemplate(ctx, conn, name, p, current, opts)
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int8)", lockKey(p.base)); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("release the seeding lock of %s: %w", p.base, uerr))
+		}
+		return v, err
 	case legacy:
 		if !opts.Legacy {
 			return keep("named by an older harness: nothing proves its run dead (dropdbs -legacy drops it when no session is on it)")
@@ -328,6 +332,20 @@ func judge(ctx context.Context, conn *pgx.Conn, name string, p parsed, current, 
 	default:
 		return keep("not a name the harness makes")
 	}
+}
+
+// judgeTemplate is judge for a template or a building, under its seeding lock.
+func judgeTemplate(ctx context.Context, conn *pgx.Conn, name string, p parsed, current string, opts DropOptions) (Verdict, error) {
+	if p.kind == building {
+		return dropUnderLock(ctx, conn, name, building, templateLockSpace, templateKey(p.base), opts.DryRun,
+			"a seeding that never finished", "a live run copies its template")
+	}
+	why := "superseded: the shop's source has changed"
+	if p.hash == current {
+		why = "a current template, no run using it"
+	}
+	return dropUnderLock(ctx, conn, name, template, templateLockSpace, templateKey(p.base), opts.DryRun,
+		why, "a live run copies it")
 }
 
 // dropUnderLock drops name, a database of kind k, if the exclusive advisory
