@@ -301,7 +301,8 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", redact(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
 	}
 	if err := h.reclaim(ctx); err != nil {
-		return nil, errors.Join(err, h.close(ctx))
+		// Not this run's failure: what is left, the next run tries again.
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 	}
 	if rtt > 0 {
 		if h.proxy, err = startProxyTo(h.admin.Config().ConnConfig, rtt); err != nil {
