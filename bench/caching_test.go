@@ -42,7 +42,7 @@ func newInProcess(tb testing.TB, db *pgxpool.Pool, opts scalable.Options) *scala
 func newInRedis(tb testing.TB, db *pgxpool.Pool) *scalable.RedisProducts {
 	tb.Helper()
 	rdb, prefix := redistest.Client(tb)
-	return scalable.NewRedisProducts(db, rdb, prefix+"product:", cacheTTL)
+	return scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix + "product:", TTL: cacheTTL})
 }
 
 // cachedReaders returns the two cached versions on db.
@@ -189,7 +189,7 @@ func BenchmarkGetProduct(b *testing.B) {
 			return products, products.HitRatio, products.Close
 		}},
 		{"redis", func(op int) (productReader, func() float64, func()) {
-			products := scalable.NewRedisProducts(db, rdb, fmt.Sprintf("%sop%d:", prefix, op), cacheTTL)
+			products := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: fmt.Sprintf("%sop%d:", prefix, op), TTL: cacheTTL})
 			return products, products.HitRatio, func() {}
 		}},
 	}

@@ -21,21 +21,28 @@ import (
 // A hit costs a round trip to Redis instead of one to PostgreSQL: the gain is
 // the load taken off the database, not always time.
 type RedisProducts struct {
-	db     *pgxpool.Pool
-	rdb    *redis.Client
-	prefix string // of every key, e.g. "product:"
-	ttl    time.Duration
+	db   *pgxpool.Pool
+	rdb  *redis.Client
+	opts RedisOptions
 
 	hits, misses atomic.Int64
 }
 
-// NewRedisProducts returns RedisProducts on db, caching in rdb under keys
-// that start with prefix, for ttl.
-func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, prefix string, ttl time.Duration) *RedisProducts {
-	return &RedisProducts{db: db, rdb: rdb, prefix: prefix, ttl: ttl}
+// RedisOptions configure the Redis cache.
+type RedisOptions struct {
+	// Prefix starts every key the cache writes, e.g. "product:".
+	Prefix string
+	// TTL is how long Redis keeps a product after it was read: the most a
+	// reader can lag behind a write that does not evict it.
+	TTL time.Duration
 }
 
-func (p *RedisProducts) key(id int64) string { return p.prefix + strconv.FormatInt(id, 10) }
+// NewRedisProducts returns RedisProducts on db, caching in rdb as opts say.
+func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, opts RedisOptions) *RedisProducts {
+	return &RedisProducts{db: db, rdb: rdb, opts: opts}
+}
+
+func (p *RedisProducts) key(id int64) string { return p.opts.Prefix + strconv.FormatInt(id, 10) }
 
 // Get returns the product with the given id, from Redis when it holds it, from
 // PostgreSQL when not, storing it in Redis for the TTL. Errors are not cached.
@@ -61,7 +68,7 @@ func (p *RedisProducts) Get(ctx context.Context, id int64) (shop.Product, error)
 	if err != nil {
 		return shop.Product{}, fmt.Errorf("product %d: encode for the cache: %w", id, err)
 	}
-	if err := p.rdb.Set(ctx, p.key(id), encoded, p.ttl).Err(); err != nil {
+	if err := p.rdb.Set(ctx, p.key(id), encoded, p.opts.TTL).Err(); err != nil {
 		return shop.Product{}, fmt.Errorf("product %d: fill the cache: %w", id, err)
 	}
 	return product, nil
