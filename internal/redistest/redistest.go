@@ -18,6 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
+
+	"works-vs-scales/internal/pgtest"
 )
 
 // EnvRedisURL names a Redis to use as is, e.g. redis://127.0.0.1:6379/0.
@@ -95,6 +97,29 @@ func Client(tb testing.TB) (*redis.Client, string) {
 		}
 	})
 	return server.client, prefix
+}
+
+// ClientWithFaults is [Client] reached through a proxy of its own, which the
+// test drives to make Redis unreachable: [pgtest.Proxy.Down] refuses
+// connections, [pgtest.Proxy.Hang] holds every byte. The client and the proxy
+// are closed, and the keys under prefix deleted, when the test ends.
+func ClientWithFaults(tb testing.TB) (*redis.Client, string, *pgtest.Proxy) {
+	tb.Helper()
+	direct, prefix := Client(tb)
+	proxy, err := pgtest.StartProxy("tcp", direct.Options().Addr, 0)
+	if err != nil {
+		tb.Fatalf("redistest: fault proxy: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := proxy.Close(); err != nil {
+			tb.Errorf("redistest: close the fault proxy: %v", err)
+		}
+	})
+	opts := *direct.Options()
+	opts.Addr = proxy.Addr().String()
+	client := redis.NewClient(&opts)
+	tb.Cleanup(func() { client.Close() }) // before the proxy closes
+	return client, prefix, proxy
 }
 
 func open(ctx context.Context) (*redis.Client, func() error, error) {

@@ -21,6 +21,9 @@ import (
 // ErrProductNotFound is returned when no product has the requested id.
 var ErrProductNotFound = errors.New("product not found")
 
+// ErrNegativePrice is returned for a price below zero.
+var ErrNegativePrice = errors.New("negative price")
+
 // Products reads and reprices the shop's products.
 type Products struct {
 	db *pgxpool.Pool

@@ -27,6 +27,13 @@ import (
 // ErrProductNotFound is returned when no product has the requested id.
 var ErrProductNotFound = errors.New("product not found")
 
+// ErrNegativePrice is returned for a price below zero.
+var ErrNegativePrice = errors.New("negative price")
+
+// ErrInvalidOptions is returned by the constructors for a configuration that
+// cannot work.
+var ErrInvalidOptions = errors.New("invalid cache options")
+
 // Options configure the in-process cache.
 type Options struct {
 	// TTL is how long a product is served from the cache after it was read:

@@ -25,7 +25,7 @@ type RedisProducts struct {
 	rdb  *redis.Client
 	opts RedisOptions
 
-	hits, misses atomic.Int64
+	hits, misses, cacheErrors atomic.Int64
 }
 
 // RedisOptions configure the Redis cache.
@@ -35,11 +35,13 @@ type RedisOptions struct {
 	// TTL is how long Redis keeps a product after it was read: the most a
 	// reader can lag behind a write that does not evict it.
 	TTL time.Duration
+	// Timeout bounds each call to Redis: past it, a read goes to PostgreSQL.
+	Timeout time.Duration
 }
 
 // NewRedisProducts returns RedisProducts on db, caching in rdb as opts say.
-func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, opts RedisOptions) *RedisProducts {
-	return &RedisProducts{db: db, rdb: rdb, opts: opts}
+func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, opts RedisOptions) (*RedisProducts, error) {
+	return &RedisProducts{db: db, rdb: rdb, opts: opts}, nil
 }
 
 func (p *RedisProducts) key(id int64) string { return p.opts.Prefix + strconv.FormatInt(id, 10) }
@@ -94,3 +96,7 @@ func (p *RedisProducts) HitRatio() float64 {
 	}
 	return float64(hits) / float64(hits+misses)
 }
+
+// CacheErrors is how many times Redis failed a Get so far: unreachable, too
+// slow, or holding a value that is not the product.
+func (p *RedisProducts) CacheErrors() int64 { return p.cacheErrors.Load() }
