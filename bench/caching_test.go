@@ -35,10 +35,6 @@ type productReader interface {
 // unless a test moves the clock.
 const cacheTTL = time.Minute
 
-// cacheTimeout bounds each call to Redis: generous, so that only a Redis made
-// unreachable on purpose runs into it.
-const cacheTimeout = 2 * time.Second
-
 func newInProcess(tb testing.TB, db *pgxpool.Pool, opts scalable.Options) *scalable.Products {
 	tb.Helper()
 	products, err := scalable.NewProducts(db, opts)
@@ -50,7 +46,7 @@ func newInProcess(tb testing.TB, db *pgxpool.Pool, opts scalable.Options) *scala
 func newInRedis(tb testing.TB, db *pgxpool.Pool) *scalable.RedisProducts {
 	tb.Helper()
 	rdb, prefix := redistest.Client(tb)
-	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix + "product:", TTL: cacheTTL, Timeout: cacheTimeout})
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix + "product:", TTL: cacheTTL})
 	require.NoError(tb, err)
 	return products
 }
@@ -199,7 +195,7 @@ func BenchmarkGetProduct(b *testing.B) {
 			return products, products.HitRatio, products.Close
 		}},
 		{"redis", func(op int) (productReader, func() float64, func()) {
-			products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: fmt.Sprintf("%sop%d:", prefix, op), TTL: cacheTTL, Timeout: cacheTimeout})
+			products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: fmt.Sprintf("%sop%d:", prefix, op), TTL: cacheTTL})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -252,24 +248,28 @@ func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
 	const year = 365 * 24 * time.Hour
 	for _, ttl := range []time.Duration{0, -time.Second, time.Nanosecond, time.Millisecond - 1, year + 1, math.MaxInt64} {
 		require.ErrorIs(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), scalable.ErrInvalidOptions, "in process, TTL %v", ttl)
-		require.ErrorIs(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl, Timeout: time.Second}), scalable.ErrInvalidOptions, "Redis, TTL %v", ttl)
+		require.ErrorIs(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), scalable.ErrInvalidOptions, "Redis, TTL %v", ttl)
 	}
 	for _, ttl := range []time.Duration{time.Millisecond, time.Minute, year} {
 		require.NoError(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), "in process, TTL %v", ttl)
-		require.NoError(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl, Timeout: time.Second}), "Redis, TTL %v", ttl)
+		require.NoError(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), "Redis, TTL %v", ttl)
 	}
 	for _, entries := range []int{0, -1, math.MinInt} {
 		require.ErrorIs(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: entries}), scalable.ErrInvalidOptions, "MaxEntries %d", entries)
 	}
-	for _, timeout := range []time.Duration{0, -time.Second} {
-		require.ErrorIs(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: time.Minute, Timeout: timeout}), scalable.ErrInvalidOptions, "Timeout %v", timeout)
+	for _, timeouts := range []redis.Options{{ReadTimeout: -1}, {ReadTimeout: -2}, {WriteTimeout: -1}, {WriteTimeout: -2}} {
+		timeouts.Addr = "127.0.0.1:1" // never dialled
+		noDeadline := redis.NewClient(&timeouts)
+		t.Cleanup(func() { noDeadline.Close() })
+		_, err := scalable.NewRedisProducts(db, noDeadline, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
+		require.ErrorIs(t, err, scalable.ErrInvalidOptions, "read timeout %v, write timeout %v", timeouts.ReadTimeout, timeouts.WriteTimeout)
 	}
-	require.ErrorIs(t, inRedis(scalable.RedisOptions{TTL: time.Minute, Timeout: time.Second}), scalable.ErrInvalidOptions, "no prefix")
+	require.ErrorIs(t, inRedis(scalable.RedisOptions{TTL: time.Minute}), scalable.ErrInvalidOptions, "no prefix")
 	_, err := scalable.NewProducts(nil, scalable.Options{TTL: time.Minute, MaxEntries: 100})
 	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no database")
-	_, err = scalable.NewRedisProducts(nil, rdb, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute, Timeout: time.Second})
+	_, err = scalable.NewRedisProducts(nil, rdb, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
 	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no database")
-	_, err = scalable.NewRedisProducts(db, nil, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute, Timeout: time.Second})
+	_, err = scalable.NewRedisProducts(db, nil, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
 	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no Redis")
 }
 
@@ -278,7 +278,7 @@ func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
 func TestRedisCacheIsFilledWithItsTTL(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	rdb, prefix := redistest.Client(t)
-	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL, Timeout: cacheTimeout})
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL})
 	require.NoError(t, err)
 	_, err = products.Get(context.Background(), 7)
 	require.NoError(t, err)
@@ -289,11 +289,12 @@ func TestRedisCacheIsFilledWithItsTTL(t *testing.T) {
 }
 
 // faultyRedisProducts is the Redis tier reached through a proxy the test
-// drives, and the naive version's answers to compare with.
-func faultyRedisProducts(t *testing.T, db *pgxpool.Pool, timeout time.Duration) (*scalable.RedisProducts, *redis.Client, string, *pgtest.Proxy) {
+// drives, with the client and key prefix under it; its Redis calls time out
+// after 100 ms.
+func faultyRedisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProducts, *redis.Client, string, *pgtest.Proxy) {
 	t.Helper()
-	rdb, prefix, proxy := redistest.ClientWithFaults(t)
-	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL, Timeout: timeout})
+	rdb, prefix, proxy := redistest.ClientWithFaults(t, 100*time.Millisecond)
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL})
 	require.NoError(t, err)
 	return products, rdb, prefix, proxy
 }
@@ -308,7 +309,7 @@ func TestRedisUnreachableFallsBackToTheDatabase(t *testing.T) {
 	require.NoError(t, err)
 	for _, fault := range []string{"down", "hung"} {
 		t.Run(fault, func(t *testing.T) {
-			products, _, _, proxy := faultyRedisProducts(t, db, 100*time.Millisecond)
+			products, _, _, proxy := faultyRedisProducts(t, db)
 			_, err := products.Get(ctx, 7) // fills the cache, through the proxy
 			require.NoError(t, err)
 			switch fault {
@@ -355,7 +356,7 @@ func TestFailedCacheFillDoesNotFailTheRead(t *testing.T) {
 	ctx := context.Background()
 	want, err := naive.NewProducts(db).Get(ctx, 9)
 	require.NoError(t, err)
-	products, rdb, _, _ := faultyRedisProducts(t, db, cacheTimeout)
+	products, rdb, _, _ := faultyRedisProducts(t, db)
 	rdb.AddHook(failWrites{})
 	got, err := products.Get(ctx, 9)
 	require.NoError(t, err)
@@ -386,7 +387,7 @@ func TestCorruptCachedValueIsNotServed(t *testing.T) {
 		"trailing junk": `{"ID":11,"Name":"x","Category":"y","PriceCents":1} junk`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			products, rdb, prefix, _ := faultyRedisProducts(t, db, cacheTimeout)
+			products, rdb, prefix, _ := faultyRedisProducts(t, db)
 			require.NoError(t, rdb.Set(ctx, prefix+"11", value, time.Minute).Err())
 			qctx, counts := pgtest.CountQueries(ctx)
 			got, err := products.Get(qctx, 11)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
@@ -102,8 +103,9 @@ func Client(tb testing.TB) (*redis.Client, string) {
 // ClientWithFaults is [Client] reached through a proxy of its own, which the
 // test drives to make Redis unreachable: [pgtest.Proxy.Down] refuses
 // connections, [pgtest.Proxy.Hang] holds every byte. The client and the proxy
-// are closed, and the keys under prefix deleted, when the test ends.
-func ClientWithFaults(tb testing.TB) (*redis.Client, string, *pgtest.Proxy) {
+// are closed, and the keys under prefix deleted, when the test ends. The
+// client's reads and writes time out after timeout.
+func ClientWithFaults(tb testing.TB, timeout time.Duration) (*redis.Client, string, *pgtest.Proxy) {
 	tb.Helper()
 	direct, prefix := Client(tb)
 	proxy, err := pgtest.StartProxy("tcp", direct.Options().Addr, 0)
@@ -117,6 +119,7 @@ func ClientWithFaults(tb testing.TB) (*redis.Client, string, *pgtest.Proxy) {
 	})
 	opts := *direct.Options()
 	opts.Addr = proxy.Addr().String()
+	opts.ReadTimeout, opts.WriteTimeout = timeout, timeout
 	client := redis.NewClient(&opts)
 	tb.Cleanup(func() { client.Close() }) // before the proxy closes
 	return client, prefix, proxy
