@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -52,6 +53,55 @@ func TestExportsAreByteIdentical(t *testing.T) {
 		}
 		require.Equal(t, sha256.Sum256(want), sha256.Sum256(out.Bytes()), "%s writes other bytes than naive", impl.name)
 	}
+}
+
+// errClientGone is what a writer whose client went away returns.
+var errClientGone = errors.New("injected: the client went away")
+
+// failingWriter accepts its first n bytes, then fails every write.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.n {
+		written := w.n
+		w.n = 0
+		return written, errClientGone
+	}
+	w.n -= len(b)
+	return len(b), nil
+}
+
+// TestFailedExportStopsItsQuery: when the client goes away after 64 KiB, the
+// export returns its error without reading the rest of the result (the
+// streaming version's query reports fewer rows than the table holds; COPY's
+// bypasses the query tracer, so only its error and the pool are checked), and
+// the pool serves the next query.
+func TestFailedExportStopsItsQuery(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	for _, impl := range exportOrdersImpls {
+		ctx, counts := pgtest.CountQueries(context.Background())
+		err := impl.export(ctx, db, &failingWriter{n: 64 << 10})
+		require.ErrorIs(t, err, errClientGone, impl.name)
+		if impl.name == "stream" {
+			assert.Less(t, counts.Rows(), int64(shop.Small.Orders()), "stream: rows read after the writer failed")
+		}
+		var orders int64
+		require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM orders").Scan(&orders), "%s: the pool after a failed export", impl.name)
+		require.Equal(t, int64(shop.Small.Orders()), orders)
+	}
+}
+
+// TestFailedItemsExportStopsItsQuery is TestFailedExportStopsItsQuery for the
+// order items, the reference answer of lesson 4's exercise.
+func TestFailedItemsExportStopsItsQuery(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	var items int64
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM order_items").Scan(&items))
+	ctx, counts := pgtest.CountQueries(context.Background())
+	err := scalable.ExportOrderItemsCSV(ctx, db, &failingWriter{n: 64 << 10})
+	require.ErrorIs(t, err, errClientGone)
+	assert.Less(t, counts.Rows(), items, "rows read after the writer failed")
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM order_items").Scan(&items), "the pool after a failed export")
 }
 
 // TestExportMemoryAtFirstWrite is the lesson as a fact: when the first line
