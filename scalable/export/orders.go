@@ -28,11 +28,18 @@ func ExportOrdersCSV(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 	const allOrdersQuery = `SELECT o.id, o.created_at, o.user_id, u.email, o.status
 		FROM orders o JOIN users u ON u.id = o.user_id
 		ORDER BY o.id`
+	// When the writer fails, cancel stops the query: rows.Close would
+	// otherwise read, and throw away, the rest of the result first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rows, err := db.Query(ctx, allOrdersQuery)
 	if err != nil {
 		return fmt.Errorf("export orders: %w", err)
 	}
-	defer rows.Close()
+	defer func() {
+		cancel() // first: only then does Close not drain
+		rows.Close()
+	}()
 
 	out := csv.NewWriter(w)
 	out.Write([]string{"id", "created_at", "user_id", "email", "status"})
