@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,22 +40,78 @@ var exportOrdersImpls = []struct {
 	{"copy", scalable.ExportOrdersCSVCopy},
 }
 
-func TestExportsAreByteIdentical(t *testing.T) {
+// TestExportsAgree: the Go versions write the same bytes; COPY writes the
+// same records (see TestCopyExportQuotesDifferently).
+func TestExportsAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
-	var want []byte
+	outputs := exportAll(t, db)
+	want := outputs["naive"]
+	lines := bytes.Split(bytes.TrimSuffix(want, []byte("\n")), []byte("\n"))
+	require.Len(t, lines, 1+shop.Small.Orders(), "a header and a line per order")
+	require.Equal(t, "id,created_at,user_id,email,status", string(lines[0]))
+	require.Regexp(t, `^1,2021-01-01T\d\d:\d\d:\d\d\.\d{6}Z,\d+,user\d+@example\.com,delivered$`, string(lines[1]))
+	require.Equal(t, sha256.Sum256(want), sha256.Sum256(outputs["stream"]), "stream writes other bytes than naive")
+	require.Equal(t, csvRecords(t, want), csvRecords(t, outputs["copy"]), "copy writes other records than naive")
+}
+
+// TestCopyExportQuotesDifferently: on values that need CSV's care, COPY and
+// encoding/csv write the same records but not the same bytes. PostgreSQL
+// quotes an empty string (to tell it from NULL) and leaves a leading space
+// or a lone \. bare; encoding/csv does the opposite. Both are valid CSV.
+func TestCopyExportQuotesDifferently(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	ctx := context.Background()
+	edgeEmails := []string{"", " leading@space", "\ttab@example.com", "trailing@space ", "a,b@example.com",
+		`say"hi"@example.com`, "two\nlines@example.com", "cr\rlf@example.com", `\.`, "\u00a0nbsp@example.com", "ünïcödé@example.com"}
+	rows, err := db.Query(ctx, "SELECT user_id FROM orders GROUP BY user_id ORDER BY min(id) LIMIT $1", len(edgeEmails))
+	require.NoError(t, err)
+	users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.Len(t, users, len(edgeEmails))
+	for i, email := range edgeEmails {
+		_, err := db.Exec(ctx, "UPDATE users SET email = $1 WHERE id = $2", email, users[i])
+		require.NoError(t, err)
+	}
+	_, err = db.Exec(ctx, "UPDATE orders SET status = '' WHERE id = 1")
+	require.NoError(t, err)
+
+	outputs := exportAll(t, db)
+	require.Equal(t, sha256.Sum256(outputs["naive"]), sha256.Sum256(outputs["stream"]), "the Go versions write the same bytes")
+	want := csvRecords(t, outputs["naive"])
+	require.Equal(t, want, csvRecords(t, outputs["copy"]), "COPY writes the same records")
+	emails := make(map[string]string) // by user id
+	for _, record := range want[1:] {
+		emails[record[2]] = record[3]
+	}
+	for i, email := range edgeEmails {
+		require.Equal(t, email, emails[strconv.FormatInt(users[i], 10)], "the export keeps email %q", email)
+	}
+	require.Equal(t, "", want[1][4], "and an empty status")
+	assert.False(t, bytes.Equal(outputs["naive"], outputs["copy"]), "but not the same bytes")
+	assert.True(t, bytes.Contains(outputs["copy"], []byte(`,"",`)), "COPY quotes an empty string")
+	assert.True(t, bytes.Contains(outputs["naive"], []byte(",,")), "encoding/csv does not")
+	assert.True(t, bytes.Contains(outputs["naive"], []byte(`," leading@space",`)), "encoding/csv quotes a leading space")
+	assert.True(t, bytes.Contains(outputs["copy"], []byte(`, leading@space,`)), "COPY does not")
+}
+
+// exportAll runs each export of the orders on db and returns what each wrote.
+func exportAll(t *testing.T, db *pgxpool.Pool) map[string][]byte {
+	t.Helper()
+	outputs := make(map[string][]byte)
 	for _, impl := range exportOrdersImpls {
 		var out bytes.Buffer
 		require.NoError(t, impl.export(context.Background(), db, &out), impl.name)
-		if want == nil {
-			want = out.Bytes()
-			lines := bytes.Split(bytes.TrimSuffix(want, []byte("\n")), []byte("\n"))
-			require.Len(t, lines, 1+shop.Small.Orders(), "a header and a line per order")
-			require.Equal(t, "id,created_at,user_id,email,status", string(lines[0]))
-			require.Regexp(t, `^1,2021-01-01T\d\d:\d\d:\d\d\.\d{6}Z,\d+,user\d+@example\.com,delivered$`, string(lines[1]))
-			continue
-		}
-		require.Equal(t, sha256.Sum256(want), sha256.Sum256(out.Bytes()), "%s writes other bytes than naive", impl.name)
+		outputs[impl.name] = out.Bytes()
 	}
+	return outputs
+}
+
+// csvRecords parses a CSV export.
+func csvRecords(t *testing.T, export []byte) [][]string {
+	t.Helper()
+	records, err := csv.NewReader(bytes.NewReader(export)).ReadAll()
+	require.NoError(t, err)
+	return records
 }
 
 // errClientGone is what a writer whose client went away returns.
