@@ -71,8 +71,8 @@ func (p *RedisProducts) key(id int64) string { return p.opts.Prefix + strconv.Fo
 // PostgreSQL when not, storing it in Redis for the TTL. Errors are not cached.
 //
 // Redis can only make Get faster, never make it fail: when Redis is
-// unreachable, slower than the client's timeouts, holds something that is not this
-// product, or cannot store it, Get answers from PostgreSQL and counts a
+// unreachable, slower than the client's timeouts, holds something that is not
+// this product, or cannot store it, Get answers from PostgreSQL and counts a
 // cache error (CacheErrors).
 func (p *RedisProducts) Get(ctx context.Context, id int64) (shop.Product, error) {
 	if product, ok := p.cached(ctx, id); ok {
