@@ -254,6 +254,7 @@ func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
 		require.NoError(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), "in process, TTL %v", ttl)
 		require.NoError(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), "Redis, TTL %v", ttl)
 	}
+	require.NoError(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: math.MaxInt}), "a huge bound allocates nothing up front")
 	for _, entries := range []int{0, -1, math.MinInt} {
 		require.ErrorIs(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: entries}), scalable.ErrInvalidOptions, "MaxEntries %d", entries)
 	}
