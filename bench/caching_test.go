@@ -431,3 +431,15 @@ func TestNegativePriceIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
 }
+
+// TestCallerGivingUpIsNotACacheError: a read whose caller cancelled fails
+// with the caller's error, and Redis is not blamed for it.
+func TestCallerGivingUpIsNotACacheError(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	products := newInRedis(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := products.Get(ctx, 13)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, products.CacheErrors())
+}

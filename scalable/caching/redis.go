@@ -88,7 +88,7 @@ func (p *RedisProducts) Get(ctx context.Context, id int64) (shop.Product, error)
 	if err != nil {
 		return shop.Product{}, fmt.Errorf("product %d: encode for the cache: %w", id, err)
 	}
-	if err := p.rdb.Set(ctx, p.key(id), encoded, p.opts.TTL).Err(); err != nil {
+	if err := p.rdb.Set(ctx, p.key(id), encoded, p.opts.TTL).Err(); err != nil && ctx.Err() == nil {
 		p.cacheErrors.Add(1) // the next read misses again
 	}
 	return product, nil
@@ -102,7 +102,9 @@ func (p *RedisProducts) cached(ctx context.Context, id int64) (shop.Product, boo
 		return shop.Product{}, false
 	}
 	if err != nil {
-		p.cacheErrors.Add(1)
+		if ctx.Err() == nil { // the caller giving up is not Redis failing
+			p.cacheErrors.Add(1)
+		}
 		return shop.Product{}, false
 	}
 	var product shop.Product
