@@ -2,13 +2,17 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -42,7 +46,9 @@ func newInProcess(tb testing.TB, db *pgxpool.Pool, opts scalable.Options) *scala
 func newInRedis(tb testing.TB, db *pgxpool.Pool) *scalable.RedisProducts {
 	tb.Helper()
 	rdb, prefix := redistest.Client(tb)
-	return scalable.NewRedisProducts(db, rdb, prefix+"product:", cacheTTL)
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix + "product:", TTL: cacheTTL})
+	require.NoError(tb, err)
+	return products
 }
 
 // cachedReaders returns the two cached versions on db.
@@ -189,7 +195,10 @@ func BenchmarkGetProduct(b *testing.B) {
 			return products, products.HitRatio, products.Close
 		}},
 		{"redis", func(op int) (productReader, func() float64, func()) {
-			products := scalable.NewRedisProducts(db, rdb, fmt.Sprintf("%sop%d:", prefix, op), cacheTTL)
+			products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: fmt.Sprintf("%sop%d:", prefix, op), TTL: cacheTTL})
+			if err != nil {
+				b.Fatal(err)
+			}
 			return products, products.HitRatio, func() {}
 		}},
 	}
@@ -216,4 +225,221 @@ func BenchmarkGetProduct(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestCacheOptionsThatCannotWorkAreRefused: both tiers refuse, at
+// construction, a configuration that cannot work, and accept the same TTLs:
+// a TTL of zero would make Redis keep a key for ever while the process keeps
+// it not at all.
+func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	rdb, prefix := redistest.Client(t)
+	inProcess := func(opts scalable.Options) error {
+		products, err := scalable.NewProducts(db, opts)
+		if err == nil {
+			products.Close()
+		}
+		return err
+	}
+	inRedis := func(opts scalable.RedisOptions) error {
+		_, err := scalable.NewRedisProducts(db, rdb, opts)
+		return err
+	}
+	const year = 365 * 24 * time.Hour
+	for _, ttl := range []time.Duration{0, -time.Second, time.Nanosecond, time.Millisecond - 1, year + 1, math.MaxInt64} {
+		require.ErrorIs(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), scalable.ErrInvalidOptions, "in process, TTL %v", ttl)
+		require.ErrorIs(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), scalable.ErrInvalidOptions, "Redis, TTL %v", ttl)
+	}
+	for _, ttl := range []time.Duration{time.Millisecond, time.Minute, year} {
+		require.NoError(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), "in process, TTL %v", ttl)
+		require.NoError(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), "Redis, TTL %v", ttl)
+	}
+	require.NoError(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: math.MaxInt}), "a huge bound allocates nothing up front")
+	for _, entries := range []int{0, -1, math.MinInt} {
+		require.ErrorIs(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: entries}), scalable.ErrInvalidOptions, "MaxEntries %d", entries)
+	}
+	for _, timeouts := range []redis.Options{{ReadTimeout: -1}, {ReadTimeout: -2}, {WriteTimeout: -1}, {WriteTimeout: -2}} {
+		timeouts.Addr = "127.0.0.1:1" // never dialled
+		noDeadline := redis.NewClient(&timeouts)
+		t.Cleanup(func() { noDeadline.Close() })
+		_, err := scalable.NewRedisProducts(db, noDeadline, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
+		require.ErrorIs(t, err, scalable.ErrInvalidOptions, "read timeout %v, write timeout %v", timeouts.ReadTimeout, timeouts.WriteTimeout)
+	}
+	require.ErrorIs(t, inRedis(scalable.RedisOptions{TTL: time.Minute}), scalable.ErrInvalidOptions, "no prefix")
+	_, err := scalable.NewProducts(nil, scalable.Options{TTL: time.Minute, MaxEntries: 100})
+	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no database")
+	_, err = scalable.NewRedisProducts(nil, rdb, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
+	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no database")
+	_, err = scalable.NewRedisProducts(db, nil, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
+	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no Redis")
+}
+
+// TestRedisCacheIsFilledWithItsTTL: the key Redis keeps expires after the
+// TTL asked for, not never.
+func TestRedisCacheIsFilledWithItsTTL(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	rdb, prefix := redistest.Client(t)
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL})
+	require.NoError(t, err)
+	_, err = products.Get(context.Background(), 7)
+	require.NoError(t, err)
+	ttl, err := rdb.PTTL(context.Background(), prefix+"7").Result()
+	require.NoError(t, err)
+	assert.Positive(t, ttl)
+	assert.LessOrEqual(t, ttl, cacheTTL)
+}
+
+// faultyRedisProducts is the Redis tier reached through a proxy the test
+// drives, with the client and key prefix under it; its Redis calls time out
+// after 100 ms.
+func faultyRedisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProducts, *redis.Client, string, *pgtest.Proxy) {
+	t.Helper()
+	rdb, prefix, proxy := redistest.ClientWithFaults(t, 100*time.Millisecond)
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL})
+	require.NoError(t, err)
+	return products, rdb, prefix, proxy
+}
+
+// TestRedisUnreachableFallsBackToTheDatabase: a cache may only make reads
+// faster. With Redis refusing connections, or holding every byte, each read
+// is answered by PostgreSQL, right, and the failures are counted.
+func TestRedisUnreachableFallsBackToTheDatabase(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	want, err := naive.NewProducts(db).Get(ctx, 7)
+	require.NoError(t, err)
+	for _, fault := range []string{"down", "hung"} {
+		t.Run(fault, func(t *testing.T) {
+			products, _, _, proxy := faultyRedisProducts(t, db)
+			_, err := products.Get(ctx, 7) // fills the cache, through the proxy
+			require.NoError(t, err)
+			switch fault {
+			case "down":
+				t.Cleanup(proxy.Up)
+				proxy.Down()
+			case "hung":
+				t.Cleanup(proxy.Resume)
+				proxy.Hang()
+			}
+			for range 3 {
+				ctx, counts := pgtest.CountQueries(ctx)
+				got, err := products.Get(ctx, 7)
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+				assert.Equal(t, int64(1), counts.Statements(), "each read falls back to one query")
+			}
+			assert.Positive(t, products.CacheErrors(), "the failures are counted")
+		})
+	}
+}
+
+// failWrites makes every SET through the client it is added to fail.
+type failWrites struct{}
+
+func (failWrites) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (failWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "set" {
+			cmd.SetErr(errors.New("injected: the cache refuses writes"))
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (failWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestFailedCacheFillDoesNotFailTheRead: PostgreSQL answered; that Redis
+// could not keep the answer is the cache's problem, not the reader's.
+func TestFailedCacheFillDoesNotFailTheRead(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	want, err := naive.NewProducts(db).Get(ctx, 9)
+	require.NoError(t, err)
+	products, rdb, _, _ := faultyRedisProducts(t, db)
+	rdb.AddHook(failWrites{})
+	got, err := products.Get(ctx, 9)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.Equal(t, int64(1), products.CacheErrors())
+}
+
+// TestCorruptCachedValueIsNotServed: what Redis holds under a product's key
+// is served only if it decodes to that product; anything else is read again
+// from PostgreSQL and replaced.
+func TestCorruptCachedValueIsNotServed(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	want, err := naive.NewProducts(db).Get(ctx, 11)
+	require.NoError(t, err)
+	other, err := naive.NewProducts(db).Get(ctx, 12)
+	require.NoError(t, err)
+	otherJSON, err := json.Marshal(other)
+	require.NoError(t, err)
+	for name, value := range map[string]string{
+		"not JSON":      `{"ID":11,"Name":`,
+		"another id":    string(otherJSON),
+		"null":          `null`,
+		"empty object":  `{}`,
+		"array":         `[11]`,
+		"empty":         ``,
+		"binary":        "\x00\xff\xfe",
+		"trailing junk": `{"ID":11,"Name":"x","Category":"y","PriceCents":1} junk`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			products, rdb, prefix, _ := faultyRedisProducts(t, db)
+			require.NoError(t, rdb.Set(ctx, prefix+"11", value, time.Minute).Err())
+			qctx, counts := pgtest.CountQueries(ctx)
+			got, err := products.Get(qctx, 11)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			assert.Equal(t, int64(1), counts.Statements(), "read again from PostgreSQL")
+			assert.Equal(t, int64(1), products.CacheErrors())
+
+			qctx, counts = pgtest.CountQueries(ctx)
+			got, err = products.Get(qctx, 11)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			assert.Zero(t, counts.Statements(), "the bad value was replaced")
+		})
+	}
+}
+
+// TestNegativePriceIsRefused: every version refuses a price below zero, and
+// the product keeps its price.
+func TestNegativePriceIsRefused(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	ctx := context.Background()
+	readers := cachedReaders(t, db)
+	readers["naive"] = naive.NewProducts(db)
+	before, err := naive.NewProducts(db).Get(ctx, 4)
+	require.NoError(t, err)
+	for name, products := range readers {
+		for _, price := range []int64{-1, math.MinInt64} {
+			err := products.SetPrice(ctx, 4, price)
+			if name == "naive" {
+				require.ErrorIs(t, err, naive.ErrNegativePrice, name)
+			} else {
+				require.ErrorIs(t, err, scalable.ErrNegativePrice, name)
+			}
+		}
+		require.NoError(t, products.SetPrice(ctx, 4, 0), "%s: zero is a price", name)
+		require.NoError(t, products.SetPrice(ctx, 4, before.PriceCents), name)
+	}
+	after, err := naive.NewProducts(db).Get(ctx, 4)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+}
+
+// TestCallerGivingUpIsNotACacheError: a read whose caller cancelled fails
+// with the caller's error, and Redis is not blamed for it.
+func TestCallerGivingUpIsNotACacheError(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	products := newInRedis(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := products.Get(ctx, 13)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, products.CacheErrors())
 }

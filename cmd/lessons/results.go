@@ -91,7 +91,7 @@ var headlines = []headline{
 	{"1. N+1 queries", "lessons/01-n-plus-one.md", "01-n-plus-one-rtt1ms", "GetUserOrders", "sec/op", "", "", false},
 	{"2. Pagination", "lessons/02-pagination.md", "02-pagination-large", "UserOrdersPage", "sec/op", "", "", false},
 	{"3. Indexes", "lessons/03-indexes.md", "03-indexes", "OldestPendingOrders", "sec/op", "", "", false},
-	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "peak-heap-bytes", "naive", "stream", false},
+	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "live-heap-bytes", "naive", "stream", false},
 	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", "", false},
 	{"6. Caching", "lessons/06-caching.md", "06-caching-rtt1ms", "GetProduct", "queries/op", "naive", "inprocess", false},
 	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "queries/op", "", "", false},

@@ -1,6 +1,8 @@
 // Package redistest gives the workshop's tests and benchmarks a Redis, found
 // like PostgreSQL: the URL in WORKSHOP_REDIS_URL, else a container started by
-// testcontainers-go, else an error that says how to get one.
+// testcontainers-go, else an error that says how to get one. With
+// WORKSHOP_RTT set, Redis is reached through the same kind of latency proxy
+// as PostgreSQL.
 //
 // Each caller gets its own key prefix, and its keys are deleted when its test
 // ends: the harness touches no key it did not write.
@@ -14,10 +16,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
+
+	"works-vs-scales/internal/pgtest"
 )
 
 // EnvRedisURL names a Redis to use as is, e.g. redis://127.0.0.1:6379/0.
@@ -84,7 +89,7 @@ var server struct {
 // caller's own; the keys under it are deleted when the test ends.
 func Client(tb testing.TB) (*redis.Client, string) {
 	tb.Helper()
-	server.once.Do(func() { server.client, server.stop, server.err = open(context.Background()) })
+	server.once.Do(func() { server.client, server.stop, server.err = open(context.Background(), os.Getenv) })
 	if server.err != nil {
 		tb.Fatalf("redistest: %v", server.err)
 	}
@@ -97,8 +102,40 @@ func Client(tb testing.TB) (*redis.Client, string) {
 	return server.client, prefix
 }
 
-func open(ctx context.Context) (*redis.Client, func() error, error) {
-	url, stop, err := locate(ctx, os.Getenv, startContainer)
+// ClientWithFaults is [Client] reached through a proxy of its own, which the
+// test drives to make Redis unreachable: [pgtest.Proxy.Down] refuses
+// connections, [pgtest.Proxy.Hang] holds every byte. The client and the proxy
+// are closed, and the keys under prefix deleted, when the test ends. The
+// client's reads and writes time out after timeout.
+func ClientWithFaults(tb testing.TB, timeout time.Duration) (*redis.Client, string, *pgtest.Proxy) {
+	tb.Helper()
+	direct, prefix := Client(tb)
+	proxy, err := pgtest.StartProxy("tcp", direct.Options().Addr, 0)
+	if err != nil {
+		tb.Fatalf("redistest: fault proxy: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := proxy.Close(); err != nil {
+			tb.Errorf("redistest: close the fault proxy: %v", err)
+		}
+	})
+	opts := *direct.Options()
+	opts.Addr = proxy.Addr().String()
+	opts.ReadTimeout, opts.WriteTimeout = timeout, timeout
+	client := redis.NewClient(&opts)
+	tb.Cleanup(func() { client.Close() }) // before the proxy closes
+	return client, prefix, proxy
+}
+
+// open connects to the workshop's Redis, through a latency proxy when
+// WORKSHOP_RTT is set: in production Redis sits across the same network as
+// PostgreSQL, so a lesson that adds a round trip to one adds it to both.
+func open(ctx context.Context, getenv func(string) string) (*redis.Client, func() error, error) {
+	rtt, err := parseRTT(getenv(pgtest.EnvRTT))
+	if err != nil {
+		return nil, nil, err
+	}
+	url, stop, err := locate(ctx, getenv, startContainer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,12 +143,40 @@ func open(ctx context.Context) (*redis.Client, func() error, error) {
 	if err != nil {
 		return nil, stop, fmt.Errorf("parse %s: %w", EnvRedisURL, err)
 	}
+	if rtt > 0 {
+		proxy, err := pgtest.StartProxy(opts.Network, opts.Addr, rtt)
+		if err != nil {
+			return nil, stop, fmt.Errorf("latency proxy to Redis at %s: %w", opts.Addr, err)
+		}
+		stop = joinStops(proxy.Close, stop)
+		opts.Network, opts.Addr = "tcp", proxy.Addr().String()
+	}
 	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
 		return nil, stop, fmt.Errorf("%w: ping %s: %v\n\n%s", ErrNoRedis, opts.Addr, err, howToGetOne)
 	}
 	return client, stop, nil
+}
+
+// parseRTT reads WORKSHOP_RTT as pgtest does: empty is none.
+func parseRTT(setting string) (time.Duration, error) {
+	if setting == "" {
+		return 0, nil
+	}
+	rtt, err := time.ParseDuration(setting)
+	if err != nil || rtt < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 1ms or 500us", pgtest.EnvRTT, setting)
+	}
+	return rtt, nil
+}
+
+// joinStops returns a stop that runs first, then next if there is one.
+func joinStops(first, next func() error) func() error {
+	if next == nil {
+		return first
+	}
+	return func() error { return errors.Join(first(), next()) }
 }
 
 // DeleteKeys deletes every key under prefix.

@@ -3,10 +3,14 @@ package redistest
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
 )
 
 func TestLocateUsesTheURLAsIs(t *testing.T) {
@@ -42,4 +46,41 @@ func TestLocateFailsWithTheWayOut(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.True(t, stopped)
+}
+
+// TestRTTPutsRedisBehindTheLatencyProxy: with WORKSHOP_RTT set, every round
+// trip to Redis costs at least the RTT, as every one to PostgreSQL does.
+func TestRTTPutsRedisBehindTheLatencyProxy(t *testing.T) {
+	const rtt = 20 * time.Millisecond
+	ctx := context.Background()
+	client, stop, err := open(ctx, func(key string) string {
+		if key == pgtest.EnvRTT {
+			return rtt.String()
+		}
+		return os.Getenv(key)
+	})
+	t.Cleanup(func() {
+		if stop != nil {
+			assert.NoError(t, stop())
+		}
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() }) // before the proxy stops
+	for range 3 {
+		started := time.Now()
+		require.NoError(t, client.Ping(ctx).Err())
+		assert.GreaterOrEqual(t, time.Since(started), rtt, "a round trip to Redis waits the RTT")
+	}
+}
+
+func TestParseRTT(t *testing.T) {
+	for setting, want := range map[string]time.Duration{"": 0, "0s": 0, "1ms": time.Millisecond, "500us": 500 * time.Microsecond} {
+		got, err := parseRTT(setting)
+		require.NoError(t, err, setting)
+		assert.Equal(t, want, got, setting)
+	}
+	for _, setting := range []string{"-1ms", "1", "soon", "1ms junk"} {
+		_, err := parseRTT(setting)
+		assert.ErrorContains(t, err, pgtest.EnvRTT, setting)
+	}
 }

@@ -21,7 +21,7 @@ run "lesson 3"
 WORKSHOP_LARGE=1 go test -run '^$' -bench 'OldestPendingOrders|InsertOrders' -benchmem -count 6 ./bench > $results/03-indexes.bench
 go test -count 1 -run TestPendingOrdersIndexChangesThePlan ./bench -args -explain-out="$PWD/$results/03-explain.txt"
 
-run "lesson 4"
+run "lesson 4 (live-heap-bytes: the headline needs it)"
 WORKSHOP_LARGE=1 go test -run '^$' -bench 'ExportOrders' -benchmem -count 6 ./bench > $results/04-export.bench
 
 run "lesson 5"
@@ -30,7 +30,7 @@ go test -run '^$' -bench 'FindDuplicates/impl=naive/users=10000' -count 1 -cpupr
 go tool pprof -top -nodecount 12 bench.test cpu.out > $results/05-profile.txt
 rm -f cpu.out bench.test
 
-run "lesson 6"
+run "lesson 6 (with WORKSHOP_RTT, Redis is behind the latency proxy too)"
 go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching.bench
 WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching-rtt1ms.bench
 

@@ -21,6 +21,9 @@ import (
 // ErrProductNotFound is returned when no product has the requested id.
 var ErrProductNotFound = errors.New("product not found")
 
+// ErrNegativePrice is returned for a price below zero.
+var ErrNegativePrice = errors.New("negative price")
+
 // Products reads and reprices the shop's products.
 type Products struct {
 	db *pgxpool.Pool
@@ -44,12 +47,16 @@ func (p *Products) Get(ctx context.Context, id int64) (shop.Product, error) {
 	return product, nil
 }
 
-// SetPrice changes the product's price.
+// SetPrice changes the product's price. A price below zero is refused with
+// ErrNegativePrice.
 func (p *Products) SetPrice(ctx context.Context, id, priceCents int64) error {
 	return setPrice(ctx, p.db, id, priceCents)
 }
 
 func setPrice(ctx context.Context, db *pgxpool.Pool, id, priceCents int64) error {
+	if priceCents < 0 {
+		return fmt.Errorf("set price of product %d to %d: %w", id, priceCents, ErrNegativePrice)
+	}
 	const repriceQuery = `UPDATE products SET price_cents = $2 WHERE id = $1`
 	tag, err := db.Exec(ctx, repriceQuery, id, priceCents)
 	if err != nil {

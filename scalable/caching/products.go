@@ -27,16 +27,41 @@ import (
 // ErrProductNotFound is returned when no product has the requested id.
 var ErrProductNotFound = errors.New("product not found")
 
+// ErrNegativePrice is returned for a price below zero.
+var ErrNegativePrice = errors.New("negative price")
+
+// ErrInvalidOptions is returned by the constructors for a configuration that
+// cannot work.
+var ErrInvalidOptions = errors.New("invalid cache options")
+
 // Options configure the in-process cache.
 type Options struct {
 	// TTL is how long a product is served from the cache after it was read:
-	// the most a reader can lag behind a write that does not evict it.
+	// the most a reader can lag behind a write that does not evict it. From
+	// MinTTL to MaxTTL.
 	TTL time.Duration
 	// MaxEntries bounds how many products the cache holds; the least useful
 	// are evicted first.
 	MaxEntries int
 	// Clock, if set, replaces the wall clock (tests move time by hand).
 	Clock otter.Clock
+}
+
+// The TTLs both tiers accept. Redis counts a TTL in whole milliseconds (and
+// keeps a key for ever without one); a cached copy kept for more than a year
+// is a second database, not a cache.
+const (
+	MinTTL = time.Millisecond
+	MaxTTL = 365 * 24 * time.Hour
+)
+
+// checkTTL returns an error wrapping ErrInvalidOptions for a TTL outside
+// [MinTTL, MaxTTL].
+func checkTTL(ttl time.Duration) error {
+	if ttl < MinTTL || ttl > MaxTTL {
+		return fmt.Errorf("product cache: %w: TTL %v, want %v to %v", ErrInvalidOptions, ttl, MinTTL, MaxTTL)
+	}
+	return nil
 }
 
 // Products reads and reprices the shop's products, keeping the products it
@@ -49,8 +74,14 @@ type Products struct {
 
 // NewProducts returns Products on db with a cache configured by opts.
 func NewProducts(db *pgxpool.Pool, opts Options) (*Products, error) {
-	if opts.TTL <= 0 || opts.MaxEntries <= 0 {
-		return nil, fmt.Errorf("product cache: TTL %v and MaxEntries %d must both be positive", opts.TTL, opts.MaxEntries)
+	if db == nil {
+		return nil, fmt.Errorf("product cache: %w: no database", ErrInvalidOptions)
+	}
+	if err := checkTTL(opts.TTL); err != nil {
+		return nil, err
+	}
+	if opts.MaxEntries <= 0 {
+		return nil, fmt.Errorf("product cache: %w: MaxEntries %d, want at least 1", ErrInvalidOptions, opts.MaxEntries)
 	}
 	counter := stats.NewCounter()
 	cache, err := otter.New(&otter.Options[int64, shop.Product]{
@@ -76,6 +107,7 @@ func (p *Products) Get(ctx context.Context, id int64) (shop.Product, error) {
 
 // SetPrice changes the product's price, then evicts it, so that the next
 // read, here, sees the new price. Other processes keep theirs until the TTL.
+// A price below zero is refused with ErrNegativePrice.
 func (p *Products) SetPrice(ctx context.Context, id, priceCents int64) error {
 	if err := setPrice(ctx, p.db, id, priceCents); err != nil {
 		return err
@@ -112,6 +144,9 @@ func loadProduct(ctx context.Context, db *pgxpool.Pool, id int64) (shop.Product,
 }
 
 func setPrice(ctx context.Context, db *pgxpool.Pool, id, priceCents int64) error {
+	if priceCents < 0 {
+		return fmt.Errorf("set price of product %d to %d: %w", id, priceCents, ErrNegativePrice)
+	}
 	const repriceQuery = `UPDATE products SET price_cents = $2 WHERE id = $1`
 	tag, err := db.Exec(ctx, repriceQuery, id, priceCents)
 	if err != nil {

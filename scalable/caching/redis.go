@@ -1,10 +1,12 @@
 package caching
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -21,36 +23,61 @@ import (
 // A hit costs a round trip to Redis instead of one to PostgreSQL: the gain is
 // the load taken off the database, not always time.
 type RedisProducts struct {
-	db     *pgxpool.Pool
-	rdb    *redis.Client
-	prefix string // of every key, e.g. "product:"
-	ttl    time.Duration
+	db   *pgxpool.Pool
+	rdb  *redis.Client
+	opts RedisOptions
 
-	hits, misses atomic.Int64
+	hits, misses, cacheErrors atomic.Int64
 }
 
-// NewRedisProducts returns RedisProducts on db, caching in rdb under keys
-// that start with prefix, for ttl.
-func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, prefix string, ttl time.Duration) *RedisProducts {
-	return &RedisProducts{db: db, rdb: rdb, prefix: prefix, ttl: ttl}
+// RedisOptions configure the Redis cache.
+type RedisOptions struct {
+	// Prefix starts every key the cache writes, e.g. "product:"; not empty,
+	// so that the cache's keys stay apart from everything else in Redis.
+	Prefix string
+	// TTL is how long Redis keeps a product after it was read: the most a
+	// reader can lag behind a write that does not evict it. From MinTTL to
+	// MaxTTL, as for the in-process cache.
+	TTL time.Duration
 }
 
-func (p *RedisProducts) key(id int64) string { return p.prefix + strconv.FormatInt(id, 10) }
+// NewRedisProducts returns RedisProducts on db, caching in rdb as opts say,
+// or an error wrapping ErrInvalidOptions for options that cannot work.
+//
+// rdb's read and write timeouts bound how long a Get waits for Redis before
+// it asks PostgreSQL instead (go-redis waits 5 s unless told otherwise; keep
+// them near a query's time). A client without them is refused: a hung Redis
+// would hang every read.
+func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, opts RedisOptions) (*RedisProducts, error) {
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("product cache: %w: no database", ErrInvalidOptions)
+	case rdb == nil:
+		return nil, fmt.Errorf("product cache: %w: no Redis client", ErrInvalidOptions)
+	case opts.Prefix == "":
+		return nil, fmt.Errorf("product cache: %w: no key prefix", ErrInvalidOptions)
+	case rdb.Options().ReadTimeout <= 0 || rdb.Options().WriteTimeout <= 0:
+		return nil, fmt.Errorf("product cache: %w: a Redis client without read and write timeouts", ErrInvalidOptions)
+	}
+	if err := checkTTL(opts.TTL); err != nil {
+		return nil, err
+	}
+	return &RedisProducts{db: db, rdb: rdb, opts: opts}, nil
+}
+
+func (p *RedisProducts) key(id int64) string { return p.opts.Prefix + strconv.FormatInt(id, 10) }
 
 // Get returns the product with the given id, from Redis when it holds it, from
 // PostgreSQL when not, storing it in Redis for the TTL. Errors are not cached.
+//
+// Redis can only make Get faster, never make it fail: when Redis is
+// unreachable, slower than the client's timeouts, holds something that is not
+// this product, or cannot store it, Get answers from PostgreSQL and counts a
+// cache error (CacheErrors).
 func (p *RedisProducts) Get(ctx context.Context, id int64) (shop.Product, error) {
-	cached, err := p.rdb.Get(ctx, p.key(id)).Bytes()
-	switch {
-	case err == nil:
-		var product shop.Product
-		if err := json.Unmarshal(cached, &product); err != nil {
-			return shop.Product{}, fmt.Errorf("product %d: cached value %q: %w", id, cached, err)
-		}
+	if product, ok := p.cached(ctx, id); ok {
 		p.hits.Add(1)
 		return product, nil
-	case !errors.Is(err, redis.Nil):
-		return shop.Product{}, fmt.Errorf("product %d: read the cache: %w", id, err)
 	}
 	p.misses.Add(1)
 	product, err := loadProduct(ctx, p.db, id)
@@ -61,14 +88,40 @@ func (p *RedisProducts) Get(ctx context.Context, id int64) (shop.Product, error)
 	if err != nil {
 		return shop.Product{}, fmt.Errorf("product %d: encode for the cache: %w", id, err)
 	}
-	if err := p.rdb.Set(ctx, p.key(id), encoded, p.ttl).Err(); err != nil {
-		return shop.Product{}, fmt.Errorf("product %d: fill the cache: %w", id, err)
+	if err := p.rdb.Set(ctx, p.key(id), encoded, p.opts.TTL).Err(); err != nil && ctx.Err() == nil {
+		p.cacheErrors.Add(1) // the next read misses again
 	}
 	return product, nil
 }
 
+// cached returns the product Redis holds under id's key, if it holds one that
+// decodes to exactly that product.
+func (p *RedisProducts) cached(ctx context.Context, id int64) (shop.Product, bool) {
+	cached, err := p.rdb.Get(ctx, p.key(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return shop.Product{}, false
+	}
+	if err != nil {
+		if ctx.Err() == nil { // the caller giving up is not Redis failing
+			p.cacheErrors.Add(1)
+		}
+		return shop.Product{}, false
+	}
+	var product shop.Product
+	decoder := json.NewDecoder(bytes.NewReader(cached))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(&product); err != nil || decoder.Decode(&struct{}{}) != io.EOF || product.ID != id {
+		p.cacheErrors.Add(1) // not this product: read it again, and replace it
+		return shop.Product{}, false
+	}
+	return product, true
+}
+
 // SetPrice changes the product's price, then deletes it from Redis, so that
-// the next read on any app server sees the new price.
+// the next read on any app server sees the new price. A price below zero is
+// refused with ErrNegativePrice. When the price changed but Redis could not
+// delete the cached copy, the error says so: readers may see the old price
+// until the TTL.
 func (p *RedisProducts) SetPrice(ctx context.Context, id, priceCents int64) error {
 	if err := setPrice(ctx, p.db, id, priceCents); err != nil {
 		return err
@@ -87,3 +140,7 @@ func (p *RedisProducts) HitRatio() float64 {
 	}
 	return float64(hits) / float64(hits+misses)
 }
+
+// CacheErrors is how many times Redis failed a Get so far: unreachable, too
+// slow, or holding a value that is not the product.
+func (p *RedisProducts) CacheErrors() int64 { return p.cacheErrors.Load() }

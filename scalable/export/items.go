@@ -19,11 +19,18 @@ func ExportOrderItemsCSV(ctx context.Context, db *pgxpool.Pool, w io.Writer) err
 	// Reads order_items in full, in order_items_pkey order.
 	const allItemsQuery = `SELECT order_id, line_no, product_id, quantity, price_cents
 		FROM order_items ORDER BY order_id, line_no`
+	// When the writer fails, cancel stops the query: rows.Close would
+	// otherwise read, and throw away, the rest of the result first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rows, err := db.Query(ctx, allItemsQuery)
 	if err != nil {
 		return fmt.Errorf("export order items: %w", err)
 	}
-	defer rows.Close()
+	defer func() {
+		cancel() // first: only then does Close not drain
+		rows.Close()
+	}()
 
 	out := csv.NewWriter(w)
 	out.Write([]string{"order_id", "line_no", "product_id", "quantity", "price_cents"})
