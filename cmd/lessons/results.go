@@ -102,10 +102,12 @@ var headlines = []headline{
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
-// implementation against the last, and how each grows.
+// implementation against the last, their ratio where benchstat's test finds
+// a difference (report.NoDifference otherwise), and how each grows over the
+// top decade of sizes.
 func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 	var out bytes.Buffer
-	out.WriteString("| lesson | at the largest size | works | scales | ratio | grows as | of, with |\n|---|---|---|---|---|---|---|\n")
+	out.WriteString("| lesson | at the largest size | works | scales | ratio | grows as (top decade) | of, with |\n|---|---|---|---|---|---|---|\n")
 	for _, h := range headlines {
 		r := reports[h.results]
 		if r == nil {
@@ -130,6 +132,10 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 			k2, _ := b.Exponent(scales, h.unit)
 			growth = fmt.Sprintf("n^%s against n^%s", report.FormatExponent(k1, 1), report.FormatExponent(k2, 1))
 		}
+		ratio := report.NoDifference
+		if b.Differs(works, scales, size, h.unit) {
+			ratio = report.FormatValue(worksValue/scalesValue, "", true) + "×"
+		}
 		rtt := r.ConfigValue("rtt-added")
 		if rtt == "" || rtt == "none" {
 			rtt = "loopback"
@@ -140,10 +146,10 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 		if b.SizeKey != "" {
 			at = fmt.Sprintf("%s, %s = %s", b.Name, b.SizeKey, report.FormatValue(size, "", true))
 		}
-		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s× | %s | %s, %s |\n",
+		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s | %s | %s, %s |\n",
 			h.lesson, h.link, at,
 			works, report.FormatValue(worksValue, h.unit, true), scales, report.FormatValue(scalesValue, h.unit, true),
-			report.FormatValue(worksValue/scalesValue, "", true), growth, h.unit, rtt)
+			ratio, growth, h.unit, rtt)
 	}
 	return out.Bytes(), nil
 }

@@ -15,7 +15,7 @@ const timeUnit = "sec/op"
 // WriteMarkdown writes where the run was measured, then a table per benchmark.
 func (r *Report) WriteMarkdown(w io.Writer, source string) error {
 	var out strings.Builder
-	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s.\n", r.Where(), source, r.runsPhrase())
+	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s; a ratio only where benchstat's test finds a difference (p < %v).\n", r.Where(), source, r.runsPhrase(), Alpha)
 	for _, b := range r.Benchmarks {
 		out.WriteString("\n")
 		b.writeTable(&out)
@@ -153,7 +153,11 @@ func (b *Benchmark) orderedUnits() []string {
 	return units
 }
 
-// vsBaseline says how impl compares with the baseline's time at size.
+// NoDifference is what a table or headline says where a ratio would be noise.
+const NoDifference = "no measurable difference"
+
+// vsBaseline says how impl compares with the baseline's time at size: a
+// ratio only where the difference is significant (see Differs).
 func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 	if impl == baseline {
 		return ""
@@ -163,15 +167,20 @@ func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 	if !ok1 || !ok2 || base == 0 || this == 0 {
 		return ""
 	}
+	if !b.Differs(baseline, impl, size, timeUnit) {
+		return NoDifference
+	}
 	if ratio := base / this; ratio >= 1 {
 		return fmt.Sprintf("%s× faster", formatRatio(ratio))
 	}
 	return fmt.Sprintf("%s× slower", formatRatio(this/base))
 }
 
-// growth says how each implementation's time grows with the size.
+// growth says how each implementation's time grows with the size, over the
+// top decade.
 func (b *Benchmark) growth() string {
-	if !b.Grows() {
+	lo, hi, ok := b.TopDecade()
+	if !ok {
 		return ""
 	}
 	var fits []string
@@ -183,8 +192,8 @@ func (b *Benchmark) growth() string {
 	if len(fits) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Time per op grows as %s, fitted over %s = %s … %s (n^1 is linear; n^0 does not grow).",
-		strings.Join(fits, ", "), b.SizeKey, formatCount(b.Sizes[0]), formatCount(b.Sizes[len(b.Sizes)-1]))
+	return fmt.Sprintf("Time per op grows as %s: the slope over the top decade, %s = %s … %s (n^1 is linear; n^0 does not grow).",
+		strings.Join(fits, ", "), b.SizeKey, formatCount(lo), formatCount(hi))
 }
 
 func unitHeader(unit string) string {
