@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +58,9 @@ func (r *Report) Where() string {
 	return strings.Join(parts, ", ")
 }
 
-// Machine says in one short line where the run was measured, for a chart.
+// Machine says in a short line where the run was measured, for a chart's
+// subtitle: the CPU's name without its trademarks and clock, and the line
+// broken in two where it would be wider than the chart (about 80 characters).
 func (r *Report) Machine() string {
 	var parts []string
 	for _, key := range []string{"cpu", "go", "postgres", "rtt-measured", "date"} {
@@ -66,6 +69,8 @@ func (r *Report) Machine() string {
 			continue
 		}
 		switch key {
+		case "cpu":
+			value = shortCPU(value)
 		case "postgres":
 			value = "PostgreSQL " + strings.Fields(value)[0]
 		case "rtt-measured":
@@ -73,7 +78,41 @@ func (r *Report) Machine() string {
 		}
 		parts = append(parts, value)
 	}
-	return strings.Join(parts, " · ")
+	var lines []string
+	line := ""
+	for _, part := range parts {
+		if line != "" && len([]rune(line))+len(" · ")+len([]rune(part)) > machineWidth {
+			lines, line = append(lines, line), ""
+		}
+		if line != "" {
+			line += " · "
+		}
+		line += part
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// machineWidth is about as many characters as a chart's subtitle shows.
+const machineWidth = 80
+
+// cpuNoise matches what a CPU's name says that a reader does not need.
+var cpuNoise = regexp.MustCompile(`\((R|TM|tm|r)\)|\s+CPU\s*@.*$|\s*@.*$|\s+\d+-Core Processor|\s+with Radeon.*$|\s+Processor\b`)
+
+// shortCPU shortens a CPU's name as the runtime reports it: "Intel(R)
+// Core(TM) i7-10510U CPU @ 1.80GHz" is "Intel Core i7-10510U"; and cuts what
+// is still longer than half a subtitle.
+func shortCPU(name string) string {
+	short := strings.Join(strings.Fields(cpuNoise.ReplaceAllString(name, "")), " ")
+	if runes := []rune(short); len(runes) > machineWidth/2 {
+		short = string(runes[:machineWidth/2-1]) + "…"
+	}
+	if short == "" {
+		return name
+	}
+	return short
 }
 
 func (r *Report) runsPhrase() string {

@@ -55,7 +55,20 @@ type sample struct {
 	unit string
 }
 
+// ErrNoResults says that a file has no benchmark result this package can
+// place: not the output of go test -bench, or of a run that failed.
+var ErrNoResults = errors.New("no benchmark results (BenchmarkX/impl=NAME/… lines); is it the output of go test -bench?")
+
+// isStatus reports whether a configuration key is a tool's status line, such
+// as "pgtest: 3 database(s) left by interrupted runs", rather than a fact
+// about the run: read and dropped.
+func isStatus(key string) bool {
+	return key == "pgtest" || strings.HasPrefix(key, "pgtest-status")
+}
+
 // Parse reads benchmark output, as go test prints it or benchstat reads it.
+// A file with no result it can place is an error wrapping ErrNoResults; the
+// status lines of the harness (pgtest: …) are not configuration.
 func Parse(r io.Reader, fileName string) (*Report, error) {
 	report := &Report{}
 	byName := make(map[string]*Benchmark)
@@ -67,7 +80,7 @@ func Parse(r io.Reader, fileName string) (*Report, error) {
 			report.Unplaced = append(report.Unplaced, rec.Error())
 		case *benchfmt.Result:
 			for _, c := range rec.Config {
-				if c.File && !seenConfig[c.Key] {
+				if c.File && !seenConfig[c.Key] && !isStatus(c.Key) {
 					seenConfig[c.Key] = true
 					report.Config = append(report.Config, KeyValue{c.Key, string(c.Value)})
 				}
@@ -80,6 +93,9 @@ func Parse(r io.Reader, fileName string) (*Report, error) {
 	}
 	if err := reader.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", fileName, err)
+	}
+	if len(report.Benchmarks) == 0 {
+		return nil, fmt.Errorf("%s: %w", fileName, ErrNoResults)
 	}
 	for _, b := range report.Benchmarks {
 		slices.Sort(b.Sizes)
@@ -216,7 +232,11 @@ const Alpha = 0.05
 // exact: they differ when their values do. Too few runs of a time never
 // differ: six a side are enough, two against six are not.
 func (b *Benchmark) Differs(base, impl string, size float64, unit string) bool {
-	s1, s2 := b.samples[sample{base, size, unit}], b.samples[sample{impl, size, unit}]
+	return differ(b.samples[sample{base, size, unit}], b.samples[sample{impl, size, unit}], unit)
+}
+
+// differ is Differs on two sets of samples of a unit.
+func differ(s1, s2 []float64, unit string) bool {
 	if len(s1) == 0 || len(s2) == 0 {
 		return false
 	}

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -191,4 +192,79 @@ func TestDiffersOnlyBeyondNoise(t *testing.T) {
 	assert.False(t, b.Differs("naive", "same", 0, "queries/op"))
 	assert.False(t, b.Differs("naive", "missing", 0, timeUnit))
 	assert.Equal(t, []float64{10, 11, 12, 10.5, 11.5, 10.2}, b.samples[sample{"naive", 0, timeUnit}], "the samples keep their order")
+}
+
+func TestParseFailsOnAFileWithNoResults(t *testing.T) {
+	for name, text := range map[string]string{
+		"empty":      "",
+		"prose":      "# Lesson 1\n\nNot a benchmark.\n",
+		"failed run": "go: go1.26.8\n--- FAIL: TestX\nFAIL\n",
+		"unplaced":   "BenchmarkX/n=10-2 1 100 ns/op\n",
+	} {
+		_, err := Parse(strings.NewReader(text), name+".txt")
+		assert.ErrorIs(t, err, ErrNoResults, name)
+	}
+}
+
+func TestParseIgnoresTheHarnessStatusLines(t *testing.T) {
+	run := "go: go1.26.8\npgtest: 3 database(s) left by interrupted runs (wvs_clone_1); drop them with: go run ./cmd/dropdbs -leftovers\n" +
+		"BenchmarkX/impl=naive-2 1 100 ns/op\n"
+	r, err := Parse(strings.NewReader(run), "status.txt")
+	require.NoError(t, err)
+	assert.Equal(t, []KeyValue{{"go", "go1.26.8"}}, r.Config)
+	assert.NotContains(t, r.Where(), "pgtest")
+}
+
+// TestComparisonShowsBothRunsAndTheirMachines compares a committed run with a
+// trainee's: six runs a side, the trainee's naive twice as slow, the
+// scalable version within noise, and a size only the trainee measured.
+func TestComparisonShowsBothRunsAndTheirMachines(t *testing.T) {
+	committed := "cpu: Committed CPU\ngo: go1.26.8\n"
+	mine := "cpu: My Laptop\ngo: go1.26.9\npgtest: 1 database(s) left by interrupted runs\n"
+	for i := range 6 {
+		committed += fmt.Sprintf("BenchmarkLookup/impl=naive/n=10-2 1 %d ns/op 10 queries/op\n", 1000+i)
+		committed += fmt.Sprintf("BenchmarkLookup/impl=scalable/n=10-2 1 %d ns/op 1 queries/op\n", 500+i*10)
+		mine += fmt.Sprintf("BenchmarkLookup/impl=naive/n=10-2 1 %d ns/op 10 queries/op\n", 2000+i)
+		mine += fmt.Sprintf("BenchmarkLookup/impl=scalable/n=10-2 1 %d ns/op 1 queries/op\n", 505+i*10)
+		mine += fmt.Sprintf("BenchmarkLookup/impl=naive/n=100-2 1 %d ns/op 100 queries/op\n", 20000+i)
+	}
+	a, err := Parse(strings.NewReader(committed), "committed.bench")
+	require.NoError(t, err)
+	b, err := Parse(strings.NewReader(mine), "mine.bench")
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, WriteComparison(&out, a, b, "lessons/results/x.bench", "mine/x.bench"))
+	text := out.String()
+	assert.Contains(t, text, "A: `lessons/results/x.bench`, measured on Committed CPU, go1.26.8.")
+	assert.Contains(t, text, "B: `mine/x.bench`, measured on My Laptop, go1.26.9.")
+	assert.NotContains(t, text, "pgtest")
+	assert.Contains(t, text, "| n | impl | time/op A | time/op B | B vs A | queries/op A | queries/op B |")
+	assert.Contains(t, text, "| 10 | naive | 1.00 µs | 2.00 µs | 2.0× slower | 10 | 10 |")
+	assert.Contains(t, text, "| 10 | scalable | 525 ns | 530 ns | no measurable difference | 1 | 1 |")
+	assert.Contains(t, text, "| 100 | naive |  | 20.0 µs |  |  | 100 |")
+	assert.Contains(t, text, "B: Time per op grows as naive ≈ n^1.00")
+}
+
+func TestTheChartsSubtitleFitsALongCPUName(t *testing.T) {
+	for name, want := range map[string]string{
+		"Intel(R) Core(TM) i7-10510U CPU @ 1.80GHz":      "Intel Core i7-10510U",
+		"AMD Ryzen 7 PRO 4750U with Radeon Graphics":     "AMD Ryzen 7 PRO 4750U",
+		"AMD EPYC 7B13 64-Core Processor":                "AMD EPYC 7B13",
+		"11th Gen Intel(R) Core(TM) i7-1185G7 @ 3.00GHz": "11th Gen Intel Core i7-1185G7",
+		"Apple M2": "Apple M2",
+		"A very long CPU name that no rule here shortens at all, really": "A very long CPU name that no rule here …",
+	} {
+		assert.Equal(t, want, shortCPU(name), name)
+	}
+	run := "cpu: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\ngo: go1.26.8\npostgres: 15.20 (Debian 15.20-0+deb12u1)\nrtt-measured: 0.022ms\ndate: 2026-11-28\n" +
+		"BenchmarkX/impl=naive/n=1-2 1 100 ns/op\nBenchmarkX/impl=naive/n=10-2 1 1000 ns/op\n"
+	r, err := Parse(strings.NewReader(run), "long.txt")
+	require.NoError(t, err)
+	machine := r.Machine()
+	for _, line := range strings.Split(machine, "\n") {
+		assert.LessOrEqual(t, len([]rune(line)), machineWidth, line)
+	}
+	for _, want := range []string{"Intel Xeon Platinum 8375C", "go1.26.8", "PostgreSQL 15.20", "round trip 0.022ms", "2026-11-28"} {
+		assert.Contains(t, machine, want)
+	}
 }
