@@ -138,9 +138,9 @@ func versus(s1, s2 []float64, v1, v2 float64, unit string) string {
 		return NoDifference
 	}
 	if v2 <= v1 {
-		return fmt.Sprintf("%s× faster", formatRatio(v1/v2))
+		return fmt.Sprintf("%s× faster", FormatRatio(v1/v2))
 	}
-	return fmt.Sprintf("%s× slower", formatRatio(v2/v1))
+	return fmt.Sprintf("%s× slower", FormatRatio(v2/v1))
 }
 
 // median is Median on a benchmark that may be nil.

@@ -210,9 +210,9 @@ func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 		return NoDifference
 	}
 	if ratio := base / this; ratio >= 1 {
-		return fmt.Sprintf("%s× faster", formatRatio(ratio))
+		return fmt.Sprintf("%s× faster", FormatRatio(ratio))
 	}
-	return fmt.Sprintf("%s× slower", formatRatio(this/base))
+	return fmt.Sprintf("%s× slower", FormatRatio(this/base))
 }
 
 // growth says how each implementation's time grows with the size, over the
@@ -284,7 +284,9 @@ func formatBytes(b float64) string {
 	return sig3(b) + " " + units[i]
 }
 
-func formatRatio(r float64) string {
+// FormatRatio writes a ratio as the tables do: 4.8 below ten, 12 and 1,349
+// above.
+func FormatRatio(r float64) string {
 	if r >= 10 {
 		return formatCount(math.Round(r))
 	}
