@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"works-vs-scales/internal/report"
@@ -23,6 +24,11 @@ var figureMarker = regexp.MustCompile(`<!-- figure: ([^>]*?) -->(.*?)<!-- end --
 //	vs=IMPL with a unit      impl's median over IMPL's, "12×", or
 //	                         report.NoDifference where the U test finds none
 //	growth                   the slope of time over the top decade, "n^2.0"
+//	size (no impl needed)    the size itself, "7,069"
+//
+// A size is a number, or its place among the benchmark's sizes, so that a
+// lesson survives a generator that changes them: KEY=#1 is the smallest,
+// KEY=#2 the next, KEY=largest the largest.
 //
 // A figure the file does not have is an error, so a lesson cannot quote one.
 func figure(root string, args []string, cache map[string]*report.Report) (string, error) {
@@ -63,8 +69,8 @@ func figure(root string, args []string, cache map[string]*report.Report) (string
 		case key == "vs":
 			vs = value
 		case key == b.SizeKey:
-			if _, err := fmt.Sscan(value, &size); err != nil {
-				return "", fmt.Errorf("%s=%s is not a number", key, value)
+			if size, err = sizeOf(b, value); err != nil {
+				return "", err
 			}
 			hasSize = true
 		default:
@@ -72,6 +78,8 @@ func figure(root string, args []string, cache map[string]*report.Report) (string
 		}
 	}
 	switch {
+	case unit == "size" && hasSize:
+		return report.FormatValue(size, "", true), nil
 	case impl == "" || unit == "":
 		return "", fmt.Errorf("want impl=NAME and a unit, got %q", args[2:])
 	case unit == "growth":
@@ -116,4 +124,23 @@ func parsedResults(root, path string, cache map[string]*report.Report) (*report.
 	}
 	cache[path] = r
 	return r, nil
+}
+
+// sizeOf reads a figure's size: a number, #N (the Nth smallest) or largest.
+func sizeOf(b *report.Benchmark, value string) (float64, error) {
+	switch {
+	case value == "largest" && len(b.Sizes) > 0:
+		return b.Sizes[len(b.Sizes)-1], nil
+	case strings.HasPrefix(value, "#"):
+		n, err := strconv.Atoi(value[1:])
+		if err != nil || n < 1 || n > len(b.Sizes) {
+			return 0, fmt.Errorf("%s=%s: %s has %d sizes", b.SizeKey, value, b.Name, len(b.Sizes))
+		}
+		return b.Sizes[n-1], nil
+	}
+	size, err := strconv.ParseFloat(value, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%s is not a number, #N or largest", b.SizeKey, value)
+	}
+	return size, nil
 }

@@ -84,6 +84,9 @@ func TestRenderQuotesFiguresFromTheResults(t *testing.T) {
 		f + " impl=naive vs=same n=10 sec/op":         "no measurable difference",
 		f + " impl=naive growth":                      "n^1.0",
 		f + " impl=scalable growth":                   "n^0.0",
+		f + " impl=naive n=#2 sec/op":                 "10.0 ms",
+		f + " impl=naive n=largest queries/op":        "100",
+		f + " n=#1 size":                              "10",
 		"lessons/results/x.bench config rtt-measured": "0.022ms",
 	} {
 		lesson := "Loopback takes <!-- figure: " + marker + " -->typed by hand<!-- end --> here.\n"
@@ -106,6 +109,8 @@ func TestRenderFailsOnAFigureTheResultsDoNotHave(t *testing.T) {
 		"lessons/results/x.bench Search impl=naive n=10 sec/op":     "no benchmark Search",
 		"lessons/results/x.bench config pgtest":                     "no configuration line pgtest",
 		"lessons/results/y.bench Lookup impl=naive n=10 sec/op":     "no such file",
+		"lessons/results/x.bench Lookup impl=naive n=#3 sec/op":     "n=#3: Lookup has 2 sizes",
+		"lessons/results/x.bench Lookup impl=naive n=ten sec/op":    "not a number, #N or largest",
 		"lessons/results/x.bench Lookup":                            "want a results file",
 	} {
 		_, err := render(root, "<!-- figure: "+marker+" -->1<!-- end -->", nil)
