@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/report"
 )
 
 // TestLessonsAreCurrent fails when a lesson's code or results no longer match
@@ -116,4 +119,27 @@ func TestRenderFailsOnAFigureTheResultsDoNotHave(t *testing.T) {
 		_, err := render(root, "<!-- figure: "+marker+" -->1<!-- end -->", nil)
 		assert.ErrorContains(t, err, want, marker)
 	}
+}
+
+// TestHeadlineShowsWhatChecksPreventAndWhatTheyCost is lesson 8's kind of
+// headline: a count that the scales version brings to zero, beside a time
+// that does not measurably differ.
+func TestHeadlineShowsWhatChecksPreventAndWhatTheyCost(t *testing.T) {
+	run := ""
+	for i := range 6 {
+		run += fmt.Sprintf("BenchmarkPay/impl=naive-2 1 %d ns/op 6 wrong-rows\n", 500_000+i*7000)
+		run += fmt.Sprintf("BenchmarkPay/impl=scalable-2 1 %d ns/op 0 wrong-rows\n", 503_000+i*5000)
+	}
+	r, err := report.Parse(strings.NewReader(run), "pay.bench")
+	require.NoError(t, err)
+	saved := headlines
+	t.Cleanup(func() { headlines = saved })
+	headlines = []headline{{"8. Validation", "lessons/08-validation.md", "pay", "Pay", "wrong-rows+sec/op", "", "", false}}
+	got, err := headlineTable(map[string]*report.Report{"pay": r})
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "| [8. Validation](lessons/08-validation.md) | Pay | naive: 6; 518 µs | scalable: 0; 516 µs | to zero; no measurable difference |  | wrong-rows; sec/op, loopback |")
+
+	headlines = []headline{{"8. Validation", "lessons/08-validation.md", "pay", "Pay", "wrong-rows+rows/op", "", "", false}}
+	_, err = headlineTable(map[string]*report.Report{"pay": r})
+	assert.ErrorContains(t, err, "no rows/op for naive and scalable")
 }
