@@ -144,3 +144,25 @@ func sizeOf(b *report.Benchmark, value string) (float64, error) {
 	}
 	return size, nil
 }
+
+// handTypedRatio matches a ratio written as a number and ×, e.g. "4.8×" or
+// "198 ×": in a lesson's prose, a ratio comes from the results.
+var handTypedRatio = regexp.MustCompile(`\d[\d,.]*\s?×`)
+
+// proseOnly blanks what a lesson does not type by hand: generated parts,
+// figures, fenced code and inline code.
+var proseOnly = []*regexp.Regexp{
+	generated,
+	figureMarker,
+	regexp.MustCompile("(?s)```.*?```"),
+	regexp.MustCompile("`[^`\n]*`"),
+}
+
+// ratiosTypedByHand returns the ratios a lesson's prose types by hand,
+// rather than quoting from the results with a figure marker.
+func ratiosTypedByHand(lesson string) []string {
+	for _, re := range proseOnly {
+		lesson = re.ReplaceAllString(lesson, "")
+	}
+	return handTypedRatio.FindAllString(lesson, -1)
+}

@@ -23,7 +23,9 @@
 //	<!-- figure: lessons/results/01-n-plus-one.bench config rtt-measured -->0.022ms<!-- end -->
 //
 // A figure a results file does not have fails the run and the test, and a
-// figure that no longer matches its file is stale, as a table is.
+// figure that no longer matches its file is stale, as a table is. The test
+// also fails on a ratio typed by hand ("118×") in a lesson's prose or the
+// README, outside code and generated parts: quote it with a figure.
 //
 // Usage, from the repository's root:
 //

@@ -143,3 +143,25 @@ func TestHeadlineShowsWhatChecksPreventAndWhatTheyCost(t *testing.T) {
 	_, err = headlineTable(map[string]*report.Report{"pay": r})
 	assert.ErrorContains(t, err, "no rows/op for naive and scalable")
 }
+
+// TestLessonsTypeNoRatioByHand fails when a lesson's prose (or the README's)
+// writes a ratio such as "118×" outside a figure marker: such a number drifts
+// from the results the day they are measured again.
+func TestLessonsTypeNoRatioByHand(t *testing.T) {
+	paths, err := filepath.Glob("../../lessons/*.md")
+	require.NoError(t, err)
+	paths = append(paths, "../../README.md")
+	for _, path := range paths {
+		text, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Empty(t, ratiosTypedByHand(string(text)), "%s: quote ratios with <!-- figure: … --> (see cmd/lessons)", path)
+	}
+}
+
+func TestRatiosTypedByHandSkipsWhatIsGenerated(t *testing.T) {
+	lesson := "It is 4.8× faster, and 1,349 × faster.\n" +
+		"<!-- figure: x.bench B impl=a vs=b sec/op -->12×<!-- end -->\n" +
+		"<!-- insert: x.md -->\n| 3× faster |\n<!-- end -->\n" +
+		"```sh\necho 5×\n```\n`7×` and ×100 per ×10 and 0.5–2 ms × 10,002.\n"
+	assert.Equal(t, []string{"4.8×", "1,349 ×"}, ratiosTypedByHand(lesson))
+}
