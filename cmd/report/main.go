@@ -1,7 +1,8 @@
 // Report turns `go test -bench` output into tables and charts: for each
 // benchmark, median time per operation (and every other metric) by size and
-// implementation, the ratio to the first implementation, the growth exponent
-// fitted over the sizes, and a log-log chart of time against size.
+// implementation, the ratio to the first implementation where benchstat's
+// test finds a difference, the growth exponent over the top decade of sizes,
+// and a log-log chart of time against size.
 //
 // Benchmark names are read as the lessons write them,
 // BenchmarkX/impl=NAME/SIZE=N; results it cannot place are listed.

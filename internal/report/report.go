@@ -1,7 +1,8 @@
 // Package report turns `go test -bench` output into what a lesson shows: per
 // benchmark, a table of size × implementation with the ratio to the first
-// implementation, the growth exponent fitted over the sizes, and a log-log
-// chart of time against size.
+// implementation where benchstat's test finds a difference (Differs), the
+// growth exponent over the top decade of sizes (Exponent), and a log-log
+// chart of time against size; and two runs side by side (WriteComparison).
 //
 // It understands the names the lessons use, BenchmarkX/impl=NAME/SIZE=N: the
 // impl key is required; the size key, any other key with a number, may be
