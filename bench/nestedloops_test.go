@@ -64,14 +64,16 @@ func TestFindDuplicatesAgree(t *testing.T) {
 	}
 }
 
-// TestFindDuplicatesWork is the lesson as a fact: the naive version runs key
-// about n² times, the map version exactly n.
+// TestFindDuplicatesWork pins what the two versions share: each computes a
+// user's key once, so the difference the benchmark shows is the algorithm
+// (about n²/2 comparisons of keys against n lookups in a map), not a key
+// recomputed in the inner loop.
 func TestFindDuplicatesWork(t *testing.T) {
 	for _, n := range []int{100, 1000} {
 		users := signups(n)
 		key, calls := countingKey(byEmail)
 		naive.FindDuplicates(users, key)
-		assert.Greater(t, *calls, n*n/2, "naive, %d users", n)
+		assert.Equal(t, n, *calls, "naive, %d users: the key is computed once per user", n)
 
 		key, calls = countingKey(byEmail)
 		scalable.FindDuplicates(users, key)

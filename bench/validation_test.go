@@ -55,25 +55,43 @@ var paymentInputs = []paymentInput{
 
 // processEach runs every input of lesson 8 through process on a copy of the
 // shop and returns, per input, the rows it wrote and its error.
-func processEach(t *testing.T, process processPaymentFunc) (rows [][]string, errs []error) {
-	db := pgtest.ShopClone(t, shop.Small)
+func processEach(tb testing.TB, process processPaymentFunc) (rows [][]string, errs []error) {
+	return processEachOn(tb, pgtest.ShopClone(tb, shop.Small), process)
+}
+
+// processEachOn is processEach on a database of the caller's.
+func processEachOn(tb testing.TB, db *pgxpool.Pool, process processPaymentFunc) (rows [][]string, errs []error) {
 	ctx := context.Background()
 	for _, input := range paymentInputs {
 		var lastID int64
-		require.NoError(t, db.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM payments").Scan(&lastID))
+		require.NoError(tb, db.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM payments").Scan(&lastID))
 		_, err := process(ctx, db, input.req)
 		written, qerr := db.Query(ctx, `
 			SELECT format('%s %s %s', user_id, round(amount_cents::numeric / 100, 2), currency)
 			FROM payments WHERE id > $1 ORDER BY id`, lastID)
-		require.NoError(t, qerr)
+		require.NoError(tb, qerr)
 		got, qerr := pgx.CollectRows(written, pgx.RowTo[string])
-		require.NoError(t, qerr)
+		require.NoError(tb, qerr)
 		if len(got) == 0 {
 			got = nil
 		}
 		rows, errs = append(rows, got), append(errs, err)
 	}
 	return rows, errs
+}
+
+// wrongRows counts the rows written for lesson 8's inputs that checked input
+// would not have written: every row of an input whose rows differ from the
+// scalable version's (the specification: nothing for a bad input, the exact
+// amount for a good one).
+func wrongRows(rows [][]string) int {
+	wrong := 0
+	for i, input := range paymentInputs {
+		if !rowsMatch(input.scalableRows, rows[i]) {
+			wrong += len(rows[i])
+		}
+	}
+	return wrong
 }
 
 func TestProcessPaymentOnHostileInput(t *testing.T) {
@@ -145,23 +163,43 @@ func writeHostileTable(t *testing.T, path string, naiveRows [][]string, naiveErr
 }
 
 // BenchmarkProcessPayment measures what checking a payment costs next to
-// recording it: one good payment per operation, on a copy of the shop.
+// recording it, and reports what the checks prevent: wrong-rows, the rows
+// written for lesson 8's inputs (hostile ones included) that checked input
+// would not have written.
+//
+// Each operation is a good payment of a different amount, as real traffic
+// is: the naive version's SQL differs per request, so pgx's statement cache
+// cannot hide what unique SQL costs (a prepare each time). The copy of the
+// shop is made, and the inputs run, before the timer starts; autovacuum is
+// off on the copy's payments so that it does not run inside one version's
+// time. The lesson runs the versions in turns, each in a process of its own.
 func BenchmarkProcessPayment(b *testing.B) {
 	impls := []struct {
 		name    string
 		process processPaymentFunc
 	}{{"naive", naivevalidation.ProcessPayment}, {"scalable", validation.ProcessPayment}}
-	req := shop.PaymentRequest{UserID: "42", Amount: "12.50", Currency: "EUR"}
+	reqs := make([]shop.PaymentRequest, 4096) // more than pgx's 512 cached statements
+	for i := range reqs {
+		reqs[i] = shop.PaymentRequest{UserID: "42", Amount: fmt.Sprintf("%d.%02d", 10+i/100, i%100), Currency: "EUR"}
+	}
 	for _, impl := range impls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {
 			db := pgtest.ShopClone(b, shop.Small)
+			if _, err := db.Exec(context.Background(), "ALTER TABLE payments SET (autovacuum_enabled = false)"); err != nil {
+				b.Fatal(err)
+			}
+			written, _ := processEachOn(b, db, impl.process) // what it does with lesson 8's inputs
+			wrong := wrongRows(written)
 			ctx, counts := pgtest.CountQueries(context.Background())
+			i := 0
 			for b.Loop() {
-				if _, err := impl.process(ctx, db, req); err != nil {
+				if _, err := impl.process(ctx, db, reqs[i%len(reqs)]); err != nil {
 					b.Fatal(err)
 				}
+				i++
 			}
 			reportCounts(b, counts)
+			b.ReportMetric(float64(wrong), "wrong-rows")
 		})
 	}
 }
@@ -176,4 +214,15 @@ func BenchmarkParsePayment(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestWrongRowsCountsWhatChecksPrevent pins the figure lesson 8's headline
+// shows: the naive version writes 6 wrong rows for the 8 inputs (a rounded
+// amount, a refund, NaN, an unknown currency, and the injected pair), the
+// checked one none.
+func TestWrongRowsCountsWhatChecksPrevent(t *testing.T) {
+	naiveRows, _ := processEach(t, naivevalidation.ProcessPayment)
+	scalableRows, _ := processEach(t, validation.ProcessPayment)
+	assert.Equal(t, 6, wrongRows(naiveRows))
+	assert.Equal(t, 0, wrongRows(scalableRows))
 }

@@ -13,6 +13,20 @@
 //	<!-- include: lessons/results/03-explain.txt -->
 //	<!-- insert: lessons/results/01-n-plus-one.md -->
 //
+// A figure quoted in prose is marked inline, on one line, and rendered from
+// the committed results the same way (see figure for what it can name): the
+// median, a ratio (only where benchstat's test finds a difference), a growth
+// or a configuration line, so that no number in a sentence is typed by hand:
+//
+//	naive takes <!-- figure: lessons/results/05-nested-loops.bench FindDuplicates impl=naive users=10000 sec/op -->2.39 s<!-- end -->
+//	<!-- figure: lessons/results/05-nested-loops.bench FindDuplicates impl=naive vs=scalable users=10000 sec/op -->1,349×<!-- end -->
+//	<!-- figure: lessons/results/01-n-plus-one.bench config rtt-measured -->0.022ms<!-- end -->
+//
+// A figure a results file does not have fails the run and the test, and a
+// figure that no longer matches its file is stale, as a table is. The test
+// also fails on a ratio typed by hand ("118×") in a lesson's prose or the
+// README, outside code and generated parts: quote it with a figure.
+//
 // Usage, from the repository's root:
 //
 //	go run ./cmd/lessons          # rewrite the lessons
@@ -30,6 +44,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"works-vs-scales/internal/report"
 )
 
 func main() {
@@ -128,6 +144,18 @@ func render(root, lesson string, made map[string][]byte) (string, error) {
 			return fmt.Sprintf("<!-- %s: %s -->\n%s\n<!-- end -->", kind, m[2], body)
 		}
 		return fmt.Sprintf("<!-- %s: %s -->\n```%s\n%s\n```\n<!-- end -->", kind, m[2], lang, body)
+	})
+	results := make(map[string]*report.Report)
+	out = figureMarker.ReplaceAllStringFunc(out, func(part string) string {
+		m := figureMarker.FindStringSubmatch(part)
+		value, err := figure(root, strings.Fields(m[1]), results)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("figure %s: %w", m[1], err)
+			}
+			return part
+		}
+		return fmt.Sprintf("<!-- figure: %s -->%s<!-- end -->", m[1], value)
 	})
 	return out, firstErr
 }

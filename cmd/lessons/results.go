@@ -81,7 +81,7 @@ type headline struct {
 	lesson, link string
 	results      string // the base name of a .bench file
 	benchmark    string
-	unit         string // "sec/op", or a lesson's own metric
+	unit         string // "sec/op", or a lesson's own metric; "wrong-rows+sec/op" shows both, growth of the first
 	works        string // the implementations compared; "" for the first
 	scales       string // and the last of the benchmark
 	noGrowth     bool   // the growth says nothing here (a version capped by a deadline)
@@ -102,10 +102,12 @@ var headlines = []headline{
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
-// implementation against the last, and how each grows.
+// implementation against the last, their ratio where benchstat's test finds
+// a difference (report.NoDifference otherwise), and how each grows over the
+// top decade of sizes.
 func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 	var out bytes.Buffer
-	out.WriteString("| lesson | at the largest size | works | scales | ratio | grows as | of, with |\n|---|---|---|---|---|---|---|\n")
+	out.WriteString("| lesson | at the largest size | works | scales | ratio | grows as (top decade) | of, with |\n|---|---|---|---|---|---|---|\n")
 	for _, h := range headlines {
 		r := reports[h.results]
 		if r == nil {
@@ -120,14 +122,21 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 			works, scales = h.works, h.scales
 		}
 		size := b.Sizes[len(b.Sizes)-1]
-		worksValue, ok1 := b.Median(works, size, h.unit)
-		scalesValue, ok2 := b.Median(scales, size, h.unit)
-		if !ok1 || !ok2 || scalesValue == 0 {
-			return nil, fmt.Errorf("headline of %s: no %s for %s and %s at %s=%v", h.lesson, h.unit, works, scales, b.SizeKey, size)
+		units := strings.Split(h.unit, "+")
+		var worksValues, scalesValues, ratios []string
+		for _, unit := range units {
+			worksValue, ok1 := b.Median(works, size, unit)
+			scalesValue, ok2 := b.Median(scales, size, unit)
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("headline of %s: no %s for %s and %s at %s=%v", h.lesson, unit, works, scales, b.SizeKey, size)
+			}
+			worksValues = append(worksValues, report.FormatValue(worksValue, unit, true))
+			scalesValues = append(scalesValues, report.FormatValue(scalesValue, unit, true))
+			ratios = append(ratios, headlineRatio(b, works, scales, size, unit, worksValue, scalesValue))
 		}
 		growth := ""
-		if k1, ok := b.Exponent(works, h.unit); ok && !h.noGrowth {
-			k2, _ := b.Exponent(scales, h.unit)
+		if k1, ok := b.Exponent(works, units[0]); ok && !h.noGrowth {
+			k2, _ := b.Exponent(scales, units[0])
 			growth = fmt.Sprintf("n^%s against n^%s", report.FormatExponent(k1, 1), report.FormatExponent(k2, 1))
 		}
 		rtt := r.ConfigValue("rtt-added")
@@ -140,10 +149,24 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 		if b.SizeKey != "" {
 			at = fmt.Sprintf("%s, %s = %s", b.Name, b.SizeKey, report.FormatValue(size, "", true))
 		}
-		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s× | %s | %s, %s |\n",
+		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s | %s | %s, %s |\n",
 			h.lesson, h.link, at,
-			works, report.FormatValue(worksValue, h.unit, true), scales, report.FormatValue(scalesValue, h.unit, true),
-			report.FormatValue(worksValue/scalesValue, "", true), growth, h.unit, rtt)
+			works, strings.Join(worksValues, "; "), scales, strings.Join(scalesValues, "; "),
+			strings.Join(ratios, "; "), growth, strings.Join(units, "; "), rtt)
 	}
 	return out.Bytes(), nil
+}
+
+// headlineRatio says how works compares with scales in unit: their ratio
+// where benchstat's test finds a difference, "to zero" where scales has none
+// of what works has (wrong rows, lost payments), report.NoDifference
+// otherwise.
+func headlineRatio(b *report.Benchmark, works, scales string, size float64, unit string, worksValue, scalesValue float64) string {
+	switch {
+	case !b.Differs(works, scales, size, unit):
+		return report.NoDifference
+	case scalesValue == 0:
+		return "to zero"
+	}
+	return report.FormatValue(worksValue/scalesValue, "", true) + "×"
 }

@@ -1,7 +1,8 @@
 // Report turns `go test -bench` output into tables and charts: for each
 // benchmark, median time per operation (and every other metric) by size and
-// implementation, the ratio to the first implementation, the growth exponent
-// fitted over the sizes, and a log-log chart of time against size.
+// implementation, the ratio to the first implementation where benchstat's
+// test finds a difference, the growth exponent over the top decade of sizes,
+// and a log-log chart of time against size.
 //
 // Benchmark names are read as the lessons write them,
 // BenchmarkX/impl=NAME/SIZE=N; results it cannot place are listed.
@@ -9,15 +10,26 @@
 // Usage:
 //
 //	go run ./cmd/report [-charts DIR] FILE...
+//	go run ./cmd/report -compare COMMITTED MINE
 //
 // The tables go to standard output, as markdown; with -charts, a chart per
-// benchmark goes to DIR/FILE-BENCHMARK.svg. The lessons' own tables and charts
-// are made by go run ./cmd/lessons.
+// benchmark goes to DIR/FILE-BENCHMARK.svg. With -compare, the two runs are
+// shown side by side, each with the machine it was measured on: per size and
+// implementation each metric in A (the first file) and B (the second), how B's
+// time compares with A's where benchstat's test finds a difference, and each
+// run's growth. For example, a lesson's committed results against your own:
+//
+//	go run ./cmd/report -compare lessons/results/01-n-plus-one.bench mine/01-n-plus-one.bench
+//
+// A file with no benchmark result in it (not go test -bench output, or a run
+// that failed) is an error: the command says so and exits 1. The lessons' own
+// tables and charts are made by go run ./cmd/lessons.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,9 +39,22 @@ import (
 
 func main() {
 	charts := flag.String("charts", "", "write a log-log chart per benchmark into this directory")
+	compare := flag.Bool("compare", false, "show two files side by side: -compare COMMITTED MINE")
 	flag.Parse()
+	if *compare {
+		if flag.NArg() != 2 || *charts != "" {
+			fmt.Fprintln(os.Stderr, "usage: go run ./cmd/report -compare COMMITTED MINE   (two go test -bench outputs)")
+			os.Exit(2)
+		}
+		if err := compareFiles(os.Stdout, flag.Arg(0), flag.Arg(1)); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/report [-charts DIR] FILE...   (go test -bench output)")
+		fmt.Fprintln(os.Stderr, "       go run ./cmd/report -compare COMMITTED MINE")
 		os.Exit(2)
 	}
 	for _, path := range flag.Args() {
@@ -40,13 +65,30 @@ func main() {
 	}
 }
 
-func reportFile(path, chartsDir string) error {
-	f, err := os.Open(path)
+// compareFiles writes the two runs side by side.
+func compareFiles(w io.Writer, pathA, pathB string) error {
+	a, err := parseFile(pathA)
 	if err != nil {
 		return err
 	}
+	b, err := parseFile(pathB)
+	if err != nil {
+		return err
+	}
+	return report.WriteComparison(w, a, b, pathA, pathB)
+}
+
+func parseFile(path string) (*report.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
-	r, err := report.Parse(f, path)
+	return report.Parse(f, path)
+}
+
+func reportFile(path, chartsDir string) error {
+	r, err := parseFile(path)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,9 @@ var lineColors = []color.Color{
 
 // ChartSVG draws the benchmark's median time per operation against its size,
 // both axes logarithmic, a line per implementation: a line that climbs one
-// decade per decade is linear, a flat one does not grow. where, a short line,
-// says under the title where it was measured (see Report.Machine).
+// decade per decade is linear, a flat one does not grow; the legend gives each
+// line's slope over the top decade (see Exponent). where, a short line, says
+// under the title where it was measured (see Report.Machine).
 func (b *Benchmark) ChartSVG(where string) ([]byte, error) {
 	if !b.Grows() {
 		return nil, fmt.Errorf("%s: a chart needs two sizes or more", b.Name)
@@ -56,7 +57,11 @@ func (b *Benchmark) ChartSVG(where string) ([]byte, error) {
 		line.Color, line.Width = c, vg.Points(2)
 		dots.Color, dots.Shape = c, draw.CircleGlyph{}
 		p.Add(line, dots)
-		p.Legend.Add(impl, line, dots)
+		label := impl
+		if k, ok := b.Exponent(impl, timeUnit); ok {
+			label = fmt.Sprintf("%s (top decade n^%s)", impl, FormatExponent(k, 1))
+		}
+		p.Legend.Add(label, line, dots)
 	}
 	// A second line under the title says where the numbers come from.
 	p.Title.Text += "\n" + where

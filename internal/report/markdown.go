@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ const timeUnit = "sec/op"
 // WriteMarkdown writes where the run was measured, then a table per benchmark.
 func (r *Report) WriteMarkdown(w io.Writer, source string) error {
 	var out strings.Builder
-	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s.\n", r.Where(), source, r.runsPhrase())
+	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s; a ratio only where benchstat's test finds a difference (p < %v).\n", r.Where(), source, r.runsPhrase(), Alpha)
 	for _, b := range r.Benchmarks {
 		out.WriteString("\n")
 		b.writeTable(&out)
@@ -57,7 +58,9 @@ func (r *Report) Where() string {
 	return strings.Join(parts, ", ")
 }
 
-// Machine says in one short line where the run was measured, for a chart.
+// Machine says in a short line where the run was measured, for a chart's
+// subtitle: the CPU's name without its trademarks and clock, and the line
+// broken in two where it would be wider than the chart (about 80 characters).
 func (r *Report) Machine() string {
 	var parts []string
 	for _, key := range []string{"cpu", "go", "postgres", "rtt-measured", "date"} {
@@ -66,6 +69,8 @@ func (r *Report) Machine() string {
 			continue
 		}
 		switch key {
+		case "cpu":
+			value = shortCPU(value)
 		case "postgres":
 			value = "PostgreSQL " + strings.Fields(value)[0]
 		case "rtt-measured":
@@ -73,7 +78,41 @@ func (r *Report) Machine() string {
 		}
 		parts = append(parts, value)
 	}
-	return strings.Join(parts, " · ")
+	var lines []string
+	line := ""
+	for _, part := range parts {
+		if line != "" && len([]rune(line))+len(" · ")+len([]rune(part)) > machineWidth {
+			lines, line = append(lines, line), ""
+		}
+		if line != "" {
+			line += " · "
+		}
+		line += part
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// machineWidth is about as many characters as a chart's subtitle shows.
+const machineWidth = 80
+
+// cpuNoise matches what a CPU's name says that a reader does not need.
+var cpuNoise = regexp.MustCompile(`\((R|TM|tm|r)\)|\s+CPU\s*@.*$|\s*@.*$|\s+\d+-Core Processor|\s+with Radeon.*$|\s+Processor\b`)
+
+// shortCPU shortens a CPU's name as the runtime reports it: "Intel(R)
+// Core(TM) i7-10510U CPU @ 1.80GHz" is "Intel Core i7-10510U"; and cuts what
+// is still longer than half a subtitle.
+func shortCPU(name string) string {
+	short := strings.Join(strings.Fields(cpuNoise.ReplaceAllString(name, "")), " ")
+	if runes := []rune(short); len(runes) > machineWidth/2 {
+		short = string(runes[:machineWidth/2-1]) + "…"
+	}
+	if short == "" {
+		return name
+	}
+	return short
 }
 
 func (r *Report) runsPhrase() string {
@@ -153,7 +192,11 @@ func (b *Benchmark) orderedUnits() []string {
 	return units
 }
 
-// vsBaseline says how impl compares with the baseline's time at size.
+// NoDifference is what a table or headline says where a ratio would be noise.
+const NoDifference = "no measurable difference"
+
+// vsBaseline says how impl compares with the baseline's time at size: a
+// ratio only where the difference is significant (see Differs).
 func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 	if impl == baseline {
 		return ""
@@ -163,15 +206,20 @@ func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 	if !ok1 || !ok2 || base == 0 || this == 0 {
 		return ""
 	}
-	if ratio := base / this; ratio >= 1 {
-		return fmt.Sprintf("%s× faster", formatRatio(ratio))
+	if !b.Differs(baseline, impl, size, timeUnit) {
+		return NoDifference
 	}
-	return fmt.Sprintf("%s× slower", formatRatio(this/base))
+	if ratio := base / this; ratio >= 1 {
+		return fmt.Sprintf("%s× faster", FormatRatio(ratio))
+	}
+	return fmt.Sprintf("%s× slower", FormatRatio(this/base))
 }
 
-// growth says how each implementation's time grows with the size.
+// growth says how each implementation's time grows with the size, over the
+// top decade.
 func (b *Benchmark) growth() string {
-	if !b.Grows() {
+	lo, hi, ok := b.TopDecade()
+	if !ok {
 		return ""
 	}
 	var fits []string
@@ -183,8 +231,8 @@ func (b *Benchmark) growth() string {
 	if len(fits) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Time per op grows as %s, fitted over %s = %s … %s (n^1 is linear; n^0 does not grow).",
-		strings.Join(fits, ", "), b.SizeKey, formatCount(b.Sizes[0]), formatCount(b.Sizes[len(b.Sizes)-1]))
+	return fmt.Sprintf("Time per op grows as %s: the slope over the top decade, %s = %s … %s (n^1 is linear; n^0 does not grow).",
+		strings.Join(fits, ", "), b.SizeKey, formatCount(lo), formatCount(hi))
 }
 
 func unitHeader(unit string) string {
@@ -236,7 +284,9 @@ func formatBytes(b float64) string {
 	return sig3(b) + " " + units[i]
 }
 
-func formatRatio(r float64) string {
+// FormatRatio writes a ratio as the tables do: 4.8 below ten, 12 and 1,349
+// above.
+func FormatRatio(r float64) string {
 	if r >= 10 {
 		return formatCount(math.Round(r))
 	}

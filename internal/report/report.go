@@ -1,7 +1,8 @@
 // Package report turns `go test -bench` output into what a lesson shows: per
 // benchmark, a table of size × implementation with the ratio to the first
-// implementation, the growth exponent fitted over the sizes, and a log-log
-// chart of time against size.
+// implementation where benchstat's test finds a difference (Differs), the
+// growth exponent over the top decade of sizes (Exponent), and a log-log
+// chart of time against size; and two runs side by side (WriteComparison).
 //
 // It understands the names the lessons use, BenchmarkX/impl=NAME/SIZE=N: the
 // impl key is required; the size key, any other key with a number, may be
@@ -21,6 +22,7 @@ import (
 	"strings"
 
 	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
 )
 
 // Report is one benchmark run: where it ran, and its benchmarks.
@@ -54,7 +56,20 @@ type sample struct {
 	unit string
 }
 
+// ErrNoResults says that a file has no benchmark result this package can
+// place: not the output of go test -bench, or of a run that failed.
+var ErrNoResults = errors.New("no benchmark results (BenchmarkX/impl=NAME/… lines); is it the output of go test -bench?")
+
+// isStatus reports whether a configuration key is a tool's status line, such
+// as "pgtest: 3 database(s) left by interrupted runs", rather than a fact
+// about the run: read and dropped.
+func isStatus(key string) bool {
+	return key == "pgtest" || strings.HasPrefix(key, "pgtest-status")
+}
+
 // Parse reads benchmark output, as go test prints it or benchstat reads it.
+// A file with no result it can place is an error wrapping ErrNoResults; the
+// status lines of the harness (pgtest: …) are not configuration.
 func Parse(r io.Reader, fileName string) (*Report, error) {
 	report := &Report{}
 	byName := make(map[string]*Benchmark)
@@ -66,7 +81,7 @@ func Parse(r io.Reader, fileName string) (*Report, error) {
 			report.Unplaced = append(report.Unplaced, rec.Error())
 		case *benchfmt.Result:
 			for _, c := range rec.Config {
-				if c.File && !seenConfig[c.Key] {
+				if c.File && !seenConfig[c.Key] && !isStatus(c.Key) {
 					seenConfig[c.Key] = true
 					report.Config = append(report.Config, KeyValue{c.Key, string(c.Value)})
 				}
@@ -79,6 +94,9 @@ func Parse(r io.Reader, fileName string) (*Report, error) {
 	}
 	if err := reader.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", fileName, err)
+	}
+	if len(report.Benchmarks) == 0 {
+		return nil, fmt.Errorf("%s: %w", fileName, ErrNoResults)
 	}
 	for _, b := range report.Benchmarks {
 		slices.Sort(b.Sizes)
@@ -165,36 +183,80 @@ func (b *Benchmark) Grows() bool {
 	return b.SizeKey != "" && !strings.HasSuffix(b.SizeKey, "%") && len(b.Sizes) >= 2
 }
 
-// Exponent fits median(unit) = c·size^k over the sizes of impl, by least
-// squares on the logarithms, and returns k: about 0 for a cost that does not
-// grow, 1 for linear, 2 for quadratic. It needs two sizes or more.
+// Exponent returns how the median of unit grows with the size for impl: the
+// local slope of log(median) against log(size) over the top decade (see
+// TopDecade), k in median ≈ c·size^k there: about 0 for a cost that does not
+// grow, 1 for linear, 2 for quadratic.
+//
+// It is the top decade's slope rather than one power law fitted over every
+// size because a fixed cost (a round trip, a plan) dominates the small sizes
+// and pulls such a fit down: a + b·n shows as n^0.6 over 10 … 10,000 while
+// its largest sizes grow as n^1.
 func (b *Benchmark) Exponent(impl, unit string) (float64, bool) {
-	if !b.Grows() {
+	lo, hi, ok := b.TopDecade()
+	if !ok {
 		return 0, false
 	}
-	var xs, ys []float64
+	vLo, ok1 := b.Median(impl, lo, unit)
+	vHi, ok2 := b.Median(impl, hi, unit)
+	if !ok1 || !ok2 || vLo <= 0 || vHi <= 0 {
+		return 0, false
+	}
+	return math.Log(vHi/vLo) / math.Log(hi/lo), true
+}
+
+// TopDecade returns the sizes Exponent measures between: the largest size,
+// and the largest size at most a tenth of it (the smallest size when none is
+// that far below). It needs two sizes or more, above zero.
+func (b *Benchmark) TopDecade() (lo, hi float64, ok bool) {
+	if !b.Grows() {
+		return 0, 0, false
+	}
+	hi = b.Sizes[len(b.Sizes)-1]
 	for _, size := range b.Sizes {
-		if v, ok := b.Median(impl, size, unit); ok && size > 0 && v > 0 {
-			xs, ys = append(xs, math.Log(size)), append(ys, math.Log(v))
+		if size > 0 && (lo == 0 || size <= hi/10) {
+			lo = size
 		}
 	}
-	if len(xs) < 2 {
-		return 0, false
+	if lo <= 0 || lo >= hi {
+		return 0, 0, false
 	}
-	var meanX, meanY float64
-	for i := range xs {
-		meanX += xs[i] / float64(len(xs))
-		meanY += ys[i] / float64(len(ys))
+	return lo, hi, true
+}
+
+// Alpha is the significance level of Differs, as benchstat's.
+const Alpha = 0.05
+
+// Differs reports whether impl's samples at size in unit differ from base's
+// by more than noise: a Mann-Whitney U test, as benchstat makes, with p below
+// Alpha. Counts that do not vary (queries, rows: any unit but a time) are
+// exact: they differ when their values do. Too few runs of a time never
+// differ: six a side are enough, two against six are not.
+func (b *Benchmark) Differs(base, impl string, size float64, unit string) bool {
+	return differ(b.samples[sample{base, size, unit}], b.samples[sample{impl, size, unit}], unit)
+}
+
+// differ is Differs on two sets of samples of a unit.
+func differ(s1, s2 []float64, unit string) bool {
+	if len(s1) == 0 || len(s2) == 0 {
+		return false
 	}
-	var cov, varX float64
-	for i := range xs {
-		cov += (xs[i] - meanX) * (ys[i] - meanY)
-		varX += (xs[i] - meanX) * (xs[i] - meanX)
+	if !strings.HasPrefix(unit, "sec/") && constant(s1) && constant(s2) {
+		return s1[0] != s2[0]
 	}
-	if varX == 0 {
-		return 0, false
+	thresholds := benchmath.DefaultThresholds
+	thresholds.CompareAlpha = Alpha
+	c := benchmath.AssumeNothing.Compare(benchmath.NewSample(slices.Clone(s1), &thresholds), benchmath.NewSample(slices.Clone(s2), &thresholds))
+	return c.P < Alpha
+}
+
+func constant(values []float64) bool {
+	for _, v := range values {
+		if v != values[0] {
+			return false
+		}
 	}
-	return cov / varX, true
+	return true
 }
 
 // Find returns the benchmark of that name, or nil.
