@@ -32,7 +32,7 @@ func TestExercise01(t *testing.T) {
 }
 
 func TestExercise02(t *testing.T) {
-	require.NoError(t, checkExercise02(pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
+	require.NoError(t, checkExercise02(t, pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
 }
 
 func TestExercise03(t *testing.T) {
