@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,4 +67,84 @@ func queryPosts(ctx context.Context, db *pgxpool.Pool, query string, args ...any
 		err := row.Scan(&p.ID, &p.AuthorID, &p.Title, &p.CreatedAt)
 		return p, err
 	})
+}
+
+// categoryCountsQuery is the menu's query, as the naive catalog runs it.
+const categoryCountsQuery = `SELECT category, count(*) FROM products GROUP BY category`
+
+func queryCategoryCounts(ctx context.Context, db *pgxpool.Pool) (map[string]int64, error) {
+	rows, err := db.Query(ctx, categoryCountsQuery)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int64)
+	var category string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&category, &n}, func() error {
+		counts[category] = n
+		return nil
+	})
+	return counts, err
+}
+
+// sharedMapCatalog is a wrong answer to exercise 6: it hands every caller the
+// cache's own map, so one caller's change is everyone's menu.
+type sharedMapCatalog struct {
+	db       *pgxpool.Pool
+	mu       sync.Mutex
+	counts   map[string]int64
+	loadedAt time.Time
+}
+
+func (c *sharedMapCatalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil || time.Since(c.loadedAt) > time.Minute {
+		counts, err := queryCategoryCounts(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		c.counts, c.loadedAt = counts, time.Now()
+	}
+	return c.counts, nil
+}
+
+// unlockedCatalog is a wrong answer to exercise 6: no mutex, so callers who
+// arrive together all find it empty, all query, and race on its fields.
+type unlockedCatalog struct {
+	db       *pgxpool.Pool
+	counts   map[string]int64
+	loadedAt time.Time
+}
+
+func (c *unlockedCatalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {
+	if c.counts == nil || time.Since(c.loadedAt) > time.Minute {
+		counts, err := queryCategoryCounts(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		c.counts, c.loadedAt = counts, time.Now()
+	}
+	return maps.Clone(c.counts), nil
+}
+
+// foreverCatalog is a wrong answer to exercise 6: it loads the menu once and
+// keeps it for the life of the process.
+type foreverCatalog struct {
+	db     *pgxpool.Pool
+	mu     sync.Mutex
+	counts map[string]int64
+}
+
+func (c *foreverCatalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		counts, err := queryCategoryCounts(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		c.counts = counts
+	}
+	return maps.Clone(c.counts), nil
 }

@@ -48,7 +48,7 @@ func TestExercise05(t *testing.T) {
 }
 
 func TestExercise06(t *testing.T) {
-	require.NoError(t, checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return caching.NewCatalog(db) }))
+	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return caching.NewCatalog(db) }))
 }
 
 func TestExercise07(t *testing.T) {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -372,10 +374,20 @@ type categoryCounter interface {
 	CategoryCounts(ctx context.Context) (map[string]int64, error)
 }
 
+// menuAge is how old the check lets a cached menu be: the lesson's TTL is a
+// minute.
+const menuAge = 5 * time.Minute
+
 // checkExercise06 says what is still wrong with an answer to lesson 6's
-// exercise, or nil when it is done: the naive counts, and at most one query for
-// 100 calls.
-func checkExercise06(db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCounter) error {
+// exercise, or nil when it is done: the naive counts, at most one query for
+// 100 calls one after another and for 50 at once, a copy for each caller, and
+// a menu at most menuAge old. db must be a copy of the shop: the check locks
+// the products table and adds a product.
+//
+// The TTL is checked on the fake clock of a testing/synctest bubble, as
+// NewCatalog takes no clock: inside the bubble, time.Sleep(menuAge) returns
+// at once, and the queries still reach the real database.
+func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCounter) error {
 	want, err := naivecaching.NewCatalog(db).CategoryCounts(context.Background())
 	if err != nil {
 		return fmt.Errorf("the counts to compare with: %w", err)
@@ -387,24 +399,123 @@ func checkExercise06(db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCo
 		if err != nil {
 			return fmt.Errorf("your CategoryCounts, call %d: %w", call, err)
 		}
-		if !assert.ObjectsAreEqual(want, got) {
-			return fmt.Errorf("call %d: your counts are %v, want %v", call, got, want)
+		if _, ok := got["not a category"]; ok {
+			return fmt.Errorf("call %d returned the map that call %d changed: you returned your cache's own map, so every caller changes everyone's menu; return a copy (maps.Clone)",
+				call, call-1)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			return fmt.Errorf("call %d: your counts differ from the naive ones (-naive +yours):\n%s", call, diff)
 		}
 		got["not a category"] = 1 // a caller changing its answer must not change the next one
 	}
 	if queries := counts.Statements(); queries > 1 {
 		return fmt.Errorf("right counts, with %d queries for 100 calls: make it at most 1", queries)
 	}
+	t.Logf("100 calls one after another: %d query (the naive catalog: 100)", counts.Statements())
+
+	catalog = newCatalog(db)
+	ctx, counts = pgtest.CountQueries(context.Background())
+	results, errs := callWhileLocked(t, db, "products", 50, func() (map[string]int64, error) { return catalog.CategoryCounts(ctx) })
+	for i := range results {
+		if errs[i] != nil {
+			return fmt.Errorf("your CategoryCounts, caller %d of 50 at once: %w", i, errs[i])
+		}
+		if diff := cmp.Diff(want, results[i]); diff != "" {
+			return fmt.Errorf("caller %d of 50 at once: your counts differ from the naive ones (-naive +yours):\n%s", i, diff)
+		}
+	}
+	if queries := counts.Statements(); queries > 1 {
+		return fmt.Errorf("%d queries for 50 callers at once, while the first query waited: every caller found the cache empty and filled it; "+
+			"guard the cache with a mutex held while it loads (or use a cache whose loader runs once), and run this check with -race", queries)
+	}
+	t.Logf("50 calls at once, while the first query waits: %d query", counts.Statements())
+
+	return checkMenuAge(t, db, newCatalog)
+}
+
+// checkMenuAge checks, on a fake clock, that a catalog made by newCatalog
+// shows a category added after its first call once menuAge has passed.
+func checkMenuAge(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCounter) error {
+	// A pool of one connection, opened and connected outside the bubble, so
+	// that nothing inside it dials or starts the pool's goroutines.
+	cfg := db.Config()
+	cfg.MaxConns, cfg.MinConns = 1, 0
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return fmt.Errorf("a pool for the clock check: %w", err)
+	}
+	t.Cleanup(pool.Close)
+	if err := pool.Ping(context.Background()); err != nil {
+		return fmt.Errorf("a pool for the clock check: %w", err)
+	}
+	var checkErr error
+	synctest.Test(t, func(t *testing.T) {
+		checkErr = menuAfter(t, pool, newCatalog(pool))
+		// The answer's cache is dropped here; a goroutine of its own (a
+		// cache's periodic clean-up) must return before the bubble ends.
+		for range 3 {
+			synctest.Wait()
+			runtime.GC()
+			time.Sleep(time.Second)
+		}
+	})
+	return checkErr
+}
+
+func menuAfter(t *testing.T, db *pgxpool.Pool, catalog categoryCounter) error {
+	ctx := context.Background()
+	before, err := catalog.CategoryCounts(ctx)
+	if err != nil {
+		return fmt.Errorf("your CategoryCounts, before a new category: %w", err)
+	}
+	const addKite = `INSERT INTO products (id, name, category, price_cents)
+		SELECT max(id) + 1, 'Exercise 6 kite', 'kites', 1999 FROM products`
+	if _, err := db.Exec(ctx, addKite); err != nil {
+		return fmt.Errorf("add a product in a new category: %w", err)
+	}
+	time.Sleep(menuAge) // on the bubble's clock: at once
+	after, err := catalog.CategoryCounts(ctx)
+	if err != nil {
+		return fmt.Errorf("your CategoryCounts, %v after a new category: %w", menuAge, err)
+	}
+	if after["kites"] != 1 {
+		return fmt.Errorf("%v after a product was added in the new category \"kites\", your menu still lacks it (%d categories, as at the first call %d): "+
+			"your cache never expires; keep the answer for a TTL, the promise that a menu may be up to a minute old",
+			menuAge, len(after), len(before))
+	}
+	t.Logf("a new category shows %v later (fake clock)", menuAge)
 	return nil
 }
 
 func TestExercise06CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return naivecaching.NewCatalog(db) })
+	err := checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return naivecaching.NewCatalog(db) })
 	require.ErrorContains(t, err, "100 queries")
+	t.Log(err)
+}
+
+func TestExercise06CheckFailsOnWrongAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		newCatalog func(*pgxpool.Pool) categoryCounter
+		want       string
+	}{
+		{"the cache's own map", func(db *pgxpool.Pool) categoryCounter { return &sharedMapCatalog{db: db} }, "you returned your cache's own map"},
+		{"no mutex", func(db *pgxpool.Pool) categoryCounter { return &unlockedCatalog{db: db} }, "50 queries for 50 callers at once"},
+		{"never expires", func(db *pgxpool.Pool) categoryCounter { return &foreverCatalog{db: db} }, "your cache never expires"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if raceEnabled && tc.name == "no mutex" {
+				t.Skip("its data race is the failure the race detector reports; without -race, the query count shows it")
+			}
+			err := checkExercise06(t, pgtest.ShopClone(t, shop.Small), tc.newCatalog)
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+		})
+	}
 }
 
 func TestExercise06CheckPassesOnTheAnswer(t *testing.T) {
-	require.NoError(t, checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return scalablecaching.NewCatalog(db) }))
+	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return scalablecaching.NewCatalog(db) }))
 }
 
 type statusCounter interface {
