@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
 )
 
 // The wrong answers a trainee most often writes to each exercise, the ones
@@ -147,4 +149,79 @@ func (c *foreverCatalog) CategoryCounts(ctx context.Context) (map[string]int64, 
 		c.counts = counts
 	}
 	return maps.Clone(c.counts), nil
+}
+
+// keyForwardingPayments is a wrong answer to exercise 9: the starting code
+// with the key passed on to the gateway. The gateway charges once per key,
+// but every concurrent call records a payment of its own.
+type keyForwardingPayments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+	paid    sync.Map // key → shop.Payment
+}
+
+func (p *keyForwardingPayments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	if paid, ok := p.paid.Load(key); ok {
+		return paid.(shop.Payment), nil
+	}
+	var charge gateway.Charge
+	var err error
+	for range 3 {
+		if charge, err = p.gateway.Charge(ctx, req, key); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", req.Reference, err)
+	}
+	const insertPayment = `
+		INSERT INTO payments (user_id, amount_cents, currency, status, charge_id)
+		VALUES ($1, $2, $3, 'charged', $4) RETURNING id`
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
+	if err := p.db.QueryRow(ctx, insertPayment, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID); err != nil {
+		return shop.Payment{}, fmt.Errorf("record payment %s: %w", req.Reference, err)
+	}
+	p.paid.Store(key, payment)
+	return payment, nil
+}
+
+// checkThenInsertPayments is a wrong answer to exercise 9: it looks for the
+// key's payment, and when there is none, charges (with the key) and inserts.
+// Concurrent calls all find none; the unique key keeps one row, and the
+// others get the database's duplicate key error.
+type checkThenInsertPayments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+}
+
+func (p *checkThenInsertPayments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	const paymentOfKey = `SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
+		FROM payments WHERE idempotency_key = $1`
+	var payment shop.Payment
+	err := p.db.QueryRow(ctx, paymentOfKey, key).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &payment.Status, &payment.ChargeID)
+	if err == nil {
+		return payment, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", req.Reference, err)
+	}
+	var charge gateway.Charge
+	for range 3 {
+		if charge, err = p.gateway.Charge(ctx, req, key); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", req.Reference, err)
+	}
+	const insertPayment = `
+		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status, charge_id)
+		VALUES ($1, $2, $3, $4, 'charged', $5) RETURNING id`
+	payment = shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
+	if err := p.db.QueryRow(ctx, insertPayment, key, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID); err != nil {
+		return shop.Payment{}, fmt.Errorf("record payment %s: %w", req.Reference, err)
+	}
+	return payment, nil
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -600,20 +602,68 @@ func TestExercise08CheckPassesOnTheAnswer(t *testing.T) {
 type newPayerFunc func(db *pgxpool.Pool, gw *gateway.Client) payer
 
 // checkExercise09 says what is still wrong with an answer to lesson 9's
-// exercise, or nil when it is done: one charge for fifty concurrent calls with
-// one key, and one charge for a payment whose first reply was lost. Each part
-// runs on a copy of the shop of its own.
+// exercise, or nil when it is done: fifty concurrent calls with one key make
+// one charge and one payment row, and each caller gets that payment or an
+// error saying it is in progress; a payment whose first reply was lost is
+// charged once. Each part runs on a copy of the shop of its own.
 func checkExercise09(t *testing.T, newPayments newPayerFunc) error {
+	const callers = 50
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Latency: 100 * time.Millisecond})
-	payments := newPayments(pgtest.ShopClone(t, shop.Small), gw.Client())
-	_, _, _, wait := callTogether(50, func() (shop.Payment, error) {
+	db := pgtest.ShopClone(t, shop.Small)
+	var lastBefore int64
+	if err := db.QueryRow(context.Background(), "SELECT coalesce(max(id), 0) FROM payments").Scan(&lastBefore); err != nil {
+		return fmt.Errorf("the payments before: %w", err)
+	}
+	payments := newPayments(db, gw.Client())
+	results, errs, _, wait := callTogether(callers, func() (shop.Payment, error) {
 		return payments.Pay(context.Background(), "double-click", paymentFor(1))
 	})
 	wait()
-	if charges := len(gw.Charges()); charges != 1 {
-		return fmt.Errorf("%d charges for 50 concurrent calls with one key: make it 1", charges)
+	charges := gw.Charges()
+	if len(charges) != 1 {
+		return fmt.Errorf("%d charges for %d concurrent calls with one key: make it 1", len(charges), callers)
 	}
+	const paymentsAfter = `SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
+		FROM payments WHERE id > $1 ORDER BY id`
+	rows, err := db.Query(context.Background(), paymentsAfter, lastBefore)
+	if err != nil {
+		return fmt.Errorf("the payments recorded: %w", err)
+	}
+	recorded, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (shop.Payment, error) {
+		var p shop.Payment
+		err := row.Scan(&p.ID, &p.UserID, &p.AmountCents, &p.Currency, &p.Status, &p.ChargeID)
+		return p, err
+	})
+	if err != nil {
+		return fmt.Errorf("the payments recorded: %w", err)
+	}
+	if len(recorded) != 1 {
+		return fmt.Errorf("%d payment rows for %d concurrent calls with one key, and 1 charge: the gateway charged once because it got the key, "+
+			"but your table says %d payments; one key, one row: let the unique key on idempotency_key decide which call pays (INSERT … ON CONFLICT), not a check before it",
+			len(recorded), callers, len(recorded))
+	}
+	paid := 0
+	for i := range results {
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(errs[i], &pgErr) && pgErr.Code == "23505": // unique_violation
+			return fmt.Errorf("caller %d of %d got the database's error %q: a caller whose key is being paid gets the first call's payment, or an error saying it is in progress",
+				i, callers, pgErr.Message)
+		case errs[i] != nil:
+			continue
+		case results[i].ID != recorded[0].ID || results[i].ChargeID != charges[0].ID:
+			return fmt.Errorf("caller %d of %d got payment %d charged as %q, but the table holds payment %d and the gateway made %q: one key, one payment",
+				i, callers, results[i].ID, results[i].ChargeID, recorded[0].ID, charges[0].ID)
+		default:
+			paid++
+		}
+	}
+	if paid == 0 {
+		return fmt.Errorf("none of %d concurrent calls with one key got its payment (the first error: %v); the call that pays returns it", callers, errs[0])
+	}
+	// How many got which depends on the scheduler: not a figure to pin.
+	t.Logf("%d concurrent calls with one key: 1 charge, 1 payment row; every caller got that payment, or an error (in progress)", callers)
 
 	gw = startGateway(t)
 	gw.FailNext(gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true})
@@ -628,12 +678,33 @@ func checkExercise09(t *testing.T, newPayments newPayerFunc) error {
 	if payment.ChargeID != gw.Charges()[0].ID {
 		return fmt.Errorf("the payment records charge %q, the gateway made %q", payment.ChargeID, gw.Charges()[0].ID)
 	}
+	t.Logf("a payment whose first reply was lost: %d requests, 1 charge", gw.Requests())
 	return nil
 }
 
 func TestExercise09CheckFailsOnTheStart(t *testing.T) {
 	err := checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) })
 	require.ErrorContains(t, err, "50 charges for 50 concurrent calls")
+	t.Log(err)
+}
+
+func TestExercise09CheckFailsOnWrongAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pay  newPayerFunc
+		want string
+	}{
+		{"key merely forwarded to the gateway", func(db *pgxpool.Pool, gw *gateway.Client) payer { return &keyForwardingPayments{db: db, gateway: gw} },
+			"50 payment rows for 50 concurrent calls with one key, and 1 charge"},
+		{"check, then insert", func(db *pgxpool.Pool, gw *gateway.Client) payer { return &checkThenInsertPayments{db: db, gateway: gw} },
+			"got the database's error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkExercise09(t, tc.pay)
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+		})
+	}
 }
 
 func TestExercise09CheckPassesOnTheAnswer(t *testing.T) {
