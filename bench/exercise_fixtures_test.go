@@ -225,3 +225,40 @@ func (p *checkThenInsertPayments) Pay(ctx context.Context, key string, req gatew
 	}
 	return payment, nil
 }
+
+// commonByTypedEmail is a wrong answer to exercise 5: a set of the emails as
+// typed, which misses a customer who signed up again in capitals or with
+// spaces.
+func commonByTypedEmail(a, b []shop.User, _ func(shop.User) string) []shop.User {
+	inB := make(map[string]bool, len(b))
+	for _, v := range b {
+		inB[v.Email] = true
+	}
+	common := []shop.User{}
+	for _, u := range a {
+		if inB[u.Email] {
+			common = append(common, u)
+		}
+	}
+	return common
+}
+
+// commonInMapOrder is a wrong answer to exercise 5: it files a by key and
+// returns the customers in the map's order, which is no order at all.
+func commonInMapOrder(a, b []shop.User, key func(shop.User) string) []shop.User {
+	inA := make(map[string][]shop.User, len(a))
+	for _, u := range a {
+		inA[key(u)] = append(inA[key(u)], u)
+	}
+	inB := make(map[string]bool, len(b))
+	for _, v := range b {
+		inB[key(v)] = true
+	}
+	common := []shop.User{}
+	for k, users := range inA {
+		if inB[k] {
+			common = append(common, users...)
+		}
+	}
+	return common
+}

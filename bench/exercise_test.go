@@ -44,7 +44,7 @@ func TestExercise04(t *testing.T) {
 }
 
 func TestExercise05(t *testing.T) {
-	require.NoError(t, checkExercise05(nestedloops.CommonCustomers))
+	require.NoError(t, checkExercise05(t, nestedloops.CommonCustomers))
 }
 
 func TestExercise06(t *testing.T) {
