@@ -36,7 +36,7 @@ func TestExercise02(t *testing.T) {
 }
 
 func TestExercise03(t *testing.T) {
-	require.NoError(t, checkExercise03(pgtest.ShopClone(t, shop.Small), indexes.ProductSalesIndex))
+	require.NoError(t, checkExercise03(t, pgtest.ShopClone(t, shop.Small), indexes.ProductSalesIndex))
 }
 
 func TestExercise04(t *testing.T) {
