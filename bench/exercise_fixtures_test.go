@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -261,4 +262,33 @@ func commonInMapOrder(a, b []shop.User, key func(shop.User) string) []shop.User 
 		}
 	}
 	return common
+}
+
+// paymentsWithoutCheck is a wrong answer to exercise 8: the currency is a
+// parameter, so no SQL gets in, but a currency the shop does not take is
+// answered with no payments and no error.
+func paymentsWithoutCheck(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error) {
+	const paymentsInCurrency = `SELECT id, user_id, amount_cents, currency, status FROM payments
+		WHERE currency = $1 ORDER BY id`
+	return queryPayments(ctx, db, paymentsInCurrency, currency)
+}
+
+// paymentsQuotesDoubled is a wrong answer to exercise 8: it escapes the
+// quotes by hand and pastes the currency into the SQL.
+func paymentsQuotesDoubled(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error) {
+	query := `SELECT id, user_id, amount_cents, currency, status FROM payments
+		WHERE currency = '` + strings.ReplaceAll(currency, "'", "''") + `' ORDER BY id`
+	return queryPayments(ctx, db, query)
+}
+
+func queryPayments(ctx context.Context, db *pgxpool.Pool, query string, args ...any) ([]shop.Payment, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (shop.Payment, error) {
+		var p shop.Payment
+		err := row.Scan(&p.ID, &p.UserID, &p.AmountCents, &p.Currency, &p.Status)
+		return p, err
+	})
 }

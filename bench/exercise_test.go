@@ -57,7 +57,7 @@ func TestExercise07(t *testing.T) {
 }
 
 func TestExercise08(t *testing.T) {
-	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), validation.PaymentsInCurrency))
+	require.NoError(t, checkExercise08(t, pgtest.ShopClone(t, shop.Small), validation.PaymentsInCurrency))
 }
 
 func TestExercise09(t *testing.T) {

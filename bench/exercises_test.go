@@ -623,19 +623,30 @@ type paymentsInCurrencyFunc func(ctx context.Context, db *pgxpool.Pool, currency
 // exercise, or nil when it is done: the euro payments for "EUR", and an error,
 // with no payments, for SQL passed as a currency. db must be a copy of the
 // shop: the check writes three payments.
-func checkExercise08(db *pgxpool.Pool, paymentsIn paymentsInCurrencyFunc) error {
+func checkExercise08(t testing.TB, db *pgxpool.Pool, paymentsIn paymentsInCurrencyFunc) error {
 	ctx := context.Background()
 	const insertPayments = `INSERT INTO payments (user_id, amount_cents, currency)
 		VALUES (1, 1250, 'EUR'), (2, 999, 'USD'), (3, 40000, 'EUR')`
 	if _, err := db.Exec(ctx, insertPayments); err != nil {
 		return fmt.Errorf("the payments to report on: %w", err)
 	}
-	euros, err := paymentsIn(ctx, db, "EUR")
+	recorded, queries := pgtest.RecordQueries(ctx)
+	euros, err := paymentsIn(recorded, db, "EUR")
 	if err != nil {
 		return fmt.Errorf("your PaymentsInCurrency(EUR): %w", err)
 	}
-	if len(euros) != 2 || euros[0].AmountCents != 1250 || euros[1].AmountCents != 40000 {
-		return fmt.Errorf("PaymentsInCurrency(EUR) returned %+v, want the payments of 12.50 and 400.00 EUR", euros)
+	amounts := make([]int64, len(euros))
+	for i, p := range euros {
+		amounts[i] = p.AmountCents
+	}
+	if diff := cmp.Diff([]int64{1250, 40000}, amounts); diff != "" {
+		return fmt.Errorf("PaymentsInCurrency(EUR) returned %+v, want the payments of 12.50 and 400.00 EUR, oldest first (amounts in cents, -want +yours):\n%s", euros, diff)
+	}
+	for _, q := range queries.Queries() {
+		if strings.Contains(q.SQL, "'EUR'") {
+			return fmt.Errorf("right payments, but the currency is pasted into your SQL (%s): send it as a parameter, apart from the statement; "+
+				"there is no input trusted enough to become SQL", strings.Join(strings.Fields(q.SQL), " "))
+		}
 	}
 	const hostile = "EUR' OR 'x'='x"
 	leaked, err := paymentsIn(ctx, db, hostile)
@@ -643,18 +654,37 @@ func checkExercise08(db *pgxpool.Pool, paymentsIn paymentsInCurrencyFunc) error 
 		return fmt.Errorf("PaymentsInCurrency(%q) returned %d payments, %+v: the input became SQL", hostile, len(leaked), leaked)
 	}
 	if err == nil {
-		return fmt.Errorf("PaymentsInCurrency(%q) returned no payments and no error: say what is wrong with the currency", hostile)
+		return fmt.Errorf("PaymentsInCurrency(%q) returned %#v and no error: the SQL is safe, but say what is wrong with the currency: not a currency the shop takes", hostile, leaked)
 	}
+	t.Logf("EUR: 2 payments, the currency sent as a parameter; %q: refused (%v)", hostile, err)
 	return nil
 }
 
 func TestExercise08CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise08(pgtest.ShopClone(t, shop.Small), naivevalidation.PaymentsInCurrency)
-	require.ErrorContains(t, err, "returned 3 payments")
+	err := checkExercise08(t, pgtest.ShopClone(t, shop.Small), naivevalidation.PaymentsInCurrency)
+	require.ErrorContains(t, err, "the currency is pasted into your SQL")
+	t.Log(err)
+}
+
+func TestExercise08CheckFailsOnWrongAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		paymentsIn paymentsInCurrencyFunc
+		want       string
+	}{
+		{"parameters, no check", paymentsWithoutCheck, "and no error: the SQL is safe, but say what is wrong with the currency"},
+		{"quotes doubled by hand", paymentsQuotesDoubled, "the currency is pasted into your SQL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkExercise08(t, pgtest.ShopClone(t, shop.Small), tc.paymentsIn)
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+		})
+	}
 }
 
 func TestExercise08CheckPassesOnTheAnswer(t *testing.T) {
-	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), scalablevalidation.PaymentsInCurrency))
+	require.NoError(t, checkExercise08(t, pgtest.ShopClone(t, shop.Small), scalablevalidation.PaymentsInCurrency))
 }
 
 type newPayerFunc func(db *pgxpool.Pool, gw *gateway.Client) payer
