@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
@@ -291,4 +292,60 @@ func queryPayments(ctx context.Context, db *pgxpool.Pool, query string, args ...
 		err := row.Scan(&p.ID, &p.UserID, &p.AmountCents, &p.Currency, &p.Status)
 		return p, err
 	})
+}
+
+// ordersPerStatusQuery is the dashboard's query, as the naive version runs it.
+const ordersPerStatusQuery = `SELECT status, count(*) FROM orders GROUP BY status`
+
+func queryOrdersPerStatus(ctx context.Context, db *pgxpool.Pool) (map[string]int64, error) {
+	rows, err := db.Query(ctx, ordersPerStatusQuery)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int64)
+	var status string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		counts[status] = n
+		return nil
+	})
+	return counts, err
+}
+
+// firstContextDashboard is a wrong answer to exercise 7: singleflight.Do runs
+// the shared query on the first caller's context, so when that caller leaves,
+// every caller waiting on the query fails with it.
+type firstContextDashboard struct {
+	db      *pgxpool.Pool
+	flights singleflight.Group
+}
+
+func (d *firstContextDashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {
+	counts, err, _ := d.flights.Do("orders-per-status", func() (any, error) { return queryOrdersPerStatus(ctx, d.db) })
+	if err != nil {
+		return nil, err
+	}
+	return maps.Clone(counts.(map[string]int64)), nil
+}
+
+// sharedMapDashboard is a wrong answer to exercise 7: every caller that
+// shared the query gets the same map, so one caller's change is everyone's.
+type sharedMapDashboard struct {
+	db      *pgxpool.Pool
+	flights singleflight.Group
+}
+
+func (d *sharedMapDashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {
+	done := d.flights.DoChan("orders-per-status", func() (any, error) {
+		return queryOrdersPerStatus(context.WithoutCancel(ctx), d.db)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case result := <-done:
+		if result.Err != nil {
+			return nil, result.Err
+		}
+		return result.Val.(map[string]int64), nil
+	}
 }

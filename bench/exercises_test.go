@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -584,32 +585,111 @@ type statusCounter interface {
 
 // checkExercise07 says what is still wrong with an answer to lesson 7's
 // exercise, or nil when it is done: 50 callers who arrive while the query runs
-// share it, and get the right counts. db must be a copy of the shop: the check
-// locks the orders table while the callers arrive.
+// share it, get the right counts, each a map of its own, and still get them
+// when the caller whose context runs the query leaves. db must be a copy of
+// the shop: the check locks the orders table while the callers arrive.
 func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) error {
+	const callers = 50
 	want, err := naivestampede.NewDashboard(db).OrdersPerStatus(context.Background())
 	if err != nil {
 		return fmt.Errorf("the counts to compare with: %w", err)
 	}
-	ctx, counts := pgtest.CountQueries(context.Background())
-	results, errs := callWhileLocked(t, db, "orders", 50, func() (map[string]int64, error) { return dashboard.OrdersPerStatus(ctx) })
+	counted, counts := pgtest.CountQueries(context.Background())
+	// Each caller has a context of its own, which records the queries run on
+	// it: the one that records the shared query is the caller whose context
+	// it runs on, and that caller leaves while the query waits.
+	ctxs, cancels, recordings := make([]context.Context, callers), make([]context.CancelFunc, callers), make([]*pgtest.Recording, callers)
+	for i := range callers {
+		var ctx context.Context
+		ctx, recordings[i] = pgtest.RecordQueries(counted)
+		ctxs[i], cancels[i] = context.WithCancel(ctx)
+		t.Cleanup(cancels[i])
+	}
+	var release func()
+	t.Cleanup(func() { // registered before the lock is taken
+		if release != nil {
+			release()
+		}
+	})
+	release = lockTable(t, db, "orders")
+	results, errs := make([]map[string]int64, callers), make([]error, callers)
+	var arrived, returned sync.WaitGroup
+	for i := range callers {
+		arrived.Add(1)
+		returned.Go(func() {
+			arrived.Done()
+			results[i], errs[i] = dashboard.OrdersPerStatus(ctxs[i])
+		})
+	}
+	arrived.Wait()
+	waitForLockWaiters(t, db, 1)
+	time.Sleep(stragglerGrace)
+	leader := slices.IndexFunc(recordings, func(r *pgtest.Recording) bool { return len(r.Queries()) > 0 })
+	if leader >= 0 {
+		cancels[leader]()
+	}
+	release()
+	release = nil
+	returned.Wait()
+	failed := 0
 	for i := range results {
-		if errs[i] != nil {
-			return fmt.Errorf("your OrdersPerStatus, caller %d: %w", i, errs[i])
+		switch {
+		case i == leader:
+			continue // it left: an error or the counts, both are right
+		case errs[i] != nil:
+			failed++
+		default:
+			if diff := cmp.Diff(want, results[i]); diff != "" {
+				return fmt.Errorf("caller %d: your counts differ from the naive ones (-naive +yours):\n%s", i, diff)
+			}
 		}
-		if !assert.ObjectsAreEqual(want, results[i]) {
-			return fmt.Errorf("caller %d: your counts are %v, want %v", i, results[i], want)
+	}
+	if failed > 0 {
+		first := 0
+		for first == leader || errs[first] == nil {
+			first++
 		}
+		return fmt.Errorf("%d of %d callers failed when the caller whose context ran the shared query left (caller %d: %v): "+
+			"the query ran on the first caller's context; run it on context.WithoutCancel(ctx), and let each caller wait on its own (DoChan)",
+			failed, callers-1, first, errs[first])
 	}
 	if queries := counts.Statements(); queries > 1 {
-		return fmt.Errorf("right counts, with %d queries for 50 callers at once: make it 1", queries)
+		return fmt.Errorf("right counts, with %d queries for %d callers at once: make it 1", queries, callers)
 	}
+	other := (leader + 1) % callers
+	results[other]["not a status"] = 1
+	for i := range results {
+		if i != other && i != leader && results[i]["not a status"] == 1 {
+			return fmt.Errorf("caller %d changed its map, and caller %d's changed too: callers share one map; give each caller a copy (maps.Clone)", other, i)
+		}
+	}
+	t.Logf("%d callers at once, the first leaving while the query waits: %d query, %d answers", callers, counts.Statements(), callers-1)
 	return nil
 }
 
 func TestExercise07CheckFailsOnTheStart(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	require.ErrorContains(t, checkExercise07(t, db, naivestampede.NewDashboard(db)), "50 queries")
+	err := checkExercise07(t, db, naivestampede.NewDashboard(db))
+	require.ErrorContains(t, err, "50 queries")
+	t.Log(err)
+}
+
+func TestExercise07CheckFailsOnWrongAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		dashboard func(db *pgxpool.Pool) statusCounter
+		want      string
+	}{
+		{"the first caller's context", func(db *pgxpool.Pool) statusCounter { return &firstContextDashboard{db: db} }, "the query ran on the first caller's context"},
+		{"one map for every caller", func(db *pgxpool.Pool) statusCounter { return &sharedMapDashboard{db: db} }, "callers share one map"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			err := checkExercise07(t, db, tc.dashboard(db))
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+		})
+	}
 }
 
 func TestExercise07CheckPassesOnTheAnswer(t *testing.T) {
