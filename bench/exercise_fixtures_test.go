@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"strconv"
 	"strings"
@@ -348,4 +351,50 @@ func (d *sharedMapDashboard) OrdersPerStatus(ctx context.Context) (map[string]in
 		}
 		return result.Val.(map[string]int64), nil
 	}
+}
+
+// writeOrderItemsCSV writes the order items to out as it reads them, without
+// flushing it.
+func writeOrderItemsCSV(ctx context.Context, db *pgxpool.Pool, out *csv.Writer) error {
+	const allItemsQuery = `SELECT order_id, line_no, product_id, quantity, price_cents
+		FROM order_items ORDER BY order_id, line_no`
+	rows, err := db.Query(ctx, allItemsQuery)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out.Write([]string{"order_id", "line_no", "product_id", "quantity", "price_cents"})
+	var orderID, productID, priceCents int64
+	var lineNo, quantity int32
+	for rows.Next() {
+		if err := rows.Scan(&orderID, &lineNo, &productID, &quantity, &priceCents); err != nil {
+			return err
+		}
+		out.Write([]string{strconv.FormatInt(orderID, 10), strconv.Itoa(int(lineNo)), strconv.FormatInt(productID, 10),
+			strconv.Itoa(int(quantity)), strconv.FormatInt(priceCents, 10)})
+	}
+	return rows.Err()
+}
+
+// exportThroughBuffer is a wrong answer to exercise 4: it reads the rows one
+// at a time, but writes them into a buffer, and the buffer to w at the end:
+// the whole file is in memory before its first byte leaves.
+func exportThroughBuffer(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
+	var file bytes.Buffer
+	out := csv.NewWriter(&file)
+	if err := writeOrderItemsCSV(ctx, db, out); err != nil {
+		return err
+	}
+	out.Flush()
+	if err := out.Error(); err != nil {
+		return err
+	}
+	_, err := file.WriteTo(w)
+	return err
+}
+
+// exportWithoutFlush is a wrong answer to exercise 4: it streams, but never
+// flushes the csv.Writer, whose buffer keeps the last lines.
+func exportWithoutFlush(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
+	return writeOrderItemsCSV(ctx, db, csv.NewWriter(w))
 }

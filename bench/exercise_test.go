@@ -40,7 +40,7 @@ func TestExercise03(t *testing.T) {
 }
 
 func TestExercise04(t *testing.T) {
-	require.NoError(t, checkExercise04(pgtest.Shop(t, shop.Small), export.ExportOrderItemsCSV))
+	require.NoError(t, checkExercise04(t, pgtest.Shop(t, shop.Small), export.ExportOrderItemsCSV))
 }
 
 func TestExercise05(t *testing.T) {

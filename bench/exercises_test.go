@@ -335,7 +335,7 @@ func TestExercise05CheckPassesOnTheAnswer(t *testing.T) {
 // checkExercise04 says what is still wrong with an answer to lesson 4's
 // exercise, or nil when it is done: the naive bytes, with less than 2 MiB more
 // live heap than at the start when the first bytes leave.
-func checkExercise04(db *pgxpool.Pool, export exportFunc) error {
+func checkExercise04(t testing.TB, db *pgxpool.Pool, export exportFunc) error {
 	var want bytes.Buffer
 	if err := naiveexport.ExportOrderItemsCSV(context.Background(), db, &want); err != nil {
 		return fmt.Errorf("the export to compare with: %w", err)
@@ -347,23 +347,70 @@ func checkExercise04(db *pgxpool.Pool, export exportFunc) error {
 	if err != nil {
 		return fmt.Errorf("your ExportOrderItemsCSV failed: %w", err)
 	}
-	if !bytes.Equal(want.Bytes(), got.Bytes()) {
-		return fmt.Errorf("your export differs from the naive one (%d bytes, want %d)", got.Len(), want.Len())
+	if err := compareExports(want.Bytes(), got.Bytes()); err != nil {
+		return err
 	}
 	const budget = 2 << 20
 	if held > budget {
-		return fmt.Errorf("right bytes, but %.1f MiB more live heap at the first write: stream the rows to stay under %d MiB",
+		return fmt.Errorf("right bytes, but %.1f MiB more live heap at the first write: the file was held in memory before its first byte left; "+
+			"stream the rows, writing each as it is read, to stay under %d MiB",
 			float64(held)/(1<<20), budget>>20)
 	}
+	t.Logf("%d bytes, the same as the naive export; live heap at the first write: %.1f MiB more than at the start (budget %d MiB)",
+		got.Len(), float64(held)/(1<<20), budget>>20)
 	return nil
 }
 
+// compareExports says how the export got differs from want, in lesson 4's
+// words, or returns nil when they are the same bytes.
+func compareExports(want, got []byte) error {
+	if bytes.Equal(want, got) {
+		return nil
+	}
+	if bytes.HasPrefix(want, got) {
+		return fmt.Errorf("your export stops after %d of %d bytes, at %q: the last lines stayed in the csv.Writer's buffer; call Flush at the end, then check Error",
+			len(got), len(want), got[max(0, len(got)-40):])
+	}
+	wantLines, gotLines := bytes.Split(want, []byte("\n")), bytes.Split(got, []byte("\n"))
+	line := 0
+	for line < min(len(wantLines), len(gotLines)) && bytes.Equal(wantLines[line], gotLines[line]) {
+		line++
+	}
+	var wantLine, gotLine []byte
+	if line < len(wantLines) {
+		wantLine = wantLines[line]
+	}
+	if line < len(gotLines) {
+		gotLine = gotLines[line]
+	}
+	return fmt.Errorf("your export differs from the naive one (%d bytes, want %d) from line %d:\n got %q\nwant %q", len(got), len(want), line+1, gotLine, wantLine)
+}
+
 func TestExercise04CheckFailsOnTheStart(t *testing.T) {
-	require.ErrorContains(t, checkExercise04(pgtest.Shop(t, shop.Small), naiveexport.ExportOrderItemsCSV), "live heap")
+	err := checkExercise04(t, pgtest.Shop(t, shop.Small), naiveexport.ExportOrderItemsCSV)
+	require.ErrorContains(t, err, "live heap")
+	t.Log(err)
+}
+
+func TestExercise04CheckFailsOnWrongAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		export exportFunc
+		want   string
+	}{
+		{"rows streamed into a buffer", exportThroughBuffer, "the file was held in memory before its first byte left"},
+		{"no Flush", exportWithoutFlush, "call Flush at the end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkExercise04(t, pgtest.Shop(t, shop.Small), tc.export)
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+		})
+	}
 }
 
 func TestExercise04CheckPassesOnTheAnswer(t *testing.T) {
-	require.NoError(t, checkExercise04(pgtest.Shop(t, shop.Small), scalableexport.ExportOrderItemsCSV))
+	require.NoError(t, checkExercise04(t, pgtest.Shop(t, shop.Small), scalableexport.ExportOrderItemsCSV))
 }
 
 // checkExercise03 says what is still wrong with an answer to lesson 3's
