@@ -398,3 +398,70 @@ func exportThroughBuffer(ctx context.Context, db *pgxpool.Pool, w io.Writer) err
 func exportWithoutFlush(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 	return writeOrderItemsCSV(ctx, db, csv.NewWriter(w))
 }
+
+// feedWithInnerJoin is a wrong answer to exercise 1: one query, but its
+// inner join drops the posts nobody has commented on.
+func feedWithInnerJoin(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
+			u.id, u.name, u.email, u.created_at,
+			(SELECT count(*) FROM comments c WHERE c.post_id = p.id),
+			c.id, c.author_id, c.body, c.created_at
+		FROM (SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1) p
+		JOIN users u ON u.id = p.author_id
+		JOIN LATERAL (
+			SELECT id, author_id, body, created_at FROM comments
+			WHERE post_id = p.id ORDER BY created_at DESC, id DESC LIMIT $2
+		) c ON true
+		ORDER BY p.created_at DESC, p.id DESC, c.created_at DESC, c.id DESC`
+	return queryFeedWithComments(ctx, db, feedWithCommentsQuery, limit, perPost)
+}
+
+// feedCountingKeptComments is a wrong answer to exercise 1: one query, whose
+// comment count is the number of comments it kept, at most perPost.
+func feedCountingKeptComments(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
+			u.id, u.name, u.email, u.created_at,
+			count(c.id) OVER (PARTITION BY p.id),
+			c.id, c.author_id, c.body, c.created_at
+		FROM (SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1) p
+		JOIN users u ON u.id = p.author_id
+		LEFT JOIN LATERAL (
+			SELECT id, author_id, body, created_at FROM comments
+			WHERE post_id = p.id ORDER BY created_at DESC, id DESC LIMIT $2
+		) c ON true
+		ORDER BY p.created_at DESC, p.id DESC, c.created_at DESC, c.id DESC`
+	return queryFeedWithComments(ctx, db, feedWithCommentsQuery, limit, perPost)
+}
+
+// queryFeedWithComments runs a feed query whose rows are a post, its author,
+// its comment count and one of its comments (NULL for none), and puts the
+// rows back together.
+func queryFeedWithComments(ctx context.Context, db *pgxpool.Pool, query string, args ...any) ([]shop.FeedPostWithComments, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	feed := []shop.FeedPostWithComments{}
+	for rows.Next() {
+		var item shop.FeedPostWithComments
+		p, a := &item.Post, &item.Author
+		var commentID, commentAuthorID *int64
+		var body *string
+		var commentedAt *time.Time
+		err := rows.Scan(&p.ID, &p.AuthorID, &p.Title, &p.CreatedAt, &a.ID, &a.Name, &a.Email, &a.CreatedAt, &item.CommentCount,
+			&commentID, &commentAuthorID, &body, &commentedAt)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(feed); n == 0 || feed[n-1].Post.ID != p.ID {
+			item.LatestComments = []shop.Comment{}
+			feed = append(feed, item)
+		}
+		if commentID != nil {
+			last := &feed[len(feed)-1]
+			last.LatestComments = append(last.LatestComments, shop.Comment{ID: *commentID, PostID: p.ID, AuthorID: *commentAuthorID, Body: *body, CreatedAt: *commentedAt})
+		}
+	}
+	return feed, rows.Err()
+}

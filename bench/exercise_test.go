@@ -28,7 +28,7 @@ import (
 // The trainee's checks: go test -tags exercise -run ExerciseNN ./bench
 
 func TestExercise01(t *testing.T) {
-	require.NoError(t, checkExercise01(pgtest.Shop(t, shop.Small), nplusone.ListPostsWithComments))
+	require.NoError(t, checkExercise01(t, pgtest.ShopClone(t, shop.Small), nplusone.ListPostsWithComments))
 }
 
 func TestExercise02(t *testing.T) {

@@ -59,39 +59,99 @@ import (
 type listPostsWithCommentsFunc func(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error)
 
 // checkExercise01 says what is still wrong with an answer to lesson 1's
-// exercise, or nil when it is done: the naive feed, in at most two round trips.
-func checkExercise01(db *pgxpool.Pool, list listPostsWithCommentsFunc) error {
+// exercise, or nil when it is done: the naive feed, in at most two round
+// trips. Before it reads, the check publishes a post nobody has commented on
+// yet, the corner case a join must keep. db must be a copy of the shop.
+func checkExercise01(t testing.TB, db *pgxpool.Pool, list listPostsWithCommentsFunc) error {
 	const perPost = 3
-	want, err := naive.ListPostsWithComments(context.Background(), db, feedSize, perPost)
+	ctx := context.Background()
+	const publishQuery = `INSERT INTO posts (id, author_id, title, created_at)
+		SELECT max(id) + 1, 1, 'No comments yet', now() FROM posts`
+	if _, err := db.Exec(ctx, publishQuery); err != nil {
+		return fmt.Errorf("publish a post: %w", err)
+	}
+	naiveCtx, naiveCounts := pgtest.CountQueries(ctx)
+	want, err := naive.ListPostsWithComments(naiveCtx, db, feedSize, perPost)
 	if err != nil {
 		return fmt.Errorf("the naive feed to compare with: %w", err)
 	}
-	ctx, counts := pgtest.CountQueries(context.Background())
-	got, err := list(ctx, db, feedSize, perPost)
+	counted, counts := pgtest.CountQueries(ctx)
+	got, err := list(counted, db, feedSize, perPost)
 	if err != nil {
 		return fmt.Errorf("your ListPostsWithComments failed: %w", err)
 	}
-	if len(got) != len(want) {
-		return fmt.Errorf("your feed has %d posts, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if !assert.ObjectsAreEqual(want[i], got[i]) {
-			return fmt.Errorf("post %d of the feed (id %d) differs:\n got %+v\nwant %+v", i, want[i].Post.ID, got[i], want[i])
-		}
+	if err := compareFeedsWithComments(want, got); err != nil {
+		return err
 	}
 	if trips := counts.RoundTrips(); trips > 2 {
 		return fmt.Errorf("right answer, in %d round trips for %d posts: make it at most 2", trips, feedSize)
+	}
+	t.Logf("%d posts with their %d latest comments, round trips: %d (the naive feed: %d)", feedSize, perPost, counts.RoundTrips(), naiveCounts.RoundTrips())
+	return nil
+}
+
+// compareFeedsWithComments says how got differs from the feed want, in
+// lesson 1's words, or returns nil when they are equal.
+func compareFeedsWithComments(want, got []shop.FeedPostWithComments) error {
+	wantByID := make(map[int64]shop.FeedPostWithComments, len(want))
+	for _, p := range want {
+		wantByID[p.Post.ID] = p
+	}
+	gotIDs := make(map[int64]bool, len(got))
+	for _, p := range got {
+		gotIDs[p.Post.ID] = true
+	}
+	for _, p := range want {
+		if !gotIDs[p.Post.ID] && p.CommentCount == 0 {
+			return fmt.Errorf("post %d, which has no comments, is missing from your feed (%d posts, want %d): "+
+				"a join drops a post without comments; LEFT JOIN (LATERAL) keeps it, with NULL columns", p.Post.ID, len(got), len(want))
+		}
+	}
+	for i, p := range got {
+		w, ok := wantByID[p.Post.ID]
+		if !ok || i >= len(want) {
+			break
+		}
+		if p.CommentCount != w.CommentCount && p.CommentCount == int64(len(p.LatestComments)) {
+			return fmt.Errorf("post %d has %d comments, your feed says %d, the comments it kept: count all of the post's comments (count(*) in a subquery), not the latest %d",
+				p.Post.ID, w.CommentCount, p.CommentCount, len(p.LatestComments))
+		}
+		if p.LatestComments == nil && w.LatestComments != nil && len(w.LatestComments) == 0 {
+			return fmt.Errorf("post %d: your LatestComments is nil, the naive feed's is empty ([]shop.Comment{}): a client reading the feed as JSON gets null, not []",
+				p.Post.ID)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		return fmt.Errorf("your feed differs from the naive one (%d posts, want %d; -naive +yours):\n%s", len(got), len(want), diff)
 	}
 	return nil
 }
 
 func TestExercise01CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise01(pgtest.Shop(t, shop.Small), naive.ListPostsWithComments)
+	err := checkExercise01(t, pgtest.ShopClone(t, shop.Small), naive.ListPostsWithComments)
 	require.ErrorContains(t, err, fmt.Sprintf("%d round trips", 1+3*feedSize))
+	t.Log(err)
+}
+
+func TestExercise01CheckFailsOnWrongAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		list listPostsWithCommentsFunc
+		want string
+	}{
+		{"an inner join", feedWithInnerJoin, "a join drops a post without comments"},
+		{"the count of the comments kept", feedCountingKeptComments, "count all of the post's comments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkExercise01(t, pgtest.ShopClone(t, shop.Small), tc.list)
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
+		})
+	}
 }
 
 func TestExercise01CheckPassesOnTheAnswer(t *testing.T) {
-	require.NoError(t, checkExercise01(pgtest.Shop(t, shop.Small), scalable.ListPostsWithComments))
+	require.NoError(t, checkExercise01(t, pgtest.ShopClone(t, shop.Small), scalable.ListPostsWithComments))
 }
 
 type listFeedPageFunc func(ctx context.Context, db *pgxpool.Pool, token string, limit int) ([]shop.Post, string, error)
@@ -519,7 +579,7 @@ func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Po
 	if queries := counts.Statements(); queries > 1 {
 		return fmt.Errorf("right counts, with %d queries for 100 calls: make it at most 1", queries)
 	}
-	t.Logf("100 calls one after another: %d query (the naive catalog: 100)", counts.Statements())
+	t.Logf("100 calls one after another, queries: %d (the naive catalog: 100)", counts.Statements())
 
 	catalog = newCatalog(db)
 	ctx, counts = pgtest.CountQueries(context.Background())
@@ -536,7 +596,7 @@ func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Po
 		return fmt.Errorf("%d queries for 50 callers at once, while the first query waited: every caller found the cache empty and filled it; "+
 			"guard the cache with a mutex held while it loads (or use a cache whose loader runs once), and run this check with -race", queries)
 	}
-	t.Logf("50 calls at once, while the first query waits: %d query", counts.Statements())
+	t.Logf("50 calls at once, while the first query waits, queries: %d", counts.Statements())
 
 	return checkMenuAge(t, db, newCatalog)
 }
@@ -710,7 +770,7 @@ func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) er
 			return fmt.Errorf("caller %d changed its map, and caller %d's changed too: callers share one map; give each caller a copy (maps.Clone)", other, i)
 		}
 	}
-	t.Logf("%d callers at once, the first leaving while the query waits: %d query, %d answers", callers, counts.Statements(), callers-1)
+	t.Logf("%d callers at once, the first leaving while the query waits: queries: %d, answers: %d", callers, counts.Statements(), callers-1)
 	return nil
 }
 
