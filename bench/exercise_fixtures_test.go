@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/singleflight"
 
+	naivebulkhead "works-vs-scales/naive/bulkhead"
+	scalablebulkhead "works-vs-scales/scalable/bulkhead"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
@@ -465,3 +467,50 @@ func queryFeedWithComments(ctx context.Context, db *pgxpool.Pool, query string, 
 	}
 	return feed, rows.Err()
 }
+
+// poolsWithoutDeadlines is a wrong answer to exercise 11: a pool per
+// workload, but no deadline, so a stuck search waits as long as its caller.
+type poolsWithoutDeadlines struct {
+	orders, search, payments *naivebulkhead.Shop
+	pools                    []*pgxpool.Pool
+}
+
+func newPoolsWithoutDeadlines(db *pgxpool.Pool) (*poolsWithoutDeadlines, error) {
+	s := &poolsWithoutDeadlines{}
+	for _, size := range []int32{4, 2, 2} {
+		cfg := db.Config()
+		cfg.MaxConns = size
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.pools = append(s.pools, pool)
+	}
+	s.orders, s.search, s.payments = naivebulkhead.New(s.pools[0]), naivebulkhead.New(s.pools[1]), naivebulkhead.New(s.pools[2])
+	return s, nil
+}
+
+func (s *poolsWithoutDeadlines) RecentOrders(ctx context.Context, userID int64) ([]shop.Order, error) {
+	return s.orders.RecentOrders(ctx, userID)
+}
+
+func (s *poolsWithoutDeadlines) SearchProducts(ctx context.Context, term string) ([]shop.Product, error) {
+	return s.search.SearchProducts(ctx, term)
+}
+
+func (s *poolsWithoutDeadlines) UserPayments(ctx context.Context, userID int64) ([]shop.Payment, error) {
+	return s.payments.UserPayments(ctx, userID)
+}
+
+func (s *poolsWithoutDeadlines) Close() {
+	for _, pool := range s.pools {
+		pool.Close()
+	}
+}
+
+// unclosingShop is a wrong answer to exercise 11: the lesson's bulkheads,
+// whose Close forgets the pools they opened.
+type unclosingShop struct{ *scalablebulkhead.Shop }
+
+func (unclosingShop) Close() {}

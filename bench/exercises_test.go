@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
@@ -1047,7 +1046,8 @@ type closingWorkloads interface {
 
 // checkExercise11 says what is still wrong with an answer to lesson 11's
 // exercise, or nil when it is done: while search is stuck, a user's orders and
-// payments are served within 300 ms, and right.
+// payments are served within 300 ms, and right; a search gives up at a
+// deadline of its own; and Close closes every connection the answer opened.
 func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorkloads, error)) error {
 	db := pgtest.ShopClone(t, shop.Small)
 	ctx := context.Background()
@@ -1055,27 +1055,91 @@ func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorklo
 	if err != nil {
 		return fmt.Errorf("the orders to compare with: %w", err)
 	}
-	answer, err := newShop(sharedPool(t, db, sharedPoolSize))
+	// The pool handed to New, and every pool opened from its Config, names
+	// itself to PostgreSQL, so that the check can count their connections.
+	cfg := db.Config()
+	cfg.MaxConns = sharedPoolSize
+	cfg.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("exercise11-%d", time.Now().UnixNano())
+	given, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("the pool for your New: %w", err)
+	}
+	t.Cleanup(given.Close)
+	answer, err := newShop(given)
 	if err != nil {
 		return fmt.Errorf("your New: %w", err)
 	}
-	defer answer.Close()
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			answer.Close()
+		}
+	})
+	if err := whileSearchIsStuck(t, db, answer, wantOrders); err != nil {
+		return err
+	}
+	answer.Close()
+	closed = true
+	given.Close()
+	const openConnections = `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`
+	var open int
+	for range 40 { // a closed connection's backend exits soon after, not at once
+		if err := db.QueryRow(ctx, openConnections, cfg.ConnConfig.RuntimeParams["application_name"]).Scan(&open); err != nil {
+			return fmt.Errorf("count the connections left open: %w", err)
+		}
+		if open == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if open > 0 {
+		return fmt.Errorf("%d connections your Shop opened are still open after Close: close every pool you opened", open)
+	}
+	t.Logf("after Close: no connection of your Shop left open")
+	return nil
+}
+
+// whileSearchIsStuck checks that answer serves orders and payments, and fails
+// a search at its own deadline, while 16 searches wait on a locked products table.
+func whileSearchIsStuck(t *testing.T, db *pgxpool.Pool, answer closingWorkloads, wantOrders []shop.Order) error {
+	// A shop that has served before: its pools hold connections, so the
+	// deadline below is spent on waiting, not on connecting.
+	if _, err := answer.RecentOrders(context.Background(), 1); err != nil {
+		return fmt.Errorf("your RecentOrders(1), before search got stuck: %w", err)
+	}
+	if _, err := answer.UserPayments(context.Background(), 1); err != nil {
+		return fmt.Errorf("your UserPayments(1), before search got stuck: %w", err)
+	}
 	stop := stickSearch(t, db, answer, 1)
 	defer stop()
 	time.Sleep(4 * stragglerGrace) // the stuck searches take what they can
 
-	ctx, cancel := context.WithTimeout(ctx, requestDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), requestDeadline)
 	defer cancel()
 	orders, err := answer.RecentOrders(ctx, 1)
 	if err != nil {
 		return fmt.Errorf("orders failed while search was stuck: %w", err)
 	}
-	if !assert.ObjectsAreEqual(wantOrders, orders) {
-		return fmt.Errorf("your RecentOrders(1) returned %+v, want %+v", orders, wantOrders)
+	if diff := cmp.Diff(wantOrders, orders); diff != "" {
+		return fmt.Errorf("your RecentOrders(1) differs from the naive one (-naive +yours):\n%s", diff)
 	}
 	if _, err := answer.UserPayments(ctx, 1); err != nil {
 		return fmt.Errorf("payments failed while search was stuck: %w", err)
 	}
+	t.Logf("while search was stuck: orders and payments served within %v", requestDeadline)
+
+	const patience = 3 * time.Second
+	searchCtx, cancelSearch := context.WithTimeout(context.Background(), patience)
+	defer cancelSearch()
+	_, err = answer.SearchProducts(searchCtx, "steel")
+	if err == nil {
+		return fmt.Errorf("a search succeeded while the products table was locked")
+	}
+	if searchCtx.Err() != nil {
+		return fmt.Errorf("a search while search was stuck waited until its caller gave up after %v (%v): give each workload a deadline of its own, so that a stuck call fails fast and gives its connection back",
+			patience, err)
+	}
+	t.Logf("a search while search was stuck: failed at its own deadline (%v)", err)
 	return nil
 }
 
@@ -1084,6 +1148,27 @@ func TestExercise11CheckFailsOnTheStart(t *testing.T) {
 		return naiveClosing{naivebulkhead.New(db)}, nil
 	})
 	require.ErrorContains(t, err, "orders failed while search was stuck")
+	t.Log(err)
+}
+
+func TestExercise11CheckFailsOnWrongAnswers(t *testing.T) {
+	t.Run("pools without deadlines", func(t *testing.T) {
+		err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) { return newPoolsWithoutDeadlines(db) })
+		require.ErrorContains(t, err, "give each workload a deadline of its own")
+		t.Log(err)
+	})
+	t.Run("pools never closed", func(t *testing.T) {
+		err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) {
+			pools, err := scalablebulkhead.OpenPools(context.Background(), db.Config(), scalablebulkhead.DefaultSizes)
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(pools.Close) // the wrong answer leaks them; the test does not
+			return unclosingShop{scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)}, nil
+		})
+		require.ErrorContains(t, err, "still open after Close")
+		t.Log(err)
+	})
 }
 
 func TestExercise11CheckPassesOnTheAnswer(t *testing.T) {
