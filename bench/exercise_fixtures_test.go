@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	naivebulkhead "works-vs-scales/naive/bulkhead"
+	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalablebulkhead "works-vs-scales/scalable/bulkhead"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
@@ -514,3 +515,44 @@ func (s *poolsWithoutDeadlines) Close() {
 type unclosingShop struct{ *scalablebulkhead.Shop }
 
 func (unclosingShop) Close() {}
+
+// alwaysClosed is a wrong answer to exercise 10, as the lesson's Payments'
+// guard: no breaker, so every payment waits out its timeout on a hung
+// gateway before it is queued.
+type alwaysClosed struct{}
+
+func (alwaysClosed) Do(ctx context.Context, op func(ctx context.Context) error) error { return op(ctx) }
+
+func (alwaysClosed) State() scalablebreaker.State { return scalablebreaker.Closed }
+
+// breakerOnlyPayments is a wrong answer to exercise 10: a breaker in front of
+// the gateway, and no outbox, so a payment the breaker stops is lost.
+type breakerOnlyPayments struct {
+	db      *pgxpool.Pool
+	gateway *gateway.Client
+	timeout time.Duration
+	breaker *scalablebreaker.Breaker
+}
+
+func (p *breakerOnlyPayments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	var charge gateway.Charge
+	err := p.breaker.Do(ctx, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+		var err error
+		charge, err = p.gateway.Charge(ctx, req, key)
+		return err
+	})
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", req.Reference, err)
+	}
+	const insertPayment = `
+		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status, charge_id)
+		VALUES ($1, $2, $3, $4, $5, 'charged', $6) RETURNING id`
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
+	err = p.db.QueryRow(ctx, insertPayment, key, req.Reference, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID)
+	if err != nil {
+		return shop.Payment{}, fmt.Errorf("record payment %s: %w", req.Reference, err)
+	}
+	return payment, nil
+}

@@ -1005,11 +1005,14 @@ func checkExercise10(t *testing.T, newPayments newTimedPayerFunc) error {
 			failed = append(failed, err)
 		}
 	}
-	if requests := gw.Requests(); requests > maxRequests {
-		return fmt.Errorf("%d requests reached the hung gateway for %d payments: stop calling it after a few failures (at most %d)", requests, payments, maxRequests)
+	requests := gw.Requests()
+	if requests > maxRequests {
+		return fmt.Errorf("%d requests reached the hung gateway for %d payments: each waited out its timeout; put a breaker in front of the gateway, which opens after a few failures and stops calling it (at most %d requests)",
+			requests, payments, maxRequests)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d payments failed while the gateway was down, the first with %v: queue them instead", len(failed), payments, failed[0])
+		return fmt.Errorf("%d of %d payments failed while the gateway was down, the first with %v: a payment the breaker stops is lost; queue it in the outbox instead (payment_outbox, in the same transaction as its row)",
+			len(failed), payments, failed[0])
 	}
 	if statuses := paymentStatuses(t, db); statuses[shop.PaymentQueued] != payments {
 		return fmt.Errorf("the payments table holds %v: want %d payments queued", statuses, payments)
@@ -1022,6 +1025,7 @@ func checkExercise10(t *testing.T, newPayments newTimedPayerFunc) error {
 	if charges, duplicates := len(gw.Charges()), gw.Duplicates(); charges != payments || duplicates != 0 {
 		return fmt.Errorf("the relay made %d charges (%d duplicates) for %d queued payments", charges, duplicates, payments)
 	}
+	t.Logf("%d payments into a hung gateway: %d requests reached it, %d queued; then the relay charged each once", payments, requests, payments)
 	return nil
 }
 
@@ -1030,6 +1034,24 @@ func TestExercise10CheckFailsOnTheStart(t *testing.T) {
 		return naivebreaker.NewPayments(db, gw, timeout)
 	})
 	require.ErrorContains(t, err, "60 requests reached the hung gateway")
+	t.Log(err)
+}
+
+func TestExercise10CheckFailsOnWrongAnswers(t *testing.T) {
+	t.Run("an outbox without a breaker", func(t *testing.T) {
+		err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
+			return scalablebreaker.NewPayments(db, gw, timeout, alwaysClosed{})
+		})
+		require.ErrorContains(t, err, "20 requests reached the hung gateway for 20 payments")
+		t.Log(err)
+	})
+	t.Run("a breaker without an outbox", func(t *testing.T) {
+		err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
+			return &breakerOnlyPayments{db: db, gateway: gw, timeout: timeout, breaker: scalablebreaker.NewBreaker(3, time.Minute)}
+		})
+		require.ErrorContains(t, err, "20 of 20 payments failed while the gateway was down")
+		t.Log(err)
+	})
 }
 
 func TestExercise10CheckPassesOnTheAnswer(t *testing.T) {
