@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -646,7 +648,7 @@ func menuAfter(t *testing.T, db *pgxpool.Pool, catalog categoryCounter) error {
 		return fmt.Errorf("your CategoryCounts, %v after a new category: %w", menuAge, err)
 	}
 	if after["kites"] != 1 {
-		return fmt.Errorf("%v after a product was added in the new category \"kites\", your menu still lacks it (%d categories, as at the first call %d): "+
+		return fmt.Errorf("%v after a product was added in the new category \"kites\", your menu still lacks it (%d categories, %d at the first call): "+
 			"your cache never expires; keep the answer for a TTL, the promise that a menu may be up to a minute old",
 			menuAge, len(after), len(before))
 	}
@@ -671,14 +673,35 @@ func TestExercise06CheckFailsOnWrongAnswers(t *testing.T) {
 		{"never expires", func(db *pgxpool.Pool) categoryCounter { return &foreverCatalog{db: db} }, "your cache never expires"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if raceEnabled && tc.name == "no mutex" {
-				t.Skip("its data race is the failure the race detector reports; without -race, the query count shows it")
+			if raceEnabled && tc.name == "no mutex" && os.Getenv(raceChildEnv) == "" {
+				t.Skip("its data race fails the test that runs it: TestExercise06CheckReportsTheUnlockedCacheUnderRace runs it in a child process")
 			}
 			err := checkExercise06(t, pgtest.ShopClone(t, shop.Small), tc.newCatalog)
 			require.ErrorContains(t, err, tc.want)
 			t.Log(err)
 		})
 	}
+}
+
+// raceChildEnv, set, tells a test binary built with -race that it is the
+// child TestExercise06CheckReportsTheUnlockedCacheUnderRace started.
+const raceChildEnv = "WVS_EXERCISE06_RACE_CHILD"
+
+func TestExercise06CheckReportsTheUnlockedCacheUnderRace(t *testing.T) {
+	switch {
+	case !raceEnabled:
+		t.Skip("needs -race; without it, TestExercise06CheckFailsOnWrongAnswers/no_mutex shows the failure by its queries")
+	case os.Getenv(raceChildEnv) != "":
+		t.Skip("in the child")
+	case os.Getenv(pgtest.EnvDatabaseURL) == "":
+		t.Skip("the child would start a PostgreSQL of its own: set " + pgtest.EnvDatabaseURL)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestExercise06CheckFailsOnWrongAnswers$/^no_mutex$", "-test.v", "-test.count=1")
+	child.Env = append(os.Environ(), raceChildEnv+"=1")
+	out, err := child.CombinedOutput()
+	require.Error(t, err, "the cache without a mutex passed under -race:\n%s", out)
+	require.Contains(t, string(out), "WARNING: DATA RACE")
+	require.Contains(t, string(out), "50 queries for 50 callers at once")
 }
 
 func TestExercise06CheckPassesOnTheAnswer(t *testing.T) {
