@@ -28,27 +28,27 @@ import (
 // The trainee's checks: go test -tags exercise -run ExerciseNN ./bench
 
 func TestExercise01(t *testing.T) {
-	require.NoError(t, checkExercise01(pgtest.Shop(t, shop.Small), nplusone.ListPostsWithComments))
+	require.NoError(t, checkExercise01(t, pgtest.ShopClone(t, shop.Small), nplusone.ListPostsWithComments))
 }
 
 func TestExercise02(t *testing.T) {
-	require.NoError(t, checkExercise02(pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
+	require.NoError(t, checkExercise02(t, pgtest.ShopClone(t, shop.Small), pagination.ListFeedPage))
 }
 
 func TestExercise03(t *testing.T) {
-	require.NoError(t, checkExercise03(pgtest.ShopClone(t, shop.Small), indexes.ProductSalesIndex))
+	require.NoError(t, checkExercise03(t, pgtest.ShopClone(t, shop.Small), indexes.ProductSalesIndex))
 }
 
 func TestExercise04(t *testing.T) {
-	require.NoError(t, checkExercise04(pgtest.Shop(t, shop.Small), export.ExportOrderItemsCSV))
+	require.NoError(t, checkExercise04(t, pgtest.Shop(t, shop.Small), export.ExportOrderItemsCSV))
 }
 
 func TestExercise05(t *testing.T) {
-	require.NoError(t, checkExercise05(nestedloops.CommonCustomers))
+	require.NoError(t, checkExercise05(t, nestedloops.CommonCustomers))
 }
 
 func TestExercise06(t *testing.T) {
-	require.NoError(t, checkExercise06(pgtest.Shop(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return caching.NewCatalog(db) }))
+	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return caching.NewCatalog(db) }))
 }
 
 func TestExercise07(t *testing.T) {
@@ -57,7 +57,7 @@ func TestExercise07(t *testing.T) {
 }
 
 func TestExercise08(t *testing.T) {
-	require.NoError(t, checkExercise08(pgtest.ShopClone(t, shop.Small), validation.PaymentsInCurrency))
+	require.NoError(t, checkExercise08(t, pgtest.ShopClone(t, shop.Small), validation.PaymentsInCurrency))
 }
 
 func TestExercise09(t *testing.T) {

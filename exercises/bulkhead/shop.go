@@ -8,7 +8,9 @@
 //	go test -tags exercise -run Exercise11 ./bench
 //
 // The check locks the products table, keeps 16 searches waiting on it, and
-// asks for a user's orders and payments with a deadline of 300 ms. One answer
+// asks for a user's orders and payments with a deadline of 300 ms, then for a
+// search, which must fail at its own deadline; after Close, no connection
+// your Shop opened may be left open. One answer
 // is in works-vs-scales/scalable/bulkhead.
 package bulkhead
 

@@ -4,10 +4,13 @@
 // them from PostgreSQL on every call, through the naive version. Cache them,
 // so that a hundred page views make at most one query, then check:
 //
-//	go test -tags exercise -run Exercise06 ./bench
+//	go test -race -tags exercise -run Exercise06 ./bench
 //
-// The check compares your counts with the naive ones and counts the queries of
-// 100 calls. One answer is in works-vs-scales/scalable/caching.
+// The check compares your counts with the naive ones, changes each answer it
+// gets, counts the queries of 100 calls one after another and of 50 at once,
+// then adds a category and moves a fake clock (testing/synctest) 5 minutes on:
+// your menu must show it. A goroutine your cache starts must return once the
+// cache is dropped: the fake clock's bubble waits for it. One answer is in works-vs-scales/scalable/caching.
 package caching
 
 import (

@@ -6,8 +6,9 @@
 //
 //	go test -tags exercise -run Exercise04 ./bench
 //
-// The check compares your output with the naive one byte for byte, and
-// measures the live heap when your first line is written. One answer is in
+// The check compares your output with the naive one byte for byte (flush
+// what you write), and measures the live heap when your first line is
+// written. One answer is in
 // works-vs-scales/scalable/export.
 package export
 

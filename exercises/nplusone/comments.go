@@ -6,7 +6,8 @@
 //
 //	go test -tags exercise -run Exercise01 ./bench
 //
-// The check compares your feed with the naive one and counts your round trips.
+// The check publishes a post nobody has commented on, compares your feed with
+// the naive one and counts your round trips (-v prints them).
 // One answer is in works-vs-scales/scalable/nplusone; try before you look.
 package nplusone
 

@@ -6,8 +6,9 @@
 //
 //	go test -tags exercise -run Exercise02 ./bench
 //
-// The check walks the whole feed on a copy of the shop, publishing a post
-// before each page. One answer is in works-vs-scales/scalable/pagination.
+// The check adds posts published in the same microsecond across a page
+// boundary and posts whose ids are out of time order, then walks ten pages on
+// a copy of the shop, publishing a post before each page. One answer is in works-vs-scales/scalable/pagination.
 package pagination
 
 import (

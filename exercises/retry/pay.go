@@ -9,6 +9,8 @@
 //
 //	go test -tags exercise -run Exercise09 ./bench
 //
+// The check counts the gateway's charges and your payment rows (one of each
+// per key), and looks at what each of fifty callers with one key got.
 // One answer is in works-vs-scales/scalable/retry.
 package retry
 

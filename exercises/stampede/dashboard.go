@@ -7,8 +7,9 @@
 //
 //	go test -tags exercise -run Exercise07 ./bench
 //
-// The check holds the orders table locked while 50 callers arrive, then counts
-// the queries. One answer is in works-vs-scales/scalable/stampede.
+// The check holds the orders table locked while 50 callers arrive, makes the
+// caller whose context runs the query leave, then counts the queries,
+// compares the answers and changes one caller's map. One answer is in works-vs-scales/scalable/stampede.
 package stampede
 
 import (

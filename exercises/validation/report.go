@@ -7,7 +7,8 @@
 //
 //	go test -tags exercise -run Exercise08 ./bench
 //
-// The check asks for the euro payments, then for "EUR' OR 'x'='x". One answer
+// The check asks for the euro payments, looking at the SQL you send, then for
+// "EUR' OR 'x'='x". One answer
 // is in works-vs-scales/scalable/validation.
 package validation
 
