@@ -130,3 +130,11 @@ func TestBreakerIgnoresRefusalsAndCancellations(t *testing.T) {
 		})
 	}
 }
+
+func TestStateStringNamesEveryState(t *testing.T) {
+	assert.Equal(t, "closed", breaker.Closed.String())
+	assert.Equal(t, "open", breaker.Open.String())
+	assert.Equal(t, "half-open", breaker.HalfOpen.String())
+	assert.Equal(t, "State(3)", breaker.State(3).String(), "an unknown state is named, not a panic")
+	assert.Equal(t, "State(-1)", breaker.State(-1).String())
+}
