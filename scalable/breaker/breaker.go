@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -26,8 +27,18 @@ const (
 	HalfOpen              // one call, the probe, goes through; its outcome closes or opens
 )
 
+// String returns the state's name: "closed", "open", "half-open", or
+// "State(n)" for a value that is none of them.
 func (s State) String() string {
-	return [...]string{"closed", "open", "half-open"}[s]
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Guard runs calls to the gateway, or refuses them with [ErrOpen] while the
