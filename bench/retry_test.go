@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	naivebreaker "works-vs-scales/naive/breaker"
 	naiveretry "works-vs-scales/naive/retry"
+	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalableretry "works-vs-scales/scalable/retry"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
@@ -131,7 +133,7 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 	require.NoError(t, err, "a call after the first finished")
 	assert.Equal(t, chargeID, again.ChargeID, "returns the first payment")
 	_, err = payments.Pay(context.Background(), "double-click", paymentFor(2))
-	assert.ErrorIs(t, err, scalableretry.ErrKeyReused)
+	assert.ErrorIs(t, err, shop.ErrKeyReused)
 	assert.Len(t, gw.Charges(), 1)
 }
 
@@ -190,6 +192,58 @@ func TestPayFailsFastWhileTheDatabaseIsDown(t *testing.T) {
 	require.NoError(t, err, "the database is back")
 	assert.Equal(t, shop.PaymentCharged, payment.Status)
 	assert.Len(t, gw.Charges(), 1)
+}
+
+// keyedPaymentPaths are every Pay that takes an idempotency key: each must
+// keep one user's key to that user.
+var keyedPaymentPaths = []struct {
+	name string
+	new  func(db *pgxpool.Pool, gw *gateway.Client) payer
+}{
+	{"naive-retry", func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) }},
+	{"retry", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		return scalableretry.NewPayments(db, gw).WithPolicy(fastRetries)
+	}},
+	{"naive-breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		return naivebreaker.NewPayments(db, gw, time.Second)
+	}},
+	{"breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		return scalablebreaker.NewPayments(db, gw, time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+	}},
+}
+
+func TestPaymentKeysBelongToTheirUser(t *testing.T) {
+	for _, path := range keyedPaymentPaths {
+		t.Run(path.name, func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			gw := startGateway(t)
+			payments := path.new(db, gw.Client())
+			ctx := context.Background()
+			first := gateway.ChargeRequest{UserID: 5, AmountCents: 1000, Currency: "EUR", Reference: "order-5"}
+			other := gateway.ChargeRequest{UserID: 6, AmountCents: 777, Currency: "USD", Reference: "order-6"}
+
+			paid5, err := payments.Pay(ctx, "k1", first)
+			require.NoError(t, err)
+			paid6, err := payments.Pay(ctx, "k1", other)
+			require.NoError(t, err, "user 6's k1 is user 6's own key")
+			assert.EqualValues(t, 6, paid6.UserID, "not user 5's payment")
+			assert.EqualValues(t, 777, paid6.AmountCents)
+			assert.NotEqual(t, paid5.ChargeID, paid6.ChargeID, "a charge of its own")
+			require.Len(t, gw.Charges(), 2)
+			assert.EqualValues(t, 6, gw.Charges()[1].UserID, "the gateway charged user 6, not user 5's charge again")
+
+			again, err := payments.Pay(ctx, "k1", first)
+			require.NoError(t, err, "the same request again")
+			assert.Equal(t, paid5.ChargeID, again.ChargeID)
+
+			_, err = payments.Pay(ctx, "k1", gateway.ChargeRequest{UserID: 5, AmountCents: 777, Currency: "USD", Reference: "order-5"})
+			assert.ErrorIs(t, err, shop.ErrKeyReused, "user 5's k1 for a different payment")
+			_, err = payments.Pay(ctx, "", first)
+			assert.ErrorIs(t, err, shop.ErrNoIdempotencyKey)
+			assert.Len(t, gw.Charges(), 2, "neither refused call charged")
+			assert.Equal(t, 2, chargedPayments(t, db))
+		})
+	}
 }
 
 // BenchmarkPay measures what retries buy at growing rates of transient

@@ -97,6 +97,20 @@ type PaymentRequest struct {
 // ErrUserNotFound is returned when no user has the requested id.
 var ErrUserNotFound = errors.New("user not found")
 
+// The errors of a payment's idempotency key (lessons 9–10). A key is the
+// client's name for one payment of one user: two users' keys never collide.
+var (
+	// ErrNoIdempotencyKey is returned for a payment without a key: it could
+	// not be told apart from its own retry.
+	ErrNoIdempotencyKey = errors.New("no idempotency key")
+	// ErrKeyReused is returned for a key its user already used for a
+	// different payment.
+	ErrKeyReused = errors.New("the key was used for a different payment")
+	// ErrInProgress is returned for a key whose payment another call is
+	// making.
+	ErrInProgress = errors.New("a payment with this key is in progress")
+)
+
 // Comment is a reply to a post.
 type Comment struct {
 	ID        int64
