@@ -49,8 +49,9 @@ CREATE TABLE comments (
 );
 
 -- Payments (lessons 8–10), empty until a lesson takes one. idempotency_key is
--- the client's name for a payment: a retried request carries the same key, so
--- the retry finds the first attempt's row instead of paying twice. status is
+-- the client's name for a payment, unique per user: a retried request carries
+-- the same key, so the retry finds the first attempt's row instead of paying
+-- twice. status is
 -- pending (the charge is being made), charged, failed or queued (lesson 10).
 CREATE TABLE payments (
     id              bigint      GENERATED ALWAYS AS IDENTITY,

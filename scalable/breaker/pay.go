@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,10 +38,16 @@ func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, br
 	return &Payments{db: db, gateway: gw, timeout: timeout, breaker: breaker}
 }
 
-// Pay charges req, once per key, and records the payment. If the gateway is
-// down, or the breaker open, it queues the payment for a [Relay] and returns
-// it with status queued and no error: the payment is taken, to be charged.
+// Pay charges req, once per key, the user's name for the payment, and records
+// the payment. If the gateway is down, or the breaker open, it queues the
+// payment for a [Relay] and returns it with status queued and no error: the
+// payment is taken, to be charged. A key the user has used returns that
+// payment, or [shop.ErrKeyReused] if it was for a different one; an empty key
+// is refused with [shop.ErrNoIdempotencyKey].
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	if key == "" {
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", quoted(req.Reference), shop.ErrNoIdempotencyKey)
+	}
 	payment, created, err := p.create(ctx, key, req)
 	if err != nil || !created {
 		return payment, err
@@ -66,18 +73,20 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 		return payment, p.queue(ctx, payment)
 	default:
 		payment.Status = shop.PaymentFailed
-		return payment, errors.Join(fmt.Errorf("pay %s: %w", req.Reference, err), p.record(ctx, payment))
+		return payment, errors.Join(fmt.Errorf("pay %s: %w", quoted(req.Reference), err), p.record(ctx, payment))
 	}
 }
 
 // create inserts the payment's row, pending, and returns it with created
-// true; or, if key has a row, returns that row.
+// true; or, if the user's key has a row, returns that row, or
+// [shop.ErrKeyReused] if the row is a different payment.
 func (p *Payments) create(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, bool, error) {
-	// payments_idempotency_key_key: of two inserts with one key, one wins.
+	// payments_user_id_idempotency_key_key: of two inserts with one key, one
+	// wins.
 	const insertPayment = `
 		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status)
 		VALUES ($1, $2, $3, $4, $5, 'pending')
-		ON CONFLICT (idempotency_key) DO NOTHING
+		ON CONFLICT (user_id, idempotency_key) DO NOTHING
 		RETURNING id`
 	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentPending}
 	err := p.db.QueryRow(ctx, insertPayment, key, req.Reference, req.UserID, req.AmountCents, req.Currency).Scan(&payment.ID)
@@ -85,14 +94,17 @@ func (p *Payments) create(ctx context.Context, key string, req gateway.ChargeReq
 		return payment, true, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", req.Reference, err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", quoted(req.Reference), err)
 	}
 	const storedPayment = `
 		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
-		FROM payments WHERE idempotency_key = $1`
-	err = p.db.QueryRow(ctx, storedPayment, key).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &payment.Status, &payment.ChargeID)
+		FROM payments WHERE user_id = $1 AND idempotency_key = $2`
+	err = p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &payment.Status, &payment.ChargeID)
 	if err != nil {
-		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %q: %w", req.Reference, key, err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", quoted(req.Reference), quoted(key), err)
+	}
+	if payment.AmountCents != req.AmountCents || payment.Currency != req.Currency {
+		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), shop.ErrKeyReused)
 	}
 	return payment, false, nil
 }
@@ -120,4 +132,14 @@ func (p *Payments) queue(ctx context.Context, payment shop.Payment) error {
 		return fmt.Errorf("queue payment %d: %w", payment.ID, err)
 	}
 	return nil
+}
+
+// quoted returns s quoted for an error message, cut to its first 40 bytes:
+// an error never echoes a huge input back.
+func quoted(s string) string {
+	const most = 40
+	if len(s) > most {
+		return strconv.Quote(s[:most]) + "…"
+	}
+	return strconv.Quote(s)
 }

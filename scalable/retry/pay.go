@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,11 +18,13 @@ import (
 	"works-vs-scales/shop/gateway"
 )
 
-// ErrInProgress is returned for a key whose payment another call is making.
-var ErrInProgress = errors.New("a payment with this key is in progress")
+// ErrInProgress is [shop.ErrInProgress]: a key whose payment another call is
+// making.
+var ErrInProgress = shop.ErrInProgress
 
-// ErrKeyReused is returned for a key already used for a different payment.
-var ErrKeyReused = errors.New("the key was used for a different payment")
+// ErrKeyReused is [shop.ErrKeyReused]: a key its user already used for a
+// different payment.
+var ErrKeyReused = shop.ErrKeyReused
 
 // Payments takes payments through a gateway and records them in db.
 type Payments struct {
@@ -43,13 +46,15 @@ func (p *Payments) WithPolicy(policy Policy) *Payments {
 	return &copied
 }
 
-// Pay charges req once per key, the client's name for the payment, and
-// records it. A second call with the key returns the first's payment, or
-// [ErrInProgress] while the first is still paying; a call after a failed one
-// tries again. Transient failures are retried as the policy says.
+// Pay charges req once per key, the user's name for the payment, and records
+// it. A second call with the user's key returns the first's payment, or
+// [ErrInProgress] while the first is still paying, or [ErrKeyReused] if it
+// asks for a different payment; a call after a failed one tries again. An
+// empty key is refused with [shop.ErrNoIdempotencyKey]. Transient failures
+// are retried as the policy says.
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
 	if key == "" {
-		return shop.Payment{}, fmt.Errorf("pay %s: no idempotency key", req.Reference)
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", quoted(req.Reference), shop.ErrNoIdempotencyKey)
 	}
 	payment, claimed, err := p.claim(ctx, key, req)
 	if err != nil || !claimed {
@@ -67,11 +72,11 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 	defer cancel()
 	if chargeErr != nil {
 		payment.Status = shop.PaymentFailed
-		return payment, errors.Join(fmt.Errorf("pay %s: %w", req.Reference, chargeErr), p.record(recordCtx, key, payment))
+		return payment, errors.Join(fmt.Errorf("pay %s: %w", quoted(req.Reference), chargeErr), p.record(recordCtx, payment))
 	}
 	payment.Status, payment.ChargeID = shop.PaymentCharged, charge.ID
-	if err := p.record(recordCtx, key, payment); err != nil {
-		return shop.Payment{}, fmt.Errorf("pay %s: charged as %s: %w", req.Reference, charge.ID, err)
+	if err := p.record(recordCtx, payment); err != nil {
+		return shop.Payment{}, fmt.Errorf("pay %s: charged as %s: %w", quoted(req.Reference), charge.ID, err)
 	}
 	return payment, nil
 }
@@ -80,15 +85,17 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 // then claimed is true and the caller charges. Otherwise the row exists, and
 // claim returns it: charged, or [ErrInProgress], or [ErrKeyReused].
 //
-// One statement decides, against the unique key on idempotency_key: of two
-// calls with one key, at once, exactly one inserts. A check-then-insert (or a
+// One statement decides, against the unique key on (user_id,
+// idempotency_key): of two calls with one key, at once, exactly one inserts.
+// A check-then-insert (or a
 // check-then-set in a cache) lets both see no row, and both charge.
 func (p *Payments) claim(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, bool, error) {
-	// payments_idempotency_key_key decides; storedPayment reads through it too.
+	// payments_user_id_idempotency_key_key decides; storedPayment reads
+	// through it too.
 	const claimPayment = `
 		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status)
 		VALUES ($1, $2, $3, $4, 'pending')
-		ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending'
+		ON CONFLICT (user_id, idempotency_key) DO UPDATE SET status = 'pending'
 			WHERE payments.status = 'failed'
 			AND (payments.user_id, payments.amount_cents, payments.currency) = (EXCLUDED.user_id, EXCLUDED.amount_cents, EXCLUDED.currency)
 		RETURNING id`
@@ -98,34 +105,44 @@ func (p *Payments) claim(ctx context.Context, key string, req gateway.ChargeRequ
 		return payment, true, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return shop.Payment{}, false, fmt.Errorf("pay %s: claim key %q: %w", req.Reference, key, err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: claim key %s: %w", quoted(req.Reference), quoted(key), err)
 	}
 	const storedPayment = `
 		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
-		FROM payments WHERE idempotency_key = $1`
+		FROM payments WHERE user_id = $1 AND idempotency_key = $2`
 	var stored shop.Payment
-	err = p.db.QueryRow(ctx, storedPayment, key).Scan(&stored.ID, &stored.UserID, &stored.AmountCents, &stored.Currency, &stored.Status, &stored.ChargeID)
+	err = p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&stored.ID, &stored.UserID, &stored.AmountCents, &stored.Currency, &stored.Status, &stored.ChargeID)
 	switch {
 	case err != nil:
-		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %q: %w", req.Reference, key, err)
-	case stored.UserID != req.UserID || stored.AmountCents != req.AmountCents || stored.Currency != req.Currency:
-		return shop.Payment{}, false, fmt.Errorf("pay %s with key %q: %w", req.Reference, key, ErrKeyReused)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", quoted(req.Reference), quoted(key), err)
+	case stored.AmountCents != req.AmountCents || stored.Currency != req.Currency:
+		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), ErrKeyReused)
 	case stored.Status != shop.PaymentCharged:
-		return stored, false, fmt.Errorf("pay %s with key %q: %w", req.Reference, key, ErrInProgress)
+		return stored, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), ErrInProgress)
 	}
 	return stored, false, nil
 }
 
 // record writes the payment's outcome, retrying if the connection fails: the
 // update can run twice and mean it once.
-func (p *Payments) record(ctx context.Context, key string, payment shop.Payment) error {
-	const recordPayment = `UPDATE payments SET status = $2, charge_id = nullif($3, '') WHERE idempotency_key = $1`
+func (p *Payments) record(ctx context.Context, payment shop.Payment) error {
+	const recordPayment = `UPDATE payments SET status = $2, charge_id = nullif($3, '') WHERE id = $1`
 	err := Do(ctx, p.policy, func(ctx context.Context) error {
-		_, err := p.db.Exec(ctx, recordPayment, key, payment.Status, payment.ChargeID)
+		_, err := p.db.Exec(ctx, recordPayment, payment.ID, payment.Status, payment.ChargeID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("record payment %d as %s: %w", payment.ID, payment.Status, err)
 	}
 	return nil
+}
+
+// quoted returns s quoted for an error message, cut to its first 40 bytes:
+// an error never echoes a huge input back.
+func quoted(s string) string {
+	const most = 40
+	if len(s) > most {
+		return strconv.Quote(s[:most]) + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -35,7 +35,16 @@ type Charge struct {
 // IdempotencyKeyHeader names the header that makes a charge idempotent: the
 // gateway charges once per key and answers a repeated key with the first
 // charge.
+//
+// The gateway's keys are the shop's, shared by all its users, while a shop's
+// key is one user's name for one payment: the header carries [ScopedKey].
 const IdempotencyKeyHeader = "Idempotency-Key"
+
+// ScopedKey returns the gateway's key for userID's idempotency key: the user
+// and the key, so that two users' keys never name the same charge.
+func ScopedKey(userID int64, key string) string {
+	return strconv.FormatInt(userID, 10) + ":" + key
+}
 
 // Error is a reply of the gateway that is not a charge.
 type Error struct {
@@ -61,8 +70,8 @@ type Client struct {
 	HTTP *http.Client // http.DefaultClient if nil: no timeout but the context's
 }
 
-// Charge asks the gateway to charge req, once: with idempotencyKey unless it is
-// empty. Any reply but 201 or 200 is an [*Error]; a failure to get a reply is
+// Charge asks the gateway to charge req, once: with the [ScopedKey] of
+// req.UserID and idempotencyKey, unless idempotencyKey is empty. Any reply but 201 or 200 is an [*Error]; a failure to get a reply is
 // the transport's error, wrapped.
 func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey string) (Charge, error) {
 	body, err := json.Marshal(req)
@@ -75,7 +84,7 @@ func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey s
 	}
 	httpReq.Header.Set("Content-Type", "application/json")
 	if idempotencyKey != "" {
-		httpReq.Header.Set(IdempotencyKeyHeader, idempotencyKey)
+		httpReq.Header.Set(IdempotencyKeyHeader, ScopedKey(req.UserID, idempotencyKey))
 	}
 	client := c.HTTP
 	if client == nil {
