@@ -55,16 +55,22 @@ type Guard interface {
 //
 // Only failures that say the gateway is down count: a timeout, a refused or
 // reset connection, a 5xx, a 429. A 400 is the gateway working, and saying
-// no.
+// no. A call its caller cancelled counts for nothing: neither a failure nor a
+// success, and a cancelled probe lets the next call probe.
+//
+// Every change of state starts a new generation, and a call's outcome counts
+// only in the generation that let it out: a slow call admitted while closed
+// that returns while half-open does not decide the probe.
 type Breaker struct {
 	threshold int
 	openFor   time.Duration
 
-	mu       sync.Mutex
-	state    State
-	failures int       // in a row, while closed
-	openedAt time.Time // while open
-	probing  bool      // while half-open: the probe is out
+	mu         sync.Mutex
+	state      State
+	generation uint64    // changes with the state
+	failures   int       // in a row, while closed
+	openedAt   time.Time // while open
+	probing    bool      // while half-open: the probe is out
 }
 
 // NewBreaker returns a closed breaker that opens after threshold failures in a
@@ -83,34 +89,45 @@ func (b *Breaker) State() State {
 
 // Do calls op unless the breaker is open, and counts its outcome.
 func (b *Breaker) Do(ctx context.Context, op func(ctx context.Context) error) error {
-	if err := b.allow(); err != nil {
+	generation, err := b.allow()
+	if err != nil {
 		return err
 	}
-	err := op(ctx)
-	b.record(err)
+	err = op(ctx)
+	b.record(generation, err)
 	return err
 }
 
-// allow says whether a call may go out now; in half-open, only the probe.
-func (b *Breaker) allow() error {
+// allow says whether a call may go out now, in which generation; in
+// half-open, only the probe.
+func (b *Breaker) allow() (uint64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.halfOpenIfDue()
 	switch {
 	case b.state == Open:
-		return fmt.Errorf("%w (retry in %v)", ErrOpen, time.Until(b.openedAt.Add(b.openFor)).Round(time.Millisecond))
+		return 0, fmt.Errorf("%w (retry in %v)", ErrOpen, time.Until(b.openedAt.Add(b.openFor)).Round(time.Millisecond))
 	case b.state == HalfOpen && b.probing:
-		return fmt.Errorf("%w (a probe is out)", ErrOpen)
+		return 0, fmt.Errorf("%w (a probe is out)", ErrOpen)
 	case b.state == HalfOpen:
 		b.probing = true
 	}
-	return nil
+	return b.generation, nil
 }
 
-// record counts a call's outcome: it may open or close the breaker.
-func (b *Breaker) record(err error) {
+// record counts the outcome of a call let out in generation: it may open or
+// close the breaker.
+func (b *Breaker) record(generation uint64, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.halfOpenIfDue()
+	if generation != b.generation {
+		return // let out under an earlier state: stale
+	}
+	if callerLeft(err) {
+		b.probing = false // in half-open, the next call probes
+		return
+	}
 	down := IsOutage(err)
 	switch b.state {
 	case HalfOpen:
@@ -118,7 +135,7 @@ func (b *Breaker) record(err error) {
 		if down {
 			b.open()
 		} else {
-			b.state, b.failures = Closed, 0
+			b.setState(Closed)
 		}
 	case Closed:
 		if !down {
@@ -132,13 +149,27 @@ func (b *Breaker) record(err error) {
 }
 
 func (b *Breaker) open() {
-	b.state, b.openedAt, b.failures = Open, time.Now(), 0
+	b.setState(Open)
+	b.openedAt = time.Now()
 }
 
 func (b *Breaker) halfOpenIfDue() {
 	if b.state == Open && time.Since(b.openedAt) > b.openFor {
-		b.state, b.probing = HalfOpen, false
+		b.setState(HalfOpen)
 	}
+}
+
+// setState moves the breaker to state, in a new generation, with no failure
+// counted and no probe out.
+func (b *Breaker) setState(state State) {
+	b.state, b.failures, b.probing = state, 0, false
+	b.generation++
+}
+
+// callerLeft reports whether err says the call's caller cancelled it: that
+// says nothing about the gateway, and both breakers count it for nothing.
+func callerLeft(err error) bool {
+	return errors.Is(err, context.Canceled)
 }
 
 // IsOutage reports whether err says the gateway is down or overwhelmed,

@@ -27,7 +27,7 @@ func NewGobreaker(threshold int, openFor time.Duration) *Gobreaker {
 			return counts.ConsecutiveFailures >= uint32(threshold)
 		},
 		IsSuccessful: func(err error) bool { return !IsOutage(err) }, // a 400 is the gateway working
-		IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
+		IsExcluded:   callerLeft,
 	})}
 }
 
