@@ -111,6 +111,10 @@ var (
 	ErrInProgress = errors.New("a payment with this key is in progress")
 )
 
+// ErrInvalidConfig is returned when a component is made with configuration
+// that makes no sense, such as zero attempts or a negative timeout.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
 // Comment is a reply to a post.
 type Comment struct {
 	ID        int64

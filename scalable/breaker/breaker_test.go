@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"works-vs-scales/scalable/breaker"
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
@@ -29,8 +31,15 @@ var guards = []struct {
 	name string
 	new  func() breaker.Guard
 }{
-	{"hand-written", func() breaker.Guard { return breaker.NewBreaker(threshold, openFor) }},
-	{"gobreaker", func() breaker.Guard { return breaker.NewGobreaker(threshold, openFor) }},
+	{"hand-written", func() breaker.Guard { return must(breaker.NewBreaker(threshold, openFor)) }},
+	{"gobreaker", func() breaker.Guard { return must(breaker.NewGobreaker(threshold, openFor)) }},
+}
+
+func must[G breaker.Guard](g G, err error) breaker.Guard {
+	if err != nil {
+		panic(err)
+	}
+	return g
 }
 
 var (
@@ -252,5 +261,25 @@ func runSequence(t *testing.T, g breaker.Guard, steps []step) {
 			}
 			require.True(t, reached, "step %d: the call goes out", i)
 		}
+	}
+}
+
+func TestBreakersRefuseConfigurationThatMakesNoSense(t *testing.T) {
+	constructors := map[string]func(threshold int, openFor time.Duration) (breaker.Guard, error){
+		"hand-written": func(n int, d time.Duration) (breaker.Guard, error) { return breaker.NewBreaker(n, d) },
+		"gobreaker":    func(n int, d time.Duration) (breaker.Guard, error) { return breaker.NewGobreaker(n, d) },
+	}
+	bad := []struct {
+		threshold int
+		openFor   time.Duration
+	}{{0, openFor}, {-1, openFor}, {math.MaxInt, openFor}, {threshold, 0}, {threshold, -time.Second}}
+	for name, construct := range constructors {
+		for _, c := range bad {
+			g, err := construct(c.threshold, c.openFor)
+			assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%s(%d, %v)", name, c.threshold, c.openFor)
+			assert.Nil(t, g, "%s(%d, %v)", name, c.threshold, c.openFor)
+		}
+		_, err := construct(1, time.Nanosecond)
+		assert.NoError(t, err, "%s: the smallest sensible breaker", name)
 	}
 }
