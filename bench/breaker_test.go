@@ -25,6 +25,28 @@ import (
 // outageTimeout is how long each call to a hung gateway waits, in lesson 10.
 const outageTimeout = 50 * time.Millisecond
 
+// newBreaker returns a hand-written breaker, failing tb if it refuses the
+// configuration.
+func newBreaker(tb testing.TB, threshold int, openFor time.Duration) *scalablebreaker.Breaker {
+	tb.Helper()
+	b, err := scalablebreaker.NewBreaker(threshold, openFor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// newGobreaker returns a gobreaker breaker, failing tb if it refuses the
+// configuration.
+func newGobreaker(tb testing.TB, threshold int, openFor time.Duration) *scalablebreaker.Gobreaker {
+	tb.Helper()
+	b, err := scalablebreaker.NewGobreaker(threshold, openFor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 // paymentStatuses returns how many payments db holds in each status.
 func paymentStatuses(tb testing.TB, db *pgxpool.Pool) map[string]int {
 	tb.Helper()
@@ -74,16 +96,16 @@ func TestNaivePayHammersADeadGateway(t *testing.T) {
 func TestPayBehindABreakerQueuesDuringAnOutage(t *testing.T) {
 	for _, guard := range []struct {
 		name string
-		new  func() scalablebreaker.Guard
+		new  func(tb testing.TB) scalablebreaker.Guard
 	}{
-		{"hand-written", func() scalablebreaker.Guard { return scalablebreaker.NewBreaker(3, time.Minute) }},
-		{"gobreaker", func() scalablebreaker.Guard { return scalablebreaker.NewGobreaker(3, time.Minute) }},
+		{"hand-written", func(tb testing.TB) scalablebreaker.Guard { return newBreaker(tb, 3, time.Minute) }},
+		{"gobreaker", func(tb testing.TB) scalablebreaker.Guard { return newGobreaker(tb, 3, time.Minute) }},
 	} {
 		t.Run(guard.name, func(t *testing.T) {
 			db := pgtest.ShopClone(t, shop.Small)
 			gw := startGateway(t)
 			gw.SetFaults(gatewaytest.Faults{Hang: true})
-			breaker := guard.new()
+			breaker := guard.new(t)
 			payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, breaker)
 			for i := range 20 {
 				payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
@@ -103,7 +125,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 	gw := startGateway(t)
 	const queued = 30
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, scalablebreaker.NewBreaker(3, time.Minute))
+	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute))
 	for i := range queued {
 		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.NoError(t, err)
@@ -120,7 +142,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 		var relays sync.WaitGroup
 		for range 3 { // three relays at once, as after a deploy
 			relays.Go(func() {
-				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 				relay.SendQueued(context.Background()) // an error leaves the rest for the next run
 			})
 		}
@@ -155,16 +177,16 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 func BenchmarkPayDuringOutage(b *testing.B) {
 	impls := []struct {
 		name string
-		new  func(db *pgxpool.Pool, gw *gateway.Client) payer
+		new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 	}{
-		{"naive", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		{"naive", func(_ testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
 			return naivebreaker.NewPayments(db, gw, outageTimeout)
 		}},
-		{"breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, scalablebreaker.NewBreaker(5, time.Minute))
+		{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute))
 		}},
-		{"gobreaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, scalablebreaker.NewGobreaker(5, time.Minute))
+		{"gobreaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, newGobreaker(tb, 5, time.Minute))
 		}},
 	}
 	const callers = 10
@@ -183,7 +205,7 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 				var mu sync.Mutex
 				var nextKey atomic.Int64
 				for b.Loop() {
-					payments := impl.new(db, gw.Client())
+					payments := impl.new(b, db, gw.Client())
 					work := make(chan int, n)
 					for i := range n {
 						work <- i

@@ -43,6 +43,16 @@ var fastRetries = scalableretry.Policy{
 	AttemptTimeout: 2 * time.Second,
 }
 
+// withFastRetries returns payments retrying as fastRetries says.
+func withFastRetries(tb testing.TB, payments *scalableretry.Payments) *scalableretry.Payments {
+	tb.Helper()
+	fast, err := payments.WithPolicy(fastRetries)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fast
+}
+
 // paymentFor returns the charge of payment number i: a user of the small shop
 // and a reference of its own.
 func paymentFor(i int) gateway.ChargeRequest {
@@ -70,7 +80,7 @@ func TestPayRetriesTransientFailures(t *testing.T) {
 
 	gw := startGateway(t)
 	gw.FailNext(failures...)
-	payment, err := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries).Pay(context.Background(), "k-scalable", paymentFor(2))
+	payment, err := withFastRetries(t, scalableretry.NewPayments(db, gw.Client())).Pay(context.Background(), "k-scalable", paymentFor(2))
 	require.NoError(t, err, "scalable: through three failures")
 	assert.Equal(t, shop.PaymentCharged, payment.Status)
 	assert.Equal(t, 0, gw.Duplicates(), "the retry after the lost reply found the charge by its key")
@@ -82,7 +92,7 @@ func TestPayNeverRetriesAClientError(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.FailNext(gatewaytest.Failure{Status: http.StatusBadRequest})
-	payment, err := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries).Pay(context.Background(), "k", paymentFor(1))
+	payment, err := withFastRetries(t, scalableretry.NewPayments(db, gw.Client())).Pay(context.Background(), "k", paymentFor(1))
 	var gwErr *gateway.Error
 	require.ErrorAs(t, err, &gwErr)
 	assert.Equal(t, http.StatusBadRequest, gwErr.StatusCode)
@@ -107,7 +117,7 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Latency: 100 * time.Millisecond}) // the others arrive while the first charges
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	results, errs, _, wait := callTogether(50, func() (shop.Payment, error) {
 		return payments.Pay(context.Background(), "double-click", paymentFor(1))
@@ -142,7 +152,7 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 func TestPayAfterEveryReplyWasLostRecoversTheCharge(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
 	gw.FailNext(lost, lost, lost, lost)
 	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
@@ -161,7 +171,7 @@ func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Latency: 200 * time.Millisecond})
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	var payment shop.Payment
 	var err error
@@ -180,7 +190,7 @@ func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 func TestPayFailsFastWhileTheDatabaseIsDown(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	proxy.Down()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -200,17 +210,19 @@ func TestPayFailsFastWhileTheDatabaseIsDown(t *testing.T) {
 // keep one user's key to that user.
 var keyedPaymentPaths = []struct {
 	name string
-	new  func(db *pgxpool.Pool, gw *gateway.Client) payer
+	new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 }{
-	{"naive-retry", func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) }},
-	{"retry", func(db *pgxpool.Pool, gw *gateway.Client) payer {
-		return scalableretry.NewPayments(db, gw).WithPolicy(fastRetries)
+	{"naive-retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return naiveretry.NewRetryingPayments(db, gw)
 	}},
-	{"naive-breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+	{"retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return withFastRetries(tb, scalableretry.NewPayments(db, gw))
+	}},
+	{"naive-breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
 		return naivebreaker.NewPayments(db, gw, time.Second)
 	}},
-	{"breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
-		return scalablebreaker.NewPayments(db, gw, time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+	{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return scalablebreaker.NewPayments(db, gw, time.Second, newBreaker(tb, 3, time.Minute))
 	}},
 }
 
@@ -219,7 +231,7 @@ func TestPaymentKeysBelongToTheirUser(t *testing.T) {
 		t.Run(path.name, func(t *testing.T) {
 			db := pgtest.ShopClone(t, shop.Small)
 			gw := startGateway(t)
-			payments := path.new(db, gw.Client())
+			payments := path.new(t, db, gw.Client())
 			ctx := context.Background()
 			first := gateway.ChargeRequest{UserID: 5, AmountCents: 1000, Currency: "EUR", Reference: "order-5"}
 			other := gateway.ChargeRequest{UserID: 6, AmountCents: 777, Currency: "USD", Reference: "order-6"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
@@ -74,9 +76,25 @@ type Breaker struct {
 }
 
 // NewBreaker returns a closed breaker that opens after threshold failures in a
-// row and stays open for openFor.
-func NewBreaker(threshold int, openFor time.Duration) *Breaker {
-	return &Breaker{threshold: threshold, openFor: openFor}
+// row and stays open for openFor, or the error of [validate].
+func NewBreaker(threshold int, openFor time.Duration) (*Breaker, error) {
+	if err := validate(threshold, openFor); err != nil {
+		return nil, err
+	}
+	return &Breaker{threshold: threshold, openFor: openFor}, nil
+}
+
+// validate returns an error wrapping [shop.ErrInvalidConfig] unless threshold
+// is at least 1 (and fits gobreaker's uint32 count) and openFor is positive:
+// both breakers refuse the same configurations.
+func validate(threshold int, openFor time.Duration) error {
+	switch {
+	case threshold < 1 || threshold > math.MaxUint32:
+		return fmt.Errorf("breaker: threshold %d: from 1 to %d failures: %w", threshold, uint32(math.MaxUint32), shop.ErrInvalidConfig)
+	case openFor <= 0:
+		return fmt.Errorf("breaker: open for %v: a positive time: %w", openFor, shop.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // State returns where the breaker stands now.

@@ -39,11 +39,15 @@ func NewPayments(db *pgxpool.Pool, gw *gateway.Client) *Payments {
 	return &Payments{db: db, gateway: gw, policy: DefaultPolicy}
 }
 
-// WithPolicy returns a copy of p that retries as policy says.
-func (p *Payments) WithPolicy(policy Policy) *Payments {
+// WithPolicy returns a copy of p that retries as policy says, or the error of
+// [Policy.Validate].
+func (p *Payments) WithPolicy(policy Policy) (*Payments, error) {
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
 	copied := *p
 	copied.policy = policy
-	return &copied
+	return &copied, nil
 }
 
 // Pay charges req once per key, the user's name for the payment, and records

@@ -13,10 +13,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
-// Policy says how often and how long to try.
+// Policy says how often and how long to try. [Policy.Validate] says whether
+// it makes sense; [Do] and [DoWithBackoff] refuse one that does not.
 type Policy struct {
 	MaxAttempts    int           // tries in all, the first included
 	BaseDelay      time.Duration // the cap on the wait after the first failure; doubles after each
@@ -35,6 +37,28 @@ var DefaultPolicy = Policy{
 	AttemptTimeout: 1 * time.Second,
 }
 
+// Validate returns an error wrapping [shop.ErrInvalidConfig] if the policy
+// makes no sense: fewer than one attempt, a negative delay or timeout, a
+// MaxDelay below BaseDelay, or no time to try in.
+func (p Policy) Validate() error {
+	var problem string
+	switch {
+	case p.MaxAttempts < 1:
+		problem = fmt.Sprintf("MaxAttempts %d: at least one attempt", p.MaxAttempts)
+	case p.BaseDelay < 0:
+		problem = fmt.Sprintf("BaseDelay %v is negative", p.BaseDelay)
+	case p.MaxDelay < p.BaseDelay:
+		problem = fmt.Sprintf("MaxDelay %v is below BaseDelay %v", p.MaxDelay, p.BaseDelay)
+	case p.MaxElapsed <= 0:
+		problem = fmt.Sprintf("MaxElapsed %v leaves no time to try", p.MaxElapsed)
+	case p.AttemptTimeout < 0:
+		problem = fmt.Sprintf("AttemptTimeout %v is negative (0 for none)", p.AttemptTimeout)
+	default:
+		return nil
+	}
+	return fmt.Errorf("retry policy: %s: %w", problem, shop.ErrInvalidConfig)
+}
+
 // Do calls op until it succeeds, fails with an error [IsTransient] says is
 // not worth retrying, or the policy or ctx says stop; it returns op's last
 // error, wrapped with the number of attempts.
@@ -43,7 +67,12 @@ var DefaultPolicy = Policy{
 // ("full jitter"), so clients that failed together do not retry together; at
 // least as long as the server's Retry-After says; and never past ctx's
 // deadline: when the next attempt could not start in time, Do gives up at once.
+//
+// A policy that makes no sense is refused before the first attempt.
 func Do(ctx context.Context, policy Policy, op func(ctx context.Context) error) error {
+	if err := policy.Validate(); err != nil {
+		return err
+	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := callWithTimeout(ctx, policy.AttemptTimeout, op)
