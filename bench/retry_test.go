@@ -2,9 +2,13 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,6 +261,53 @@ func TestPaymentKeysBelongToTheirUser(t *testing.T) {
 			assert.Len(t, gw.Charges(), 2, "neither refused call charged")
 			assert.Equal(t, 2, chargedPayments(t, db))
 		})
+	}
+}
+
+func TestPayForAnUnknownUserIsUserNotFound(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	for _, path := range keyedPaymentPaths { // the naive versions charge first: not theirs to check
+		if path.name != "retry" && path.name != "breaker" {
+			continue
+		}
+		t.Run(path.name, func(t *testing.T) {
+			gw := startGateway(t)
+			for _, userID := range []int64{1 << 40, -1, 0} {
+				req := gateway.ChargeRequest{UserID: userID, AmountCents: 1000, Currency: "EUR", Reference: "order-1"}
+				_, err := path.new(t, db, gw.Client()).Pay(context.Background(), "k", req)
+				assert.ErrorIs(t, err, shop.ErrUserNotFound, "user %d", userID)
+			}
+			assert.Empty(t, gw.Charges(), "no one charged")
+		})
+	}
+}
+
+// TestGatewayErrorsHaveOneVocabulary checks that retrying, the breaker and the
+// gateway client read every failure alike: what retry calls transient the
+// breaker counts as an outage, and a client error is neither.
+func TestGatewayErrorsHaveOneVocabulary(t *testing.T) {
+	status := func(code int) error { return fmt.Errorf("pay: %w", &gateway.Error{StatusCode: code}) }
+	outages := []error{
+		status(http.StatusInternalServerError), status(http.StatusBadGateway), status(http.StatusServiceUnavailable),
+		status(http.StatusRequestTimeout), status(http.StatusTooManyRequests),
+		context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF,
+		fmt.Errorf("write: %w", syscall.EPIPE), fmt.Errorf("read: %w", syscall.ECONNRESET), fmt.Errorf("dial: %w", syscall.ECONNREFUSED),
+		&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no route to host")},
+	}
+	refusals := []error{status(http.StatusBadRequest), status(http.StatusNotFound), status(http.StatusConflict), status(http.StatusUnprocessableEntity)}
+	neither := []error{nil, context.Canceled, fmt.Errorf("charge: %w", context.Canceled), errors.New("invalid currency")}
+	for _, err := range outages {
+		assert.True(t, gateway.IsOutage(err), "gateway.IsOutage(%v)", err)
+		assert.True(t, scalableretry.IsTransient(err), "retry.IsTransient(%v)", err)
+		assert.True(t, scalablebreaker.IsOutage(err), "breaker.IsOutage(%v)", err)
+		assert.False(t, gateway.IsClientError(err), "gateway.IsClientError(%v)", err)
+	}
+	for _, err := range refusals {
+		assert.True(t, gateway.IsClientError(err), "gateway.IsClientError(%v)", err)
+		assert.False(t, gateway.IsOutage(err) || scalableretry.IsTransient(err) || scalablebreaker.IsOutage(err), "%v", err)
+	}
+	for _, err := range neither {
+		assert.False(t, gateway.IsClientError(err) || gateway.IsOutage(err) || scalableretry.IsTransient(err) || scalablebreaker.IsOutage(err), "%v", err)
 	}
 }
 

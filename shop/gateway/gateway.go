@@ -130,3 +130,4 @@ func IsClientError(err error) bool {
 	return errors.As(err, &gwErr) && gwErr.StatusCode >= 400 && gwErr.StatusCode < 500 &&
 		gwErr.StatusCode != http.StatusRequestTimeout && gwErr.StatusCode != http.StatusTooManyRequests
 }
+
