@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
-	"net/http"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"works-vs-scales/shop"
@@ -55,8 +51,8 @@ type Guard interface {
 // and calls fail at once instead of waiting on a gateway that is down; after
 // OpenFor it lets one call through to probe, and closes if it succeeds.
 //
-// Only failures that say the gateway is down count: a timeout, a refused or
-// reset connection, a 5xx, a 429. A 400 is the gateway working, and saying
+// Only failures that say the gateway is down count ([IsOutage]): a timeout, a
+// refused or reset connection, a 5xx, a 408 or 429. A 400 is the gateway working, and saying
 // no. A call its caller cancelled counts for nothing: neither a failure nor a
 // success, and a cancelled probe lets the next call probe.
 //
@@ -191,19 +187,6 @@ func callerLeft(err error) bool {
 }
 
 // IsOutage reports whether err says the gateway is down or overwhelmed,
-// rather than refusing one request: a timeout, a refused, reset or closed
-// connection, a 5xx, a 429. A call its caller cancelled says nothing about
-// the gateway.
-func IsOutage(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var gwErr *gateway.Error
-	if errors.As(err, &gwErr) {
-		return gwErr.StatusCode >= 500 || gwErr.StatusCode == http.StatusTooManyRequests
-	}
-	var netErr net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
-}
+// rather than refusing one request: it is [gateway.IsOutage], the one reading
+// retry's IsTransient shares.
+func IsOutage(err error) bool { return gateway.IsOutage(err) }

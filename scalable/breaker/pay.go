@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
@@ -93,6 +94,9 @@ func (p *Payments) create(ctx context.Context, key string, req gateway.ChargeReq
 	if err == nil {
 		return payment, true, nil
 	}
+	if isUnknownUser(err) {
+		return shop.Payment{}, false, fmt.Errorf("pay %s for user %d: %w", quoted(req.Reference), req.UserID, shop.ErrUserNotFound)
+	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", quoted(req.Reference), err)
 	}
@@ -142,4 +146,11 @@ func quoted(s string) string {
 		return strconv.Quote(s[:most]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// isUnknownUser reports whether err is the payment's foreign key to users
+// pointing at no one (SQLSTATE 23503).
+func isUnknownUser(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

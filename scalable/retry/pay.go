@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
@@ -108,6 +109,9 @@ func (p *Payments) claim(ctx context.Context, key string, req gateway.ChargeRequ
 	if err == nil {
 		return payment, true, nil
 	}
+	if isUnknownUser(err) {
+		return shop.Payment{}, false, fmt.Errorf("pay %s for user %d: %w", quoted(req.Reference), req.UserID, shop.ErrUserNotFound)
+	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return shop.Payment{}, false, fmt.Errorf("pay %s: claim key %s: %w", quoted(req.Reference), quoted(key), err)
 	}
@@ -149,4 +153,11 @@ func quoted(s string) string {
 		return strconv.Quote(s[:most]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// isUnknownUser reports whether err is the payment's foreign key to users
+// pointing at no one (SQLSTATE 23503).
+func isUnknownUser(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -139,25 +135,15 @@ func retryAfter(err error) time.Duration {
 }
 
 // IsTransient reports whether err may pass if the same request is sent again:
-// the gateway busy or broken (5xx, 408, 429), an attempt timing out, a
-// connection refused, reset or closed, PostgreSQL's serialization failures and
-// deadlocks. The gateway refusing the request itself (other 4xx) is not:
-// sending it again gets the same answer.
+// the gateway busy, broken or out of reach, as [gateway.IsOutage] says (the
+// breaker counts the same failures); PostgreSQL's serialization failures and
+// deadlocks; and a query pgx knows never reached PostgreSQL. The gateway
+// refusing the request itself (a client error) is not: sending it again gets
+// the same answer. Nor is the caller giving up: Do checks its context.
 func IsTransient(err error) bool {
-	var gwErr *gateway.Error
-	if errors.As(err, &gwErr) {
-		return gwErr.StatusCode >= 500 || gwErr.StatusCode == http.StatusRequestTimeout || gwErr.StatusCode == http.StatusTooManyRequests
-	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01"
 	}
-	if errors.Is(err, context.Canceled) {
-		return false // the caller gave up: Do checks its context, not this
-	}
-	var netErr net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
-		pgconn.SafeToRetry(err)
+	return gateway.IsOutage(err) || (err != nil && !errors.Is(err, context.Canceled) && pgconn.SafeToRetry(err))
 }

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -127,7 +129,34 @@ func parseRetryAfter(header string) time.Duration {
 // (a 4xx other than 408 and 429): sending it again gets the same answer.
 func IsClientError(err error) bool {
 	var gwErr *Error
-	return errors.As(err, &gwErr) && gwErr.StatusCode >= 400 && gwErr.StatusCode < 500 &&
-		gwErr.StatusCode != http.StatusRequestTimeout && gwErr.StatusCode != http.StatusTooManyRequests
+	return errors.As(err, &gwErr) && gwErr.StatusCode >= 400 && gwErr.StatusCode < 500 && !busy(gwErr.StatusCode)
+}
+
+// IsOutage reports whether err says the gateway is down, overwhelmed or out of
+// reach, so that the same request may pass later: a 5xx, a 408 or 429, a
+// timeout, a connection refused, reset or closed (EOF, EPIPE). A call its
+// caller cancelled says nothing about the gateway, and a client error says it
+// works: both are false.
+//
+// It is the one reading of a failed call: retry's IsTransient retries what it
+// says, and the breakers count what it says, so they never disagree.
+func IsOutage(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var gwErr *Error
+	if errors.As(err, &gwErr) {
+		return gwErr.StatusCode >= 500 || busy(gwErr.StatusCode)
+	}
+	var netErr net.Error // syscall.Errno is one: ECONNRESET, ECONNREFUSED, EPIPE
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// busy reports whether a 4xx status says the gateway could not take the
+// request now, rather than refusing it: 408 and 429.
+func busy(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
 }
 
