@@ -160,14 +160,61 @@ func TestPayAfterEveryReplyWasLostRecoversTheCharge(t *testing.T) {
 	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
 	gw.FailNext(lost, lost, lost, lost)
 	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
-	require.Error(t, err, "four tries, four lost replies")
-	assert.Equal(t, shop.PaymentFailed, payment.Status)
+	require.NoError(t, err, "four tries, four lost replies: the gateway is asked what happened to the key")
 	require.Len(t, gw.Charges(), 1, "the money was taken once")
+	assert.Equal(t, shop.PaymentCharged, payment.Status, "and the payment says so, not failed")
+	assert.Equal(t, gw.Charges()[0].ID, payment.ChargeID)
+	assert.Equal(t, 1, chargedPayments(t, db))
+
+	again, err := payments.Pay(context.Background(), "k", paymentFor(1))
+	require.NoError(t, err, "the user tries again, with the same key")
+	assert.Equal(t, payment.ChargeID, again.ChargeID, "and gets the charge made the first time")
+	assert.Len(t, gw.Charges(), 1, "not a second one")
+}
+
+func TestPayRecordsUnknownWhenTheGatewayCannotTell(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
+	gw.FailNext(lost, lost, lost, lost)
+	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
+	gw.FailNextLookups(unavailable, unavailable, unavailable, unavailable)
+	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
+	require.Error(t, err, "charged or not, nobody can tell yet")
+	assert.Equal(t, shop.PaymentUnknown, payment.Status)
+	assert.Equal(t, map[string]int{shop.PaymentUnknown: 1}, paymentStatuses(t, db), "recorded as unknown, not failed")
 
 	payment, err = payments.Pay(context.Background(), "k", paymentFor(1))
-	require.NoError(t, err, "the user tries again, with the same key")
-	assert.Equal(t, gw.Charges()[0].ID, payment.ChargeID, "and gets the charge made the first time")
-	assert.Len(t, gw.Charges(), 1, "not a second one")
+	require.NoError(t, err, "the next call with the key reconciles it")
+	require.Len(t, gw.Charges(), 1)
+	assert.Equal(t, gw.Charges()[0].ID, payment.ChargeID)
+	assert.Equal(t, map[string]int{shop.PaymentCharged: 1}, paymentStatuses(t, db))
+}
+
+func TestPayTakesOverAnExpiredLease(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	ctx := context.Background()
+	// A process claimed "crashed" and charged it, then died before recording;
+	// another holds "alive", within its lease.
+	charge, err := gw.Client().Charge(ctx, paymentFor(1), "crashed")
+	require.NoError(t, err)
+	const stranded = `
+		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status, lease_owner, lease_expires_at)
+		VALUES ($1, $2, $3, $4, 'pending', 'another process', now() + $5::interval)`
+	_, err = db.Exec(ctx, stranded, "crashed", paymentFor(1).UserID, paymentFor(1).AmountCents, paymentFor(1).Currency, "-1 second")
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, stranded, "alive", paymentFor(2).UserID, paymentFor(2).AmountCents, paymentFor(2).Currency, "1 hour")
+	require.NoError(t, err)
+
+	_, err = payments.Pay(ctx, "alive", paymentFor(2))
+	assert.ErrorIs(t, err, shop.ErrInProgress, "a live lease is its owner's")
+	payment, err := payments.Pay(ctx, "crashed", paymentFor(1))
+	require.NoError(t, err, "an expired lease is taken over, not trusted for ever")
+	assert.Equal(t, charge.ID, payment.ChargeID, "and reconciled with the charge the dead process made")
+	assert.Len(t, gw.Charges(), 1, "without charging again")
 	assert.Equal(t, 1, chargedPayments(t, db))
 }
 
