@@ -74,7 +74,7 @@ type Payment struct {
 	UserID      int64
 	AmountCents int64
 	Currency    string
-	Status      string // pending, charged, failed or queued
+	Status      string // pending, charged, failed, unknown or queued
 	ChargeID    string // the gateway's id of the charge, once charged
 }
 
@@ -82,8 +82,9 @@ type Payment struct {
 const (
 	PaymentPending = "pending" // the charge is being made
 	PaymentCharged = "charged"
-	PaymentFailed  = "failed" // the gateway refused, or could not be reached in time
-	PaymentQueued  = "queued" // in the outbox, to charge when the gateway is back
+	PaymentFailed  = "failed"  // the gateway refused, or made no charge under the key
+	PaymentUnknown = "unknown" // the gateway may have charged: to reconcile by key
+	PaymentQueued  = "queued"  // in the outbox, to charge when the gateway is back
 )
 
 // PaymentRequest is a payment as a client sent it: every field as typed, not

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"syscall"
 	"time"
@@ -88,18 +89,53 @@ func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey s
 	if idempotencyKey != "" {
 		httpReq.Header.Set(IdempotencyKeyHeader, ScopedKey(req.UserID, idempotencyKey))
 	}
+	charge, err := c.do(httpReq)
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge user %d: %w", req.UserID, err)
+	}
+	return charge, nil
+}
+
+// ErrNoCharge is returned by [Client.ChargeByKey] when the gateway made no
+// charge under the key.
+var ErrNoCharge = errors.New("gateway: no charge under this key")
+
+// ChargeByKey asks the gateway what happened to userID's idempotency key: it
+// returns the charge made under the key, or [ErrNoCharge]. It never charges,
+// so it may be asked as often as needed: it is how a payment whose reply was
+// lost is reconciled. Any other reply but 200 is an [*Error].
+func (c *Client) ChargeByKey(ctx context.Context, userID int64, idempotencyKey string) (Charge, error) {
+	query := url.Values{"idempotency_key": {ScopedKey(userID, idempotencyKey)}}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/charges?"+query.Encode(), nil)
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge request: %w", err)
+	}
+	charge, err := c.do(httpReq)
+	var gwErr *Error
+	if errors.As(err, &gwErr) && gwErr.StatusCode == http.StatusNotFound {
+		return Charge{}, fmt.Errorf("user %d, key %.40q: %w", userID, idempotencyKey, ErrNoCharge)
+	}
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: the charge of user %d's key %.40q: %w", userID, idempotencyKey, err)
+	}
+	return charge, nil
+}
+
+// do sends httpReq and reads the charge it answers with: any reply but 201 or
+// 200 is an [*Error]; a failure to get a reply is the transport's error.
+func (c *Client) do(httpReq *http.Request) (Charge, error) {
 	client := c.HTTP
 	if client == nil {
 		client = http.DefaultClient
 	}
 	resp, err := client.Do(httpReq)
 	if err != nil {
-		return Charge{}, fmt.Errorf("gateway: charge user %d: %w", req.UserID, err)
+		return Charge{}, err
 	}
 	defer resp.Body.Close()
 	reply, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return Charge{}, fmt.Errorf("gateway: charge user %d: read the reply: %w", req.UserID, err)
+		return Charge{}, fmt.Errorf("read the reply: %w", err)
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return Charge{}, &Error{
@@ -110,7 +146,7 @@ func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey s
 	}
 	var charge Charge
 	if err := json.Unmarshal(reply, &charge); err != nil {
-		return Charge{}, fmt.Errorf("gateway: charge user %d: decode %q: %w", req.UserID, reply, err)
+		return Charge{}, fmt.Errorf("decode %.40q: %w", reply, err)
 	}
 	return charge, nil
 }
