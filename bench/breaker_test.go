@@ -170,6 +170,19 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 	assert.Equal(t, made, chargeIDs, "each payment records the charge the gateway made for it")
 }
 
+func TestPayBehindABreakerRetriesAsTheNaiveVersionDoes(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
+	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
+	gw.FailNext(unavailable, unavailable)
+	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
+	require.NoError(t, err)
+	assert.Equal(t, shop.PaymentCharged, payment.Status, "the third of %d tries went through, as it would for the naive version", naivebreaker.Attempts)
+	assert.EqualValues(t, naivebreaker.Attempts, gw.Requests())
+	
+}
+
 // BenchmarkPayDuringOutage measures a burst of payments from 10 concurrent
 // callers while the gateway hangs: how many requests reach it, how long
 // callers wait, and how many payments are lost. Each operation starts with a
