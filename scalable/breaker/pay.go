@@ -24,13 +24,18 @@ import (
 // caller has left.
 const recordTimeout = 5 * time.Second
 
+// Attempts is how many times Pay tries the gateway, as the naive version
+// does: the breaker stops the tries once it opens.
+const Attempts = 3
+
 // Payments takes payments through a gateway, behind a breaker, and records
 // them in db.
 type Payments struct {
-	db      *pgxpool.Pool
-	gateway *gateway.Client
-	timeout time.Duration
-	breaker Guard
+	db       *pgxpool.Pool
+	gateway  *gateway.Client
+	timeout  time.Duration
+	breaker  Guard
+	noOutbox bool
 }
 
 // NewPayments returns Payments that charge through gw behind breaker, giving
@@ -39,10 +44,20 @@ func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, br
 	return &Payments{db: db, gateway: gw, timeout: timeout, breaker: breaker}
 }
 
+// WithoutOutbox returns a copy of p that fails a payment it could not charge
+// instead of queueing it: the breaker alone, as lesson 10 measures it to show
+// what the outbox saves.
+func (p *Payments) WithoutOutbox() *Payments {
+	copied := *p
+	copied.noOutbox = true
+	return &copied
+}
+
 // Pay charges req, once per key, the user's name for the payment, and records
-// the payment. If the gateway is down, or the breaker open, it queues the
-// payment for a [Relay] and returns it with status queued and no error: the
-// payment is taken, to be charged. A key the user has used returns that
+// the payment. It tries up to [Attempts] times while the gateway seems down
+// and the breaker lets the call out. If the gateway is down, or the breaker
+// open, it queues the payment for a [Relay] and returns it with status queued
+// and no error: the payment is taken, to be charged. A key the user has used returns that
 // payment, or [shop.ErrKeyReused] if it was for a different one; an empty key
 // is refused with [shop.ErrNoIdempotencyKey].
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
@@ -54,13 +69,18 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 		return payment, err
 	}
 	var charge gateway.Charge
-	err = p.breaker.Do(ctx, func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, p.timeout)
-		defer cancel()
-		c, err := p.gateway.Charge(ctx, req, key)
-		charge = c
-		return err
-	})
+	for range Attempts { // while the gateway seems down and the breaker lets the call out
+		err = p.breaker.Do(ctx, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, p.timeout)
+			defer cancel()
+			c, err := p.gateway.Charge(ctx, req, key)
+			charge = c
+			return err
+		})
+		if !IsOutage(err) || ctx.Err() != nil {
+			break
+		}
+	}
 	// The outcome is written even if the caller has left meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
@@ -68,6 +88,9 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 	case err == nil:
 		payment.Status, payment.ChargeID = shop.PaymentCharged, charge.ID
 		return payment, p.record(ctx, payment)
+	case p.noOutbox && (errors.Is(err, ErrOpen) || IsOutage(err) || errors.Is(err, context.Canceled)):
+		payment.Status = shop.PaymentFailed
+		return payment, errors.Join(fmt.Errorf("pay %s: %w", quoted(req.Reference), err), p.record(ctx, payment))
 	case errors.Is(err, ErrOpen) || IsOutage(err) || errors.Is(err, context.Canceled):
 		// Not charged, or not known to be: the relay will find out, with the key.
 		payment.Status = shop.PaymentQueued
