@@ -398,6 +398,7 @@ func BenchmarkPay(b *testing.B) {
 				unrecorded := len(gw.Charges()) - gw.Duplicates() - chargedPayments(b, db)
 				b.ReportMetric(100*float64(paid)/float64(b.N), "paid-%")
 				b.ReportMetric(float64(gw.Requests())/float64(b.N), "attempts/op")
+				b.ReportMetric(float64(gw.Lookups())/float64(b.N), "lookups/op")
 				b.ReportMetric(100*float64(gw.Duplicates())/float64(b.N), "duplicate-charges-%")
 				b.ReportMetric(100*float64(unrecorded)/float64(b.N), "charged-unrecorded-%")
 			})
