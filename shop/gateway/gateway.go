@@ -195,4 +195,3 @@ func IsOutage(err error) bool {
 func busy(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
 }
-
