@@ -25,6 +25,28 @@ import (
 // outageTimeout is how long each call to a hung gateway waits, in lesson 10.
 const outageTimeout = 50 * time.Millisecond
 
+// newBreaker returns a hand-written breaker, failing tb if it refuses the
+// configuration.
+func newBreaker(tb testing.TB, threshold int, openFor time.Duration) *scalablebreaker.Breaker {
+	tb.Helper()
+	b, err := scalablebreaker.NewBreaker(threshold, openFor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// newGobreaker returns a gobreaker breaker, failing tb if it refuses the
+// configuration.
+func newGobreaker(tb testing.TB, threshold int, openFor time.Duration) *scalablebreaker.Gobreaker {
+	tb.Helper()
+	b, err := scalablebreaker.NewGobreaker(threshold, openFor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 // paymentStatuses returns how many payments db holds in each status.
 func paymentStatuses(tb testing.TB, db *pgxpool.Pool) map[string]int {
 	tb.Helper()
@@ -74,16 +96,16 @@ func TestNaivePayHammersADeadGateway(t *testing.T) {
 func TestPayBehindABreakerQueuesDuringAnOutage(t *testing.T) {
 	for _, guard := range []struct {
 		name string
-		new  func() scalablebreaker.Guard
+		new  func(tb testing.TB) scalablebreaker.Guard
 	}{
-		{"hand-written", func() scalablebreaker.Guard { return scalablebreaker.NewBreaker(3, time.Minute) }},
-		{"gobreaker", func() scalablebreaker.Guard { return scalablebreaker.NewGobreaker(3, time.Minute) }},
+		{"hand-written", func(tb testing.TB) scalablebreaker.Guard { return newBreaker(tb, 3, time.Minute) }},
+		{"gobreaker", func(tb testing.TB) scalablebreaker.Guard { return newGobreaker(tb, 3, time.Minute) }},
 	} {
 		t.Run(guard.name, func(t *testing.T) {
 			db := pgtest.ShopClone(t, shop.Small)
 			gw := startGateway(t)
 			gw.SetFaults(gatewaytest.Faults{Hang: true})
-			breaker := guard.new()
+			breaker := guard.new(t)
 			payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, breaker)
 			for i := range 20 {
 				payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
@@ -103,7 +125,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 	gw := startGateway(t)
 	const queued = 30
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, scalablebreaker.NewBreaker(3, time.Minute))
+	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute))
 	for i := range queued {
 		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.NoError(t, err)
@@ -120,7 +142,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 		var relays sync.WaitGroup
 		for range 3 { // three relays at once, as after a deploy
 			relays.Go(func() {
-				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 				relay.SendQueued(context.Background()) // an error leaves the rest for the next run
 			})
 		}
@@ -148,23 +170,82 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 	assert.Equal(t, made, chargeIDs, "each payment records the charge the gateway made for it")
 }
 
+func TestPayBehindABreakerRetriesAsTheNaiveVersionDoes(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
+	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
+	gw.FailNext(unavailable, unavailable)
+	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
+	require.NoError(t, err)
+	assert.Equal(t, shop.PaymentCharged, payment.Status, "the third of %d tries went through, as it would for the naive version", naivebreaker.Attempts)
+	assert.EqualValues(t, naivebreaker.Attempts, gw.Requests())
+	assert.Equal(t, naivebreaker.Attempts, scalablebreaker.Attempts, "one retry policy on both sides: lesson 10 measures the breaker alone")
+}
+
+func TestPayBehindABreakerWithoutAnOutboxLosesThePayment(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	gw.SetFaults(gatewaytest.Faults{Hang: true})
+	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute)).WithoutOutbox()
+	for i := range 5 {
+		payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
+		require.Error(t, err, "payment %d", i)
+		assert.Equal(t, shop.PaymentFailed, payment.Status)
+	}
+	assert.EqualValues(t, 3, gw.Requests(), "the breaker still spares the gateway")
+	assert.Zero(t, unsentPayments(t, db), "but nothing is queued: the payments are lost")
+
+}
+
+func TestPayBehindABreakerTakesOverAnExpiredLease(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := scalablebreaker.NewPayments(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
+	ctx := context.Background()
+	// A process created "crashed" and charged it, then died before recording;
+	// another holds "alive", within its lease.
+	charge, err := gw.Client().Charge(ctx, paymentFor(1), "crashed")
+	require.NoError(t, err)
+	const stranded = `
+		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status, lease_owner, lease_expires_at)
+		VALUES ($1, $2, $3, $4, 'pending', 'another process', now() + $5::interval)`
+	_, err = db.Exec(ctx, stranded, "crashed", paymentFor(1).UserID, paymentFor(1).AmountCents, paymentFor(1).Currency, "-1 second")
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, stranded, "alive", paymentFor(2).UserID, paymentFor(2).AmountCents, paymentFor(2).Currency, "1 hour")
+	require.NoError(t, err)
+
+	_, err = payments.Pay(ctx, "alive", paymentFor(2))
+	assert.ErrorIs(t, err, shop.ErrInProgress, "a live lease is its owner's, not a payment to report as pending")
+	payment, err := payments.Pay(ctx, "crashed", paymentFor(1))
+	require.NoError(t, err, "an expired lease is taken over")
+	assert.Equal(t, charge.ID, payment.ChargeID, "and reconciled with the charge the dead process made")
+	assert.Len(t, gw.Charges(), 1, "without charging again")
+	assert.Equal(t, map[string]int{shop.PaymentCharged: 1, shop.PaymentPending: 1}, paymentStatuses(t, db))
+}
+
 // BenchmarkPayDuringOutage measures a burst of payments from 10 concurrent
 // callers while the gateway hangs: how many requests reach it, how long
 // callers wait, and how many payments are lost. Each operation starts with a
-// fresh, closed breaker.
+// fresh, closed breaker. Every version tries each payment up to 3 times, so
+// naive against breaker is the breaker's effect alone; breaker-no-outbox
+// against breaker is the outbox's.
 func BenchmarkPayDuringOutage(b *testing.B) {
 	impls := []struct {
 		name string
-		new  func(db *pgxpool.Pool, gw *gateway.Client) payer
+		new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 	}{
-		{"naive", func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		{"naive", func(_ testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
 			return naivebreaker.NewPayments(db, gw, outageTimeout)
 		}},
-		{"breaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, scalablebreaker.NewBreaker(5, time.Minute))
+		{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute))
 		}},
-		{"gobreaker", func(db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, scalablebreaker.NewGobreaker(5, time.Minute))
+		{"gobreaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, newGobreaker(tb, 5, time.Minute))
+		}},
+		{"breaker-no-outbox", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute)).WithoutOutbox()
 		}},
 	}
 	const callers = 10
@@ -183,7 +264,7 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 				var mu sync.Mutex
 				var nextKey atomic.Int64
 				for b.Loop() {
-					payments := impl.new(db, gw.Client())
+					payments := impl.new(b, db, gw.Client())
 					work := make(chan int, n)
 					for i := range n {
 						work <- i

@@ -1006,7 +1006,7 @@ func TestExercise09CheckFailsOnWrongAnswers(t *testing.T) {
 
 func TestExercise09CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
-		return scalableretry.NewPayments(db, gw).WithPolicy(fastRetries)
+		return withFastRetries(t, scalableretry.NewPayments(db, gw))
 	}))
 }
 
@@ -1041,7 +1041,7 @@ func checkExercise10(t *testing.T, newPayments newTimedPayerFunc) error {
 		return fmt.Errorf("the payments table holds %v: want %d payments queued", statuses, payments)
 	}
 	gw.SetFaults(gatewaytest.Faults{})
-	relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, scalablebreaker.NewBreaker(3, time.Minute))
+	relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 	if _, err := relay.SendQueued(context.Background()); err != nil {
 		return fmt.Errorf("the lesson's relay, on your outbox: %w", err)
 	}
@@ -1079,7 +1079,7 @@ func TestExercise10CheckFailsOnWrongAnswers(t *testing.T) {
 
 func TestExercise10CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-		return scalablebreaker.NewPayments(db, gw, timeout, scalablebreaker.NewBreaker(3, time.Minute))
+		return scalablebreaker.NewPayments(db, gw, timeout, newBreaker(t, 3, time.Minute))
 	}))
 }
 

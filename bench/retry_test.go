@@ -2,9 +2,13 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	naivebreaker "works-vs-scales/naive/breaker"
 	naiveretry "works-vs-scales/naive/retry"
+	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalableretry "works-vs-scales/scalable/retry"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
@@ -39,6 +45,16 @@ var fastRetries = scalableretry.Policy{
 	MaxDelay:       50 * time.Millisecond,
 	MaxElapsed:     5 * time.Second,
 	AttemptTimeout: 2 * time.Second,
+}
+
+// withFastRetries returns payments retrying as fastRetries says.
+func withFastRetries(tb testing.TB, payments *scalableretry.Payments) *scalableretry.Payments {
+	tb.Helper()
+	fast, err := payments.WithPolicy(fastRetries)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fast
 }
 
 // paymentFor returns the charge of payment number i: a user of the small shop
@@ -68,7 +84,7 @@ func TestPayRetriesTransientFailures(t *testing.T) {
 
 	gw := startGateway(t)
 	gw.FailNext(failures...)
-	payment, err := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries).Pay(context.Background(), "k-scalable", paymentFor(2))
+	payment, err := withFastRetries(t, scalableretry.NewPayments(db, gw.Client())).Pay(context.Background(), "k-scalable", paymentFor(2))
 	require.NoError(t, err, "scalable: through three failures")
 	assert.Equal(t, shop.PaymentCharged, payment.Status)
 	assert.Equal(t, 0, gw.Duplicates(), "the retry after the lost reply found the charge by its key")
@@ -80,7 +96,7 @@ func TestPayNeverRetriesAClientError(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.FailNext(gatewaytest.Failure{Status: http.StatusBadRequest})
-	payment, err := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries).Pay(context.Background(), "k", paymentFor(1))
+	payment, err := withFastRetries(t, scalableretry.NewPayments(db, gw.Client())).Pay(context.Background(), "k", paymentFor(1))
 	var gwErr *gateway.Error
 	require.ErrorAs(t, err, &gwErr)
 	assert.Equal(t, http.StatusBadRequest, gwErr.StatusCode)
@@ -105,7 +121,7 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Latency: 100 * time.Millisecond}) // the others arrive while the first charges
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	results, errs, _, wait := callTogether(50, func() (shop.Payment, error) {
 		return payments.Pay(context.Background(), "double-click", paymentFor(1))
@@ -130,26 +146,75 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 	again, err := payments.Pay(context.Background(), "double-click", paymentFor(1))
 	require.NoError(t, err, "a call after the first finished")
 	assert.Equal(t, chargeID, again.ChargeID, "returns the first payment")
-	_, err = payments.Pay(context.Background(), "double-click", paymentFor(2))
-	assert.ErrorIs(t, err, scalableretry.ErrKeyReused)
+	different := paymentFor(1)
+	different.AmountCents++
+	_, err = payments.Pay(context.Background(), "double-click", different)
+	assert.ErrorIs(t, err, shop.ErrKeyReused, "the same user's key for a different payment")
 	assert.Len(t, gw.Charges(), 1)
 }
 
 func TestPayAfterEveryReplyWasLostRecoversTheCharge(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
 	gw.FailNext(lost, lost, lost, lost)
 	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
-	require.Error(t, err, "four tries, four lost replies")
-	assert.Equal(t, shop.PaymentFailed, payment.Status)
+	require.NoError(t, err, "four tries, four lost replies: the gateway is asked what happened to the key")
 	require.Len(t, gw.Charges(), 1, "the money was taken once")
+	assert.Equal(t, shop.PaymentCharged, payment.Status, "and the payment says so, not failed")
+	assert.Equal(t, gw.Charges()[0].ID, payment.ChargeID)
+	assert.Equal(t, 1, chargedPayments(t, db))
+
+	again, err := payments.Pay(context.Background(), "k", paymentFor(1))
+	require.NoError(t, err, "the user tries again, with the same key")
+	assert.Equal(t, payment.ChargeID, again.ChargeID, "and gets the charge made the first time")
+	assert.Len(t, gw.Charges(), 1, "not a second one")
+}
+
+func TestPayRecordsUnknownWhenTheGatewayCannotTell(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
+	gw.FailNext(lost, lost, lost, lost)
+	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
+	gw.FailNextLookups(unavailable, unavailable, unavailable, unavailable)
+	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
+	require.Error(t, err, "charged or not, nobody can tell yet")
+	assert.Equal(t, shop.PaymentUnknown, payment.Status)
+	assert.Equal(t, map[string]int{shop.PaymentUnknown: 1}, paymentStatuses(t, db), "recorded as unknown, not failed")
 
 	payment, err = payments.Pay(context.Background(), "k", paymentFor(1))
-	require.NoError(t, err, "the user tries again, with the same key")
-	assert.Equal(t, gw.Charges()[0].ID, payment.ChargeID, "and gets the charge made the first time")
-	assert.Len(t, gw.Charges(), 1, "not a second one")
+	require.NoError(t, err, "the next call with the key reconciles it")
+	require.Len(t, gw.Charges(), 1)
+	assert.Equal(t, gw.Charges()[0].ID, payment.ChargeID)
+	assert.Equal(t, map[string]int{shop.PaymentCharged: 1}, paymentStatuses(t, db))
+}
+
+func TestPayTakesOverAnExpiredLease(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := startGateway(t)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	ctx := context.Background()
+	// A process claimed "crashed" and charged it, then died before recording;
+	// another holds "alive", within its lease.
+	charge, err := gw.Client().Charge(ctx, paymentFor(1), "crashed")
+	require.NoError(t, err)
+	const stranded = `
+		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status, lease_owner, lease_expires_at)
+		VALUES ($1, $2, $3, $4, 'pending', 'another process', now() + $5::interval)`
+	_, err = db.Exec(ctx, stranded, "crashed", paymentFor(1).UserID, paymentFor(1).AmountCents, paymentFor(1).Currency, "-1 second")
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, stranded, "alive", paymentFor(2).UserID, paymentFor(2).AmountCents, paymentFor(2).Currency, "1 hour")
+	require.NoError(t, err)
+
+	_, err = payments.Pay(ctx, "alive", paymentFor(2))
+	assert.ErrorIs(t, err, shop.ErrInProgress, "a live lease is its owner's")
+	payment, err := payments.Pay(ctx, "crashed", paymentFor(1))
+	require.NoError(t, err, "an expired lease is taken over, not trusted for ever")
+	assert.Equal(t, charge.ID, payment.ChargeID, "and reconciled with the charge the dead process made")
+	assert.Len(t, gw.Charges(), 1, "without charging again")
 	assert.Equal(t, 1, chargedPayments(t, db))
 }
 
@@ -157,7 +222,7 @@ func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Latency: 200 * time.Millisecond})
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	var payment shop.Payment
 	var err error
@@ -176,7 +241,7 @@ func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 func TestPayFailsFastWhileTheDatabaseIsDown(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalableretry.NewPayments(db, gw.Client()).WithPolicy(fastRetries)
+	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	proxy.Down()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -190,6 +255,107 @@ func TestPayFailsFastWhileTheDatabaseIsDown(t *testing.T) {
 	require.NoError(t, err, "the database is back")
 	assert.Equal(t, shop.PaymentCharged, payment.Status)
 	assert.Len(t, gw.Charges(), 1)
+}
+
+// keyedPaymentPaths are every Pay that takes an idempotency key: each must
+// keep one user's key to that user.
+var keyedPaymentPaths = []struct {
+	name string
+	new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
+}{
+	{"naive-retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return naiveretry.NewRetryingPayments(db, gw)
+	}},
+	{"retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return withFastRetries(tb, scalableretry.NewPayments(db, gw))
+	}},
+	{"naive-breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return naivebreaker.NewPayments(db, gw, time.Second)
+	}},
+	{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+		return scalablebreaker.NewPayments(db, gw, time.Second, newBreaker(tb, 3, time.Minute))
+	}},
+}
+
+func TestPaymentKeysBelongToTheirUser(t *testing.T) {
+	for _, path := range keyedPaymentPaths {
+		t.Run(path.name, func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			gw := startGateway(t)
+			payments := path.new(t, db, gw.Client())
+			ctx := context.Background()
+			first := gateway.ChargeRequest{UserID: 5, AmountCents: 1000, Currency: "EUR", Reference: "order-5"}
+			other := gateway.ChargeRequest{UserID: 6, AmountCents: 777, Currency: "USD", Reference: "order-6"}
+
+			paid5, err := payments.Pay(ctx, "k1", first)
+			require.NoError(t, err)
+			paid6, err := payments.Pay(ctx, "k1", other)
+			require.NoError(t, err, "user 6's k1 is user 6's own key")
+			assert.EqualValues(t, 6, paid6.UserID, "not user 5's payment")
+			assert.EqualValues(t, 777, paid6.AmountCents)
+			assert.NotEqual(t, paid5.ChargeID, paid6.ChargeID, "a charge of its own")
+			require.Len(t, gw.Charges(), 2)
+			assert.EqualValues(t, 6, gw.Charges()[1].UserID, "the gateway charged user 6, not user 5's charge again")
+
+			again, err := payments.Pay(ctx, "k1", first)
+			require.NoError(t, err, "the same request again")
+			assert.Equal(t, paid5.ChargeID, again.ChargeID)
+
+			_, err = payments.Pay(ctx, "k1", gateway.ChargeRequest{UserID: 5, AmountCents: 777, Currency: "USD", Reference: "order-5"})
+			assert.ErrorIs(t, err, shop.ErrKeyReused, "user 5's k1 for a different payment")
+			_, err = payments.Pay(ctx, "", first)
+			assert.ErrorIs(t, err, shop.ErrNoIdempotencyKey)
+			assert.Len(t, gw.Charges(), 2, "neither refused call charged")
+			assert.Equal(t, 2, chargedPayments(t, db))
+		})
+	}
+}
+
+func TestPayForAnUnknownUserIsUserNotFound(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	for _, path := range keyedPaymentPaths { // the naive versions charge first: not theirs to check
+		if path.name != "retry" && path.name != "breaker" {
+			continue
+		}
+		t.Run(path.name, func(t *testing.T) {
+			gw := startGateway(t)
+			for _, userID := range []int64{1 << 40, -1, 0} {
+				req := gateway.ChargeRequest{UserID: userID, AmountCents: 1000, Currency: "EUR", Reference: "order-1"}
+				_, err := path.new(t, db, gw.Client()).Pay(context.Background(), "k", req)
+				assert.ErrorIs(t, err, shop.ErrUserNotFound, "user %d", userID)
+			}
+			assert.Empty(t, gw.Charges(), "no one charged")
+		})
+	}
+}
+
+// TestGatewayErrorsHaveOneVocabulary checks that retrying, the breaker and the
+// gateway client read every failure alike: what retry calls transient the
+// breaker counts as an outage, and a client error is neither.
+func TestGatewayErrorsHaveOneVocabulary(t *testing.T) {
+	status := func(code int) error { return fmt.Errorf("pay: %w", &gateway.Error{StatusCode: code}) }
+	outages := []error{
+		status(http.StatusInternalServerError), status(http.StatusBadGateway), status(http.StatusServiceUnavailable),
+		status(http.StatusRequestTimeout), status(http.StatusTooManyRequests),
+		context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF,
+		fmt.Errorf("write: %w", syscall.EPIPE), fmt.Errorf("read: %w", syscall.ECONNRESET), fmt.Errorf("dial: %w", syscall.ECONNREFUSED),
+		&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no route to host")},
+	}
+	refusals := []error{status(http.StatusBadRequest), status(http.StatusNotFound), status(http.StatusConflict), status(http.StatusUnprocessableEntity)}
+	neither := []error{nil, context.Canceled, fmt.Errorf("charge: %w", context.Canceled), errors.New("invalid currency")}
+	for _, err := range outages {
+		assert.True(t, gateway.IsOutage(err), "gateway.IsOutage(%v)", err)
+		assert.True(t, scalableretry.IsTransient(err), "retry.IsTransient(%v)", err)
+		assert.True(t, scalablebreaker.IsOutage(err), "breaker.IsOutage(%v)", err)
+		assert.False(t, gateway.IsClientError(err), "gateway.IsClientError(%v)", err)
+	}
+	for _, err := range refusals {
+		assert.True(t, gateway.IsClientError(err), "gateway.IsClientError(%v)", err)
+		assert.False(t, gateway.IsOutage(err) || scalableretry.IsTransient(err) || scalablebreaker.IsOutage(err), "%v", err)
+	}
+	for _, err := range neither {
+		assert.False(t, gateway.IsClientError(err) || gateway.IsOutage(err) || scalableretry.IsTransient(err) || scalablebreaker.IsOutage(err), "%v", err)
+	}
 }
 
 // BenchmarkPay measures what retries buy at growing rates of transient
@@ -240,6 +406,7 @@ func BenchmarkPay(b *testing.B) {
 				unrecorded := len(gw.Charges()) - gw.Duplicates() - chargedPayments(b, db)
 				b.ReportMetric(100*float64(paid)/float64(b.N), "paid-%")
 				b.ReportMetric(float64(gw.Requests())/float64(b.N), "attempts/op")
+				b.ReportMetric(float64(gw.Lookups())/float64(b.N), "lookups/op")
 				b.ReportMetric(100*float64(gw.Duplicates())/float64(b.N), "duplicate-charges-%")
 				b.ReportMetric(100*float64(unrecorded)/float64(b.N), "charged-unrecorded-%")
 			})

@@ -32,9 +32,11 @@ ALTER TABLE payment_outbox ADD PRIMARY KEY (id);
 ALTER TABLE payments       ADD FOREIGN KEY (user_id)    REFERENCES users (id);
 ALTER TABLE payment_outbox ADD FOREIGN KEY (payment_id) REFERENCES payments (id);
 
--- One payment per idempotency key (lesson 9): of two inserts with one key,
--- the second finds the first's row. NULL keys (lesson 8) are all distinct.
-ALTER TABLE payments ADD CONSTRAINT payments_idempotency_key_key UNIQUE (idempotency_key);
+-- One payment per user and idempotency key (lessons 9–10): of two inserts with
+-- one key, the second finds the first's row. A key is one user's name for a
+-- payment, so two users' keys never meet. NULL keys (lesson 8) are all
+-- distinct.
+ALTER TABLE payments ADD CONSTRAINT payments_user_id_idempotency_key_key UNIQUE (user_id, idempotency_key);
 
 -- The relay's next batch: unsent payments in queue order (lesson 10).
 CREATE INDEX payment_outbox_unsent_idx ON payment_outbox (id) WHERE sent_at IS NULL;

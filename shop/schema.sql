@@ -49,9 +49,12 @@ CREATE TABLE comments (
 );
 
 -- Payments (lessons 8–10), empty until a lesson takes one. idempotency_key is
--- the client's name for a payment: a retried request carries the same key, so
--- the retry finds the first attempt's row instead of paying twice. status is
--- pending (the charge is being made), charged, failed or queued (lesson 10).
+-- the client's name for a payment, unique per user: a retried request carries
+-- the same key, so the retry finds the first attempt's row instead of paying
+-- twice. status is pending (the charge is being made), charged, failed,
+-- unknown (the gateway may have charged: reconciled by key) or queued (lesson
+-- 10). A pending payment is leased (lesson 9): lease_owner makes the charge
+-- until lease_expires_at; after it, another call may take the payment over.
 CREATE TABLE payments (
     id              bigint      GENERATED ALWAYS AS IDENTITY,
     user_id         bigint      NOT NULL,
@@ -61,6 +64,8 @@ CREATE TABLE payments (
     reference       text,                               -- what is paid for, e.g. order-42
     status          text        NOT NULL DEFAULT 'pending',
     charge_id       text,
+    lease_owner     text,
+    lease_expires_at timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 

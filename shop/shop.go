@@ -74,7 +74,7 @@ type Payment struct {
 	UserID      int64
 	AmountCents int64
 	Currency    string
-	Status      string // pending, charged, failed or queued
+	Status      string // pending, charged, failed, unknown or queued
 	ChargeID    string // the gateway's id of the charge, once charged
 }
 
@@ -82,8 +82,9 @@ type Payment struct {
 const (
 	PaymentPending = "pending" // the charge is being made
 	PaymentCharged = "charged"
-	PaymentFailed  = "failed" // the gateway refused, or could not be reached in time
-	PaymentQueued  = "queued" // in the outbox, to charge when the gateway is back
+	PaymentFailed  = "failed"  // the gateway refused, or made no charge under the key
+	PaymentUnknown = "unknown" // the gateway may have charged: to reconcile by key
+	PaymentQueued  = "queued"  // in the outbox, to charge when the gateway is back
 )
 
 // PaymentRequest is a payment as a client sent it: every field as typed, not
@@ -96,6 +97,24 @@ type PaymentRequest struct {
 
 // ErrUserNotFound is returned when no user has the requested id.
 var ErrUserNotFound = errors.New("user not found")
+
+// The errors of a payment's idempotency key (lessons 9–10). A key is the
+// client's name for one payment of one user: two users' keys never collide.
+var (
+	// ErrNoIdempotencyKey is returned for a payment without a key: it could
+	// not be told apart from its own retry.
+	ErrNoIdempotencyKey = errors.New("no idempotency key")
+	// ErrKeyReused is returned for a key its user already used for a
+	// different payment.
+	ErrKeyReused = errors.New("the key was used for a different payment")
+	// ErrInProgress is returned for a key whose payment another call is
+	// making.
+	ErrInProgress = errors.New("a payment with this key is in progress")
+)
+
+// ErrInvalidConfig is returned when a component is made with configuration
+// that makes no sense, such as zero attempts or a negative timeout.
+var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Comment is a reply to a post.
 type Comment struct {

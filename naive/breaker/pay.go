@@ -6,9 +6,11 @@ package breaker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
@@ -31,10 +33,28 @@ func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) *P
 	return &Payments{db: db, gateway: gw, timeout: timeout}
 }
 
-// Pay charges req, once per key, and records the payment.
+// Pay charges req, once per key, the user's name for the payment, and records
+// the payment. A key the user has used returns that payment, or
+// [shop.ErrKeyReused] if it was for a different one; an empty key is refused
+// with [shop.ErrNoIdempotencyKey].
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
+	if key == "" {
+		return shop.Payment{}, fmt.Errorf("pay %.40q: %w", req.Reference, shop.ErrNoIdempotencyKey)
+	}
+	const storedPayment = `
+		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
+		FROM payments WHERE user_id = $1 AND idempotency_key = $2`
+	var stored shop.Payment
+	err := p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&stored.ID, &stored.UserID, &stored.AmountCents, &stored.Currency, &stored.Status, &stored.ChargeID)
+	switch {
+	case err == nil && (stored.AmountCents != req.AmountCents || stored.Currency != req.Currency):
+		return shop.Payment{}, fmt.Errorf("pay %.40q with key %.40q: %w", req.Reference, key, shop.ErrKeyReused)
+	case err == nil:
+		return stored, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return shop.Payment{}, fmt.Errorf("pay %.40q: read the payment of key %.40q: %w", req.Reference, key, err)
+	}
 	var charge gateway.Charge
-	var err error
 	for range Attempts {
 		if charge, err = p.chargeOnce(ctx, key, req); err == nil {
 			break

@@ -24,7 +24,13 @@ import (
 type RetryingPayments struct {
 	db      *pgxpool.Pool
 	gateway *gateway.Client
-	paid    sync.Map // key → shop.Payment
+	paid    sync.Map // paidKey → shop.Payment
+}
+
+// paidKey is a user's idempotency key: two users' keys never meet.
+type paidKey struct {
+	userID int64
+	key    string
 }
 
 // NewRetryingPayments returns RetryingPayments that charge through gw and
@@ -33,11 +39,20 @@ func NewRetryingPayments(db *pgxpool.Pool, gw *gateway.Client) *RetryingPayments
 	return &RetryingPayments{db: db, gateway: gw}
 }
 
-// Pay charges req, trying three times, and records the payment; a key it has
-// seen returns that key's payment.
+// Pay charges req, trying three times, and records the payment; a key the
+// user has used returns that key's payment, or [shop.ErrKeyReused] if it was
+// for a different one. An empty key is refused with
+// [shop.ErrNoIdempotencyKey].
 func (p *RetryingPayments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
-	if paid, ok := p.paid.Load(key); ok { // check…
-		return paid.(shop.Payment), nil
+	if key == "" {
+		return shop.Payment{}, fmt.Errorf("pay %.40q: %w", req.Reference, shop.ErrNoIdempotencyKey)
+	}
+	if paid, ok := p.paid.Load(paidKey{req.UserID, key}); ok { // check…
+		payment := paid.(shop.Payment)
+		if payment.AmountCents != req.AmountCents || payment.Currency != req.Currency {
+			return shop.Payment{}, fmt.Errorf("pay %.40q with key %.40q: %w", req.Reference, key, shop.ErrKeyReused)
+		}
+		return payment, nil
 	}
 	var charge gateway.Charge
 	var err error
@@ -57,6 +72,6 @@ func (p *RetryingPayments) Pay(ctx context.Context, key string, req gateway.Char
 	if err := p.db.QueryRow(ctx, insertPayment, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID); err != nil {
 		return shop.Payment{}, fmt.Errorf("record payment %s, charged as %s: %w", req.Reference, charge.ID, err)
 	}
-	p.paid.Store(key, payment) // …then set
+	p.paid.Store(paidKey{req.UserID, key}, payment) // …then set
 	return payment, nil
 }

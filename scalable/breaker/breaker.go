@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
+	"math"
+	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
@@ -26,8 +25,18 @@ const (
 	HalfOpen              // one call, the probe, goes through; its outcome closes or opens
 )
 
+// String returns the state's name: "closed", "open", "half-open", or
+// "State(n)" for a value that is none of them.
 func (s State) String() string {
-	return [...]string{"closed", "open", "half-open"}[s]
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Guard runs calls to the gateway, or refuses them with [ErrOpen] while the
@@ -42,24 +51,46 @@ type Guard interface {
 // and calls fail at once instead of waiting on a gateway that is down; after
 // OpenFor it lets one call through to probe, and closes if it succeeds.
 //
-// Only failures that say the gateway is down count: a timeout, a refused or
-// reset connection, a 5xx, a 429. A 400 is the gateway working, and saying
-// no.
+// Only failures that say the gateway is down count ([IsOutage]): a timeout, a
+// refused or reset connection, a 5xx, a 408 or 429. A 400 is the gateway working, and saying
+// no. A call its caller cancelled counts for nothing: neither a failure nor a
+// success, and a cancelled probe lets the next call probe.
+//
+// Every change of state starts a new generation, and a call's outcome counts
+// only in the generation that let it out: a slow call admitted while closed
+// that returns while half-open does not decide the probe.
 type Breaker struct {
 	threshold int
 	openFor   time.Duration
 
-	mu       sync.Mutex
-	state    State
-	failures int       // in a row, while closed
-	openedAt time.Time // while open
-	probing  bool      // while half-open: the probe is out
+	mu         sync.Mutex
+	state      State
+	generation uint64    // changes with the state
+	failures   int       // in a row, while closed
+	openedAt   time.Time // while open
+	probing    bool      // while half-open: the probe is out
 }
 
 // NewBreaker returns a closed breaker that opens after threshold failures in a
-// row and stays open for openFor.
-func NewBreaker(threshold int, openFor time.Duration) *Breaker {
-	return &Breaker{threshold: threshold, openFor: openFor}
+// row and stays open for openFor, or the error of [validate].
+func NewBreaker(threshold int, openFor time.Duration) (*Breaker, error) {
+	if err := validate(threshold, openFor); err != nil {
+		return nil, err
+	}
+	return &Breaker{threshold: threshold, openFor: openFor}, nil
+}
+
+// validate returns an error wrapping [shop.ErrInvalidConfig] unless threshold
+// is at least 1 (and fits gobreaker's uint32 count) and openFor is positive:
+// both breakers refuse the same configurations.
+func validate(threshold int, openFor time.Duration) error {
+	switch {
+	case threshold < 1 || threshold > math.MaxUint32:
+		return fmt.Errorf("breaker: threshold %d: from 1 to %d failures: %w", threshold, uint32(math.MaxUint32), shop.ErrInvalidConfig)
+	case openFor <= 0:
+		return fmt.Errorf("breaker: open for %v: a positive time: %w", openFor, shop.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // State returns where the breaker stands now.
@@ -72,34 +103,45 @@ func (b *Breaker) State() State {
 
 // Do calls op unless the breaker is open, and counts its outcome.
 func (b *Breaker) Do(ctx context.Context, op func(ctx context.Context) error) error {
-	if err := b.allow(); err != nil {
+	generation, err := b.allow()
+	if err != nil {
 		return err
 	}
-	err := op(ctx)
-	b.record(err)
+	err = op(ctx)
+	b.record(generation, err)
 	return err
 }
 
-// allow says whether a call may go out now; in half-open, only the probe.
-func (b *Breaker) allow() error {
+// allow says whether a call may go out now, in which generation; in
+// half-open, only the probe.
+func (b *Breaker) allow() (uint64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.halfOpenIfDue()
 	switch {
 	case b.state == Open:
-		return fmt.Errorf("%w (retry in %v)", ErrOpen, time.Until(b.openedAt.Add(b.openFor)).Round(time.Millisecond))
+		return 0, fmt.Errorf("%w (retry in %v)", ErrOpen, time.Until(b.openedAt.Add(b.openFor)).Round(time.Millisecond))
 	case b.state == HalfOpen && b.probing:
-		return fmt.Errorf("%w (a probe is out)", ErrOpen)
+		return 0, fmt.Errorf("%w (a probe is out)", ErrOpen)
 	case b.state == HalfOpen:
 		b.probing = true
 	}
-	return nil
+	return b.generation, nil
 }
 
-// record counts a call's outcome: it may open or close the breaker.
-func (b *Breaker) record(err error) {
+// record counts the outcome of a call let out in generation: it may open or
+// close the breaker.
+func (b *Breaker) record(generation uint64, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.halfOpenIfDue()
+	if generation != b.generation {
+		return // let out under an earlier state: stale
+	}
+	if callerLeft(err) {
+		b.probing = false // in half-open, the next call probes
+		return
+	}
 	down := IsOutage(err)
 	switch b.state {
 	case HalfOpen:
@@ -107,7 +149,7 @@ func (b *Breaker) record(err error) {
 		if down {
 			b.open()
 		} else {
-			b.state, b.failures = Closed, 0
+			b.setState(Closed)
 		}
 	case Closed:
 		if !down {
@@ -121,29 +163,30 @@ func (b *Breaker) record(err error) {
 }
 
 func (b *Breaker) open() {
-	b.state, b.openedAt, b.failures = Open, time.Now(), 0
+	b.setState(Open)
+	b.openedAt = time.Now()
 }
 
 func (b *Breaker) halfOpenIfDue() {
 	if b.state == Open && time.Since(b.openedAt) > b.openFor {
-		b.state, b.probing = HalfOpen, false
+		b.setState(HalfOpen)
 	}
 }
 
-// IsOutage reports whether err says the gateway is down or overwhelmed,
-// rather than refusing one request: a timeout, a refused, reset or closed
-// connection, a 5xx, a 429. A call its caller cancelled says nothing about
-// the gateway.
-func IsOutage(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var gwErr *gateway.Error
-	if errors.As(err, &gwErr) {
-		return gwErr.StatusCode >= 500 || gwErr.StatusCode == http.StatusTooManyRequests
-	}
-	var netErr net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+// setState moves the breaker to state, in a new generation, with no failure
+// counted and no probe out.
+func (b *Breaker) setState(state State) {
+	b.state, b.failures, b.probing = state, 0, false
+	b.generation++
 }
+
+// callerLeft reports whether err says the call's caller cancelled it: that
+// says nothing about the gateway, and both breakers count it for nothing.
+func callerLeft(err error) bool {
+	return errors.Is(err, context.Canceled)
+}
+
+// IsOutage reports whether err says the gateway is down or overwhelmed,
+// rather than refusing one request: it is [gateway.IsOutage], the one reading
+// retry's IsTransient shares.
+func IsOutage(err error) bool { return gateway.IsOutage(err) }

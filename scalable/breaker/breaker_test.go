@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"works-vs-scales/scalable/breaker"
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
@@ -29,8 +31,15 @@ var guards = []struct {
 	name string
 	new  func() breaker.Guard
 }{
-	{"hand-written", func() breaker.Guard { return breaker.NewBreaker(threshold, openFor) }},
-	{"gobreaker", func() breaker.Guard { return breaker.NewGobreaker(threshold, openFor) }},
+	{"hand-written", func() breaker.Guard { return must(breaker.NewBreaker(threshold, openFor)) }},
+	{"gobreaker", func() breaker.Guard { return must(breaker.NewGobreaker(threshold, openFor)) }},
+}
+
+func must[G breaker.Guard](g G, err error) breaker.Guard {
+	if err != nil {
+		panic(err)
+	}
+	return g
 }
 
 var (
@@ -128,5 +137,149 @@ func TestBreakerIgnoresRefusalsAndCancellations(t *testing.T) {
 				assert.Equal(t, breaker.Closed, g.State(), "a 400 is the gateway working; a caller leaving says nothing about it")
 			})
 		})
+	}
+}
+
+func TestStateStringNamesEveryState(t *testing.T) {
+	assert.Equal(t, "closed", breaker.Closed.String())
+	assert.Equal(t, "open", breaker.Open.String())
+	assert.Equal(t, "half-open", breaker.HalfOpen.String())
+	assert.Equal(t, "State(3)", breaker.State(3).String(), "an unknown state is named, not a panic")
+	assert.Equal(t, "State(-1)", breaker.State(-1).String())
+}
+
+// A step of a sequence run against a breaker: a call that returns call at
+// once (nil: success); a call started and held out, as a slow call is, or
+// finished with call, by name; a wait past openFor; or a check of the state.
+type step struct {
+	call    error
+	start   string
+	finish  string
+	wait    bool
+	want    State
+	check   bool
+	refused bool // the call is refused, without reaching the gateway
+}
+
+type State = breaker.State
+
+var (
+	cancelled = context.Canceled
+	ok        = callStep(nil)
+)
+
+func callStep(err error) step { return step{call: err} }
+func want(s State) step       { return step{want: s, check: true} }
+
+// sequences are the breaker's semantics, one table for both implementations.
+var sequences = []struct {
+	name  string
+	steps []step
+}{
+	{"failures in a row open it", []step{
+		callStep(down), callStep(down), ok, callStep(down), callStep(down), want(breaker.Closed),
+		callStep(down), want(breaker.Open),
+	}},
+	{"refusals count as the gateway working", []step{
+		callStep(down), callStep(down), callStep(badRequest), callStep(down), callStep(down), want(breaker.Closed),
+	}},
+	{"down, down, cancelled, down opens it: a cancelled call counts for nothing", []step{
+		callStep(down), callStep(down), callStep(cancelled), callStep(down), want(breaker.Open),
+	}},
+	{"a cancelled probe leaves it half-open, and the next call probes", []step{
+		callStep(down), callStep(down), callStep(down), want(breaker.Open),
+		{wait: true}, want(breaker.HalfOpen),
+		callStep(cancelled), want(breaker.HalfOpen),
+		ok, want(breaker.Closed),
+	}},
+	{"a stale success does not decide the probe", []step{
+		{start: "slow"}, // admitted while closed
+		callStep(down), callStep(down), callStep(down), want(breaker.Open),
+		{wait: true}, {start: "probe"}, want(breaker.HalfOpen),
+		{finish: "slow"}, want(breaker.HalfOpen),
+		{refused: true}, // the probe is still out
+		{finish: "probe", call: down}, want(breaker.Open),
+	}},
+	{"a stale failure does not count against the closed breaker", []step{
+		{start: "slow"},
+		callStep(down), callStep(down), callStep(down),
+		{wait: true}, ok, want(breaker.Closed),
+		callStep(down), callStep(down), {finish: "slow", call: down}, want(breaker.Closed),
+		callStep(down), want(breaker.Open),
+	}},
+}
+
+func TestBreakerSequences(t *testing.T) {
+	for _, guard := range guards {
+		for _, seq := range sequences {
+			t.Run(guard.name+"/"+seq.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					runSequence(t, guard.new(), seq.steps)
+				})
+			})
+		}
+	}
+}
+
+// runSequence runs steps against g, failing t at the first that goes wrong.
+func runSequence(t *testing.T, g breaker.Guard, steps []step) {
+	type held struct {
+		result chan error
+		done   chan error
+	}
+	out := make(map[string]held)
+	t.Cleanup(func() { // release whatever a failed sequence left out
+		for _, h := range out {
+			close(h.result)
+			<-h.done
+		}
+	})
+	for i, s := range steps {
+		switch {
+		case s.check:
+			require.Equal(t, s.want, g.State(), "step %d", i)
+		case s.wait:
+			time.Sleep(openFor + time.Millisecond)
+		case s.start != "":
+			h := held{result: make(chan error), done: make(chan error, 1)}
+			out[s.start] = h
+			go func() {
+				h.done <- g.Do(context.Background(), func(context.Context) error { return <-h.result })
+			}()
+			synctest.Wait() // admitted, and waiting on the gateway
+		case s.finish != "":
+			h := out[s.finish]
+			delete(out, s.finish)
+			h.result <- s.call
+			<-h.done
+		default:
+			reached, err := call(g, s.call)
+			if s.refused {
+				require.False(t, reached, "step %d: refused", i)
+				require.ErrorIs(t, err, breaker.ErrOpen, "step %d", i)
+				continue
+			}
+			require.True(t, reached, "step %d: the call goes out", i)
+		}
+	}
+}
+
+func TestBreakersRefuseConfigurationThatMakesNoSense(t *testing.T) {
+	constructors := map[string]func(threshold int, openFor time.Duration) (breaker.Guard, error){
+		"hand-written": func(n int, d time.Duration) (breaker.Guard, error) { return breaker.NewBreaker(n, d) },
+		"gobreaker":    func(n int, d time.Duration) (breaker.Guard, error) { return breaker.NewGobreaker(n, d) },
+	}
+	bad := []struct {
+		threshold int
+		openFor   time.Duration
+	}{{0, openFor}, {-1, openFor}, {math.MaxInt, openFor}, {threshold, 0}, {threshold, -time.Second}}
+	for name, construct := range constructors {
+		for _, c := range bad {
+			g, err := construct(c.threshold, c.openFor)
+			assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%s(%d, %v)", name, c.threshold, c.openFor)
+			assert.Nil(t, g, "%s(%d, %v)", name, c.threshold, c.openFor)
+		}
+		_, err := construct(1, time.Nanosecond)
+		assert.NoError(t, err, "%s: the smallest sensible breaker", name)
 	}
 }

@@ -17,8 +17,12 @@ type Gobreaker struct {
 }
 
 // NewGobreaker returns a closed breaker that opens after threshold failures in
-// a row and stays open for openFor.
-func NewGobreaker(threshold int, openFor time.Duration) *Gobreaker {
+// a row and stays open for openFor, or an error for a configuration that
+// [NewBreaker] refuses too.
+func NewGobreaker(threshold int, openFor time.Duration) (*Gobreaker, error) {
+	if err := validate(threshold, openFor); err != nil {
+		return nil, err
+	}
 	return &Gobreaker{cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "payment gateway",
 		MaxRequests: 1, // one probe while half-open
@@ -27,8 +31,8 @@ func NewGobreaker(threshold int, openFor time.Duration) *Gobreaker {
 			return counts.ConsecutiveFailures >= uint32(threshold)
 		},
 		IsSuccessful: func(err error) bool { return !IsOutage(err) }, // a 400 is the gateway working
-		IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
-	})}
+		IsExcluded:   callerLeft,
+	})}, nil
 }
 
 // Do calls op unless the breaker is open, and counts its outcome.

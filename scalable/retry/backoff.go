@@ -15,7 +15,13 @@ import (
 // One difference: Do gives up at once when the next attempt could not start
 // before ctx's deadline; the library waits until the context ends, then
 // returns its error.
+//
+// A policy that makes no sense is refused before the first attempt, as Do
+// refuses it: the library would take 0 attempts for "no limit".
 func DoWithBackoff(ctx context.Context, policy Policy, op func(ctx context.Context) error) error {
+	if err := policy.Validate(); err != nil {
+		return err
+	}
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := callWithTimeout(ctx, policy.AttemptTimeout, op)
 		switch {

@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
-// Policy says how often and how long to try.
+// Policy says how often and how long to try. [Policy.Validate] says whether
+// it makes sense; [Do] and [DoWithBackoff] refuse one that does not.
 type Policy struct {
 	MaxAttempts    int           // tries in all, the first included
 	BaseDelay      time.Duration // the cap on the wait after the first failure; doubles after each
@@ -35,6 +33,28 @@ var DefaultPolicy = Policy{
 	AttemptTimeout: 1 * time.Second,
 }
 
+// Validate returns an error wrapping [shop.ErrInvalidConfig] if the policy
+// makes no sense: fewer than one attempt, a negative delay or timeout, a
+// MaxDelay below BaseDelay, or no time to try in.
+func (p Policy) Validate() error {
+	var problem string
+	switch {
+	case p.MaxAttempts < 1:
+		problem = fmt.Sprintf("MaxAttempts %d: at least one attempt", p.MaxAttempts)
+	case p.BaseDelay < 0:
+		problem = fmt.Sprintf("BaseDelay %v is negative", p.BaseDelay)
+	case p.MaxDelay < p.BaseDelay:
+		problem = fmt.Sprintf("MaxDelay %v is below BaseDelay %v", p.MaxDelay, p.BaseDelay)
+	case p.MaxElapsed <= 0:
+		problem = fmt.Sprintf("MaxElapsed %v leaves no time to try", p.MaxElapsed)
+	case p.AttemptTimeout < 0:
+		problem = fmt.Sprintf("AttemptTimeout %v is negative (0 for none)", p.AttemptTimeout)
+	default:
+		return nil
+	}
+	return fmt.Errorf("retry policy: %s: %w", problem, shop.ErrInvalidConfig)
+}
+
 // Do calls op until it succeeds, fails with an error [IsTransient] says is
 // not worth retrying, or the policy or ctx says stop; it returns op's last
 // error, wrapped with the number of attempts.
@@ -43,7 +63,12 @@ var DefaultPolicy = Policy{
 // ("full jitter"), so clients that failed together do not retry together; at
 // least as long as the server's Retry-After says; and never past ctx's
 // deadline: when the next attempt could not start in time, Do gives up at once.
+//
+// A policy that makes no sense is refused before the first attempt.
 func Do(ctx context.Context, policy Policy, op func(ctx context.Context) error) error {
+	if err := policy.Validate(); err != nil {
+		return err
+	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := callWithTimeout(ctx, policy.AttemptTimeout, op)
@@ -110,25 +135,15 @@ func retryAfter(err error) time.Duration {
 }
 
 // IsTransient reports whether err may pass if the same request is sent again:
-// the gateway busy or broken (5xx, 408, 429), an attempt timing out, a
-// connection refused, reset or closed, PostgreSQL's serialization failures and
-// deadlocks. The gateway refusing the request itself (other 4xx) is not:
-// sending it again gets the same answer.
+// the gateway busy, broken or out of reach, as [gateway.IsOutage] says (the
+// breaker counts the same failures); PostgreSQL's serialization failures and
+// deadlocks; and a query pgx knows never reached PostgreSQL. The gateway
+// refusing the request itself (a client error) is not: sending it again gets
+// the same answer. Nor is the caller giving up: Do checks its context.
 func IsTransient(err error) bool {
-	var gwErr *gateway.Error
-	if errors.As(err, &gwErr) {
-		return gwErr.StatusCode >= 500 || gwErr.StatusCode == http.StatusRequestTimeout || gwErr.StatusCode == http.StatusTooManyRequests
-	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01"
 	}
-	if errors.Is(err, context.Canceled) {
-		return false // the caller gave up: Do checks its context, not this
-	}
-	var netErr net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
-		pgconn.SafeToRetry(err)
+	return gateway.IsOutage(err) || (err != nil && !errors.Is(err, context.Canceled) && pgconn.SafeToRetry(err))
 }

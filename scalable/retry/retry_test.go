@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"works-vs-scales/scalable/retry"
+	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
@@ -220,4 +221,35 @@ func TestIsTransient(t *testing.T) {
 	for _, err := range permanent {
 		assert.False(t, retry.IsTransient(err), "%v", err)
 	}
+}
+
+func TestRefusesAPolicyThatMakesNoSense(t *testing.T) {
+	valid := policy
+	bad := map[string]func(p *retry.Policy){
+		"no attempts":              func(p *retry.Policy) { p.MaxAttempts = 0 },
+		"negative attempts":        func(p *retry.Policy) { p.MaxAttempts = -1 },
+		"negative base delay":      func(p *retry.Policy) { p.BaseDelay = -time.Second },
+		"max delay below the base": func(p *retry.Policy) { p.MaxDelay = p.BaseDelay - 1 },
+		"no time to try":           func(p *retry.Policy) { p.MaxElapsed = 0 },
+		"negative time to try":     func(p *retry.Policy) { p.MaxElapsed = -time.Second },
+		"negative attempt timeout": func(p *retry.Policy) { p.AttemptTimeout = -time.Second },
+	}
+	for name, spoil := range bad {
+		p := valid
+		spoil(&p)
+		assert.ErrorIs(t, p.Validate(), shop.ErrInvalidConfig, name)
+		for _, loop := range loops {
+			synctest.Test(t, func(t *testing.T) {
+				attempts := 0
+				err := loop.do(t.Context(), p, func(context.Context) error { attempts++; return unavailable })
+				assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%s: %s", loop.name, name)
+				assert.Zero(t, attempts, "%s: %s: refused before the first attempt", loop.name, name)
+			})
+		}
+	}
+	require.NoError(t, valid.Validate())
+	require.NoError(t, retry.DefaultPolicy.Validate())
+	noTimeout := valid
+	noTimeout.AttemptTimeout = 0 // documented: no timeout of its own
+	require.NoError(t, noTimeout.Validate())
 }

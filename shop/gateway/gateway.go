@@ -13,8 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -35,7 +38,16 @@ type Charge struct {
 // IdempotencyKeyHeader names the header that makes a charge idempotent: the
 // gateway charges once per key and answers a repeated key with the first
 // charge.
+//
+// The gateway's keys are the shop's, shared by all its users, while a shop's
+// key is one user's name for one payment: the header carries [ScopedKey].
 const IdempotencyKeyHeader = "Idempotency-Key"
+
+// ScopedKey returns the gateway's key for userID's idempotency key: the user
+// and the key, so that two users' keys never name the same charge.
+func ScopedKey(userID int64, key string) string {
+	return strconv.FormatInt(userID, 10) + ":" + key
+}
 
 // Error is a reply of the gateway that is not a charge.
 type Error struct {
@@ -61,8 +73,8 @@ type Client struct {
 	HTTP *http.Client // http.DefaultClient if nil: no timeout but the context's
 }
 
-// Charge asks the gateway to charge req, once: with idempotencyKey unless it is
-// empty. Any reply but 201 or 200 is an [*Error]; a failure to get a reply is
+// Charge asks the gateway to charge req, once: with the [ScopedKey] of
+// req.UserID and idempotencyKey, unless idempotencyKey is empty. Any reply but 201 or 200 is an [*Error]; a failure to get a reply is
 // the transport's error, wrapped.
 func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey string) (Charge, error) {
 	body, err := json.Marshal(req)
@@ -75,20 +87,55 @@ func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey s
 	}
 	httpReq.Header.Set("Content-Type", "application/json")
 	if idempotencyKey != "" {
-		httpReq.Header.Set(IdempotencyKeyHeader, idempotencyKey)
+		httpReq.Header.Set(IdempotencyKeyHeader, ScopedKey(req.UserID, idempotencyKey))
 	}
+	charge, err := c.do(httpReq)
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge user %d: %w", req.UserID, err)
+	}
+	return charge, nil
+}
+
+// ErrNoCharge is returned by [Client.ChargeByKey] when the gateway made no
+// charge under the key.
+var ErrNoCharge = errors.New("gateway: no charge under this key")
+
+// ChargeByKey asks the gateway what happened to userID's idempotency key: it
+// returns the charge made under the key, or [ErrNoCharge]. It never charges,
+// so it may be asked as often as needed: it is how a payment whose reply was
+// lost is reconciled. Any other reply but 200 is an [*Error].
+func (c *Client) ChargeByKey(ctx context.Context, userID int64, idempotencyKey string) (Charge, error) {
+	query := url.Values{"idempotency_key": {ScopedKey(userID, idempotencyKey)}}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/charges?"+query.Encode(), nil)
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: charge request: %w", err)
+	}
+	charge, err := c.do(httpReq)
+	var gwErr *Error
+	if errors.As(err, &gwErr) && gwErr.StatusCode == http.StatusNotFound {
+		return Charge{}, fmt.Errorf("user %d, key %.40q: %w", userID, idempotencyKey, ErrNoCharge)
+	}
+	if err != nil {
+		return Charge{}, fmt.Errorf("gateway: the charge of user %d's key %.40q: %w", userID, idempotencyKey, err)
+	}
+	return charge, nil
+}
+
+// do sends httpReq and reads the charge it answers with: any reply but 201 or
+// 200 is an [*Error]; a failure to get a reply is the transport's error.
+func (c *Client) do(httpReq *http.Request) (Charge, error) {
 	client := c.HTTP
 	if client == nil {
 		client = http.DefaultClient
 	}
 	resp, err := client.Do(httpReq)
 	if err != nil {
-		return Charge{}, fmt.Errorf("gateway: charge user %d: %w", req.UserID, err)
+		return Charge{}, err
 	}
 	defer resp.Body.Close()
 	reply, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return Charge{}, fmt.Errorf("gateway: charge user %d: read the reply: %w", req.UserID, err)
+		return Charge{}, fmt.Errorf("read the reply: %w", err)
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return Charge{}, &Error{
@@ -99,7 +146,7 @@ func (c *Client) Charge(ctx context.Context, req ChargeRequest, idempotencyKey s
 	}
 	var charge Charge
 	if err := json.Unmarshal(reply, &charge); err != nil {
-		return Charge{}, fmt.Errorf("gateway: charge user %d: decode %q: %w", req.UserID, reply, err)
+		return Charge{}, fmt.Errorf("decode %.40q: %w", reply, err)
 	}
 	return charge, nil
 }
@@ -118,6 +165,33 @@ func parseRetryAfter(header string) time.Duration {
 // (a 4xx other than 408 and 429): sending it again gets the same answer.
 func IsClientError(err error) bool {
 	var gwErr *Error
-	return errors.As(err, &gwErr) && gwErr.StatusCode >= 400 && gwErr.StatusCode < 500 &&
-		gwErr.StatusCode != http.StatusRequestTimeout && gwErr.StatusCode != http.StatusTooManyRequests
+	return errors.As(err, &gwErr) && gwErr.StatusCode >= 400 && gwErr.StatusCode < 500 && !busy(gwErr.StatusCode)
+}
+
+// IsOutage reports whether err says the gateway is down, overwhelmed or out of
+// reach, so that the same request may pass later: a 5xx, a 408 or 429, a
+// timeout, a connection refused, reset or closed (EOF, EPIPE). A call its
+// caller cancelled says nothing about the gateway, and a client error says it
+// works: both are false.
+//
+// It is the one reading of a failed call: retry's IsTransient retries what it
+// says, and the breakers count what it says, so they never disagree.
+func IsOutage(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var gwErr *Error
+	if errors.As(err, &gwErr) {
+		return gwErr.StatusCode >= 500 || busy(gwErr.StatusCode)
+	}
+	var netErr net.Error // syscall.Errno is one: ECONNRESET, ECONNREFUSED, EPIPE
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// busy reports whether a 4xx status says the gateway could not take the
+// request now, rather than refusing it: 408 and 429.
+func busy(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
 }

@@ -1,6 +1,10 @@
 // Package gatewaytest runs a payment gateway in the test process: a real HTTP
 // server speaking the API of package gateway, which fails on command.
 //
+// Charges fail as FailNext and Faults.FailureRate say; a lookup of a key
+// ([gateway.Client.ChargeByKey]) fails only as FailNextLookups says. Hang and
+// Latency apply to both.
+//
 // It keeps every charge it makes, so a test can count what a user paid:
 // duplicates are charges with the same reference.
 package gatewaytest
@@ -39,15 +43,17 @@ type Faults struct {
 type Server struct {
 	http     *httptest.Server
 	requests atomic.Int64
+	lookups  atomic.Int64
 	closing  chan struct{}
 
-	mu      sync.Mutex
-	faults  Faults
-	next    []Failure // failures of the next requests, before FailureRate applies
-	random  *rand.Rand
-	charges []gateway.Charge
-	byKey   map[string]gateway.Charge
-	changed chan struct{} // closed and replaced when faults change, to release hung requests
+	mu             sync.Mutex
+	faults         Faults
+	next           []Failure // failures of the next charges, before FailureRate applies
+	lookupFailures []Failure // failures of the next lookups
+	random         *rand.Rand
+	charges        []gateway.Charge
+	byKey          map[string]gateway.Charge
+	changed        chan struct{} // closed and replaced when faults change, to release hung requests
 }
 
 // Start starts a healthy gateway on a loopback port. Its random failures
@@ -59,7 +65,10 @@ func Start() *Server {
 		byKey:   make(map[string]gateway.Charge),
 		changed: make(chan struct{}),
 	}
-	s.http = httptest.NewServer(http.HandlerFunc(s.serveCharge))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /charges", s.serveCharge)
+	mux.HandleFunc("GET /charges", s.serveLookup)
+	s.http = httptest.NewServer(mux)
 	return s
 }
 
@@ -88,15 +97,26 @@ func (s *Server) SetFaults(f Faults) {
 	s.changed = make(chan struct{})
 }
 
-// FailNext makes the next len(failures) requests fail, in order.
+// FailNext makes the next len(failures) charges fail, in order.
 func (s *Server) FailNext(failures ...Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next = append(s.next, failures...)
 }
 
-// Requests returns how many requests reached the gateway.
+// FailNextLookups makes the next len(failures) lookups of a key fail, in
+// order; AfterCharge means nothing to a lookup, which never charges.
+func (s *Server) FailNextLookups(failures ...Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lookupFailures = append(s.lookupFailures, failures...)
+}
+
+// Requests returns how many charge requests reached the gateway.
 func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Lookups returns how many lookups of a key reached the gateway.
+func (s *Server) Lookups() int64 { return s.lookups.Load() }
 
 // Charges returns every charge made, in order.
 func (s *Server) Charges() []gateway.Charge {
@@ -122,25 +142,9 @@ func (s *Server) Duplicates() int {
 // serveCharge answers POST /charges.
 func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
-	if r.Method != http.MethodPost || r.URL.Path != "/charges" {
-		http.Error(w, "only POST /charges", http.StatusNotFound)
-		return
-	}
 	faults, failure, changed := s.decide()
-	if faults.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-changed:
-		case <-s.closing:
-		}
-		return // no reply: the client has gone, or the test moved on
-	}
-	if faults.Latency > 0 {
-		select {
-		case <-time.After(faults.Latency):
-		case <-r.Context().Done():
-			return
-		}
+	if !s.wait(r, faults, changed) {
+		return
 	}
 	if failure != nil && !failure.AfterCharge {
 		s.fail(w, *failure)
@@ -165,6 +169,58 @@ func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 	}
 	json.NewEncoder(w).Encode(charge)
+}
+
+// serveLookup answers GET /charges?idempotency_key=K: the charge made under
+// K, or 404.
+func (s *Server) serveLookup(w http.ResponseWriter, r *http.Request) {
+	s.lookups.Add(1)
+	s.mu.Lock()
+	faults, changed := s.faults, s.changed
+	var failure *Failure
+	if len(s.lookupFailures) > 0 {
+		failure = &s.lookupFailures[0]
+		s.lookupFailures = s.lookupFailures[1:]
+	}
+	s.mu.Unlock()
+	if !s.wait(r, faults, changed) {
+		return
+	}
+	if failure != nil {
+		s.fail(w, *failure)
+		return
+	}
+	key := r.URL.Query().Get("idempotency_key")
+	s.mu.Lock()
+	charge, ok := s.byKey[key]
+	s.mu.Unlock()
+	if !ok || key == "" {
+		http.Error(w, "no charge under this key", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(charge)
+}
+
+// wait holds a request as faults say: until it is released, with Hang, or
+// for Latency. It reports whether to reply at all.
+func (s *Server) wait(r *http.Request, faults Faults, changed <-chan struct{}) bool {
+	if faults.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-changed:
+		case <-s.closing:
+		}
+		return false // no reply: the client has gone, or the test moved on
+	}
+	if faults.Latency > 0 {
+		select {
+		case <-time.After(faults.Latency):
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	return true
 }
 
 // decide returns the faults in force, how this request fails (nil if it

@@ -95,3 +95,28 @@ func TestGatewayFailureRateIsSeeded(t *testing.T) {
 	assert.InDelta(t, 30, first, 12, "about 30%% of 100 requests fail")
 	assert.Equal(t, first, failures(), "the same seed fails the same requests")
 }
+
+func TestGatewayTellsWhatHappenedToAKey(t *testing.T) {
+	gw := Start()
+	defer gw.Close()
+	client := gw.Client()
+	gw.FailNext(Failure{Status: http.StatusInternalServerError, AfterCharge: true})
+	_, err := client.Charge(context.Background(), coffee, "lost")
+	require.Error(t, err, "charged, and the reply lost")
+
+	found, err := client.ChargeByKey(context.Background(), coffee.UserID, "lost")
+	require.NoError(t, err)
+	assert.Equal(t, gw.Charges()[0], found, "the charge made under the key")
+
+	_, err = client.ChargeByKey(context.Background(), coffee.UserID, "never")
+	assert.ErrorIs(t, err, gateway.ErrNoCharge)
+	_, err = client.ChargeByKey(context.Background(), coffee.UserID+1, "lost")
+	assert.ErrorIs(t, err, gateway.ErrNoCharge, "another user's key is not this one")
+	_, err = client.ChargeByKey(context.Background(), coffee.UserID, "a/b?c=d&e#f")
+	assert.ErrorIs(t, err, gateway.ErrNoCharge, "any key is escaped, not read as a path")
+
+	gw.FailNextLookups(Failure{Status: http.StatusServiceUnavailable})
+	_, err = client.ChargeByKey(context.Background(), coffee.UserID, "lost")
+	assert.True(t, gateway.IsOutage(err), "a lookup fails on command: %v", err)
+	assert.Len(t, gw.Charges(), 1, "and a lookup never charges")
+}
