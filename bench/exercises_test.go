@@ -1065,12 +1065,12 @@ func TestExercise10CheckFailsOnWrongAnswers(t *testing.T) {
 		err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
 			return scalablebreaker.NewPayments(db, gw, timeout, alwaysClosed{})
 		})
-		require.ErrorContains(t, err, "20 requests reached the hung gateway for 20 payments")
+		require.ErrorContains(t, err, "60 requests reached the hung gateway for 20 payments")
 		t.Log(err)
 	})
 	t.Run("a breaker without an outbox", func(t *testing.T) {
 		err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-			return &breakerOnlyPayments{db: db, gateway: gw, timeout: timeout, breaker: scalablebreaker.NewBreaker(3, time.Minute)}
+			return &breakerOnlyPayments{db: db, gateway: gw, timeout: timeout, breaker: newBreaker(t, 3, time.Minute)}
 		})
 		require.ErrorContains(t, err, "20 of 20 payments failed while the gateway was down")
 		t.Log(err)
