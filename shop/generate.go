@@ -189,3 +189,10 @@ func commentRows(s Scale, seed uint64) func() ([]any, error) {
 		return []any{id, post[0], int64(1 + r.IntN(s.Users())), fmt.Sprintf("Comment %d", id), createdAt}, nil
 	}
 }
+
+// The product whose name holds the characters a LIKE pattern treats as
+// wildcards or escapes, so a search for them finds it and nothing else.
+const (
+	SearchEdgeProductID   = 7
+	SearchEdgeProductName = `100% wool_felt C:\kitchen mat #7`
+)
