@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -215,5 +218,27 @@ func BenchmarkGenerate(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(rows), "rows/op")
+	}
+}
+
+func TestQuoteCapsWhatItEchoes(t *testing.T) {
+	assert.Equal(t, `"short"`, Quote("short"))
+	huge := strings.Repeat("é", 1<<20)
+	got := Quote(huge)
+	assert.Less(t, len(got), 2*QuoteMax)
+	assert.Contains(t, got, "(2097152 bytes)")
+	assert.True(t, utf8.ValidString(got), "never cuts a character in two")
+}
+
+func TestPageOffsetRefusesWhatCannotBeAPage(t *testing.T) {
+	offset, err := PageOffset(3, 10)
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), offset)
+	for _, c := range []struct{ page, size int }{
+		{0, 10}, {-1, 10}, {1, 0}, {1, -1}, {1, MaxPageSize + 1}, {1, math.MaxInt},
+		{1<<62 + 1, 10}, {math.MaxInt/2, 3},
+	} {
+		_, err := PageOffset(c.page, c.size)
+		assert.ErrorIs(t, err, ErrInvalidPage, "page %d of %d", c.page, c.size)
 	}
 }
