@@ -236,7 +236,7 @@ func TestPageOffsetRefusesWhatCannotBeAPage(t *testing.T) {
 	assert.Equal(t, int64(20), offset)
 	for _, c := range []struct{ page, size int }{
 		{0, 10}, {-1, 10}, {1, 0}, {1, -1}, {1, MaxPageSize + 1}, {1, math.MaxInt},
-		{1<<62 + 1, 10}, {math.MaxInt/2, 3},
+		{1<<62 + 1, 10}, {math.MaxInt / 2, 3},
 	} {
 		_, err := PageOffset(c.page, c.size)
 		assert.ErrorIs(t, err, ErrInvalidPage, "page %d of %d", c.page, c.size)
