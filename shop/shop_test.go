@@ -242,3 +242,8 @@ func TestPageOffsetRefusesWhatCannotBeAPage(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidPage, "page %d of %d", c.page, c.size)
 	}
 }
+
+func TestEscapeLike(t *testing.T) {
+	assert.Equal(t, `100\% wool\_felt C:\\kitchen`, EscapeLike(`100% wool_felt C:\kitchen`))
+	assert.Equal(t, "plain", EscapeLike("plain"))
+}

@@ -30,7 +30,9 @@ func TestCursorKeyMustBeAKey(t *testing.T) {
 	c := Cursor{UserID: 3, CreatedAt: time.UnixMicro(1_700_000_000_000_000).UTC(), ID: 9}
 	got, err := codec.Decode(codec.Encode(c))
 	require.NoError(t, err)
-	assert.Equal(t, c, got)
+	assert.Equal(t, c.UserID, got.UserID)
+	assert.True(t, c.CreatedAt.Equal(got.CreatedAt))
+	assert.Equal(t, c.ID, got.ID)
 
 	// A token signed with no key is one anybody can make: never accepted.
 	forged := EncodeCursor(c, nil)

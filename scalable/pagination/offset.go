@@ -13,12 +13,13 @@ import (
 // first, perPage orders a page with their items, and how many orders the user
 // has in all.
 //
-// It pages the orders first, then joins their items, so an order is never cut
-// in two. But OFFSET still reads and throws away every order before the page,
+// It pages the orders first, then joins their items (a LEFT JOIN: an order
+// without items is still an order), so an order is never cut in two. But OFFSET still reads and throws away every order before the page,
 // and the count reads them all: page 1,000 costs a thousand pages.
 func ListUserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, page, perPage int) (shop.OrdersPage, error) {
-	if page < 1 || perPage < 1 {
-		return shop.OrdersPage{}, fmt.Errorf("orders of user %d: page %d of %d a page: both must be at least 1", userID, page, perPage)
+	offset, err := shop.PageOffset(page, perPage)
+	if err != nil {
+		return shop.OrdersPage{}, fmt.Errorf("orders of user %d: %w", userID, err)
 	}
 	// Uses orders_user_id_created_at_idx, reading (page-1)*perPage entries
 	// before the first it returns; then order_items_pkey for the page.
@@ -31,13 +32,13 @@ func ListUserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, pag
 		SELECT o.id, o.user_id, o.status, o.created_at,
 			i.line_no, i.quantity, i.price_cents, p.id, p.name, p.category, p.price_cents
 		FROM page o
-		JOIN order_items i ON i.order_id = o.id
-		JOIN products p ON p.id = i.product_id
+		LEFT JOIN order_items i ON i.order_id = o.id
+		LEFT JOIN products p ON p.id = i.product_id
 		ORDER BY o.created_at DESC, o.id DESC, i.line_no`
 	// Uses orders_user_id_created_at_idx, every entry of the user.
 	const countOrdersQuery = `SELECT count(*) FROM orders WHERE user_id = $1`
 
-	rows, err := db.Query(ctx, pageOfOrdersQuery, userID, perPage, (page-1)*perPage)
+	rows, err := db.Query(ctx, pageOfOrdersQuery, userID, perPage, offset)
 	if err != nil {
 		return shop.OrdersPage{}, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
 	}

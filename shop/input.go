@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -55,4 +56,31 @@ func Quote(s string) string {
 		cut--
 	}
 	return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
+}
+
+// likeEscaper escapes what LIKE and ILIKE read as other than itself.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// EscapeLike returns s with LIKE's wildcards (% and _) and its escape
+// character (\) escaped, so that a pattern built from it, with ESCAPE '\',
+// matches s as typed: a search for "100%" finds "100%", not "1000".
+func EscapeLike(s string) string { return likeEscaper.Replace(s) }
+
+// MaxSearchTermSize is the longest search term a search accepts, in bytes:
+// longer than any product's name, short enough that matching it costs what
+// an ordinary search costs (matching a megabyte-long pattern against every
+// name takes the database seconds).
+const MaxSearchTermSize = 200
+
+// ErrSearchTermTooLong is returned for a search term longer than
+// MaxSearchTermSize.
+var ErrSearchTermTooLong = errors.New("search term too long")
+
+// CheckSearchTerm returns nil for a term of at most MaxSearchTermSize bytes,
+// and an error that wraps ErrSearchTermTooLong otherwise.
+func CheckSearchTerm(term string) error {
+	if len(term) > MaxSearchTermSize {
+		return fmt.Errorf("%w: %d bytes, want at most %d", ErrSearchTermTooLong, len(term), MaxSearchTermSize)
+	}
+	return nil
 }
