@@ -58,25 +58,40 @@ func TestGetUserOrdersAgree(t *testing.T) {
 }
 
 // requireWellFormed checks the answer itself, so that agreeing cannot mean
-// being wrong the same way.
+// being wrong the same way. Every user with 10 or more orders here is one of
+// shop.Scale.EdgeCaseUsers: one of their orders has no items, and two were
+// placed in the same microsecond; both must be in the answer.
 func requireWellFormed(t *testing.T, got shop.UserOrders, userID int64, orders int) {
 	t.Helper()
 	require.Equal(t, userID, got.User.ID)
 	require.NotEmpty(t, got.User.Email)
-	require.Len(t, got.Orders, orders)
+	require.Equal(t, orders, len(got.Orders))
+	itemless, tied := 0, 0
 	for i, o := range got.Orders {
+		if len(o.Items) == 0 {
+			itemless++
+			require.NotNil(t, o.Items, "order %d: no items is an empty list, not nil", o.ID)
+		}
+		if i > 0 && o.CreatedAt.Equal(got.Orders[i-1].CreatedAt) {
+			tied++
+		}
 		require.Equal(t, userID, o.UserID)
 		if i > 0 {
 			prev := got.Orders[i-1]
 			require.True(t, o.CreatedAt.Before(prev.CreatedAt) || o.CreatedAt.Equal(prev.CreatedAt) && o.ID < prev.ID,
 				"orders newest first: %d (%v) after %d (%v)", o.ID, o.CreatedAt, prev.ID, prev.CreatedAt)
 		}
-		require.NotEmpty(t, o.Items, "order %d has items", o.ID)
 		for j, item := range o.Items {
 			require.Equal(t, int32(j+1), item.LineNo, "order %d in line order", o.ID)
 			require.NotZero(t, item.Product.ID)
 			require.NotEmpty(t, item.Product.Name)
 		}
+	}
+	if orders >= 10 {
+		require.Equal(t, 1, itemless, "the user's order without items is in the answer")
+		require.Equal(t, 1, tied, "the user's two orders of one microsecond are in the answer")
+	} else {
+		require.Zero(t, itemless)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // GeneratorVersion changes whenever Load would build a different database for
 // the same scale and seed (other rows, or another way of loading them), so that
 // templates seeded by an older version are not reused.
-const GeneratorVersion = 4
+const GeneratorVersion = 5
 
 // The generated shop spans five years of orders.
 var (
@@ -39,11 +39,15 @@ func at(r *rand.Rand, i, n int) time.Time {
 }
 
 // growingAt is at for a shop that grows: the i-th of n moments, in increasing
-// order of i, but denser every year (a density that rises linearly with time,
-// so the fifth year holds nine times the orders of the first).
+// order of i, but denser every year. The density rises linearly, from 1 at the
+// start of the span to 9 at its end, so the fifth year holds about five times
+// the orders of the first, and the first orders still fall on its first day.
 func growingAt(r *rand.Rand, i, n int) time.Time {
-	offset := time.Duration(math.Sqrt((float64(i)+r.Float64())/float64(n)) * float64(span))
-	return epoch.Add(offset).Truncate(time.Microsecond)
+	const rise = 8 // density 1 + rise·f at fraction f of the span
+	u := (float64(i) + r.Float64()) / float64(n)
+	// f solves u = (f + rise/2·f²) / (1 + rise/2), the share of orders before f.
+	f := (math.Sqrt(1+2*rise*u*(1+rise/2)) - 1) / rise
+	return epoch.Add(time.Duration(f * float64(span))).Truncate(time.Microsecond)
 }
 
 var (
