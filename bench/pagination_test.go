@@ -218,6 +218,13 @@ func TestDeepPagesReadRows(t *testing.T) {
 			assert.Equal(t, int64(page*perPage), rowsRead(t, db, queries[0]), "OFFSET reads the pages before")
 			assert.Equal(t, int64(orders), rowsRead(t, db, queries[1]), "COUNT reads every order")
 
+			recorded, noCountQueries := pgtest.RecordQueries(ctx)
+			_, err = scalable.ListUserOrdersAtOffset(recorded, db, userID, page, perPage)
+			require.NoError(t, err)
+			queries = noCountQueries.Queries()
+			require.Len(t, queries, 1, "a page, no count")
+			assert.Equal(t, int64(page*perPage), rowsRead(t, db, queries[0]), "OFFSET without the count reads the pages before")
+
 			recorded, keysetQueries := pgtest.RecordQueries(ctx)
 			_, _, err = scalable.ListUserOrdersAfter(recorded, db, userID, cursorBefore(all, page), perPage)
 			require.NoError(t, err)
@@ -250,6 +257,9 @@ func rowsRead(t *testing.T, db *pgxpool.Pool, q pgtest.Query) int64 {
 // factors of 10 to the last page of a list of n.
 func pages(n int) []int { return ladder(1, n/perPage) }
 
+// BenchmarkUserOrdersPage separates the three costs of a deep page: the
+// count (offset against offset-nocount), the rows OFFSET skips (offset-nocount
+// as the page deepens), and the page itself (keyset, at any depth).
 func BenchmarkUserOrdersPage(b *testing.B) {
 	scale := benchScale()
 	db := pgtest.Shop(b, scale)
@@ -265,6 +275,19 @@ func BenchmarkUserOrdersPage(b *testing.B) {
 				ctx, counts := pgtest.CountQueries(ctx)
 				for b.Loop() {
 					if _, err := scalable.ListUserOrdersPage(ctx, db, userID, page, perPage); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportCounts(b, counts)
+			})
+		}
+	})
+	b.Run("impl=offset-nocount", func(b *testing.B) {
+		for _, page := range pages(len(all)) {
+			b.Run(name("page", page), func(b *testing.B) {
+				ctx, counts := pgtest.CountQueries(ctx)
+				for b.Loop() {
+					if _, err := scalable.ListUserOrdersAtOffset(ctx, db, userID, page, perPage); err != nil {
 						b.Fatal(err)
 					}
 				}
