@@ -53,6 +53,17 @@ func TestOldestPendingOrdersAgree(t *testing.T) {
 	require.Equal(t, want, got)
 }
 
+// TestPendingOrdersAnswerIsTheSameSizeAtEveryScale: along the ladder the
+// benchmark climbs, the warehouse's answer is always 50 orders, so only the
+// table grows.
+func TestPendingOrdersAnswerIsTheSameSizeAtEveryScale(t *testing.T) {
+	for _, scale := range shop.Ladder(shop.Small) {
+		got, err := naive.OldestPendingOrders(context.Background(), pgtest.Shop(t, scale), pendingLimit)
+		require.NoError(t, err)
+		assert.Len(t, got, pendingLimit, "%v: %d orders", scale, scale.Orders())
+	}
+}
+
 // TestPendingOrdersIndexChangesThePlan reads the plans of the statements each
 // version sent: a sequential scan of every order without the index, an index
 // scan of 50 entries with it.
