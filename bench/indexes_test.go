@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -189,5 +190,20 @@ func BenchmarkInsertOrders(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/order")
 		})
+	}
+}
+
+// TestOldestPendingOrdersRefusesPageSizesItCannotServe: the warehouse's page
+// is a page like any other: shop.ErrInvalidPage outside 1 to
+// shop.MaxPageSize.
+func TestOldestPendingOrdersRefusesPageSizesItCannotServe(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	for name, pending := range map[string]func(context.Context, *pgxpool.Pool, int) ([]shop.Order, error){
+		"naive": naive.OldestPendingOrders, "scalable": scalable.OldestPendingOrders,
+	} {
+		for _, n := range []int{0, -1, shop.MaxPageSize + 1, math.MaxInt} {
+			_, err := pending(context.Background(), db, n)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d orders", name, n)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -207,5 +208,28 @@ func BenchmarkListPosts(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// TestListPostsRefusesPageSizesItCannotServe: a feed of zero, minus one or
+// MaxInt posts is a page size no listing serves: shop.ErrInvalidPage, not a
+// database error or 20,001 queries.
+func TestListPostsRefusesPageSizesItCannotServe(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	for _, impl := range listPostsImpls {
+		for _, n := range []int{0, -1, shop.MaxPageSize + 1, math.MaxInt} {
+			_, err := impl.list(context.Background(), db, n)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d posts", impl.name, n)
+		}
+	}
+	for name, list := range map[string]func(context.Context, *pgxpool.Pool, int, int) ([]shop.FeedPostWithComments, error){
+		"naive": naive.ListPostsWithComments, "scalable": scalable.ListPostsWithComments,
+	} {
+		for _, n := range []int{0, -1, shop.MaxPageSize + 1, math.MaxInt} {
+			_, err := list(context.Background(), db, n, 3)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d posts", name, n)
+			_, err = list(context.Background(), db, feedSize, n)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d comments a post", name, n)
+		}
 	}
 }
