@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -51,6 +52,17 @@ func TestOldestPendingOrdersAgree(t *testing.T) {
 	got, err := scalable.OldestPendingOrders(ctx, shopWithIndexes(t, shop.Small), pendingLimit)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
+}
+
+// TestPendingOrdersAnswerIsTheSameSizeAtEveryScale: along the ladder the
+// benchmark climbs, the warehouse's answer is always 50 orders, so only the
+// table grows.
+func TestPendingOrdersAnswerIsTheSameSizeAtEveryScale(t *testing.T) {
+	for _, scale := range shop.Ladder(shop.Small) {
+		got, err := naive.OldestPendingOrders(context.Background(), pgtest.Shop(t, scale), pendingLimit)
+		require.NoError(t, err)
+		assert.Len(t, got, pendingLimit, "%v: %d orders", scale, scale.Orders())
+	}
 }
 
 // TestPendingOrdersIndexChangesThePlan reads the plans of the statements each
@@ -178,5 +190,20 @@ func BenchmarkInsertOrders(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/order")
 		})
+	}
+}
+
+// TestOldestPendingOrdersRefusesPageSizesItCannotServe: the warehouse's page
+// is a page like any other: shop.ErrInvalidPage outside 1 to
+// shop.MaxPageSize.
+func TestOldestPendingOrdersRefusesPageSizesItCannotServe(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	for name, pending := range map[string]func(context.Context, *pgxpool.Pool, int) ([]shop.Order, error){
+		"naive": naive.OldestPendingOrders, "scalable": scalable.OldestPendingOrders,
+	} {
+		for _, n := range []int{0, -1, shop.MaxPageSize + 1, math.MaxInt} {
+			_, err := pending(context.Background(), db, n)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d orders", name, n)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,25 +59,40 @@ func TestGetUserOrdersAgree(t *testing.T) {
 }
 
 // requireWellFormed checks the answer itself, so that agreeing cannot mean
-// being wrong the same way.
+// being wrong the same way. Every user with 10 or more orders here is one of
+// shop.Scale.EdgeCaseUsers: one of their orders has no items, and two were
+// placed in the same microsecond; both must be in the answer.
 func requireWellFormed(t *testing.T, got shop.UserOrders, userID int64, orders int) {
 	t.Helper()
 	require.Equal(t, userID, got.User.ID)
 	require.NotEmpty(t, got.User.Email)
-	require.Len(t, got.Orders, orders)
+	require.Equal(t, orders, len(got.Orders))
+	itemless, tied := 0, 0
 	for i, o := range got.Orders {
+		if len(o.Items) == 0 {
+			itemless++
+			require.NotNil(t, o.Items, "order %d: no items is an empty list, not nil", o.ID)
+		}
+		if i > 0 && o.CreatedAt.Equal(got.Orders[i-1].CreatedAt) {
+			tied++
+		}
 		require.Equal(t, userID, o.UserID)
 		if i > 0 {
 			prev := got.Orders[i-1]
 			require.True(t, o.CreatedAt.Before(prev.CreatedAt) || o.CreatedAt.Equal(prev.CreatedAt) && o.ID < prev.ID,
 				"orders newest first: %d (%v) after %d (%v)", o.ID, o.CreatedAt, prev.ID, prev.CreatedAt)
 		}
-		require.NotEmpty(t, o.Items, "order %d has items", o.ID)
 		for j, item := range o.Items {
 			require.Equal(t, int32(j+1), item.LineNo, "order %d in line order", o.ID)
 			require.NotZero(t, item.Product.ID)
 			require.NotEmpty(t, item.Product.Name)
 		}
+	}
+	if orders >= 10 {
+		require.Equal(t, 1, itemless, "the user's order without items is in the answer")
+		require.Equal(t, 1, tied, "the user's two orders of one microsecond are in the answer")
+	} else {
+		require.Zero(t, itemless)
 	}
 }
 
@@ -192,5 +208,28 @@ func BenchmarkListPosts(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// TestListPostsRefusesPageSizesItCannotServe: a feed of zero, minus one or
+// MaxInt posts is a page size no listing serves: shop.ErrInvalidPage, not a
+// database error or 20,001 queries.
+func TestListPostsRefusesPageSizesItCannotServe(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	for _, impl := range listPostsImpls {
+		for _, n := range []int{0, -1, shop.MaxPageSize + 1, math.MaxInt} {
+			_, err := impl.list(context.Background(), db, n)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d posts", impl.name, n)
+		}
+	}
+	for name, list := range map[string]func(context.Context, *pgxpool.Pool, int, int) ([]shop.FeedPostWithComments, error){
+		"naive": naive.ListPostsWithComments, "scalable": scalable.ListPostsWithComments,
+	} {
+		for _, n := range []int{0, -1, shop.MaxPageSize + 1, math.MaxInt} {
+			_, err := list(context.Background(), db, n, 3)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d posts", name, n)
+			_, err = list(context.Background(), db, feedSize, n)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, %d comments a post", name, n)
+		}
 	}
 }

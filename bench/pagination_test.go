@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,17 +92,17 @@ func TestOffsetPageCountsOrders(t *testing.T) {
 
 // TestPagingJoinedRowsCutsOrders shows the trap in the common example: LIMIT
 // on the join pages item rows, so orders are cut at page boundaries and the
-// total counts items.
+// total counts rows of the join (an item each, or one for an order without).
 func TestPagingJoinedRowsCutsOrders(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	userID, _ := shop.Small.UserWithOrders(100)
 	all, err := naive.ListUserOrders(context.Background(), db, userID)
 	require.NoError(t, err)
 	itemsOf := make(map[int64]int, len(all))
-	items := 0
+	joined := 0
 	for _, o := range all {
 		itemsOf[o.ID] = len(o.Items)
-		items += len(o.Items)
+		joined += max(1, len(o.Items))
 	}
 
 	cut := 0
@@ -110,7 +112,7 @@ func TestPagingJoinedRowsCutsOrders(t *testing.T) {
 		if len(got.Orders) == 0 {
 			break
 		}
-		assert.Equal(t, int64(items), got.Total, "the total counts item rows, not the user's 100 orders")
+		assert.Equal(t, int64(joined), got.Total, "the total counts rows of the join, not the user's 100 orders")
 		for _, o := range got.Orders {
 			if len(o.Items) < itemsOf[o.ID] {
 				cut++
@@ -216,6 +218,13 @@ func TestDeepPagesReadRows(t *testing.T) {
 			assert.Equal(t, int64(page*perPage), rowsRead(t, db, queries[0]), "OFFSET reads the pages before")
 			assert.Equal(t, int64(orders), rowsRead(t, db, queries[1]), "COUNT reads every order")
 
+			recorded, noCountQueries := pgtest.RecordQueries(ctx)
+			_, err = scalable.ListUserOrdersAtOffset(recorded, db, userID, page, perPage)
+			require.NoError(t, err)
+			queries = noCountQueries.Queries()
+			require.Len(t, queries, 1, "a page, no count")
+			assert.Equal(t, int64(page*perPage), rowsRead(t, db, queries[0]), "OFFSET without the count reads the pages before")
+
 			recorded, keysetQueries := pgtest.RecordQueries(ctx)
 			_, _, err = scalable.ListUserOrdersAfter(recorded, db, userID, cursorBefore(all, page), perPage)
 			require.NoError(t, err)
@@ -232,7 +241,7 @@ func cursorBefore(all []shop.Order, page int) *scalable.Cursor {
 		return nil
 	}
 	last := all[(page-1)*perPage-1]
-	return &scalable.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	return &scalable.Cursor{UserID: last.UserID, CreatedAt: last.CreatedAt, ID: last.ID}
 }
 
 // rowsRead runs the recorded query again under EXPLAIN ANALYZE and returns the
@@ -248,6 +257,9 @@ func rowsRead(t *testing.T, db *pgxpool.Pool, q pgtest.Query) int64 {
 // factors of 10 to the last page of a list of n.
 func pages(n int) []int { return ladder(1, n/perPage) }
 
+// BenchmarkUserOrdersPage separates the three costs of a deep page: the
+// count (offset against offset-nocount), the rows OFFSET skips (offset-nocount
+// as the page deepens), and the page itself (keyset, at any depth).
 func BenchmarkUserOrdersPage(b *testing.B) {
 	scale := benchScale()
 	db := pgtest.Shop(b, scale)
@@ -263,6 +275,19 @@ func BenchmarkUserOrdersPage(b *testing.B) {
 				ctx, counts := pgtest.CountQueries(ctx)
 				for b.Loop() {
 					if _, err := scalable.ListUserOrdersPage(ctx, db, userID, page, perPage); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportCounts(b, counts)
+			})
+		}
+	})
+	b.Run("impl=offset-nocount", func(b *testing.B) {
+		for _, page := range pages(len(all)) {
+			b.Run(name("page", page), func(b *testing.B) {
+				ctx, counts := pgtest.CountQueries(ctx)
+				for b.Loop() {
+					if _, err := scalable.ListUserOrdersAtOffset(ctx, db, userID, page, perPage); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -323,5 +348,170 @@ func BenchmarkListUserOrders(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// TestPagesKeepOrdersWithoutItems walks the users whose lists hold the
+// seeded edge cases: an order with no items, and two orders placed in the
+// same microsecond. Pages are pages of orders, whatever their items: every
+// walk is the whole list, and the list holds the itemless order.
+func TestPagesKeepOrdersWithoutItems(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	for _, userID := range shop.Small.EdgeCaseUsers() {
+		n := shop.Small.OrdersOf(userID)
+		if n > 1000 {
+			continue // the walk of 10,000 orders adds time, not cases
+		}
+		t.Run(name("orders", n), func(t *testing.T) {
+			var want int
+			err := db.QueryRow(ctx, `SELECT count(*) FROM orders o WHERE user_id = $1
+				AND NOT EXISTS (SELECT FROM order_items i WHERE i.order_id = o.id)`, userID).Scan(&want)
+			require.NoError(t, err)
+			require.Equal(t, 1, want, "the seeded data has the edge case")
+
+			all, err := naive.ListUserOrders(ctx, db, userID)
+			require.NoError(t, err)
+			require.Equal(t, n, len(all), "the whole list holds every order")
+			itemless := 0
+			for _, o := range all {
+				if len(o.Items) == 0 {
+					itemless++
+					assert.NotNil(t, o.Items, "an order without items has an empty list of them, as lesson 1 returns it")
+				}
+			}
+			assert.Equal(t, 1, itemless)
+
+			for _, size := range []int{perPage, 3} {
+				orders, _ := walkOffset(t, db, userID, size)
+				assert.Equal(t, all, orders, "OFFSET pages of %d", size)
+				orders, _ = walkKeyset(t, db, userID, size)
+				assert.Equal(t, all, orders, "keyset pages of %d", size)
+			}
+		})
+	}
+}
+
+// TestKeysetWalkSurvivesAnOrderWithoutItemsYet: an order whose items are
+// inserted in a later statement is, for a moment, an order without items. A
+// walker who reads the list at that moment still sees every order.
+func TestKeysetWalkSurvivesAnOrderWithoutItemsYet(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	ctx := context.Background()
+	userID, _ := shop.Small.UserWithOrders(100)
+	var orderID int64
+	err := db.QueryRow(ctx, `INSERT INTO orders (id, user_id, status, created_at)
+		SELECT max(id) + 1, $1, 'pending', now() FROM orders RETURNING id`, userID).Scan(&orderID)
+	require.NoError(t, err)
+
+	orders, _ := walkKeyset(t, db, userID, perPage)
+	require.Equal(t, 101, len(orders), "every order, the newest without items yet")
+	assert.Equal(t, orderID, orders[0].ID)
+	assert.Empty(t, orders[0].Items)
+}
+
+// paginated is every paginated function of lesson 2, on a page size.
+var paginated = []struct {
+	name string
+	list func(ctx context.Context, db *pgxpool.Pool, userID int64, size int) error
+}{
+	{"naive.ListUserOrdersPage", func(ctx context.Context, db *pgxpool.Pool, userID int64, size int) error {
+		_, err := naive.ListUserOrdersPage(ctx, db, userID, 1, size)
+		return err
+	}},
+	{"scalable.ListUserOrdersPage", func(ctx context.Context, db *pgxpool.Pool, userID int64, size int) error {
+		_, err := scalable.ListUserOrdersPage(ctx, db, userID, 1, size)
+		return err
+	}},
+	{"scalable.ListUserOrdersAfter", func(ctx context.Context, db *pgxpool.Pool, userID int64, size int) error {
+		_, _, err := scalable.ListUserOrdersAfter(ctx, db, userID, nil, size)
+		return err
+	}},
+	{"naive.ListFeedPage", func(ctx context.Context, db *pgxpool.Pool, _ int64, size int) error {
+		_, _, err := naive.ListFeedPage(ctx, db, "", size)
+		return err
+	}},
+	{"scalable.ListFeedPage", func(ctx context.Context, db *pgxpool.Pool, _ int64, size int) error {
+		_, _, err := scalable.ListFeedPage(ctx, db, "", size)
+		return err
+	}},
+}
+
+// TestPaginationRefusesPageSizesItCannotServe: zero, negative and absurd
+// page sizes get shop.ErrInvalidPage from every paginated function, never a
+// panic or a database error; the largest allowed size works.
+func TestPaginationRefusesPageSizesItCannotServe(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	userID, _ := shop.Small.UserWithOrders(10)
+	for _, impl := range paginated {
+		for _, size := range []int{0, -1, math.MinInt, shop.MaxPageSize + 1, math.MaxInt} {
+			var err error
+			assert.NotPanics(t, func() { err = impl.list(context.Background(), db, userID, size) }, "%s, page size %d", impl.name, size)
+			assert.ErrorIs(t, err, shop.ErrInvalidPage, "%s, page size %d", impl.name, size)
+		}
+		assert.NoError(t, impl.list(context.Background(), db, userID, shop.MaxPageSize), impl.name)
+	}
+}
+
+// TestOffsetRefusesPagesThatCannotExist: a page so deep that its offset
+// overflows used to wrap around to page 1's rows.
+func TestOffsetRefusesPagesThatCannotExist(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	userID, _ := shop.Small.UserWithOrders(100)
+	for _, page := range []int{0, -1, math.MinInt, 1<<62 + 1, math.MaxInt} {
+		_, err := naive.ListUserOrdersPage(context.Background(), db, userID, page, perPage)
+		assert.ErrorIs(t, err, shop.ErrInvalidPage, "naive, page %d", page)
+		_, err = scalable.ListUserOrdersPage(context.Background(), db, userID, page, perPage)
+		assert.ErrorIs(t, err, shop.ErrInvalidPage, "scalable, page %d", page)
+	}
+	got, err := scalable.ListUserOrdersPage(context.Background(), db, userID, 1<<40, perPage)
+	require.NoError(t, err, "a page past the end is a real page, and empty")
+	assert.Empty(t, got.Orders)
+}
+
+// TestCursorIsBoundToItsListing: a cursor from one user's orders, sent with
+// another user's id, is refused, not read as a position in their list.
+func TestCursorIsBoundToItsListing(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	alice, _ := shop.Small.UserWithOrders(100)
+	bob, _ := shop.Small.UserWithOrders(10)
+	_, next, err := scalable.ListUserOrdersAfter(ctx, db, alice, nil, perPage)
+	require.NoError(t, err)
+	require.NotNil(t, next)
+	_, _, err = scalable.ListUserOrdersAfter(ctx, db, bob, next, perPage)
+	assert.ErrorIs(t, err, scalable.ErrInvalidCursor)
+	assert.ErrorIs(t, err, shop.ErrInvalidPage)
+}
+
+// TestFeedTokensAreParsedStrictly: a feed token is exactly what the feed
+// made, or it is refused; and the error quotes at most a few bytes of it.
+func TestFeedTokensAreParsedStrictly(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	_, token, err := scalable.ListFeedPage(ctx, db, "", perPage)
+	require.NoError(t, err)
+	_, _, err = scalable.ListFeedPage(ctx, db, token, perPage)
+	require.NoError(t, err)
+	for _, bad := range []string{
+		token + "junk", "+" + token, " " + token, token + " ", "0" + token,
+		"9223372036854775807.1", "-1.5", "1.-5", "1.0", "1", ".", "1.2.3",
+		"99999999999999999999999.1", strings.Repeat("9", 1<<20),
+	} {
+		_, _, err := scalable.ListFeedPage(ctx, db, bad, perPage)
+		assert.ErrorIs(t, err, scalable.ErrInvalidCursor, shop.Quote(bad))
+		assert.ErrorIs(t, err, shop.ErrInvalidPage, shop.Quote(bad))
+		if err != nil {
+			assert.Less(t, len(err.Error()), 200, "the error quotes a bounded part of the token")
+		}
+	}
+	_, offset, err := naive.ListFeedPage(ctx, db, "", perPage)
+	require.NoError(t, err)
+	for _, bad := range []string{"+" + offset, " " + offset, offset + "junk", "0" + offset, "-1", strings.Repeat("9", 1<<20)} {
+		_, _, err := naive.ListFeedPage(ctx, db, bad, perPage)
+		assert.ErrorIs(t, err, shop.ErrInvalidPage, shop.Quote(bad))
+		if err != nil {
+			assert.Less(t, len(err.Error()), 200, "the error quotes a bounded part of the token")
+		}
 	}
 }

@@ -71,3 +71,15 @@ func (s Scale) UserWithOrders(n int) (int64, bool) {
 	}
 	return int64(s.TopOrders / n), true
 }
+
+// EdgeCaseUsers returns the users whose orders hold the edge cases the
+// generator seeds on purpose: every user with 10, 100, ... TopOrders orders.
+// About halfway down each one's list, newest first, are two orders placed in
+// the same microsecond, and just below them an order with no items.
+func (s Scale) EdgeCaseUsers() []int64 {
+	var users []int64
+	for n := 10; n <= s.TopOrders; n *= 10 {
+		users = append(users, int64(s.TopOrders/n))
+	}
+	return users
+}

@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,6 +46,8 @@ func TestGeneratorVersionPinsItsRows(t *testing.T) {
 	rowsOfVersion := map[int]string{
 		2: "376907e72de6ad6b1c15996c3cb65a872e2611b006a35f8780e6edc0e45a8565",
 		3: "376907e72de6ad6b1c15996c3cb65a872e2611b006a35f8780e6edc0e45a8565", // the same rows, vacuumed after the load
+		4: "6d3eded15ccf6b9c650087e42412c2ffede5b1d1ef588ad8666ac8497cdb131b", // the edge cases seeded
+		5: "be77ee4acf21eb1bafe90fa5874988921133d1880cdfec635549d262a9be468d", // volume grows from the first day, not from zero
 	}
 	assert.Equal(t, rowsOfVersion[GeneratorVersion], checksum(t, tiny, 1),
 		"the generator's rows changed: bump GeneratorVersion and record this checksum")
@@ -91,4 +96,155 @@ func TestOrdersAreInTimeOrder(t *testing.T) {
 		require.False(t, createdAt.Before(last), "order %d placed before the one before it", row[0])
 		last = createdAt
 	}
+}
+
+// TestDataHoldsTheEdgeCases: the rows a real shop has and a tidy generator
+// forgets, seeded where lesson 0 says they are, at every scale the lessons
+// use.
+func TestDataHoldsTheEdgeCases(t *testing.T) {
+	for _, s := range []Scale{tiny, {TopOrders: 1000}, Small} {
+		t.Run(s.String(), func(t *testing.T) {
+			orders := generated(t, orderRows(s, 1))
+			items := generated(t, orderItemRows(s, 1))
+			byID := make(map[int64][]any, len(orders))
+			ofUser := make(map[int64][][]any)
+			for _, o := range orders {
+				byID[o[0].(int64)] = o
+				ofUser[o[1].(int64)] = append(ofUser[o[1].(int64)], o)
+			}
+			itemsOf := make(map[int64]int, len(orders))
+			prices := productPrices(s, 1)
+			repriced := 0
+			for _, it := range items {
+				itemsOf[it[0].(int64)]++
+				if it[4].(int64) != prices[it[2].(int64)] {
+					repriced++
+				}
+			}
+			assert.Positive(t, repriced, "some items were paid at another price than the product's today")
+
+			for _, userID := range s.EdgeCaseUsers() {
+				mine := ofUser[userID]
+				require.GreaterOrEqual(t, len(mine), 10, "user %d", userID)
+				itemless, tied := 0, 0
+				for i, o := range mine {
+					if itemsOf[o[0].(int64)] == 0 {
+						itemless++
+						assert.Positive(t, i, "user %d: not their first order", userID)
+						assert.Less(t, i, len(mine)-1, "user %d: not their last order", userID)
+					}
+					if i > 0 && o[3].(time.Time).Equal(mine[i-1][3].(time.Time)) {
+						tied++
+					}
+				}
+				assert.Equal(t, 1, itemless, "user %d has one order without items", userID)
+				assert.Equal(t, 1, tied, "user %d placed two orders in the same microsecond", userID)
+			}
+
+			perYear := make(map[int]int)
+			pending := 0
+			for _, o := range orders {
+				perYear[o[3].(time.Time).Year()]++
+				if o[2] == "pending" {
+					pending++
+				}
+			}
+			for year := 2022; year <= 2025; year++ {
+				assert.Greater(t, perYear[year], perYear[year-1], "more orders in %d than in %d", year, year-1)
+			}
+			assert.GreaterOrEqual(t, pending, 50, "the warehouse's 50 oldest pending orders exist at every scale")
+
+			names := make(map[string]bool)
+			for _, u := range generated(t, userRows(s, 1)) {
+				names[u[1].(string)] = true
+			}
+			if s.Users() > 1000 {
+				assert.Greater(t, len(names), 1000, "many more than 256 distinct names")
+			}
+
+			products := generated(t, productRows(s, 1))
+			assert.Equal(t, SearchEdgeProductName, products[SearchEdgeProductID-1][1], "the product whose name holds %, _ and \\")
+		})
+	}
+}
+
+// TestFeedHoldsTheEdgeCases: among the newest 200 posts (what the feed's
+// exercise pages through), two share a created_at and one is older than the
+// post before it.
+func TestFeedHoldsTheEdgeCases(t *testing.T) {
+	for _, s := range []Scale{tiny, Small} {
+		posts := generated(t, postRows(s, 1))
+		newest := posts[max(0, len(posts)-200):]
+		same, outOfOrder := 0, 0
+		for i := 1; i < len(newest); i++ {
+			prev, cur := newest[i-1][3].(time.Time), newest[i][3].(time.Time)
+			if cur.Equal(prev) {
+				same++
+			}
+			if cur.Before(prev) {
+				outOfOrder++
+			}
+		}
+		assert.Positive(t, same, "%v: two posts share a created_at", s)
+		assert.Positive(t, outOfOrder, "%v: a post is older than the one before it by id", s)
+	}
+}
+
+// generated returns every row next makes.
+func generated(t *testing.T, next func() ([]any, error)) [][]any {
+	t.Helper()
+	var rows [][]any
+	for {
+		row, err := next()
+		require.NoError(t, err)
+		if row == nil {
+			return rows
+		}
+		rows = append(rows, row)
+	}
+}
+
+// BenchmarkGenerate is the generator's share of seeding the large shop: every
+// row of every table, made and dropped (COPY and the indexes are the rest).
+func BenchmarkGenerate(b *testing.B) {
+	for b.Loop() {
+		rows := 0
+		for _, table := range tables {
+			next := table.rows(Large, 1)
+			for row, err := next(); row != nil || err != nil; row, err = next() {
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows++
+			}
+		}
+		b.ReportMetric(float64(rows), "rows/op")
+	}
+}
+
+func TestQuoteCapsWhatItEchoes(t *testing.T) {
+	assert.Equal(t, `"short"`, Quote("short"))
+	huge := strings.Repeat("é", 1<<20)
+	got := Quote(huge)
+	assert.Less(t, len(got), 2*QuoteMax)
+	assert.Contains(t, got, "(2097152 bytes)")
+	assert.True(t, utf8.ValidString(got), "never cuts a character in two")
+}
+
+func TestPageOffsetRefusesWhatCannotBeAPage(t *testing.T) {
+	offset, err := PageOffset(3, 10)
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), offset)
+	for _, c := range []struct{ page, size int }{
+		{0, 10}, {-1, 10}, {1, 0}, {1, -1}, {1, MaxPageSize + 1}, {1, math.MaxInt},
+		{1<<62 + 1, 10}, {math.MaxInt / 2, 3},
+	} {
+		_, err := PageOffset(c.page, c.size)
+		assert.ErrorIs(t, err, ErrInvalidPage, "page %d of %d", c.page, c.size)
+	}
+}
+
+func TestEscapeLike(t *testing.T) {
+	assert.Equal(t, `100\% wool\_felt C:\\kitchen`, EscapeLike(`100% wool_felt C:\kitchen`))
+	assert.Equal(t, "plain", EscapeLike("plain"))
 }

@@ -19,7 +19,12 @@ import (
 
 // OldestPendingOrders returns the limit oldest orders still pending, oldest
 // first: the warehouse's work queue.
+//
+// A limit outside 1 to shop.MaxPageSize is refused with shop.ErrInvalidPage.
 func OldestPendingOrders(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.Order, error) {
+	if err := shop.CheckPageSize(limit); err != nil {
+		return nil, fmt.Errorf("oldest pending orders: %w", err)
+	}
 	// No index has status: a sequential scan of orders and a top-N sort.
 	const pendingQuery = `SELECT id, user_id, status, created_at FROM orders
 		WHERE status = 'pending'

@@ -15,7 +15,13 @@ import (
 //
 // It builds on ListPosts and asks for each post's comments: 1+3N queries for
 // N posts.
+//
+// A limit or perPost outside 1 to shop.MaxPageSize is refused with
+// shop.ErrInvalidPage.
 func ListPostsWithComments(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	if err := shop.CheckPageSize(perPost); err != nil {
+		return nil, fmt.Errorf("latest comments of each post: %w", err)
+	}
 	feed, err := ListPosts(ctx, db, limit)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,12 @@ import (
 //
 // It asks for the posts, then for each post its author and its comment count:
 // 1+2N queries for N posts, 101 for a feed of 50.
+//
+// A limit outside 1 to shop.MaxPageSize is refused with shop.ErrInvalidPage.
 func ListPosts(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.FeedPost, error) {
+	if err := shop.CheckPageSize(limit); err != nil {
+		return nil, fmt.Errorf("latest posts: %w", err)
+	}
 	// Uses posts_created_at_idx (created_at DESC, id DESC).
 	const postsQuery = `SELECT id, author_id, title, created_at FROM posts
 		ORDER BY created_at DESC, id DESC LIMIT $1`

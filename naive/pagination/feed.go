@@ -18,12 +18,18 @@ import (
 // The token is an offset. A post published while a reader pages pushes every
 // later post one place down, so the reader's next page starts with the post
 // that ended the last one: they see it twice.
+//
+// A limit outside 1 to shop.MaxPageSize, or a token that is not an offset
+// written as the feed writes it, gets an error that wraps shop.ErrInvalidPage.
 func ListFeedPage(ctx context.Context, db *pgxpool.Pool, token string, limit int) ([]shop.Post, string, error) {
+	if err := shop.CheckPageSize(limit); err != nil {
+		return nil, "", fmt.Errorf("feed page %s: %w", shop.Quote(token), err)
+	}
 	offset := 0
 	if token != "" {
 		var err error
-		if offset, err = strconv.Atoi(token); err != nil || offset < 0 {
-			return nil, "", fmt.Errorf("feed page %q: not a page token", token)
+		if offset, err = strconv.Atoi(token); err != nil || offset < 0 || strconv.Itoa(offset) != token {
+			return nil, "", fmt.Errorf("feed page %s: %w: not a page token", shop.Quote(token), shop.ErrInvalidPage)
 		}
 	}
 	// Uses posts_created_at_idx, reading offset entries before the page.
@@ -31,7 +37,7 @@ func ListFeedPage(ctx context.Context, db *pgxpool.Pool, token string, limit int
 		ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`
 	rows, err := db.Query(ctx, feedPageQuery, limit+1, offset)
 	if err != nil {
-		return nil, "", fmt.Errorf("feed page %q: %w", token, err)
+		return nil, "", fmt.Errorf("feed page %s: %w", shop.Quote(token), err)
 	}
 	posts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (shop.Post, error) {
 		var p shop.Post
@@ -39,10 +45,10 @@ func ListFeedPage(ctx context.Context, db *pgxpool.Pool, token string, limit int
 		return p, err
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("feed page %q: %w", token, err)
+		return nil, "", fmt.Errorf("feed page %s: %w", shop.Quote(token), err)
 	}
 	if len(posts) <= limit {
 		return posts, "", nil
 	}
-	return posts[:limit], strconv.Itoa(offset + limit), nil
+	return posts[:limit], strconv.Itoa(offset + limit), nil // a next page exists, so offset+limit fits
 }

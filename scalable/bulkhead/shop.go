@@ -107,21 +107,28 @@ func (s *Shop) RecentOrders(ctx context.Context, userID int64) ([]shop.Order, er
 	return orders, nil
 }
 
-// SearchProducts returns the first twenty products whose name contains term.
+// SearchProducts returns the first twenty products whose name contains term,
+// as typed, ignoring case. A term longer than shop.MaxSearchTermSize gets an
+// error that wraps shop.ErrSearchTermTooLong.
 func (s *Shop) SearchProducts(ctx context.Context, term string) ([]shop.Product, error) {
+	if err := shop.CheckSearchTerm(term); err != nil {
+		return nil, fmt.Errorf("search products for %s: %w", shop.Quote(term), err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeouts.Search)
 	defer cancel()
-	// No index serves a substring: a scan of products, which is small.
+	// No index serves a substring: a scan of products, which is small. The
+	// term is escaped, so that %, _ and \ in it are found as typed rather
+	// than read as wildcards.
 	const searchProducts = `
 		SELECT id, name, category, price_cents FROM products
-		WHERE name ILIKE '%' || $1 || '%' ORDER BY id LIMIT 20`
-	rows, err := s.pools.Search.Query(ctx, searchProducts, term)
+		WHERE name ILIKE '%' || $1 || '%' ESCAPE '\' ORDER BY id LIMIT 20`
+	rows, err := s.pools.Search.Query(ctx, searchProducts, shop.EscapeLike(term))
 	if err != nil {
-		return nil, fmt.Errorf("search products for %q: %w", term, err)
+		return nil, fmt.Errorf("search products for %s: %w", shop.Quote(term), err)
 	}
 	products, err := pgx.CollectRows(rows, pgx.RowToStructByPos[shop.Product])
 	if err != nil {
-		return nil, fmt.Errorf("search products for %q: %w", term, err)
+		return nil, fmt.Errorf("search products for %s: %w", shop.Quote(term), err)
 	}
 	return products, nil
 }

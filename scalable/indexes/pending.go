@@ -34,7 +34,12 @@ func AddIndexes(ctx context.Context, db *pgxpool.Pool) error {
 
 // OldestPendingOrders returns the limit oldest orders still pending, oldest
 // first: the warehouse's work queue.
+//
+// A limit outside 1 to shop.MaxPageSize is refused with shop.ErrInvalidPage.
 func OldestPendingOrders(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.Order, error) {
+	if err := shop.CheckPageSize(limit); err != nil {
+		return nil, fmt.Errorf("oldest pending orders: %w", err)
+	}
 	// Uses orders_status_created_at_idx (status, created_at, id): one index
 	// range, already in ORDER BY order, stopped by the LIMIT.
 	const pendingQuery = `SELECT id, user_id, status, created_at FROM orders

@@ -16,7 +16,16 @@ import (
 // It makes one query: a LATERAL join runs the per-post comment query inside
 // the database, once per post of the page, and the rows come back together.
 // (This is the reference answer to lesson 1's exercise.)
+//
+// A limit or perPost outside 1 to shop.MaxPageSize is refused with
+// shop.ErrInvalidPage.
 func ListPostsWithComments(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	if err := shop.CheckPageSize(limit); err != nil {
+		return nil, fmt.Errorf("latest posts: %w", err)
+	}
+	if err := shop.CheckPageSize(perPost); err != nil {
+		return nil, fmt.Errorf("latest comments of each post: %w", err)
+	}
 	// Uses posts_created_at_idx, users_pkey and comments_post_id_idx.
 	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
 			u.id, u.name, u.email, u.created_at,

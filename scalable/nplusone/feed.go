@@ -16,7 +16,12 @@ import (
 // It makes one query. The comment count is a subquery per post rather than a
 // GROUP BY over a join, so the database counts the comments of the posts on
 // the page, not of every post before the LIMIT.
+//
+// A limit outside 1 to shop.MaxPageSize is refused with shop.ErrInvalidPage.
 func ListPosts(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.FeedPost, error) {
+	if err := shop.CheckPageSize(limit); err != nil {
+		return nil, fmt.Errorf("latest posts: %w", err)
+	}
 	// Uses posts_created_at_idx, users_pkey and comments_post_id_idx.
 	const feedQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
 			u.id, u.name, u.email, u.created_at,

@@ -1,6 +1,7 @@
 package pagination
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +12,34 @@ import (
 var testKey = []byte("lesson 2 test key")
 
 func TestCursorRoundTrips(t *testing.T) {
-	c := Cursor{CreatedAt: time.Date(2024, 2, 29, 13, 14, 15, 123456000, time.UTC), ID: 424242}
+	c := Cursor{UserID: 17, CreatedAt: time.Date(2024, 2, 29, 13, 14, 15, 123456000, time.UTC), ID: 424242}
 	got, err := DecodeCursor(EncodeCursor(c, testKey), testKey)
 	require.NoError(t, err)
 	assert.True(t, c.CreatedAt.Equal(got.CreatedAt))
 	assert.Equal(t, c.ID, got.ID)
+	assert.Equal(t, c.UserID, got.UserID, "the cursor says whose list it is a position in")
+}
+
+func TestCursorKeyMustBeAKey(t *testing.T) {
+	for _, key := range [][]byte{nil, {}, []byte("short")} {
+		_, err := NewCursorCodec(key)
+		assert.ErrorIs(t, err, ErrWeakCursorKey, "%q", key)
+	}
+	codec, err := NewCursorCodec(testKey)
+	require.NoError(t, err)
+	c := Cursor{UserID: 3, CreatedAt: time.UnixMicro(1_700_000_000_000_000).UTC(), ID: 9}
+	got, err := codec.Decode(codec.Encode(c))
+	require.NoError(t, err)
+	assert.Equal(t, c.UserID, got.UserID)
+	assert.True(t, c.CreatedAt.Equal(got.CreatedAt))
+	assert.Equal(t, c.ID, got.ID)
+
+	// A token signed with no key is one anybody can make: never accepted.
+	forged := EncodeCursor(c, nil)
+	_, err = DecodeCursor(forged, nil)
+	assert.ErrorIs(t, err, ErrInvalidCursor)
+	_, err = DecodeCursor(forged, []byte{})
+	assert.ErrorIs(t, err, ErrInvalidCursor)
 }
 
 func TestCursorRefusesWhatItDidNotMake(t *testing.T) {
@@ -34,6 +58,9 @@ func TestCursorRefusesWhatItDidNotMake(t *testing.T) {
 		_, err := DecodeCursor(bad, testKey)
 		assert.ErrorIs(t, err, ErrInvalidCursor, name)
 	}
+	_, err := DecodeCursor(strings.Repeat("A", 1<<20), testKey)
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 200, "the error never echoes the token")
 }
 
 // FuzzDecodeCursor: whatever a client sends, decoding never panics, and what

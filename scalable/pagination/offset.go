@@ -13,12 +13,34 @@ import (
 // first, perPage orders a page with their items, and how many orders the user
 // has in all.
 //
-// It pages the orders first, then joins their items, so an order is never cut
-// in two. But OFFSET still reads and throws away every order before the page,
-// and the count reads them all: page 1,000 costs a thousand pages.
+// It is ListUserOrdersAtOffset and a count. The count reads every order of
+// the user, on every page: at shallow pages it is most of the cost.
 func ListUserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, page, perPage int) (shop.OrdersPage, error) {
-	if page < 1 || perPage < 1 {
-		return shop.OrdersPage{}, fmt.Errorf("orders of user %d: page %d of %d a page: both must be at least 1", userID, page, perPage)
+	orders, err := ListUserOrdersAtOffset(ctx, db, userID, page, perPage)
+	if err != nil {
+		return shop.OrdersPage{}, err
+	}
+	// Uses orders_user_id_created_at_idx, every entry of the user.
+	const countOrdersQuery = `SELECT count(*) FROM orders WHERE user_id = $1`
+	var total int64
+	if err := db.QueryRow(ctx, countOrdersQuery, userID).Scan(&total); err != nil {
+		return shop.OrdersPage{}, fmt.Errorf("count orders of user %d: %w", userID, err)
+	}
+	return shop.OrdersPage{Orders: orders, Total: total}, nil
+}
+
+// ListUserOrdersAtOffset returns page (from 1) of the user's orders, newest
+// first, perPage orders a page with their items, and no total.
+//
+// It pages the orders first, then joins their items (a LEFT JOIN: an order
+// without items is still an order), so an order is never cut in two. But
+// OFFSET still reads and throws away every order before the page: page 1,000
+// reads a thousand pages. A page size outside 1 to shop.MaxPageSize, or a page
+// whose offset overflows, gets an error that wraps shop.ErrInvalidPage.
+func ListUserOrdersAtOffset(ctx context.Context, db *pgxpool.Pool, userID int64, page, perPage int) ([]shop.Order, error) {
+	offset, err := shop.PageOffset(page, perPage)
+	if err != nil {
+		return nil, fmt.Errorf("orders of user %d: %w", userID, err)
 	}
 	// Uses orders_user_id_created_at_idx, reading (page-1)*perPage entries
 	// before the first it returns; then order_items_pkey for the page.
@@ -31,23 +53,16 @@ func ListUserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, pag
 		SELECT o.id, o.user_id, o.status, o.created_at,
 			i.line_no, i.quantity, i.price_cents, p.id, p.name, p.category, p.price_cents
 		FROM page o
-		JOIN order_items i ON i.order_id = o.id
-		JOIN products p ON p.id = i.product_id
+		LEFT JOIN order_items i ON i.order_id = o.id
+		LEFT JOIN products p ON p.id = i.product_id
 		ORDER BY o.created_at DESC, o.id DESC, i.line_no`
-	// Uses orders_user_id_created_at_idx, every entry of the user.
-	const countOrdersQuery = `SELECT count(*) FROM orders WHERE user_id = $1`
-
-	rows, err := db.Query(ctx, pageOfOrdersQuery, userID, perPage, (page-1)*perPage)
+	rows, err := db.Query(ctx, pageOfOrdersQuery, userID, perPage, offset)
 	if err != nil {
-		return shop.OrdersPage{}, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
+		return nil, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
 	}
 	orders, err := collectOrders(rows)
 	if err != nil {
-		return shop.OrdersPage{}, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
+		return nil, fmt.Errorf("orders of user %d, page %d: %w", userID, page, err)
 	}
-	var total int64
-	if err := db.QueryRow(ctx, countOrdersQuery, userID).Scan(&total); err != nil {
-		return shop.OrdersPage{}, fmt.Errorf("count orders of user %d: %w", userID, err)
-	}
-	return shop.OrdersPage{Orders: orders, Total: total}, nil
+	return orders, nil
 }
