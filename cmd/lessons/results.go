@@ -99,6 +99,7 @@ var headlines = []headline{
 	{"9. Retries", "lessons/09-retries.md", "09-retries", "Pay", "charged-unrecorded-%", "naive", "scalable", false},
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
 	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "p50-ms", "", "", true},
+	{"12. Races", "lessons/12-races.md", "12-races", "BuyHot", "oversold-units/op", "naive", "update", true},
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
@@ -122,8 +123,12 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 		size := b.Sizes[len(b.Sizes)-1]
 		worksValue, ok1 := b.Median(works, size, h.unit)
 		scalesValue, ok2 := b.Median(scales, size, h.unit)
-		if !ok1 || !ok2 || scalesValue == 0 {
+		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("headline of %s: no %s for %s and %s at %s=%v", h.lesson, h.unit, works, scales, b.SizeKey, size)
+		}
+		ratio := "" // none when the scales version's value is 0 (e.g. units oversold)
+		if scalesValue != 0 {
+			ratio = report.FormatValue(worksValue/scalesValue, "", true) + "×"
 		}
 		growth := ""
 		if k1, ok := b.Exponent(works, h.unit); ok && !h.noGrowth {
@@ -140,10 +145,10 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 		if b.SizeKey != "" {
 			at = fmt.Sprintf("%s, %s = %s", b.Name, b.SizeKey, report.FormatValue(size, "", true))
 		}
-		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s× | %s | %s, %s |\n",
+		fmt.Fprintf(&out, "| [%s](%s) | %s | %s: %s | %s: %s | %s | %s | %s, %s |\n",
 			h.lesson, h.link, at,
 			works, report.FormatValue(worksValue, h.unit, true), scales, report.FormatValue(scalesValue, h.unit, true),
-			report.FormatValue(worksValue/scalesValue, "", true), growth, h.unit, rtt)
+			ratio, growth, h.unit, rtt)
 	}
 	return out.Bytes(), nil
 }
