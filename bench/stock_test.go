@@ -228,17 +228,21 @@ func TestBuyRefusesHostileInput(t *testing.T) {
 	assert.Equal(t, before, lastOrderID(t, db), "no order placed")
 }
 
-// TestManyBuyersAtOnce is the flash sale: 5 units, 10 or 100 buyers of one
-// unit each, all of whom have read the stock before any has finished. The
-// naive version sells more than there is; every other sells exactly 5, and
-// the orders agree with the stock.
+// TestManyBuyersAtOnce is the flash sale: 5 units, 10, 100 or 1,000 buyers of
+// one unit each (1,000 unless -short), all of whom have read the stock before
+// any has finished. The naive version sells more than there is; every other
+// sells exactly 5, and the orders agree with the stock.
 func TestManyBuyersAtOnce(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	pool := sharedPool(t, db, buyersPoolSize)
 	ctx := context.Background()
 	product := int64(100)
+	crowds := []int{10, 100, 1000}
+	if testing.Short() {
+		crowds = crowds[:2]
+	}
 	for _, impl := range buyImpls() {
-		for _, buyers := range []int{10, 100} {
+		for _, buyers := range crowds {
 			product++
 			t.Run(fmt.Sprintf("impl=%s/buyers=%d", impl.name, buyers), func(t *testing.T) {
 				setStock(t, db, flashStock, product)
