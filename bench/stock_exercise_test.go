@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -151,4 +152,32 @@ func (c *mutexCoupons) Redeem(ctx context.Context, userID int64, code string) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.coupons.Redeem(ctx, userID, code)
+}
+
+func TestCouponsRefuseHostileInput(t *testing.T) {
+	impls := []struct {
+		name        string
+		createTable createCouponTableFunc
+		new         func(db *pgxpool.Pool) couponRedeemer
+	}{
+		{"naive", naivestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return naivestock.NewCoupons(db) }},
+		{"scalable", scalablestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return scalablestock.NewCoupons(db) }},
+	}
+	for _, impl := range impls {
+		t.Run(name("impl", impl.name), func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			ctx := context.Background()
+			require.NoError(t, impl.createTable(ctx, db))
+			coupons := impl.new(db)
+			require.ErrorIs(t, coupons.Redeem(ctx, 1, ""), shop.ErrInvalidCoupon)
+			require.ErrorIs(t, coupons.Redeem(ctx, 1, strings.Repeat("x", 65)), shop.ErrInvalidCoupon)
+			require.ErrorIs(t, coupons.Redeem(ctx, -1, "WELCOME"), shop.ErrUserNotFound)
+			require.ErrorIs(t, coupons.Redeem(ctx, 1<<62, "WELCOME"), shop.ErrUserNotFound)
+			require.NoError(t, coupons.Redeem(ctx, 1, "WELCOME"), "the failed redemptions left nothing behind")
+			require.NoError(t, coupons.Redeem(ctx, 1, "welcome"), "codes are compared as they are")
+			var rows int
+			require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM coupon_redemptions").Scan(&rows))
+			require.Equal(t, 2, rows)
+		})
+	}
 }
