@@ -10,7 +10,7 @@ import (
 // GeneratorVersion changes whenever Load would build a different database for
 // the same scale and seed (other rows, or another way of loading them), so that
 // templates seeded by an older version are not reused.
-const GeneratorVersion = 5
+const GeneratorVersion = 6
 
 // The generated shop spans five years of orders.
 var (
@@ -27,6 +27,7 @@ const (
 	streamOrderItems
 	streamPosts
 	streamComments
+	streamStock
 )
 
 func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }
@@ -78,9 +79,9 @@ func userRows(s Scale, seed uint64) func() ([]any, error) {
 	}
 }
 
-// productRows returns the products.
+// productRows returns the products, each with 0 to 1,000 units in stock.
 func productRows(s Scale, seed uint64) func() ([]any, error) {
-	r := newRand(seed, streamProducts)
+	r, stock := newRand(seed, streamProducts), newRand(seed, streamStock)
 	id, n := 0, s.Products()
 	return func() ([]any, error) {
 		if id == n {
@@ -93,7 +94,7 @@ func productRows(s Scale, seed uint64) func() ([]any, error) {
 		}
 		// Prices spread from about 1 to 1,000 in a log scale: many cheap things, few dear ones.
 		price := int64(100 * math.Pow(10, 3*r.Float64()))
-		return []any{int64(id), name, categories[r.IntN(len(categories))], price - price%100 + 99}, nil
+		return []any{int64(id), name, categories[r.IntN(len(categories))], price - price%100 + 99, int32(stock.IntN(1001))}, nil
 	}
 }
 

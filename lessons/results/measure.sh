@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures every lesson again, with the commands the lessons show, then makes
-# the tables and charts. About 40 minutes on 2 cores; the large shop is seeded
+# the tables and charts. About 50 minutes on 2 cores; the large shop is seeded
 # once (about 15 s) if no earlier run did. Run it from the repository's root,
 # with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
 # on a quiet machine.
@@ -59,6 +59,9 @@ go test -run '^$' -bench 'PayDuringOutage' -benchmem -count 6 ./bench > $results
 
 run "lesson 11"
 go test -run '^$' -bench 'OrdersWhileSearchIsStuck' -benchmem -count 6 ./bench > $results/11-bulkheads.bench
+
+run "lesson 12"
+go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
 
 run "tables and charts"
 go run ./cmd/lessons
