@@ -264,8 +264,9 @@ func compareFeeds(want []feedPlace, seen []shop.Post, limit int) error {
 		default:
 			repeated = append(repeated, p.ID)
 		}
-		tie = tie || times[p.CreatedAt.UnixMicro()] > 1
-		outOfOrder = outOfOrder || i > 0 && p.ID > want[i-1].ID
+		tied := times[p.CreatedAt.UnixMicro()] > 1
+		tie = tie || tied
+		outOfOrder = outOfOrder || !tied && i > 0 && p.ID > want[i-1].ID
 	}
 	shifted := len(seen) > limit
 	for end := limit; end < len(seen); end += limit {
@@ -277,10 +278,10 @@ func compareFeeds(want []feedPlace, seen []shop.Post, limit int) error {
 		why = "each page starts with the post that ended the last one: a post published meanwhile pushed the offset down; start each page after the last post's sort key (keyset)"
 	case len(skipped) == 0 && len(repeated) == 0:
 		why = "every post once, in the wrong order: the feed is newest first, ORDER BY created_at DESC, id DESC"
+	case outOfOrder: // before tie: a walk by id alone also trips over the tied posts
+		why = "ids are not in time order (a post imported or backdated has a newer id): a cursor on id alone skips them; the cursor is the sort key, (created_at, id)"
 	case tie:
 		why = "posts published in the same microsecond sit on a page boundary: a cursor on created_at alone skips or repeats them; let id break the tie, (created_at, id) < ($1, $2)"
-	case outOfOrder:
-		why = "ids are not in time order (a post imported or backdated has a newer id): a cursor on id alone skips them; the cursor is the sort key, (created_at, id)"
 	default:
 		why = "a post was repeated or skipped when another was published"
 	}

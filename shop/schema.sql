@@ -9,14 +9,15 @@ CREATE TABLE users (
     created_at timestamptz NOT NULL
 );
 
--- stock is the units left to sell (lesson 12); version counts the writes to
--- the row, for a writer that checks nobody wrote since it read.
+-- stock is the units left to sell (lesson 12), none until some are counted in;
+-- version counts the writes to the row, for a writer that checks nobody wrote
+-- since it read.
 CREATE TABLE products (
     id          bigint  NOT NULL,
     name        text    NOT NULL,
     category    text    NOT NULL,
     price_cents bigint  NOT NULL,
-    stock       integer NOT NULL CHECK (stock >= 0),
+    stock       integer NOT NULL DEFAULT 0 CHECK (stock >= 0),
     version     bigint  NOT NULL DEFAULT 0
 );
 
