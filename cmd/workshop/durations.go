@@ -149,7 +149,7 @@ func durationsTable(root string) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Made by `go run ./cmd/workshop durations -w` from the lessons' text and [`%s`](%s), which `go run ./cmd/workshop time -count %d` measured (%s). ",
+	fmt.Fprintf(&b, "Made by `go run ./cmd/workshop durations -w` from the lessons' text and [`%s`](results/%s), which `go run ./cmd/workshop time -count %d` measured (%s). ",
 		filepath.Base(timingsFile), filepath.Base(timingsFile), ts.count, strings.Join(ts.header, "; "))
 	fmt.Fprintf(&b, "Reading at %d words of prose and %d lines of code a minute; the tables the commands make are read while they run. "+
 		"Exercise (%d min) and discussion (%d min) are the trainer's allowance, not measured. "+
@@ -158,6 +158,7 @@ func durationsTable(root string) (string, error) {
 	fmt.Fprintf(&b, "| lesson | words | code lines | read | tests | benchmarks, `-count %d` | benchmarks, `-count %d` (≈) | check | total |\n", ts.count, benchCountInLessons)
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	total := map[int]int{}
+	unmeasured := map[int]bool{}
 	for _, d := range docs {
 		n, err := strconv.Atoi(strings.SplitN(filepath.Base(d.path), "-", 2)[0])
 		if err != nil {
@@ -170,12 +171,16 @@ func durationsTable(root string) (string, error) {
 		read := int(math.Ceil(float64(words)/proseWordsPerMinute + float64(code)/codeLinesPerMinute))
 		t, measured := ts.lessons[n]
 		total[n] = read
+		if n > 0 {
+			total[n] += exerciseMinutes + discussionMinutes
+		}
 		cells := []string{"", "", "", ""}
 		if n > 0 && !measured {
 			cells = []string{"not measured", "not measured", "not measured", "not measured"}
+			unmeasured[n] = true
 		}
 		if measured {
-			total[n] += minutes(t.tests) + minutes(t.bench) + minutes(t.check) + exerciseMinutes + discussionMinutes
+			total[n] += minutes(t.tests) + minutes(t.bench) + minutes(t.check)
 			cells = []string{
 				fmt.Sprintf("%.0f s", t.tests),
 				fmt.Sprintf("%.0f s", t.bench),
@@ -186,18 +191,25 @@ func durationsTable(root string) (string, error) {
 				cells[0] += " (" + t.failed + " failed)"
 			}
 		}
-		fmt.Fprintf(&b, "| [%s](../%s) | %d | %d | %d min | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| [%s](%s) | %d | %d | %d min | %s | %s | %s | %s | %s |\n",
 			d.shortTitle(), filepath.Base(d.path), words, code, read, cells[0], cells[1], cells[2], cells[3], hm(total[n]))
 	}
 	b.WriteString("\n| agenda | lessons | total, breaks not included |\n|---|---|---|\n")
 	for _, a := range agendas {
 		sum := 0
-		var names []string
+		var names, missing []string
 		for _, n := range a.lessons {
 			sum += total[n]
 			names = append(names, strconv.Itoa(n))
+			if unmeasured[n] {
+				missing = append(missing, strconv.Itoa(n))
+			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", a.name, strings.Join(names, ", "), hm(sum))
+		what := hm(sum)
+		if len(missing) > 0 {
+			what = fmt.Sprintf("more than %s: the commands of %s were not measured", what, strings.Join(missing, ", "))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", a.name, strings.Join(names, ", "), what)
 	}
 	return b.String(), nil
 }
@@ -241,6 +253,10 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 	}
 	if *count < 1 {
 		return fmt.Errorf("time: -count %d: want 1 or more", *count)
+	}
+	path := *out
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(w.root, path)
 	}
 	// Compile first, so the first lesson does not pay for everyone's build.
 	for _, warm := range [][]string{{"test", "-count", "1", "-run", "^$", "./bench"}, {"test", "-tags", "exercise", "-count", "1", "-run", "^$", "./bench"}} {
@@ -294,7 +310,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(&b, "%d\t%.1f\t%.1f\t%.1f\t%s\n", e.n, t.tests, t.bench, t.check, strings.Join(failed, ","))
 		// Written after every lesson, so an interrupted run keeps what it measured.
-		if err := os.WriteFile(filepath.Join(w.root, *out), []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("write timings: %w", err)
 		}
 	}

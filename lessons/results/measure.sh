@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures every lesson again, with the commands the lessons show, then makes
-# the tables and charts. About 40 minutes on 2 cores; the large shop is seeded
+# the tables and charts. About 40 minutes on 2 cores (and the trainer's timings,
+# every lesson's commands once more at -count 1, after them); the large shop is seeded
 # once (about 15 s) if no earlier run did. Run it from the repository's root,
 # with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
 # on a quiet machine.
@@ -53,6 +54,10 @@ go test -run '^$' -bench 'PayDuringOutage' -benchmem -count 6 ./bench > $results
 
 run "lesson 11"
 go test -run '^$' -bench 'OrdersWhileSearchIsStuck' -benchmem -count 6 ./bench > $results/11-bulkheads.bench
+
+run "the trainer's durations: every lesson's commands once more (benchmarks at -count 1), timed"
+go run ./cmd/workshop time -count 1
+go run ./cmd/workshop durations -w
 
 run "tables and charts"
 go run ./cmd/lessons
