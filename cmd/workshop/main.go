@@ -39,7 +39,9 @@ import (
 func main() {
 	w := &workshop{root: ".", state: progressFile, out: os.Stdout, run: execRunner{}, now: time.Now}
 	if err := w.main(context.Background(), os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "workshop:", err)
+		if !errors.Is(err, errNotSolved) { // the verdict is printed already
+			fmt.Fprintln(os.Stderr, "workshop:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -289,7 +291,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 		if !e.needsDB {
 			fmt.Fprintln(w.out, "(This exercise itself needs no database: tell the trainer, the check should not have asked for one.)")
 		}
-		fmt.Fprintln(w.out, "\nThe harness said:\n"+indent(tail(text, 12)))
+		fmt.Fprintln(w.out, "\nThe harness said:\n\n"+indent(said(text, pgtest.ErrNoDatabase.Error())))
 		return errNotSolved
 	case strings.Contains(text, "no Redis available"):
 		fmt.Fprintf(w.out, "Not checked: exercise %d needs Redis, and none was found.\n", n)
@@ -314,6 +316,25 @@ func (w *workshop) check(ctx context.Context, n int) error {
 	}
 	fmt.Fprintf(w.out, "Not checked: go test failed before the check could say anything (%v). Its last lines:\n\n%s\n", runErr, indent(tail(text, 20)))
 	return errNotSolved
+}
+
+// said returns what the test printed from the line holding marker to the
+// end of the test's output, without the indentation go test added.
+func said(output, marker string) string {
+	var lines []string
+	for _, line := range strings.Split(output, "\n") {
+		if len(lines) == 0 && !strings.Contains(line, marker) {
+			continue
+		}
+		if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "FAIL") {
+			break
+		}
+		if m := logLine.FindStringSubmatch(line); m != nil {
+			line = m[1]
+		}
+		lines = append(lines, strings.TrimPrefix(line, "        "))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // logged returns what the check logged with t.Log, in order.
