@@ -8,6 +8,7 @@
 //	go run ./cmd/workshop check N    # run exercise N's check, and say what it found
 //	go run ./cmd/workshop next       # the first exercise not yet solved
 //	go run ./cmd/workshop hint N     # what the lesson says; hint N 2 gives a nudge
+//	go run ./cmd/workshop watch      # check the next exercise again each time you save it
 //	go run ./cmd/workshop template   # the names of the seeded template databases
 //	go run ./cmd/workshop durations  # the trainer's table of durations
 //	go run ./cmd/workshop time       # time every lesson's commands (maintainer)
@@ -25,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -80,7 +82,7 @@ func (w *workshop) statePath() string {
 }
 
 // errUsage is returned for a command line the workshop does not understand.
-var errUsage = errors.New(`usage: go run ./cmd/workshop [list | check N | next | hint N [2] | template | durations [-w] | time [-count N] [-note TEXT]]`)
+var errUsage = errors.New(`usage: go run ./cmd/workshop [list | check N | next | hint N [2] | watch | template | durations [-w] | time [-count N] [-note TEXT]]`)
 
 // errNotSolved is returned by check when the exercise's check did not pass,
 // so the command exits 1 as go test does.
@@ -123,6 +125,12 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 			}
 		}
 		return w.hint(n, stage)
+	case "watch":
+		ticker := time.NewTicker(watchEvery)
+		defer ticker.Stop()
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
+		return w.watch(ctx, ticker.C)
 	case "template":
 		return w.template()
 	case "durations":
