@@ -191,8 +191,12 @@ func durationsTable(root string) (string, error) {
 				cells[0] += " (" + t.failed + " failed)"
 			}
 		}
+		sum := hm(total[n])
+		if unmeasured[n] {
+			sum = "more than " + sum
+		}
 		fmt.Fprintf(&b, "| [%s](%s) | %d | %d | %d min | %s | %s | %s | %s | %s |\n",
-			d.shortTitle(), filepath.Base(d.path), words, code, read, cells[0], cells[1], cells[2], cells[3], hm(total[n]))
+			d.shortTitle(), filepath.Base(d.path), words, code, read, cells[0], cells[1], cells[2], cells[3], sum)
 	}
 	b.WriteString("\n| agenda | lessons | total, breaks not included |\n|---|---|---|\n")
 	for _, a := range agendas {

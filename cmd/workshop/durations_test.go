@@ -97,3 +97,20 @@ func TestTimeRunsEachLessonsCommandsOnce(t *testing.T) {
 	require.Len(t, ts.lessons, len(exercises))
 	require.Equal(t, timing{tests: 1, bench: 1, check: 1}, ts.lessons[1], "lesson 1: a test block, a benchmark block and the check, a second each")
 }
+
+func TestDurationsSayWhatWasNotMeasured(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "lessons", "results"), 0o755))
+	for _, name := range []string{"00-start-here.md", "01-n-plus-one.md", "02-pagination.md"} {
+		text, err := os.ReadFile(filepath.Join(root, "lessons", name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "lessons", name), text, 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, timingsFile), []byte("count: 2\nlesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n1\t30\t120\t10\t\n"), 0o644))
+	table, err := durationsTable(dir)
+	require.NoError(t, err)
+	require.Contains(t, table, "| 30 s | 120 s | 6 min | 10 s |", "lesson 1: -count 6 is three times -count 2")
+	require.Regexp(t, `\[2\. Pagination\].* not measured \| more than \d+ min \|`, table)
+	require.Contains(t, table, "| half a day | 0, 1, 2, 5 | more than ")
+	require.Contains(t, table, "the commands of 2 were not measured")
+}
