@@ -223,11 +223,11 @@ func (w *workshop) list() error {
 			status = "solved"
 			done++
 		}
-		needs := "PostgreSQL"
+		needs := "needs PostgreSQL"
 		if !e.needsDB {
-			needs = "pure Go, no database"
+			needs = "pure Go: needs no database"
 		}
-		fmt.Fprintf(w.out, "  %-7s  %-40s %-24s needs %s\n", status, w.title(e), e.dir+"/", needs)
+		fmt.Fprintf(w.out, "  %-7s  %-24s %-24s %s\n", status, w.title(e), e.dir+"/", needs)
 	}
 	fmt.Fprintf(w.out, "\n%d of %d solved.\n", done, len(exercises))
 	return w.next()

@@ -82,7 +82,7 @@ func TestListBeforeAnyCheck(t *testing.T) {
 	require.Contains(t, text, "1. N+1 queries")
 	require.Contains(t, text, "11. Bulkheads")
 	require.Contains(t, text, "exercises/nestedloops/")
-	require.Contains(t, text, "needs pure Go, no database")
+	require.Contains(t, text, "pure Go: needs no database")
 	require.Equal(t, 10, strings.Count(text, "needs PostgreSQL"))
 	require.Contains(t, text, "0 of 11 solved.")
 	require.Contains(t, text, "Next: 1. N+1 queries. Read lessons/01-n-plus-one.md, change exercises/nplusone/")
@@ -101,7 +101,7 @@ func TestCheckSolvedShowsWhatTheCheckMeasured(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, w.main(context.Background(), []string{"list"}))
-	require.Contains(t, out.String(), "  solved   1. N+1 queries")
+	require.Contains(t, out.String(), "  solved   1. N+1 queries ")
 	require.Contains(t, out.String(), "1 of 11 solved.")
 }
 
