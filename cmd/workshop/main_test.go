@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/shop"
 )
 
 // fakeRunner answers every command with the same output and error, and keeps
@@ -210,7 +213,8 @@ func TestEverythingSolvedPointsAtTheChecklist(t *testing.T) {
 func TestTemplatePrintsTheHarnessNames(t *testing.T) {
 	w, out := newWorkshop(t, &fakeRunner{})
 	require.NoError(t, w.main(context.Background(), []string{"template"}))
-	require.Regexp(t, `(?m)^  wvs_tpl_[0-9a-f]{8}_top10000_seed1$`, out.String())
+	require.Contains(t, out.String(), "\n  "+pgtest.TemplateName(shop.Small)+"\n", "the name the harness gives the template")
+	require.Contains(t, out.String(), "createdb -T "+pgtest.TemplateName(shop.Small)+" shop")
 	require.Contains(t, out.String(), "psql -l | grep wvs_tpl")
 }
 
