@@ -571,7 +571,7 @@ func (w *workshop) template() error {
 	}
 	fmt.Fprintln(w.out, "\n(the second only after a run with WORKSHOP_LARGE=1). To look around, copy one:")
 	fmt.Fprintf(w.out, "\n  createdb -T %s shop && psql shop\n", pgtest.TemplateName(shop.Small))
-	fmt.Fprintln(w.out, "\nThe templates on your server: psql -l | grep wvs_tpl")
+	fmt.Fprintln(w.out, "\nThe templates on your server: psql -l | grep _tpl_")
 	return nil
 }
 

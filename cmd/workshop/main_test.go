@@ -215,7 +215,7 @@ func TestTemplatePrintsTheHarnessNames(t *testing.T) {
 	require.NoError(t, w.main(context.Background(), []string{"template"}))
 	require.Contains(t, out.String(), "\n  "+pgtest.TemplateName(shop.Small)+"\n", "the name the harness gives the template")
 	require.Contains(t, out.String(), "createdb -T "+pgtest.TemplateName(shop.Small)+" shop")
-	require.Contains(t, out.String(), "psql -l | grep wvs_tpl")
+	require.Contains(t, out.String(), "psql -l | grep _tpl_")
 }
 
 func TestExercisesMatchTheRepository(t *testing.T) {
