@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -270,4 +271,23 @@ func TestLessonFiltersSelectOnlyTheirLesson(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A fuzz command a lesson gives, in a block or in the prose, stops by itself.
+func TestFuzzCommandsStop(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join(root, "lessons", "*.md"))
+	require.NoError(t, err)
+	fuzz := regexp.MustCompile("go test[^`\\n]*-fuzz [^`\\n]*")
+	n := 0
+	for _, p := range append(paths, filepath.Join(root, "README.md")) {
+		text, err := os.ReadFile(p)
+		require.NoError(t, err)
+		for _, c := range fuzz.FindAllString(string(text), -1) {
+			n++
+			if !strings.Contains(c, "-fuzztime") {
+				t.Errorf("%s: a fuzz command without -fuzztime runs until it is stopped:\n\t%s", p, c)
+			}
+		}
+	}
+	require.GreaterOrEqual(t, n, 2, "lessons 2 and 8 give fuzz commands")
 }
