@@ -110,6 +110,10 @@ func TestDurationsSayWhatWasNotMeasured(t *testing.T) {
 	table, err := durationsTable(dir)
 	require.NoError(t, err)
 	require.Contains(t, table, "| 30 s | 120 s | 6 min | 10 s |", "lesson 1: -count 6 is three times -count 2")
+
+	lesson8, err := readDoc(filepath.Join(root, "lessons", "08-validation.md"))
+	require.NoError(t, err)
+	require.Equal(t, 1.0, scale(lesson8, 1), "lesson 8's loop runs six times itself")
 	require.Regexp(t, `\[2\. Pagination\].* not measured \| more than \d+ min \|`, table)
 	require.Contains(t, table, "| half a day | 0, 1, 2, 5 | more than ")
 	require.Contains(t, table, "the commands of 2 were not measured")
