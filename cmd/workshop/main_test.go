@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/shop"
+)
+
+// fakeRunner answers every command with the same output and error, and keeps
+// the commands it was asked to run.
+type fakeRunner struct {
+	output string
+	err    error
+	ran    [][]string
+}
+
+func (f *fakeRunner) run(_ context.Context, _ string, name string, args ...string) ([]byte, error) {
+	f.ran = append(f.ran, append([]string{name}, args...))
+	return []byte(f.output), f.err
+}
+
+// newWorkshop returns a workshop on this repository whose progress is kept in
+// a temporary file, and what it prints.
+func newWorkshop(t *testing.T, r runner) (*workshop, *strings.Builder) {
+	t.Helper()
+	out := &strings.Builder{}
+	return &workshop{
+		root:  root,
+		state: filepath.Join(t.TempDir(), "progress.txt"),
+		out:   out,
+		run:   r,
+		now:   func() time.Time { return time.Date(2026, 11, 29, 13, 0, 0, 0, time.UTC) },
+	}, out
+}
+
+// exitStatus1 stands for go test's exit status when a test fails.
+var exitStatus1 = errors.New("exit status 1")
+
+const (
+	passed = `=== RUN   TestExercise01
+    exercise_test.go:30: round trips: 2, was 151 with the naive version
+--- PASS: TestExercise01 (0.52s)
+PASS
+ok  	works-vs-scales/bench	1.204s
+`
+	failed = `=== RUN   TestExercise01
+    exercise_test.go:30: 
+        	Error Trace:	/repo/bench/exercise_test.go:30
+        	Error:      	Received unexpected error:
+        	            	exercise 1: 31 round trips for one page: want at most 2
+        	Test:       	TestExercise01
+--- FAIL: TestExercise01 (0.61s)
+FAIL
+FAIL	works-vs-scales/bench	1.530s
+FAIL
+`
+	noDatabase = `=== RUN   TestExercise01
+    exercise_test.go:30: pgtest: no PostgreSQL available: WORKSHOP_DATABASE_URL is not set and no container could be started (Cannot connect to the Docker daemon)
+--- FAIL: TestExercise01 (0.01s)
+FAIL
+`
+	noBuild = `# works-vs-scales/exercises/nplusone
+exercises/nplusone/comments.go:21:9: undefined: posts
+FAIL	works-vs-scales/bench [build failed]
+FAIL
+`
+)
+
+func TestListBeforeAnyCheck(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{})
+	require.NoError(t, w.main(context.Background(), nil))
+	text := out.String()
+	require.Equal(t, 11, strings.Count(text, "  not yet "), text)
+	require.NotContains(t, text, "solved ", "nothing was checked yet")
+	require.Contains(t, text, "1. N+1 queries")
+	require.Contains(t, text, "11. Bulkheads")
+	require.Contains(t, text, "exercises/nestedloops/")
+	require.Contains(t, text, "pure Go: needs no database")
+	require.Equal(t, 10, strings.Count(text, "needs PostgreSQL"))
+	require.Contains(t, text, "0 of 11 solved.")
+	require.Contains(t, text, "Next: 1. N+1 queries. Read lessons/01-n-plus-one.md, change exercises/nplusone/")
+	require.Contains(t, text, "go run ./cmd/workshop check 1\n")
+}
+
+func TestCheckSolvedShowsWhatTheCheckMeasured(t *testing.T) {
+	r := &fakeRunner{output: passed}
+	w, out := newWorkshop(t, r)
+	require.NoError(t, w.main(context.Background(), []string{"check", "1"}))
+	require.Equal(t, [][]string{{"go", "test", "-tags", "exercise", "-count", "1", "-v", "-run", "^TestExercise01$", "./bench"}}, r.ran)
+	text := out.String()
+	require.Contains(t, text, "Solved: 1. N+1 queries.")
+	require.Contains(t, text, "What the check measured:\n  round trips: 2, was 151 with the naive version\n")
+	require.Contains(t, text, "Next: 2. Pagination.")
+
+	out.Reset()
+	require.NoError(t, w.main(context.Background(), []string{"list"}))
+	require.Contains(t, out.String(), "  solved   1. N+1 queries ")
+	require.Contains(t, out.String(), "1 of 11 solved.")
+}
+
+func TestCheckSolvedWithoutFiguresQuotesTheLesson(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{output: strings.Replace(passed, "    exercise_test.go:30: round trips: 2, was 151 with the naive version\n", "", 1)})
+	require.NoError(t, w.main(context.Background(), []string{"check", "01"}))
+	require.Contains(t, out.String(), "The check compares your feed with the naive one, post by post, and counts your round trips.")
+}
+
+func TestCheckNotYetSaysWhatIsWrong(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{output: passed})
+	require.NoError(t, w.main(context.Background(), []string{"check", "1"}))
+	w.run = &fakeRunner{output: failed, err: exitStatus1}
+	out.Reset()
+	err := w.main(context.Background(), []string{"check", "1"})
+	require.ErrorIs(t, err, errNotSolved)
+	text := out.String()
+	require.Contains(t, text, "Not yet: 1. N+1 queries. What the check found:")
+	require.Contains(t, text, "exercise 1: 31 round trips for one page: want at most 2")
+	require.NotContains(t, text, "Error Trace", "the framework's bookkeeping stays out")
+	require.Contains(t, text, "Stuck? go run ./cmd/workshop hint 1")
+
+	out.Reset()
+	require.NoError(t, w.main(context.Background(), []string{"list"}))
+	require.Contains(t, out.String(), "0 of 11 solved.", "a check that fails again takes the exercise back to not yet")
+}
+
+func TestCheckWithoutADatabaseSaysWhatIsMissing(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{output: noDatabase, err: exitStatus1})
+	require.ErrorIs(t, w.main(context.Background(), []string{"check", "1"}), errNotSolved)
+	require.Contains(t, out.String(), "Not checked: exercise 1 needs PostgreSQL, and none was found.")
+	require.Contains(t, out.String(), "WORKSHOP_DATABASE_URL")
+	_, err := os.Stat(w.statePath())
+	require.ErrorIs(t, err, os.ErrNotExist, "a check that could not run records nothing")
+}
+
+func TestCheckThatDoesNotCompileShowsTheCompiler(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{output: noBuild, err: exitStatus1})
+	require.ErrorIs(t, w.main(context.Background(), []string{"check", "1"}), errNotSolved)
+	require.Contains(t, out.String(), "Not yet: the code does not compile.")
+	require.Contains(t, out.String(), "exercises/nplusone/comments.go:21:9: undefined: posts")
+}
+
+func TestCheckOfAMissingTest(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{output: "testing: warning: no tests to run\nPASS\n"})
+	require.ErrorIs(t, w.main(context.Background(), []string{"check", "3"}), errNotSolved)
+	require.Contains(t, out.String(), "Not checked: go test ran no check named TestExercise03.")
+}
+
+func TestHintsComeInStagesAndNeverGiveTheAnswer(t *testing.T) {
+	for _, e := range exercises {
+		w, out := newWorkshop(t, &fakeRunner{})
+		n := []string{"hint", itoa(e.n)}
+		require.NoError(t, w.main(context.Background(), n))
+		first := out.String()
+		require.Contains(t, first, "what the lesson says", e.lesson)
+		require.Contains(t, first, "The exercise:", e.lesson)
+		require.Contains(t, first, "go run ./cmd/workshop hint "+itoa(e.n)+" 2")
+		out.Reset()
+		require.NoError(t, w.main(context.Background(), append(n, "2")))
+		second := out.String()
+		require.Contains(t, second, "a nudge", e.lesson)
+		for _, text := range []string{first, second} {
+			require.NotContains(t, text, "One answer is", e.lesson)
+			require.NotContains(t, text, "scalable/"+filepath.Base(e.dir)+"/", "a hint points at no answer: %s", e.lesson)
+		}
+	}
+}
+
+func TestHostileCommandLines(t *testing.T) {
+	for _, args := range [][]string{
+		{"check"}, {"check", "0"}, {"check", "12"}, {"check", "-1"}, {"check", "abc"},
+		{"check", "99999999999999999999999"}, {"hint", "1", "0"}, {"hint", "1", "3"}, {"hint", "x"},
+		{"nope"}, {"hint", "1", "-2"},
+	} {
+		r := &fakeRunner{}
+		w, _ := newWorkshop(t, r)
+		require.Error(t, w.main(context.Background(), args), "%q", args)
+		require.Empty(t, r.ran, "%q ran a command", args)
+	}
+}
+
+func TestAProgressFileATraineeEditedIsRead(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{})
+	require.NoError(t, os.WriteFile(w.statePath(), []byte("# mine\n02 solved\nxx solved\n05\n\n03 not-yet\n"), 0o644))
+	require.NoError(t, w.main(context.Background(), []string{"next"}))
+	require.Contains(t, out.String(), "Next: 1. N+1 queries.")
+	out.Reset()
+	require.NoError(t, w.main(context.Background(), nil))
+	require.Contains(t, out.String(), "1 of 11 solved.")
+}
+
+func TestEverythingSolvedPointsAtTheChecklist(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{})
+	var b strings.Builder
+	for _, e := range exercises {
+		b.WriteString(itoa(e.n) + " solved\n")
+	}
+	require.NoError(t, os.WriteFile(w.statePath(), []byte(b.String()), 0o644))
+	require.NoError(t, w.main(context.Background(), []string{"next"}))
+	require.Contains(t, out.String(), "lessons/99-checklist.md")
+	_, err := os.Stat(filepath.Join(root, "lessons", "99-checklist.md"))
+	require.NoError(t, err, "the page next points at exists")
+}
+
+func TestTemplatePrintsTheHarnessNames(t *testing.T) {
+	w, out := newWorkshop(t, &fakeRunner{})
+	require.NoError(t, w.main(context.Background(), []string{"template"}))
+	require.Contains(t, out.String(), "\n  "+pgtest.TemplateName(shop.Small)+"\n", "the name the harness gives the template")
+	require.Contains(t, out.String(), "createdb -T "+pgtest.TemplateName(shop.Small)+" shop")
+	require.Contains(t, out.String(), "psql -l | grep _tpl_")
+}
+
+func TestExercisesMatchTheRepository(t *testing.T) {
+	for i, e := range exercises {
+		require.Equal(t, i+1, e.n)
+		for _, p := range []string{e.lesson, e.dir, e.benchFile} {
+			_, err := os.Stat(filepath.Join(root, p))
+			require.NoError(t, err, "exercise %d", e.n)
+		}
+		d, err := readDoc(filepath.Join(root, e.lesson))
+		require.NoError(t, err)
+		_, ok := d.section("Exercise")
+		require.True(t, ok, "%s has an Exercise section", e.lesson)
+		require.True(t, strings.HasPrefix(d.shortTitle(), itoa(e.n)+". "), d.title)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
