@@ -111,7 +111,7 @@ func TestCheckSolvedShowsWhatTheCheckMeasured(t *testing.T) {
 func TestCheckSolvedWithoutFiguresQuotesTheLesson(t *testing.T) {
 	w, out := newWorkshop(t, &fakeRunner{output: strings.Replace(passed, "    exercise_test.go:30: round trips: 2, was 151 with the naive version\n", "", 1)})
 	require.NoError(t, w.main(context.Background(), []string{"check", "01"}))
-	require.Contains(t, out.String(), "The check compares your feed with the naive one, post by post, and counts your round trips.")
+	require.Contains(t, out.String(), "compares your feed with the naive one, post by post, and counts your round trips")
 }
 
 func TestCheckNotYetSaysWhatIsWrong(t *testing.T) {
