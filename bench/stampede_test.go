@@ -180,23 +180,53 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 	assert.Equal(t, int64(1), counts.Statements())
 }
 
-// TestErrorsAreNotKept: a query that failed fails its waiting callers, and the
-// next caller runs it again.
+// TestErrorsAreNotKept: a query that failed fails its caller, and the next
+// caller runs it again. The failure is injected on purpose: the query waits on
+// a locked table until the test cancels it on the server, so the outcome does
+// not depend on how fast the query runs; reportTimeout only bounds a hang.
 func TestErrorsAreNotKept(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	reports := scalablestampede.NewReports(db, 200*time.Millisecond)
+	reports := scalablestampede.NewReports(db, reportTimeout)
 	ctx, counts := pgtest.CountQueries(context.Background())
 
 	release := lockTable(t, db, "order_items")
-	_, err := reports.BestSellers(ctx)
-	require.Error(t, err, "the query times out while the table is locked")
-	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
+	failed := make(chan error, 1)
+	go func() { _, err := reports.BestSellers(ctx); failed <- err }()
+	waitForLockWaiters(t, db, 1)
+	cancelLockWaiters(t, db, 1)
+	err := <-failed
+	require.True(t, pgtest.IsQueryCanceled(err), "the caller gets the query's error, got %v", err)
 	release()
 
 	best, err := reports.BestSellers(ctx)
 	require.NoError(t, err, "the error was not kept")
 	require.Len(t, best, 10)
 	assert.Equal(t, int64(2), counts.Statements())
+}
+
+// TestReportTimeoutEndsTheQuery: the query gets at most the reports' timeout,
+// whoever waits for it. The table stays locked for longer than the test, so
+// the query can only end at its timeout, however loaded the machine.
+func TestReportTimeoutEndsTheQuery(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	reports := scalablestampede.NewReports(db, 200*time.Millisecond)
+	lockTable(t, db, "order_items") // released when the test ends
+
+	_, err := reports.BestSellers(context.Background())
+	require.Error(t, err, "the query times out while the table is locked")
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
+}
+
+// cancelLockWaiters cancels, on the server, the queries of db's database that
+// wait for a lock (pg_cancel_backend: their callers get SQLSTATE 57014), and
+// requires that there were n.
+func cancelLockWaiters(t testing.TB, db *pgxpool.Pool, n int) {
+	t.Helper()
+	const cancelWaiters = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock'`
+	var cancelled int
+	require.NoError(t, db.QueryRow(context.Background(), cancelWaiters).Scan(&cancelled), "cancel the lock waiters")
+	require.Equal(t, n, cancelled, "queries cancelled while waiting for a lock")
 }
 
 // TestCacheLoaderCoalescesMisses: lesson 6's in-process cache already does
