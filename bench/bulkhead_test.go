@@ -136,25 +136,37 @@ func TestStuckSearchTakesTheSharedPool(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "and so do payments")
 }
 
+// hangBound only bounds a hang in the tests that must not depend on the
+// machine's speed: a call that should succeed gets this long, so a loaded
+// machine cannot fail it, and a call stuck by mistake still ends.
+const hangBound = 30 * time.Second
+
+// generousTimeouts give every workload hangBound.
+var generousTimeouts = scalablebulkhead.Timeouts{Orders: hangBound, Search: hangBound, Payments: hangBound}
+
+// TestBulkheadsKeepOrdersAndPaymentsServed: while stuck searches fill the
+// search pool, orders and payments still get answers from their own pools,
+// and a new search fails at its own deadline. Success gets hangBound, so it
+// does not race the clock on a loaded machine; the failure is certain, since
+// the search pool stays full and products locked until the test stops them.
 func TestBulkheadsKeepOrdersAndPaymentsServed(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	want, err := naivebulkhead.New(db).RecentOrders(context.Background(), 1)
 	require.NoError(t, err)
 	pools := bulkheadPools(t, db)
-	scalable := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+	scalable := scalablebulkhead.New(pools, generousTimeouts)
 	stop := stickSearch(t, db, scalable, int(scalablebulkhead.DefaultSizes.Search))
 	defer stop()
 
-	ctx, cancel := context.WithTimeout(context.Background(), requestDeadline)
-	defer cancel()
-	got, err := scalable.RecentOrders(ctx, 1)
+	got, err := scalable.RecentOrders(context.Background(), 1)
 	require.NoError(t, err, "orders are served from their own pool")
 	assert.Equal(t, want, got)
-	_, err = scalable.UserPayments(ctx, 1)
+	_, err = scalable.UserPayments(context.Background(), 1)
 	require.NoError(t, err, "and so are payments")
 	assert.Equal(t, scalablebulkhead.DefaultSizes.Search, pools.Search.Stat().AcquiredConns(), "search is full")
 
-	_, err = scalable.SearchProducts(context.Background(), "steel")
+	short := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+	_, err = short.SearchProducts(context.Background(), "steel")
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "search fails, at its own deadline, alone")
 }
 
@@ -224,18 +236,26 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 	}
 }
 
+// TestDeadlineGetsOrdersOutOfAHungDatabase: against a database that never
+// answers, a call ends at its own deadline though the caller set none, and
+// once the database answers again the pool serves the next call. The calls
+// that must succeed get hangBound, so a loaded machine cannot fail them; the
+// hung call can only end at its deadline, since the proxy passes nothing until
+// Resume.
 func TestDeadlineGetsOrdersOutOfAHungDatabase(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
-	scalable := scalablebulkhead.New(bulkheadPools(t, db), scalablebulkhead.DefaultTimeouts)
-	want, err := scalable.RecentOrders(context.Background(), 1)
+	pools := bulkheadPools(t, db)
+	generous := scalablebulkhead.New(pools, generousTimeouts)
+	want, err := generous.RecentOrders(context.Background(), 1)
 	require.NoError(t, err)
 
-	proxy.Hang() // the network drops every packet: no error, no answer
-	_, err = scalable.RecentOrders(context.Background(), 1)
+	t.Cleanup(proxy.Resume) // before the hang: the pools close even if the test fails while hung
+	proxy.Hang()            // the network drops every packet: no error, no answer
+	_, err = scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts).RecentOrders(context.Background(), 1)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the call's own deadline ends the wait; the caller set none")
 
 	proxy.Resume()
-	got, err := scalable.RecentOrders(context.Background(), 1)
+	got, err := generous.RecentOrders(context.Background(), 1)
 	require.NoError(t, err, "the pool replaces the connection it gave up on")
 	assert.Equal(t, want, got)
 }

@@ -221,16 +221,20 @@ func TestPayTakesOverAnExpiredLease(t *testing.T) {
 func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	gw := startGateway(t)
-	gw.SetFaults(gatewaytest.Faults{Latency: 200 * time.Millisecond})
+	// The gateway takes 1 s to charge (within fastRetries' 2 s a try): room
+	// for the test to reset the database meanwhile, on a loaded machine too.
+	gw.SetFaults(gatewaytest.Faults{Latency: time.Second})
 	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
 
 	var payment shop.Payment
 	var err error
 	var paid sync.WaitGroup
 	paid.Go(func() { payment, err = payments.Pay(context.Background(), "k", paymentFor(1)) })
-	require.Eventually(t, func() bool { return gw.Requests() == 1 }, 5*time.Second, time.Millisecond, "the charge is on its way")
+	require.Eventually(t, func() bool { return gw.Requests() == 1 }, 30*time.Second, time.Millisecond, "the charge is on its way")
 	proxy.Reset() // the pool's connections die while the gateway charges
+	charged := len(gw.Charges())
 	paid.Wait()
+	require.Zero(t, charged, "the reset came before the charge, or this test proves nothing")
 
 	require.NoError(t, err, "recording the charge was retried on a new connection")
 	assert.Equal(t, shop.PaymentCharged, payment.Status)

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,13 @@ import (
 // Lesson 7: the stampede, and request deduplication.
 
 const reportTimeout = 10 * time.Second
+
+// The functions where callers of one query wait for it, as runtime.Stack
+// names them: see waitParkedIn.
+const (
+	bestSellersFrame = "scalable/stampede.(*Reports).BestSellers("
+	otterWaitFrame   = "maypok86/otter/v2.(*call[...]).waitContext("
+)
 
 func TestBestSellersAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
@@ -125,6 +134,60 @@ func callWhileLocked[T any](t *testing.T, db *pgxpool.Pool, table string, n int,
 // the call: not a measurement, just room for the scheduler.
 const stragglerGrace = 50 * time.Millisecond
 
+// callWhileLockedUntilJoined is callWhileLocked for code whose waiting is
+// known: it releases the table only once parked of the n goroutines wait,
+// parked in a select, inside the function frame (see waitParkedIn). Every caller has then
+// joined the query that waits on the lock, however slow the machine, where
+// callWhileLocked's grace only makes a late caller, who would run a second
+// query, unlikely.
+func callWhileLockedUntilJoined[T any](t *testing.T, db *pgxpool.Pool, table string, n, parked int, frame string, fn func() (T, error)) ([]T, []error) {
+	t.Helper()
+	release := lockTable(t, db, table)
+	results, errs, started, wait := callTogether(n, fn)
+	<-started
+	waitForLockWaiters(t, db, 1)
+	waitParkedIn(t, parked, frame)
+	release()
+	wait()
+	return results, errs
+}
+
+// waitParkedIn waits until n goroutines of the test binary are parked in a
+// select with frame (a function name as runtime.Stack prints it, such as
+// "stampede.(*Reports).BestSellers") on their stack. A goroutine still on its
+// way (running, runnable, or waiting for a mutex) does not count. It fails the
+// test after hangBound.
+func waitParkedIn(t testing.TB, n int, frame string) {
+	t.Helper()
+	parked := 0
+	ok := assert.Eventually(t, func() bool {
+		parked = 0
+		for _, g := range strings.Split(allStacks(), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(header, "[select") && strings.Contains(g, frame) {
+				parked++
+			}
+		}
+		return parked >= n
+	}, hangBound, time.Millisecond, "%d goroutines waiting in %s", n, frame)
+	if !ok {
+		t.Fatalf("waiting for %d goroutines parked in %s: saw %d", n, frame, parked)
+	}
+}
+
+// allStacks returns the stacks of every goroutine, as runtime.Stack prints
+// them: one paragraph each.
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
 func TestNaiveRunsTheReportForEveryCaller(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	reports := naivestampede.NewReports(db)
@@ -142,7 +205,7 @@ func TestConcurrentCallersShareOneQuery(t *testing.T) {
 	reports := scalablestampede.NewReports(db, reportTimeout)
 	ctx, counts := pgtest.CountQueries(context.Background())
 
-	results, errs := callWhileLocked(t, db, "order_items", 100, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
+	results, errs := callWhileLockedUntilJoined(t, db, "order_items", 100, 100, bestSellersFrame, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
 
 	for i := range results {
 		require.NoError(t, errs[i])
@@ -167,7 +230,7 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 
 	results, errs, started, wait := callTogether(10, func() ([]shop.BestSeller, error) { return reports.BestSellers(counting) })
 	<-started
-	time.Sleep(stragglerGrace)
+	waitParkedIn(t, 11, bestSellersFrame) // the first caller and the ten others
 	giveUp()
 	require.ErrorIs(t, <-firstErr, context.Canceled, "the first caller returns as soon as it gives up")
 	release()
@@ -180,23 +243,59 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 	assert.Equal(t, int64(1), counts.Statements())
 }
 
-// TestErrorsAreNotKept: a query that failed fails its waiting callers, and the
-// next caller runs it again.
+// TestErrorsAreNotKept: a query that failed fails its caller, and the next
+// caller runs it again. The failure is injected on purpose: the query waits on
+// a locked table until the test cancels it on the server, so the outcome does
+// not depend on how fast the query runs; reportTimeout only bounds a hang.
 func TestErrorsAreNotKept(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	reports := scalablestampede.NewReports(db, 200*time.Millisecond)
+	reports := scalablestampede.NewReports(db, reportTimeout)
 	ctx, counts := pgtest.CountQueries(context.Background())
 
 	release := lockTable(t, db, "order_items")
-	_, err := reports.BestSellers(ctx)
-	require.Error(t, err, "the query times out while the table is locked")
-	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
+	failed := make(chan error, 1)
+	go func() { _, err := reports.BestSellers(ctx); failed <- err }()
+	waitForLockWaiters(t, db, 1)
+	cancelLockWaiters(t, db, 1)
+	err := <-failed
+	require.True(t, pgtest.IsQueryCanceled(err), "the caller gets the query's error, got %v", err)
 	release()
 
 	best, err := reports.BestSellers(ctx)
 	require.NoError(t, err, "the error was not kept")
 	require.Len(t, best, 10)
 	assert.Equal(t, int64(2), counts.Statements())
+}
+
+// TestReportTimeoutEndsTheQuery: the query gets at most the reports' timeout,
+// whoever waits for it. The table stays locked for longer than the test, so
+// the query can only end at its timeout, however loaded the machine.
+func TestReportTimeoutEndsTheQuery(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	reports := scalablestampede.NewReports(db, 200*time.Millisecond)
+	lockTable(t, db, "order_items") // released when the test ends
+
+	// The caller's own bound only ends a hang, with an error of its own: a
+	// query without a timeout fails the test rather than passing it.
+	errCallerGaveUp := errors.New("the caller gave up: the report's timeout did not end the query")
+	ctx, cancel := context.WithTimeoutCause(context.Background(), hangBound, errCallerGaveUp)
+	defer cancel()
+	_, err := reports.BestSellers(ctx)
+	require.Error(t, err, "the query times out while the table is locked")
+	require.NotErrorIs(t, err, errCallerGaveUp)
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
+}
+
+// cancelLockWaiters cancels, on the server, the queries of db's database that
+// wait for a lock (pg_cancel_backend: their callers get SQLSTATE 57014), and
+// requires that there were n.
+func cancelLockWaiters(t testing.TB, db *pgxpool.Pool, n int) {
+	t.Helper()
+	const cancelWaiters = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock'`
+	var cancelled int
+	require.NoError(t, db.QueryRow(context.Background(), cancelWaiters).Scan(&cancelled), "cancel the lock waiters")
+	require.Equal(t, n, cancelled, "queries cancelled while waiting for a lock")
 }
 
 // TestCacheLoaderCoalescesMisses: lesson 6's in-process cache already does
@@ -206,7 +305,8 @@ func TestCacheLoaderCoalescesMisses(t *testing.T) {
 	products := newInProcess(t, db, scalablecaching.Options{TTL: cacheTTL, MaxEntries: 100})
 	ctx, counts := pgtest.CountQueries(context.Background())
 
-	results, errs := callWhileLocked(t, db, "products", 100, func() (shop.Product, error) { return products.Get(ctx, 42) })
+	// 99 callers wait for the load; the 100th runs it, in the loader.
+	results, errs := callWhileLockedUntilJoined(t, db, "products", 100, 99, otterWaitFrame, func() (shop.Product, error) { return products.Get(ctx, 42) })
 
 	for i := range results {
 		require.NoError(t, errs[i])
