@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -34,6 +35,38 @@ func newBreaker(tb testing.TB, threshold int, openFor time.Duration) *scalablebr
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// newNaivePayments returns naive/breaker's Payments, failing tb if it
+// refuses the configuration.
+func newNaivePayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) *naivebreaker.Payments {
+	tb.Helper()
+	p, err := naivebreaker.NewPayments(db, gw, timeout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// newGuardedPayments returns scalable/breaker's Payments, failing tb if it
+// refuses the configuration.
+func newGuardedPayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, guard scalablebreaker.Guard) *scalablebreaker.Payments {
+	tb.Helper()
+	p, err := scalablebreaker.NewPayments(db, gw, timeout, guard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// newRelay returns a Relay, failing tb if it refuses the configuration.
+func newRelay(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, guard scalablebreaker.Guard) *scalablebreaker.Relay {
+	tb.Helper()
+	r, err := scalablebreaker.NewRelay(db, gw, timeout, guard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
 }
 
 // newGobreaker returns a gobreaker breaker, failing tb if it refuses the
@@ -84,7 +117,7 @@ func TestNaivePayHammersADeadGateway(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := naivebreaker.NewPayments(db, gw.Client(), outageTimeout)
+	payments := newNaivePayments(t, db, gw.Client(), outageTimeout)
 	for i := range 5 {
 		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.ErrorIs(t, err, context.DeadlineExceeded, "each payment waits out its timeouts")
@@ -106,7 +139,7 @@ func TestPayBehindABreakerQueuesDuringAnOutage(t *testing.T) {
 			gw := startGateway(t)
 			gw.SetFaults(gatewaytest.Faults{Hang: true})
 			breaker := guard.new(t)
-			payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, breaker)
+			payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, breaker)
 			for i := range 20 {
 				payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 				require.NoError(t, err, "payment %d is taken", i)
@@ -125,7 +158,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 	gw := startGateway(t)
 	const queued = 30
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute))
+	payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute))
 	for i := range queued {
 		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.NoError(t, err)
@@ -141,8 +174,8 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 		require.LessOrEqual(t, run, 10, "the outbox drains in a few runs")
 		var relays sync.WaitGroup
 		for range 3 { // three relays at once, as after a deploy
+			relay := newRelay(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 			relays.Go(func() {
-				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 				relay.SendQueued(context.Background()) // an error leaves the rest for the next run
 			})
 		}
@@ -173,7 +206,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 func TestPayBehindABreakerRetriesAsTheNaiveVersionDoes(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
+	payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
 	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
 	gw.FailNext(unavailable, unavailable)
 	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
@@ -187,7 +220,7 @@ func TestPayBehindABreakerWithoutAnOutboxLosesThePayment(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute)).WithoutOutbox()
+	payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute)).WithoutOutbox()
 	for i := range 5 {
 		payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.Error(t, err, "payment %d", i)
@@ -201,7 +234,7 @@ func TestPayBehindABreakerWithoutAnOutboxLosesThePayment(t *testing.T) {
 func TestPayBehindABreakerTakesOverAnExpiredLease(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalablebreaker.NewPayments(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
+	payments := newGuardedPayments(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 	ctx := context.Background()
 	// A process created "crashed" and charged it, then died before recording;
 	// another holds "alive", within its lease.
@@ -235,17 +268,17 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 		name string
 		new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 	}{
-		{"naive", func(_ testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return naivebreaker.NewPayments(db, gw, outageTimeout)
+		{"naive", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return newNaivePayments(tb, db, gw, outageTimeout)
 		}},
 		{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute))
+			return newGuardedPayments(tb, db, gw, outageTimeout, newBreaker(tb, 5, time.Minute))
 		}},
 		{"gobreaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, newGobreaker(tb, 5, time.Minute))
+			return newGuardedPayments(tb, db, gw, outageTimeout, newGobreaker(tb, 5, time.Minute))
 		}},
 		{"breaker-no-outbox", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute)).WithoutOutbox()
+			return newGuardedPayments(tb, db, gw, outageTimeout, newBreaker(tb, 5, time.Minute)).WithoutOutbox()
 		}},
 	}
 	const callers = 10
@@ -298,6 +331,73 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 				b.ReportMetric(100*float64(lost.Load())/float64(made.Load()), "lost-%")
 				reportLatencies(b, latencies)
 			})
+		}
+	}
+}
+
+// TestPaymentConstructorsRefuseNonsense: every payment constructor of
+// lessons 9 and 10 refuses, when it is called, a configuration no payment
+// could work with (a timeout that fails every call or never ends, no
+// database, no gateway, no breaker), with an error wrapping
+// [shop.ErrInvalidConfig] that names the setting; and accepts a sound one.
+func TestPaymentConstructorsRefuseNonsense(t *testing.T) {
+	db, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/never-dialled")
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	gw := &gateway.Client{URL: "http://127.0.0.1:1"}
+	guard := newBreaker(t, 3, time.Minute)
+	type settings struct {
+		db      *pgxpool.Pool
+		gw      *gateway.Client
+		timeout time.Duration
+		guard   scalablebreaker.Guard
+	}
+	constructors := []struct {
+		name   string
+		guards bool // takes a Guard
+		new    func(s settings) error
+	}{
+		{"naive/breaker.NewPayments", false, func(s settings) error {
+			_, err := naivebreaker.NewPayments(s.db, s.gw, s.timeout)
+			return err
+		}},
+		{"scalable/breaker.NewPayments", true, func(s settings) error {
+			_, err := scalablebreaker.NewPayments(s.db, s.gw, s.timeout, s.guard)
+			return err
+		}},
+		{"scalable/breaker.NewRelay", true, func(s settings) error {
+			_, err := scalablebreaker.NewRelay(s.db, s.gw, s.timeout, s.guard)
+			return err
+		}},
+	}
+	sound := settings{db: db, gw: gw, timeout: time.Second, guard: guard}
+	bad := []struct {
+		name    string
+		names   string // what the error must say
+		guarded bool   // only for constructors that take a Guard
+		change  func(s *settings)
+	}{
+		{"zero timeout", "timeout 0s", false, func(s *settings) { s.timeout = 0 }},
+		{"negative timeout", "timeout -1ns", false, func(s *settings) { s.timeout = -1 }},
+		{"most negative timeout", "timeout", false, func(s *settings) { s.timeout = math.MinInt64 }},
+		{"endless timeout", "timeout", false, func(s *settings) { s.timeout = math.MaxInt64 }},
+		{"no database", "database", false, func(s *settings) { s.db = nil }},
+		{"no gateway", "gateway", false, func(s *settings) { s.gw = nil }},
+		{"no breaker", "breaker", true, func(s *settings) { s.guard = nil }},
+		{"nil hand-written breaker", "breaker", true, func(s *settings) { s.guard = (*scalablebreaker.Breaker)(nil) }},
+		{"nil gobreaker", "breaker", true, func(s *settings) { s.guard = (*scalablebreaker.Gobreaker)(nil) }},
+	}
+	for _, c := range constructors {
+		require.NoError(t, c.new(sound), "%s: a sound configuration", c.name)
+		for _, b := range bad {
+			if b.guarded && !c.guards {
+				continue
+			}
+			s := sound
+			b.change(&s)
+			err := c.new(s)
+			require.ErrorIs(t, err, shop.ErrInvalidConfig, "%s: %s", c.name, b.name)
+			assert.Contains(t, err.Error(), b.names, "%s: %s: the error names the setting", c.name, b.name)
 		}
 	}
 }

@@ -66,7 +66,9 @@ func TestExercise09(t *testing.T) {
 
 func TestExercise10(t *testing.T) {
 	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-		return breaker.NewPayments(db, gw, timeout)
+		payments, err := breaker.NewPayments(db, gw, timeout)
+		require.NoError(t, err)
+		return payments
 	}))
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naivebreaker "works-vs-scales/naive/breaker"
 	naiveretry "works-vs-scales/naive/retry"
 	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalableretry "works-vs-scales/scalable/retry"
@@ -270,10 +269,10 @@ var keyedPaymentPaths = []struct {
 		return withFastRetries(tb, scalableretry.NewPayments(db, gw))
 	}},
 	{"naive-breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-		return naivebreaker.NewPayments(db, gw, time.Second)
+		return newNaivePayments(tb, db, gw, time.Second)
 	}},
 	{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-		return scalablebreaker.NewPayments(db, gw, time.Second, newBreaker(tb, 3, time.Minute))
+		return newGuardedPayments(tb, db, gw, time.Second, newBreaker(tb, 3, time.Minute))
 	}},
 }
 
