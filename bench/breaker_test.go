@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,9 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	naivebreaker "works-vs-scales/naive/breaker"
+	naiveretry "works-vs-scales/naive/retry"
 	scalablebreaker "works-vs-scales/scalable/breaker"
+	scalableretry "works-vs-scales/scalable/retry"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -337,9 +340,9 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 
 // TestPaymentConstructorsRefuseNonsense: every payment constructor of
 // lessons 9 and 10 refuses, when it is called, a configuration no payment
-// could work with (a timeout that fails every call or never ends, no
-// database, no gateway, no breaker), with an error wrapping
-// [shop.ErrInvalidConfig] that names the setting; and accepts a sound one.
+// could work with (no database, no gateway, a timeout that fails every call
+// or never ends, no breaker), with an error wrapping [shop.ErrInvalidConfig]
+// that names the setting and its value; and accepts a sound one.
 func TestPaymentConstructorsRefuseNonsense(t *testing.T) {
 	db, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/never-dialled")
 	require.NoError(t, err)
@@ -353,19 +356,31 @@ func TestPaymentConstructorsRefuseNonsense(t *testing.T) {
 		guard   scalablebreaker.Guard
 	}
 	constructors := []struct {
-		name   string
-		guards bool // takes a Guard
-		new    func(s settings) error
+		name  string
+		takes string // the settings it takes beyond a database and a gateway
+		new   func(s settings) error
 	}{
-		{"naive/breaker.NewPayments", false, func(s settings) error {
+		{"naive/retry.NewPayments", "", func(s settings) error {
+			_, err := naiveretry.NewPayments(s.db, s.gw)
+			return err
+		}},
+		{"naive/retry.NewRetryingPayments", "", func(s settings) error {
+			_, err := naiveretry.NewRetryingPayments(s.db, s.gw)
+			return err
+		}},
+		{"scalable/retry.NewPayments", "", func(s settings) error {
+			_, err := scalableretry.NewPayments(s.db, s.gw)
+			return err
+		}},
+		{"naive/breaker.NewPayments", "timeout", func(s settings) error {
 			_, err := naivebreaker.NewPayments(s.db, s.gw, s.timeout)
 			return err
 		}},
-		{"scalable/breaker.NewPayments", true, func(s settings) error {
+		{"scalable/breaker.NewPayments", "timeout breaker", func(s settings) error {
 			_, err := scalablebreaker.NewPayments(s.db, s.gw, s.timeout, s.guard)
 			return err
 		}},
-		{"scalable/breaker.NewRelay", true, func(s settings) error {
+		{"scalable/breaker.NewRelay", "timeout breaker", func(s settings) error {
 			_, err := scalablebreaker.NewRelay(s.db, s.gw, s.timeout, s.guard)
 			return err
 		}},
@@ -374,23 +389,23 @@ func TestPaymentConstructorsRefuseNonsense(t *testing.T) {
 	bad := []struct {
 		name    string
 		names   string // what the error must say
-		guarded bool   // only for constructors that take a Guard
+		setting string // "" for a database or a gateway, which every constructor takes
 		change  func(s *settings)
 	}{
-		{"zero timeout", "timeout 0s", false, func(s *settings) { s.timeout = 0 }},
-		{"negative timeout", "timeout -1ns", false, func(s *settings) { s.timeout = -1 }},
-		{"most negative timeout", "timeout", false, func(s *settings) { s.timeout = math.MinInt64 }},
-		{"endless timeout", "timeout", false, func(s *settings) { s.timeout = math.MaxInt64 }},
-		{"no database", "database", false, func(s *settings) { s.db = nil }},
-		{"no gateway", "gateway", false, func(s *settings) { s.gw = nil }},
-		{"no breaker", "breaker", true, func(s *settings) { s.guard = nil }},
-		{"nil hand-written breaker", "breaker", true, func(s *settings) { s.guard = (*scalablebreaker.Breaker)(nil) }},
-		{"nil gobreaker", "breaker", true, func(s *settings) { s.guard = (*scalablebreaker.Gobreaker)(nil) }},
+		{"no database", "no database", "", func(s *settings) { s.db = nil }},
+		{"no gateway", "no gateway", "", func(s *settings) { s.gw = nil }},
+		{"zero timeout", "timeout 0s", "timeout", func(s *settings) { s.timeout = 0 }},
+		{"negative timeout", "timeout -1ns", "timeout", func(s *settings) { s.timeout = -1 }},
+		{"most negative timeout", "timeout -2562047h", "timeout", func(s *settings) { s.timeout = math.MinInt64 }},
+		{"endless timeout", "timeout 2562047h", "timeout", func(s *settings) { s.timeout = math.MaxInt64 }},
+		{"no breaker", "no breaker", "breaker", func(s *settings) { s.guard = nil }},
+		{"nil hand-written breaker", "no breaker", "breaker", func(s *settings) { s.guard = (*scalablebreaker.Breaker)(nil) }},
+		{"nil gobreaker", "no breaker", "breaker", func(s *settings) { s.guard = (*scalablebreaker.Gobreaker)(nil) }},
 	}
 	for _, c := range constructors {
 		require.NoError(t, c.new(sound), "%s: a sound configuration", c.name)
 		for _, b := range bad {
-			if b.guarded && !c.guards {
+			if b.setting != "" && !strings.Contains(c.takes, b.setting) {
 				continue
 			}
 			s := sound

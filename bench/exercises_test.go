@@ -31,7 +31,6 @@ import (
 	naivenestedloops "works-vs-scales/naive/nestedloops"
 	naive "works-vs-scales/naive/nplusone"
 	naivepagination "works-vs-scales/naive/pagination"
-	naiveretry "works-vs-scales/naive/retry"
 	naivestampede "works-vs-scales/naive/stampede"
 	naivevalidation "works-vs-scales/naive/validation"
 	scalablebulkhead "works-vs-scales/scalable/bulkhead"
@@ -41,7 +40,6 @@ import (
 	"works-vs-scales/scalable/nestedloops"
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
-	scalableretry "works-vs-scales/scalable/retry"
 	scalablestampede "works-vs-scales/scalable/stampede"
 	scalablevalidation "works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
@@ -979,7 +977,7 @@ func checkExercise09(t *testing.T, newPayments newPayerFunc) error {
 }
 
 func TestExercise09CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) })
+	err := checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return newRetryingPayments(t, db, gw) })
 	require.ErrorContains(t, err, "50 charges for 50 concurrent calls")
 	t.Log(err)
 }
@@ -1005,7 +1003,7 @@ func TestExercise09CheckFailsOnWrongAnswers(t *testing.T) {
 
 func TestExercise09CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
-		return withFastRetries(t, scalableretry.NewPayments(db, gw))
+		return newFastRetryPayments(t, db, gw)
 	}))
 }
 
