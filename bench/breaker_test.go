@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +18,9 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	naivebreaker "works-vs-scales/naive/breaker"
+	naiveretry "works-vs-scales/naive/retry"
 	scalablebreaker "works-vs-scales/scalable/breaker"
+	scalableretry "works-vs-scales/scalable/retry"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -34,6 +38,38 @@ func newBreaker(tb testing.TB, threshold int, openFor time.Duration) *scalablebr
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// newNaivePayments returns naive/breaker's Payments, failing tb if it
+// refuses the configuration.
+func newNaivePayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) *naivebreaker.Payments {
+	tb.Helper()
+	p, err := naivebreaker.NewPayments(db, gw, timeout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// newGuardedPayments returns scalable/breaker's Payments, failing tb if it
+// refuses the configuration.
+func newGuardedPayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, guard scalablebreaker.Guard) *scalablebreaker.Payments {
+	tb.Helper()
+	p, err := scalablebreaker.NewPayments(db, gw, timeout, guard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// newRelay returns a Relay, failing tb if it refuses the configuration.
+func newRelay(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, guard scalablebreaker.Guard) *scalablebreaker.Relay {
+	tb.Helper()
+	r, err := scalablebreaker.NewRelay(db, gw, timeout, guard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
 }
 
 // newGobreaker returns a gobreaker breaker, failing tb if it refuses the
@@ -91,7 +127,7 @@ func TestNaivePayHammersADeadGateway(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := naivebreaker.NewPayments(db, gw.Client(), hungCallTimeout)
+	payments := newNaivePayments(t, db, gw.Client(), hungCallTimeout)
 	const paid = 2
 	for i := range paid {
 		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
@@ -114,7 +150,7 @@ func TestPayBehindABreakerQueuesDuringAnOutage(t *testing.T) {
 			gw := startGateway(t)
 			gw.SetFaults(gatewaytest.Faults{Hang: true})
 			breaker := guard.new(t)
-			payments := scalablebreaker.NewPayments(db, gw.Client(), hungCallTimeout, breaker)
+			payments := newGuardedPayments(t, db, gw.Client(), hungCallTimeout, breaker)
 			for i := range 20 {
 				payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 				require.NoError(t, err, "payment %d is taken", i)
@@ -133,7 +169,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 	gw := startGateway(t)
 	const queued = 30
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := scalablebreaker.NewPayments(db, gw.Client(), hungCallTimeout, newBreaker(t, 3, time.Minute))
+	payments := newGuardedPayments(t, db, gw.Client(), hungCallTimeout, newBreaker(t, 3, time.Minute))
 	for i := range queued {
 		_, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.NoError(t, err)
@@ -149,8 +185,8 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 		require.LessOrEqual(t, run, 10, "the outbox drains in a few runs")
 		var relays sync.WaitGroup
 		for range 3 { // three relays at once, as after a deploy
+			relay := newRelay(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 			relays.Go(func() {
-				relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 				relay.SendQueued(context.Background()) // an error leaves the rest for the next run
 			})
 		}
@@ -181,7 +217,7 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 func TestPayBehindABreakerRetriesAsTheNaiveVersionDoes(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
+	payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
 	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
 	gw.FailNext(unavailable, unavailable)
 	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
@@ -195,7 +231,7 @@ func TestPayBehindABreakerWithoutAnOutboxLosesThePayment(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	payments := scalablebreaker.NewPayments(db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute)).WithoutOutbox()
+	payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, newBreaker(t, 3, time.Minute)).WithoutOutbox()
 	for i := range 5 {
 		payment, err := payments.Pay(context.Background(), fmt.Sprintf("k%d", i), paymentFor(i))
 		require.Error(t, err, "payment %d", i)
@@ -209,7 +245,7 @@ func TestPayBehindABreakerWithoutAnOutboxLosesThePayment(t *testing.T) {
 func TestPayBehindABreakerTakesOverAnExpiredLease(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := scalablebreaker.NewPayments(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
+	payments := newGuardedPayments(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 	ctx := context.Background()
 	// A process created "crashed" and charged it, then died before recording;
 	// another holds "alive", within its lease.
@@ -243,17 +279,17 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 		name string
 		new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 	}{
-		{"naive", func(_ testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return naivebreaker.NewPayments(db, gw, outageTimeout)
+		{"naive", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return newNaivePayments(tb, db, gw, outageTimeout)
 		}},
 		{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute))
+			return newGuardedPayments(tb, db, gw, outageTimeout, newBreaker(tb, 5, time.Minute))
 		}},
 		{"gobreaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, newGobreaker(tb, 5, time.Minute))
+			return newGuardedPayments(tb, db, gw, outageTimeout, newGobreaker(tb, 5, time.Minute))
 		}},
 		{"breaker-no-outbox", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-			return scalablebreaker.NewPayments(db, gw, outageTimeout, newBreaker(tb, 5, time.Minute)).WithoutOutbox()
+			return newGuardedPayments(tb, db, gw, outageTimeout, newBreaker(tb, 5, time.Minute)).WithoutOutbox()
 		}},
 	}
 	const callers = 10
@@ -306,6 +342,85 @@ func BenchmarkPayDuringOutage(b *testing.B) {
 				b.ReportMetric(100*float64(lost.Load())/float64(made.Load()), "lost-%")
 				reportLatencies(b, latencies)
 			})
+		}
+	}
+}
+
+// TestPaymentConstructorsRefuseNonsense: every payment constructor of
+// lessons 9 and 10 refuses, when it is called, a configuration no payment
+// could work with (no database, no gateway, a timeout that fails every call
+// or never ends, no breaker), with an error wrapping [shop.ErrInvalidConfig]
+// that names the setting and its value; and accepts a sound one.
+func TestPaymentConstructorsRefuseNonsense(t *testing.T) {
+	db, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/never-dialled")
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	gw := &gateway.Client{URL: "http://127.0.0.1:1"}
+	guard := newBreaker(t, 3, time.Minute)
+	type settings struct {
+		db      *pgxpool.Pool
+		gw      *gateway.Client
+		timeout time.Duration
+		guard   scalablebreaker.Guard
+	}
+	constructors := []struct {
+		name  string
+		takes string // the settings it takes beyond a database and a gateway
+		new   func(s settings) error
+	}{
+		{"naive/retry.NewPayments", "", func(s settings) error {
+			_, err := naiveretry.NewPayments(s.db, s.gw)
+			return err
+		}},
+		{"naive/retry.NewRetryingPayments", "", func(s settings) error {
+			_, err := naiveretry.NewRetryingPayments(s.db, s.gw)
+			return err
+		}},
+		{"scalable/retry.NewPayments", "", func(s settings) error {
+			_, err := scalableretry.NewPayments(s.db, s.gw)
+			return err
+		}},
+		{"naive/breaker.NewPayments", "timeout", func(s settings) error {
+			_, err := naivebreaker.NewPayments(s.db, s.gw, s.timeout)
+			return err
+		}},
+		{"scalable/breaker.NewPayments", "timeout breaker", func(s settings) error {
+			_, err := scalablebreaker.NewPayments(s.db, s.gw, s.timeout, s.guard)
+			return err
+		}},
+		{"scalable/breaker.NewRelay", "timeout breaker", func(s settings) error {
+			_, err := scalablebreaker.NewRelay(s.db, s.gw, s.timeout, s.guard)
+			return err
+		}},
+	}
+	sound := settings{db: db, gw: gw, timeout: time.Second, guard: guard}
+	bad := []struct {
+		name    string
+		names   string // what the error must say
+		setting string // "" for a database or a gateway, which every constructor takes
+		change  func(s *settings)
+	}{
+		{"no database", "no database", "", func(s *settings) { s.db = nil }},
+		{"no gateway", "no gateway", "", func(s *settings) { s.gw = nil }},
+		{"zero timeout", "timeout 0s", "timeout", func(s *settings) { s.timeout = 0 }},
+		{"negative timeout", "timeout -1ns", "timeout", func(s *settings) { s.timeout = -1 }},
+		{"most negative timeout", "timeout -2562047h", "timeout", func(s *settings) { s.timeout = math.MinInt64 }},
+		{"endless timeout", "timeout 2562047h", "timeout", func(s *settings) { s.timeout = math.MaxInt64 }},
+		{"no breaker", "no breaker", "breaker", func(s *settings) { s.guard = nil }},
+		{"nil hand-written breaker", "no breaker", "breaker", func(s *settings) { s.guard = (*scalablebreaker.Breaker)(nil) }},
+		{"nil gobreaker", "no breaker", "breaker", func(s *settings) { s.guard = (*scalablebreaker.Gobreaker)(nil) }},
+	}
+	for _, c := range constructors {
+		require.NoError(t, c.new(sound), "%s: a sound configuration", c.name)
+		for _, b := range bad {
+			if b.setting != "" && !strings.Contains(c.takes, b.setting) {
+				continue
+			}
+			s := sound
+			b.change(&s)
+			err := c.new(s)
+			require.ErrorIs(t, err, shop.ErrInvalidConfig, "%s: %s", c.name, b.name)
+			assert.Contains(t, err.Error(), b.names, "%s: %s: the error names the setting", c.name, b.name)
 		}
 	}
 }

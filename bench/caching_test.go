@@ -227,10 +227,19 @@ func BenchmarkGetProduct(b *testing.B) {
 	}
 }
 
+// requireInvalidConfig fails t unless err is a configuration error in both
+// vocabularies: the cache's [scalable.ErrInvalidOptions] and the workshop's
+// [shop.ErrInvalidConfig].
+func requireInvalidConfig(t testing.TB, err error, msgAndArgs ...any) {
+	t.Helper()
+	require.ErrorIs(t, err, scalable.ErrInvalidOptions, msgAndArgs...)
+	require.ErrorIs(t, err, shop.ErrInvalidConfig, msgAndArgs...)
+}
+
 // TestCacheOptionsThatCannotWorkAreRefused: both tiers refuse, at
-// construction, a configuration that cannot work, and accept the same TTLs:
-// a TTL of zero would make Redis keep a key for ever while the process keeps
-// it not at all.
+// construction, a configuration that cannot work, with an error that is the
+// workshop's [shop.ErrInvalidConfig], and accept the same TTLs: a TTL of zero
+// would make Redis keep a key for ever while the process keeps it not at all.
 func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	rdb, prefix := redistest.Client(t)
@@ -247,8 +256,8 @@ func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
 	}
 	const year = 365 * 24 * time.Hour
 	for _, ttl := range []time.Duration{0, -time.Second, time.Nanosecond, time.Millisecond - 1, year + 1, math.MaxInt64} {
-		require.ErrorIs(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), scalable.ErrInvalidOptions, "in process, TTL %v", ttl)
-		require.ErrorIs(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), scalable.ErrInvalidOptions, "Redis, TTL %v", ttl)
+		requireInvalidConfig(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), "in process, TTL %v", ttl)
+		requireInvalidConfig(t, inRedis(scalable.RedisOptions{Prefix: prefix, TTL: ttl}), "Redis, TTL %v", ttl)
 	}
 	for _, ttl := range []time.Duration{time.Millisecond, time.Minute, year} {
 		require.NoError(t, inProcess(scalable.Options{TTL: ttl, MaxEntries: 100}), "in process, TTL %v", ttl)
@@ -256,22 +265,22 @@ func TestCacheOptionsThatCannotWorkAreRefused(t *testing.T) {
 	}
 	require.NoError(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: math.MaxInt}), "a huge bound allocates nothing up front")
 	for _, entries := range []int{0, -1, math.MinInt} {
-		require.ErrorIs(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: entries}), scalable.ErrInvalidOptions, "MaxEntries %d", entries)
+		requireInvalidConfig(t, inProcess(scalable.Options{TTL: time.Minute, MaxEntries: entries}), "MaxEntries %d", entries)
 	}
 	for _, timeouts := range []redis.Options{{ReadTimeout: -1}, {ReadTimeout: -2}, {WriteTimeout: -1}, {WriteTimeout: -2}} {
 		timeouts.Addr = "127.0.0.1:1" // never dialled
 		noDeadline := redis.NewClient(&timeouts)
 		t.Cleanup(func() { noDeadline.Close() })
 		_, err := scalable.NewRedisProducts(db, noDeadline, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
-		require.ErrorIs(t, err, scalable.ErrInvalidOptions, "read timeout %v, write timeout %v", timeouts.ReadTimeout, timeouts.WriteTimeout)
+		requireInvalidConfig(t, err, "read timeout %v, write timeout %v", timeouts.ReadTimeout, timeouts.WriteTimeout)
 	}
-	require.ErrorIs(t, inRedis(scalable.RedisOptions{TTL: time.Minute}), scalable.ErrInvalidOptions, "no prefix")
+	requireInvalidConfig(t, inRedis(scalable.RedisOptions{TTL: time.Minute}), "no prefix")
 	_, err := scalable.NewProducts(nil, scalable.Options{TTL: time.Minute, MaxEntries: 100})
-	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no database")
+	requireInvalidConfig(t, err, "no database")
 	_, err = scalable.NewRedisProducts(nil, rdb, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
-	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no database")
+	requireInvalidConfig(t, err, "no database")
 	_, err = scalable.NewRedisProducts(db, nil, scalable.RedisOptions{Prefix: prefix, TTL: time.Minute})
-	require.ErrorIs(t, err, scalable.ErrInvalidOptions, "no Redis")
+	requireInvalidConfig(t, err, "no Redis")
 }
 
 // TestRedisCacheIsFilledWithItsTTL: the key Redis keeps expires after the

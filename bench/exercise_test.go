@@ -61,12 +61,18 @@ func TestExercise08(t *testing.T) {
 }
 
 func TestExercise09(t *testing.T) {
-	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return retry.NewPayments(db, gw) }))
+	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		payments, err := retry.NewPayments(db, gw)
+		require.NoError(t, err)
+		return payments
+	}))
 }
 
 func TestExercise10(t *testing.T) {
 	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-		return breaker.NewPayments(db, gw, timeout)
+		payments, err := breaker.NewPayments(db, gw, timeout)
+		require.NoError(t, err)
+		return payments
 	}))
 }
 

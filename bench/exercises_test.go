@@ -24,7 +24,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naivebreaker "works-vs-scales/naive/breaker"
 	naivebulkhead "works-vs-scales/naive/bulkhead"
 	naivecaching "works-vs-scales/naive/caching"
 	naiveexport "works-vs-scales/naive/export"
@@ -32,10 +31,8 @@ import (
 	naivenestedloops "works-vs-scales/naive/nestedloops"
 	naive "works-vs-scales/naive/nplusone"
 	naivepagination "works-vs-scales/naive/pagination"
-	naiveretry "works-vs-scales/naive/retry"
 	naivestampede "works-vs-scales/naive/stampede"
 	naivevalidation "works-vs-scales/naive/validation"
-	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalablebulkhead "works-vs-scales/scalable/bulkhead"
 	scalablecaching "works-vs-scales/scalable/caching"
 	scalableexport "works-vs-scales/scalable/export"
@@ -43,7 +40,6 @@ import (
 	"works-vs-scales/scalable/nestedloops"
 	scalable "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
-	scalableretry "works-vs-scales/scalable/retry"
 	scalablestampede "works-vs-scales/scalable/stampede"
 	scalablevalidation "works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
@@ -981,7 +977,7 @@ func checkExercise09(t *testing.T, newPayments newPayerFunc) error {
 }
 
 func TestExercise09CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) })
+	err := checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer { return newRetryingPayments(t, db, gw) })
 	require.ErrorContains(t, err, "50 charges for 50 concurrent calls")
 	t.Log(err)
 }
@@ -1007,7 +1003,7 @@ func TestExercise09CheckFailsOnWrongAnswers(t *testing.T) {
 
 func TestExercise09CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
-		return withFastRetries(t, scalableretry.NewPayments(db, gw))
+		return newFastRetryPayments(t, db, gw)
 	}))
 }
 
@@ -1042,7 +1038,7 @@ func checkExercise10(t *testing.T, newPayments newTimedPayerFunc) error {
 		return fmt.Errorf("the payments table holds %v: want %d payments queued", statuses, payments)
 	}
 	gw.SetFaults(gatewaytest.Faults{})
-	relay := scalablebreaker.NewRelay(db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
+	relay := newRelay(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
 	if _, err := relay.SendQueued(context.Background()); err != nil {
 		return fmt.Errorf("the lesson's relay, on your outbox: %w", err)
 	}
@@ -1055,7 +1051,7 @@ func checkExercise10(t *testing.T, newPayments newTimedPayerFunc) error {
 
 func TestExercise10CheckFailsOnTheStart(t *testing.T) {
 	err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-		return naivebreaker.NewPayments(db, gw, timeout)
+		return newNaivePayments(t, db, gw, timeout)
 	})
 	require.ErrorContains(t, err, "60 requests reached the hung gateway")
 	t.Log(err)
@@ -1064,7 +1060,7 @@ func TestExercise10CheckFailsOnTheStart(t *testing.T) {
 func TestExercise10CheckFailsOnWrongAnswers(t *testing.T) {
 	t.Run("an outbox without a breaker", func(t *testing.T) {
 		err := checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-			return scalablebreaker.NewPayments(db, gw, timeout, alwaysClosed{})
+			return newGuardedPayments(t, db, gw, timeout, alwaysClosed{})
 		})
 		require.ErrorContains(t, err, "60 requests reached the hung gateway for 20 payments")
 		t.Log(err)
@@ -1080,7 +1076,7 @@ func TestExercise10CheckFailsOnWrongAnswers(t *testing.T) {
 
 func TestExercise10CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) payer {
-		return scalablebreaker.NewPayments(db, gw, timeout, newBreaker(t, 3, time.Minute))
+		return newGuardedPayments(t, db, gw, timeout, newBreaker(t, 3, time.Minute))
 	}))
 }
 

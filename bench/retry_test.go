@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naivebreaker "works-vs-scales/naive/breaker"
 	naiveretry "works-vs-scales/naive/retry"
 	scalablebreaker "works-vs-scales/scalable/breaker"
 	scalableretry "works-vs-scales/scalable/retry"
@@ -47,14 +46,48 @@ var fastRetries = scalableretry.Policy{
 	AttemptTimeout: 2 * time.Second,
 }
 
-// withFastRetries returns payments retrying as fastRetries says.
-func withFastRetries(tb testing.TB, payments *scalableretry.Payments) *scalableretry.Payments {
+// newRetryPayments returns scalable/retry's Payments, retrying as its
+// DefaultPolicy says, failing tb if it refuses the configuration.
+func newRetryPayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) *scalableretry.Payments {
 	tb.Helper()
-	fast, err := payments.WithPolicy(fastRetries)
+	payments, err := scalableretry.NewPayments(db, gw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return payments
+}
+
+// newFastRetryPayments returns scalable/retry's Payments retrying as
+// fastRetries says, failing tb if it refuses the configuration.
+func newFastRetryPayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) *scalableretry.Payments {
+	tb.Helper()
+	fast, err := newRetryPayments(tb, db, gw).WithPolicy(fastRetries)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return fast
+}
+
+// newNaiveRetryPayments returns naive/retry's Payments, failing tb if it
+// refuses the configuration.
+func newNaiveRetryPayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) *naiveretry.Payments {
+	tb.Helper()
+	payments, err := naiveretry.NewPayments(db, gw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return payments
+}
+
+// newRetryingPayments returns naive/retry's RetryingPayments, failing tb if
+// it refuses the configuration.
+func newRetryingPayments(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) *naiveretry.RetryingPayments {
+	tb.Helper()
+	payments, err := naiveretry.NewRetryingPayments(db, gw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return payments
 }
 
 // paymentFor returns the charge of payment number i: a user of the small shop
@@ -79,12 +112,12 @@ func TestPayRetriesTransientFailures(t *testing.T) {
 
 	naiveGateway := startGateway(t)
 	naiveGateway.FailNext(failures...)
-	_, err := naiveretry.NewPayments(db, naiveGateway.Client()).Pay(context.Background(), "k-naive", paymentFor(1))
+	_, err := newNaiveRetryPayments(t, db, naiveGateway.Client()).Pay(context.Background(), "k-naive", paymentFor(1))
 	require.Error(t, err, "naive: one try, one failure")
 
 	gw := startGateway(t)
 	gw.FailNext(failures...)
-	payment, err := withFastRetries(t, scalableretry.NewPayments(db, gw.Client())).Pay(context.Background(), "k-scalable", paymentFor(2))
+	payment, err := newFastRetryPayments(t, db, gw.Client()).Pay(context.Background(), "k-scalable", paymentFor(2))
 	require.NoError(t, err, "scalable: through three failures")
 	assert.Equal(t, shop.PaymentCharged, payment.Status)
 	assert.Equal(t, 0, gw.Duplicates(), "the retry after the lost reply found the charge by its key")
@@ -96,7 +129,7 @@ func TestPayNeverRetriesAClientError(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.FailNext(gatewaytest.Failure{Status: http.StatusBadRequest})
-	payment, err := withFastRetries(t, scalableretry.NewPayments(db, gw.Client())).Pay(context.Background(), "k", paymentFor(1))
+	payment, err := newFastRetryPayments(t, db, gw.Client()).Pay(context.Background(), "k", paymentFor(1))
 	var gwErr *gateway.Error
 	require.ErrorAs(t, err, &gwErr)
 	assert.Equal(t, http.StatusBadRequest, gwErr.StatusCode)
@@ -107,7 +140,7 @@ func TestPayNeverRetriesAClientError(t *testing.T) {
 func TestNaiveRetryByTheUserChargesTwice(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := naiveretry.NewPayments(db, gw.Client())
+	payments := newNaiveRetryPayments(t, db, gw.Client())
 	gw.FailNext(gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true})
 	_, err := payments.Pay(context.Background(), "k", paymentFor(1))
 	require.Error(t, err, "the user sees an error")
@@ -121,7 +154,7 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Latency: 100 * time.Millisecond}) // the others arrive while the first charges
-	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	payments := newFastRetryPayments(t, db, gw.Client())
 
 	results, errs, _, wait := callTogether(50, func() (shop.Payment, error) {
 		return payments.Pay(context.Background(), "double-click", paymentFor(1))
@@ -156,7 +189,7 @@ func TestPayOnceForFiftyConcurrentCallsWithOneKey(t *testing.T) {
 func TestPayAfterEveryReplyWasLostRecoversTheCharge(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	payments := newFastRetryPayments(t, db, gw.Client())
 	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
 	gw.FailNext(lost, lost, lost, lost)
 	payment, err := payments.Pay(context.Background(), "k", paymentFor(1))
@@ -175,7 +208,7 @@ func TestPayAfterEveryReplyWasLostRecoversTheCharge(t *testing.T) {
 func TestPayRecordsUnknownWhenTheGatewayCannotTell(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	payments := newFastRetryPayments(t, db, gw.Client())
 	lost := gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true}
 	gw.FailNext(lost, lost, lost, lost)
 	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
@@ -195,7 +228,7 @@ func TestPayRecordsUnknownWhenTheGatewayCannotTell(t *testing.T) {
 func TestPayTakesOverAnExpiredLease(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
-	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	payments := newFastRetryPayments(t, db, gw.Client())
 	ctx := context.Background()
 	// A process claimed "crashed" and charged it, then died before recording;
 	// another holds "alive", within its lease.
@@ -224,7 +257,7 @@ func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 	// The gateway takes 1 s to charge (within fastRetries' 2 s a try): room
 	// for the test to reset the database meanwhile, on a loaded machine too.
 	gw.SetFaults(gatewaytest.Faults{Latency: time.Second})
-	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	payments := newFastRetryPayments(t, db, gw.Client())
 
 	var payment shop.Payment
 	var err error
@@ -245,7 +278,7 @@ func TestPaySurvivesADatabaseResetAfterTheCharge(t *testing.T) {
 func TestPayFailsFastWhileTheDatabaseIsDown(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	gw := startGateway(t)
-	payments := withFastRetries(t, scalableretry.NewPayments(db, gw.Client()))
+	payments := newFastRetryPayments(t, db, gw.Client())
 
 	proxy.Down()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -268,16 +301,16 @@ var keyedPaymentPaths = []struct {
 	new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 }{
 	{"naive-retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-		return naiveretry.NewRetryingPayments(db, gw)
+		return newRetryingPayments(tb, db, gw)
 	}},
 	{"retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-		return withFastRetries(tb, scalableretry.NewPayments(db, gw))
+		return newFastRetryPayments(tb, db, gw)
 	}},
 	{"naive-breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-		return naivebreaker.NewPayments(db, gw, time.Second)
+		return newNaivePayments(tb, db, gw, time.Second)
 	}},
 	{"breaker", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
-		return scalablebreaker.NewPayments(db, gw, time.Second, newBreaker(tb, 3, time.Minute))
+		return newGuardedPayments(tb, db, gw, time.Second, newBreaker(tb, 3, time.Minute))
 	}},
 }
 
@@ -374,11 +407,17 @@ func TestGatewayErrorsHaveOneVocabulary(t *testing.T) {
 func BenchmarkPay(b *testing.B) {
 	impls := []struct {
 		name string
-		new  func(db *pgxpool.Pool, gw *gateway.Client) payer
+		new  func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer
 	}{
-		{"naive", func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewPayments(db, gw) }},
-		{"naive-retry", func(db *pgxpool.Pool, gw *gateway.Client) payer { return naiveretry.NewRetryingPayments(db, gw) }},
-		{"scalable", func(db *pgxpool.Pool, gw *gateway.Client) payer { return scalableretry.NewPayments(db, gw) }},
+		{"naive", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return newNaiveRetryPayments(tb, db, gw)
+		}},
+		{"naive-retry", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return newRetryingPayments(tb, db, gw)
+		}},
+		{"scalable", func(tb testing.TB, db *pgxpool.Pool, gw *gateway.Client) payer {
+			return newRetryPayments(tb, db, gw)
+		}},
 	}
 	rates := []int{0, 10, 30, 50}
 	if testing.Short() {
@@ -396,7 +435,7 @@ func BenchmarkPay(b *testing.B) {
 					FailureRate: float64(rate) / 100,
 					Failure:     gatewaytest.Failure{Status: http.StatusInternalServerError, AfterCharge: true},
 				})
-				payments := impl.new(db, gw.Client())
+				payments := impl.new(b, db, gw.Client())
 				paid, i := 0, 0
 				for b.Loop() {
 					i++

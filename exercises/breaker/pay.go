@@ -30,9 +30,14 @@ type Payments struct {
 }
 
 // NewPayments returns Payments that charge through gw, giving each call
-// timeout, and record in db.
-func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) *Payments {
-	return &Payments{naive: naive.NewPayments(db, gw, timeout)}
+// timeout, and record in db; or an error wrapping [shop.ErrInvalidConfig] for
+// a configuration no payment could work with.
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) (*Payments, error) {
+	payments, err := naive.NewPayments(db, gw, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Payments{naive: payments}, nil
 }
 
 // Pay charges req, once per key, and records the payment; while the gateway

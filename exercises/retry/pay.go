@@ -29,9 +29,15 @@ type Payments struct {
 	naive *naive.RetryingPayments // replace me
 }
 
-// NewPayments returns Payments that charge through gw and record in db.
-func NewPayments(db *pgxpool.Pool, gw *gateway.Client) *Payments {
-	return &Payments{naive: naive.NewRetryingPayments(db, gw)}
+// NewPayments returns Payments that charge through gw and record in db; or
+// an error wrapping [shop.ErrInvalidConfig] for no database or no gateway
+// client.
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client) (*Payments, error) {
+	payments, err := naive.NewRetryingPayments(db, gw)
+	if err != nil {
+		return nil, err
+	}
+	return &Payments{naive: payments}, nil
 }
 
 // Pay charges req once per key, retrying transient failures, and records it.

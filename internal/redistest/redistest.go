@@ -12,7 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,9 +125,77 @@ func ClientWithFaults(tb testing.TB, timeout time.Duration) (*redis.Client, stri
 	opts := *direct.Options()
 	opts.Addr = proxy.Addr().String()
 	opts.ReadTimeout, opts.WriteTimeout = timeout, timeout
+	faultLogs.once.Do(func() { redis.SetLogger(faultLogs.logger) })
+	tb.Cleanup(faultLogs.logger.quiet(opts.Addr)) // after the client closes
 	client := redis.NewClient(&opts)
 	tb.Cleanup(func() { client.Close() }) // before the proxy closes
 	return client, prefix, proxy
+}
+
+// faultLogs is go-redis's logger once a test has asked for a client with
+// faults. go-redis has one logger per process, so it is set once and never
+// restored: tests that run in parallel would restore it under each other.
+var faultLogs = struct {
+	once   sync.Once
+	logger *faultLogger
+}{logger: newFaultLogger(os.Stderr)}
+
+// faultLogger drops go-redis's log lines that name the address of a fault
+// proxy a test holds (its pool failing to dial what the test made
+// unreachable, which the test asserts through the client's errors) and writes
+// every other line as go-redis's own logger does.
+type faultLogger struct {
+	out *log.Logger
+
+	mu    sync.Mutex
+	addrs map[string]int // fault proxy address → clients on it
+}
+
+func newFaultLogger(w io.Writer) *faultLogger {
+	return &faultLogger{out: log.New(w, "redis: ", log.LstdFlags), addrs: make(map[string]int)}
+}
+
+// quiet drops the lines that name addr until the returned release is called.
+func (l *faultLogger) quiet(addr string) (release func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addrs[addr]++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.addrs[addr]--; l.addrs[addr] == 0 {
+			delete(l.addrs, addr)
+		}
+	}
+}
+
+// Printf writes the line unless it names a quieted address.
+func (l *faultLogger) Printf(_ context.Context, format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.mu.Lock()
+	for addr := range l.addrs {
+		if names(msg, addr) {
+			l.mu.Unlock()
+			return
+		}
+	}
+	l.mu.Unlock()
+	l.out.Print(msg)
+}
+
+// names reports whether msg names addr, a host and port: not merely a longer
+// port that starts with addr's.
+func names(msg, addr string) bool {
+	for rest := msg; ; {
+		i := strings.Index(rest, addr)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(addr):]
+		if rest == "" || rest[0] < '0' || rest[0] > '9' {
+			return true
+		}
+	}
 }
 
 // open connects to the workshop's Redis, through a latency proxy when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +84,34 @@ func TestParseRTT(t *testing.T) {
 		_, err := parseRTT(setting)
 		assert.ErrorContains(t, err, pgtest.EnvRTT, setting)
 	}
+}
+
+// TestFaultLogsAreDroppedOthersKept: go-redis's log lines about a fault
+// proxy (the pool failing to dial what a test made unreachable) are dropped
+// while a test holds it, and only those: a line about another address, or
+// about the proxy once its test has ended, is written as go-redis would.
+func TestFaultLogsAreDroppedOthersKept(t *testing.T) {
+	var out strings.Builder
+	logs := newFaultLogger(&out)
+	const dialFailed = "redis: connection pool: failed to dial after %d attempts: %v"
+	proxyDown := errors.New("dial tcp 127.0.0.1:37585: connect: connection refused")
+	similar := errors.New("dial tcp 127.0.0.1:3758: connect: connection refused")
+	realRedis := errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+
+	release := logs.quiet("127.0.0.1:37585")
+	logs.Printf(context.Background(), dialFailed, 5, proxyDown)
+	assert.Empty(t, out.String(), "the fault proxy's line is dropped")
+	logs.Printf(context.Background(), dialFailed, 5, realRedis)
+	logs.Printf(context.Background(), dialFailed, 5, similar)
+	assert.Contains(t, out.String(), "127.0.0.1:6379", "another address's line is written")
+	assert.Contains(t, out.String(), "127.0.0.1:3758:", "an address the proxy's starts with is another address")
+
+	out.Reset()
+	again := logs.quiet("127.0.0.1:37585") // two clients on one proxy
+	release()
+	logs.Printf(context.Background(), dialFailed, 5, proxyDown)
+	assert.Empty(t, out.String(), "dropped while a test still holds the proxy")
+	again()
+	logs.Printf(context.Background(), dialFailed, 5, proxyDown)
+	assert.Contains(t, out.String(), "127.0.0.1:37585", "written once no test holds it")
 }

@@ -27,10 +27,23 @@ type Payments struct {
 	timeout time.Duration
 }
 
+// MaxTimeout is the longest timeout NewPayments accepts for a try.
+const MaxTimeout = time.Hour
+
 // NewPayments returns Payments that charge through gw, giving each try
-// timeout, and record in db.
-func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) *Payments {
-	return &Payments{db: db, gateway: gw, timeout: timeout}
+// timeout, and record in db; or, for no database, no gateway, or a timeout
+// that is not positive or is over [MaxTimeout], an error wrapping
+// [shop.ErrInvalidConfig].
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) (*Payments, error) {
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("payments: no database: %w", shop.ErrInvalidConfig)
+	case gw == nil:
+		return nil, fmt.Errorf("payments: no gateway client: %w", shop.ErrInvalidConfig)
+	case timeout <= 0 || timeout > MaxTimeout:
+		return nil, fmt.Errorf("payments: timeout %v: want more than 0 and at most %v: %w", timeout, MaxTimeout, shop.ErrInvalidConfig)
+	}
+	return &Payments{db: db, gateway: gw, timeout: timeout}, nil
 }
 
 // Pay charges req, once per key, the user's name for the payment, and records

@@ -19,9 +19,25 @@ type Payments struct {
 	gateway *gateway.Client
 }
 
-// NewPayments returns Payments that charge through gw and record in db.
-func NewPayments(db *pgxpool.Pool, gw *gateway.Client) *Payments {
-	return &Payments{db: db, gateway: gw}
+// NewPayments returns Payments that charge through gw and record in db, or
+// the error of [checkConfig].
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client) (*Payments, error) {
+	if err := checkConfig("payments", db, gw); err != nil {
+		return nil, err
+	}
+	return &Payments{db: db, gateway: gw}, nil
+}
+
+// checkConfig returns an error wrapping [shop.ErrInvalidConfig], naming the
+// setting, for no database or no gateway client.
+func checkConfig(what string, db *pgxpool.Pool, gw *gateway.Client) error {
+	switch {
+	case db == nil:
+		return fmt.Errorf("%s: no database: %w", what, shop.ErrInvalidConfig)
+	case gw == nil:
+		return fmt.Errorf("%s: no gateway client: %w", what, shop.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // Pay charges req and records the payment. It ignores key, the client's name

@@ -34,9 +34,12 @@ type paidKey struct {
 }
 
 // NewRetryingPayments returns RetryingPayments that charge through gw and
-// record in db.
-func NewRetryingPayments(db *pgxpool.Pool, gw *gateway.Client) *RetryingPayments {
-	return &RetryingPayments{db: db, gateway: gw}
+// record in db, or the error of [checkConfig].
+func NewRetryingPayments(db *pgxpool.Pool, gw *gateway.Client) (*RetryingPayments, error) {
+	if err := checkConfig("retrying payments", db, gw); err != nil {
+		return nil, err
+	}
+	return &RetryingPayments{db: db, gateway: gw}, nil
 }
 
 // Pay charges req, trying three times, and records the payment; a key the

@@ -39,10 +39,36 @@ type Payments struct {
 	noOutbox bool
 }
 
+// MaxTimeout is the longest timeout NewPayments and NewRelay accept for a
+// call, as the naive version does; it also keeps a pending payment's lease
+// finite.
+const MaxTimeout = time.Hour
+
 // NewPayments returns Payments that charge through gw behind breaker, giving
-// each call timeout, and record in db.
-func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, breaker Guard) *Payments {
-	return &Payments{db: db, gateway: gw, timeout: timeout, breaker: breaker}
+// each call timeout, and record in db; or the error of [checkConfig].
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, breaker Guard) (*Payments, error) {
+	if err := checkConfig("payments", db, gw, timeout, breaker); err != nil {
+		return nil, err
+	}
+	return &Payments{db: db, gateway: gw, timeout: timeout, breaker: breaker}, nil
+}
+
+// checkConfig returns an error wrapping [shop.ErrInvalidConfig], naming the
+// setting, for no database, no gateway, no breaker, or a timeout that is not
+// positive or is over [MaxTimeout]: the settings the naive version refuses,
+// and the breaker.
+func checkConfig(what string, db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, breaker Guard) error {
+	switch {
+	case db == nil:
+		return fmt.Errorf("%s: no database: %w", what, shop.ErrInvalidConfig)
+	case gw == nil:
+		return fmt.Errorf("%s: no gateway client: %w", what, shop.ErrInvalidConfig)
+	case timeout <= 0 || timeout > MaxTimeout:
+		return fmt.Errorf("%s: timeout %v: want more than 0 and at most %v: %w", what, timeout, MaxTimeout, shop.ErrInvalidConfig)
+	case breaker == nil || breaker == Guard((*Breaker)(nil)) || breaker == Guard((*Gobreaker)(nil)):
+		return fmt.Errorf("%s: no breaker: %w", what, shop.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // WithoutOutbox returns a copy of p that fails a payment it could not charge

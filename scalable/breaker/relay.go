@@ -22,9 +22,12 @@ type Relay struct {
 }
 
 // NewRelay returns a Relay that charges through gw behind breaker, giving each
-// call timeout.
-func NewRelay(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, breaker Guard) *Relay {
-	return &Relay{db: db, gateway: gw, timeout: timeout, breaker: breaker}
+// call timeout; or, for a configuration [NewPayments] refuses, its error.
+func NewRelay(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration, breaker Guard) (*Relay, error) {
+	if err := checkConfig("relay", db, gw, timeout, breaker); err != nil {
+		return nil, err
+	}
+	return &Relay{db: db, gateway: gw, timeout: timeout, breaker: breaker}, nil
 }
 
 // SendQueued charges queued payments, oldest first, until none is left, and

@@ -31,8 +31,9 @@ var ErrProductNotFound = errors.New("product not found")
 var ErrNegativePrice = errors.New("negative price")
 
 // ErrInvalidOptions is returned by the constructors for a configuration that
-// cannot work.
-var ErrInvalidOptions = errors.New("invalid cache options")
+// cannot work. It wraps [shop.ErrInvalidConfig], as every configuration error
+// in the workshop does.
+var ErrInvalidOptions = fmt.Errorf("cache options: %w", shop.ErrInvalidConfig)
 
 // Options configure the in-process cache.
 type Options struct {

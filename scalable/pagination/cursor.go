@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -19,8 +18,9 @@ import (
 var ErrInvalidCursor = fmt.Errorf("%w: not a cursor this listing made", shop.ErrInvalidPage)
 
 // ErrWeakCursorKey is returned by NewCursorCodec for a key too short to keep
-// clients from forging tokens.
-var ErrWeakCursorKey = errors.New("cursor key too short")
+// clients from forging tokens. It wraps [shop.ErrInvalidConfig], as every
+// configuration error in the workshop does.
+var ErrWeakCursorKey = fmt.Errorf("cursor key too short: %w", shop.ErrInvalidConfig)
 
 // MinCursorKeySize is the shortest key NewCursorCodec accepts, in bytes.
 const MinCursorKeySize = 16

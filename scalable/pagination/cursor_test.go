@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/shop"
 )
 
 var testKey = []byte("lesson 2 test key")
@@ -24,6 +26,7 @@ func TestCursorKeyMustBeAKey(t *testing.T) {
 	for _, key := range [][]byte{nil, {}, []byte("short")} {
 		_, err := NewCursorCodec(key)
 		assert.ErrorIs(t, err, ErrWeakCursorKey, "%q", key)
+		assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%q: a configuration error, as every constructor's", key)
 	}
 	codec, err := NewCursorCodec(testKey)
 	require.NoError(t, err)

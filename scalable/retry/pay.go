@@ -37,9 +37,16 @@ type Payments struct {
 }
 
 // NewPayments returns Payments that charge through gw and record in db,
-// retrying as [DefaultPolicy] says.
-func NewPayments(db *pgxpool.Pool, gw *gateway.Client) *Payments {
-	return &Payments{db: db, gateway: gw, policy: DefaultPolicy}
+// retrying as [DefaultPolicy] says; or, for no database or no gateway client,
+// an error wrapping [shop.ErrInvalidConfig], as the naive version does.
+func NewPayments(db *pgxpool.Pool, gw *gateway.Client) (*Payments, error) {
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("payments: no database: %w", shop.ErrInvalidConfig)
+	case gw == nil:
+		return nil, fmt.Errorf("payments: no gateway client: %w", shop.ErrInvalidConfig)
+	}
+	return &Payments{db: db, gateway: gw, policy: DefaultPolicy}, nil
 }
 
 // WithPolicy returns a copy of p that retries as policy says, or the error of
