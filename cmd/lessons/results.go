@@ -89,13 +89,13 @@ type headline struct {
 
 var headlines = []headline{
 	{"1. N+1 queries", "lessons/01-n-plus-one.md", "01-n-plus-one-rtt1ms", "GetUserOrders", "sec/op", "", "", false},
-	{"2. Pagination", "lessons/02-pagination.md", "02-pagination-large", "UserOrdersPage", "sec/op", "", "", false},
+	{"2. Pagination", "lessons/02-pagination.md", "02-pagination-large", "UserOrdersPage", "sec/op", "offset-nocount", "keyset", false},
 	{"3. Indexes", "lessons/03-indexes.md", "03-indexes", "OldestPendingOrders", "sec/op", "", "", false},
 	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "live-heap-bytes", "naive", "stream", false},
 	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", "", false},
 	{"6. Caching", "lessons/06-caching.md", "06-caching-rtt1ms", "GetProduct", "queries/op", "naive", "inprocess", false},
 	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "queries/op", "", "", false},
-	{"8. Validation", "lessons/08-validation.md", "08-validation", "ProcessPayment", "sec/op", "", "", false},
+	{"8. Validation", "lessons/08-validation.md", "08-validation", "ProcessPayment", "wrong-rows+sec/op", "", "", false},
 	{"9. Retries", "lessons/09-retries.md", "09-retries", "Pay", "charged-unrecorded-%", "naive", "scalable", false},
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
 	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "p50-ms", "", "", true},
