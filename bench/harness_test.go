@@ -83,21 +83,17 @@ func TestTemplateIsSeededOnceAndReused(t *testing.T) {
 
 // Several runs on one server: what a room of trainees, or two CI jobs, do.
 
-// envHoldCopies, set to 1, makes TestHoldCopiesUntilStdinCloses run: only the
-// child processes of TestRunsShareOneServer set it.
+// envHoldCopies, set to 1, makes TestRunsShareOneServer a child run of
+// itself (holdCopiesUntilStdinCloses): only its own child processes set it.
 const envHoldCopies = "WVS_TEST_HOLD_COPIES"
 
 // heldScale is the shop the child runs copy: the smallest, quick to seed.
 var heldScale = shop.Ladder(shop.Small)[0]
 
-// TestHoldCopiesUntilStdinCloses is a child run of TestRunsShareOneServer: it
-// takes a read-only copy and a clone, says their names, holds them until its
-// standard input closes, then checks that both are still whole. Without
-// WVS_TEST_HOLD_COPIES=1 it skips.
-func TestHoldCopiesUntilStdinCloses(t *testing.T) {
-	if os.Getenv(envHoldCopies) != "1" {
-		t.Skip("the child run of TestRunsShareOneServer")
-	}
+// holdCopiesUntilStdinCloses is what a child run of TestRunsShareOneServer
+// does: it takes a read-only copy and a clone, says their names, holds them
+// until its standard input closes, then checks that both are still whole.
+func holdCopiesUntilStdinCloses(t *testing.T) {
 	ctx := context.Background()
 	read := pgtest.Shop(t, heldScale)
 	clone := pgtest.ShopClone(t, heldScale)
@@ -115,7 +111,8 @@ func TestHoldCopiesUntilStdinCloses(t *testing.T) {
 	require.NoError(t, err, "the clone survived")
 }
 
-// childRun is a test process of this binary running TestHoldCopiesUntilStdinCloses.
+// childRun is a test process of this binary running TestRunsShareOneServer
+// as a child (holdCopiesUntilStdinCloses).
 type childRun struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -138,7 +135,7 @@ func (c *childRun) Output() string {
 func startChildRun(t *testing.T, env ...string) *childRun {
 	t.Helper()
 	c := &childRun{held: make(chan []string, 1), exited: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestHoldCopiesUntilStdinCloses$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestRunsShareOneServer$", "-test.v", "-test.count=1", "-test.timeout=2m")
 	c.cmd.Env = append(os.Environ(), env...)
 	var err error
 	c.stdin, err = c.cmd.StdinPipe()
@@ -221,8 +218,9 @@ func existing(t *testing.T, conn *pgx.Conn, names ...string) []string {
 // copy is kept, and that afterwards only the current template (and the names
 // the harness does not own) remain.
 func TestRunsShareOneServer(t *testing.T) {
-	if os.Getenv(envHoldCopies) == "1" {
-		t.Skip("a child run starts no runs of its own")
+	if os.Getenv(envHoldCopies) == "1" { // a child run of this test
+		holdCopiesUntilStdinCloses(t)
+		return
 	}
 	if testing.Short() {
 		t.Skip("starts four test processes; skipped with -short")
@@ -317,7 +315,7 @@ func TestRunsShareOneServer(t *testing.T) {
 	}
 	for _, c := range live {
 		require.Equal(t, 0, c.wait(t), "a live run passes:\n%s", c.Output())
-		assert.Contains(t, c.Output(), "--- PASS: TestHoldCopiesUntilStdinCloses")
+		assert.Contains(t, c.Output(), "--- PASS: TestRunsShareOneServer")
 	}
 
 	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1", prefix)
