@@ -1,5 +1,0 @@
-//go:build race
-
-package stock
-
-const raceEnabled = true
