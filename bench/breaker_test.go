@@ -243,29 +243,9 @@ func TestPayBehindABreakerWithoutAnOutboxLosesThePayment(t *testing.T) {
 }
 
 func TestPayBehindABreakerTakesOverAnExpiredLease(t *testing.T) {
-	db := pgtest.ShopClone(t, shop.Small)
-	gw := startGateway(t)
-	payments := newGuardedPayments(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
-	ctx := context.Background()
-	// A process created "crashed" and charged it, then died before recording;
-	// another holds "alive", within its lease.
-	charge, err := gw.Client().Charge(ctx, paymentFor(1), "crashed")
-	require.NoError(t, err)
-	const stranded = `
-		INSERT INTO payments (idempotency_key, user_id, amount_cents, currency, status, lease_owner, lease_expires_at)
-		VALUES ($1, $2, $3, $4, 'pending', 'another process', now() + $5::interval)`
-	_, err = db.Exec(ctx, stranded, "crashed", paymentFor(1).UserID, paymentFor(1).AmountCents, paymentFor(1).Currency, "-1 second")
-	require.NoError(t, err)
-	_, err = db.Exec(ctx, stranded, "alive", paymentFor(2).UserID, paymentFor(2).AmountCents, paymentFor(2).Currency, "1 hour")
-	require.NoError(t, err)
-
-	_, err = payments.Pay(ctx, "alive", paymentFor(2))
-	assert.ErrorIs(t, err, shop.ErrInProgress, "a live lease is its owner's, not a payment to report as pending")
-	payment, err := payments.Pay(ctx, "crashed", paymentFor(1))
-	require.NoError(t, err, "an expired lease is taken over")
-	assert.Equal(t, charge.ID, payment.ChargeID, "and reconciled with the charge the dead process made")
-	assert.Len(t, gw.Charges(), 1, "without charging again")
-	assert.Equal(t, map[string]int{shop.PaymentCharged: 1, shop.PaymentPending: 1}, paymentStatuses(t, db))
+	testExpiredLeaseIsTakenOver(t, func(db *pgxpool.Pool, gw *gateway.Client) payer {
+		return newGuardedPayments(t, db, gw, time.Second, newBreaker(t, 3, time.Minute))
+	})
 }
 
 // BenchmarkPayDuringOutage measures a burst of payments from 10 concurrent
