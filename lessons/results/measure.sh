@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measures every lesson again, with the commands the lessons show, then makes
-# the tables and charts. About 50 minutes on 2 cores; the large shop is seeded
+# Measures the lessons again with the commands the lessons show, then makes
+# the tables and charts. With arguments, only the lessons named: measure.sh 13 14. About 50 minutes on 2 cores; the large shop is seeded
 # once (about 15 s) if no earlier run did. Run it from the repository's root,
 # with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
 # on a quiet machine.
@@ -9,59 +9,91 @@ cd "$(dirname "$0")/../.."
 results=lessons/results
 run() { echo "== $*" >&2; }
 
-run "lesson 1, loopback and 1 ms RTT"
-go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench > $results/01-n-plus-one.bench
-WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench > $results/01-n-plus-one-rtt1ms.bench
+lesson1() {
+  run "lesson 1, loopback and 1 ms RTT"
+  go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench > $results/01-n-plus-one.bench
+  WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench > $results/01-n-plus-one-rtt1ms.bench
+}
 
-run "lesson 2"
-go test -run '^$' -bench 'UserOrdersPage|ListUserOrders' -benchmem -count 6 ./bench > $results/02-pagination.bench
-WORKSHOP_LARGE=1 go test -run '^$' -bench 'UserOrdersPage' -benchmem -count 6 ./bench > $results/02-pagination-large.bench
+lesson2() {
+  run "lesson 2"
+  go test -run '^$' -bench 'UserOrdersPage|ListUserOrders' -benchmem -count 6 ./bench > $results/02-pagination.bench
+  WORKSHOP_LARGE=1 go test -run '^$' -bench 'UserOrdersPage' -benchmem -count 6 ./bench > $results/02-pagination-large.bench
+}
 
-run "lesson 3"
-WORKSHOP_LARGE=1 go test -run '^$' -bench 'OldestPendingOrders|InsertOrders' -benchmem -count 6 ./bench > $results/03-indexes.bench
-go test -count 1 -run TestPendingOrdersIndexChangesThePlan ./bench -args -explain-out="$PWD/$results/03-explain.txt"
+lesson3() {
+  run "lesson 3"
+  WORKSHOP_LARGE=1 go test -run '^$' -bench 'OldestPendingOrders|InsertOrders' -benchmem -count 6 ./bench > $results/03-indexes.bench
+  go test -count 1 -run TestPendingOrdersIndexChangesThePlan ./bench -args -explain-out="$PWD/$results/03-explain.txt"
+}
 
-run "lesson 4 (live-heap-bytes: the headline needs it)"
-WORKSHOP_LARGE=1 go test -run '^$' -bench 'ExportOrders' -benchmem -count 6 ./bench > $results/04-export.bench
+lesson4() {
+  run "lesson 4 (live-heap-bytes: the headline needs it)"
+  WORKSHOP_LARGE=1 go test -run '^$' -bench 'ExportOrders' -benchmem -count 6 ./bench > $results/04-export.bench
+}
 
-run "lesson 5"
-go test -run '^$' -bench 'FindDuplicates' -benchmem -count 6 ./bench > $results/05-nested-loops.bench
-go test -run '^$' -bench 'FindDuplicates/impl=naive/users=10000' -count 1 -cpuprofile cpu.out -o bench.test ./bench > /dev/null
-go tool pprof -top -nodecount 12 bench.test cpu.out > $results/05-profile.txt
-rm -f cpu.out bench.test
+lesson5() {
+  run "lesson 5"
+  go test -run '^$' -bench 'FindDuplicates' -benchmem -count 6 ./bench > $results/05-nested-loops.bench
+  go test -run '^$' -bench 'FindDuplicates/impl=naive/users=10000' -count 1 -cpuprofile cpu.out -o bench.test ./bench > /dev/null
+  go tool pprof -top -nodecount 12 bench.test cpu.out > $results/05-profile.txt
+  rm -f cpu.out bench.test
+}
 
-run "lesson 6 (with WORKSHOP_RTT, Redis is behind the latency proxy too)"
-go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching.bench
-WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching-rtt1ms.bench
+lesson6() {
+  run "lesson 6 (with WORKSHOP_RTT, Redis is behind the latency proxy too)"
+  go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching.bench
+  WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench > $results/06-caching-rtt1ms.bench
+}
 
-run "lesson 7"
-go test -run '^$' -bench 'BestSellers' -benchmem -count 6 ./bench > $results/07-stampede.bench
+lesson7() {
+  run "lesson 7"
+  go test -run '^$' -bench 'BestSellers' -benchmem -count 6 ./bench > $results/07-stampede.bench
+}
 
-run "lesson 8"
-go test -count 1 -run TestProcessPaymentOnHostileInput ./bench -args -hostile-out="$PWD/$results/08-hostile.md"
-for run in 1 2 3 4 5 6; do # the versions take turns, each in a process of its own (see lesson 8)
-  for impl in naive scalable; do
-    go test -run '^$' -bench "ProcessPayment/impl=$impl|ParsePayment/impl=$impl" -benchmem -count 1 ./bench
-  done
-done > $results/08-validation.bench
+lesson8() {
+  run "lesson 8"
+  go test -count 1 -run TestProcessPaymentOnHostileInput ./bench -args -hostile-out="$PWD/$results/08-hostile.md"
+  for run in 1 2 3 4 5 6; do # the versions take turns, each in a process of its own (see lesson 8)
+    for impl in naive scalable; do
+      go test -run '^$' -bench "ProcessPayment/impl=$impl|ParsePayment/impl=$impl" -benchmem -count 1 ./bench
+    done
+  done > $results/08-validation.bench
+}
 
-run "lesson 9"
-impls=(naive naive-retry scalable)
-for run in 0 1 2 3 4 5; do # each version in a process of its own, the order rotating (as lesson 8)
-  for i in 0 1 2; do
-    impl=${impls[$(( (run + i) % 3 ))]}
-    go test -run '^$' -bench "BenchmarkPay\$/^impl=$impl\$/" -benchmem -count 1 ./bench
-  done
-done > $results/09-retries.bench
+lesson9() {
+  run "lesson 9"
+  impls=(naive naive-retry scalable)
+  for run in 0 1 2 3 4 5; do # each version in a process of its own, the order rotating (as lesson 8)
+    for i in 0 1 2; do
+      impl=${impls[$(( (run + i) % 3 ))]}
+      go test -run '^$' -bench "BenchmarkPay\$/^impl=$impl\$/" -benchmem -count 1 ./bench
+    done
+  done > $results/09-retries.bench
+}
 
-run "lesson 10"
-go test -run '^$' -bench 'PayDuringOutage' -benchmem -count 6 ./bench > $results/10-circuit-breaker.bench
+lesson10() {
+  run "lesson 10"
+  go test -run '^$' -bench 'PayDuringOutage' -benchmem -count 6 ./bench > $results/10-circuit-breaker.bench
+}
 
-run "lesson 11"
-go test -run '^$' -bench 'OrdersWhileSearchIsStuck' -benchmem -count 6 ./bench > $results/11-bulkheads.bench
+lesson11() {
+  run "lesson 11"
+  go test -run '^$' -bench 'OrdersWhileSearchIsStuck' -benchmem -count 6 ./bench > $results/11-bulkheads.bench
+}
 
-run "lesson 12"
-go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
+lesson12() {
+  run "lesson 12"
+  go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
+}
+
+lessons=("$@")
+if [ ${#lessons[@]} -eq 0 ]; then
+  lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
+fi
+for n in "${lessons[@]}"; do
+  "lesson$n"
+done
 
 run "tables and charts"
 go run ./cmd/lessons
