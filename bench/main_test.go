@@ -17,7 +17,7 @@ import (
 	"works-vs-scales/shop"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m, redistest.Close) }
+func TestMain(m *testing.M) { pgtest.Main(m, redistest.Close, pgtest.StopReplica) }
 
 // EnvLarge, set to 1, adds the largest sizes to the benchmarks: more data to
 // seed once, and minutes rather than seconds per run.

@@ -1,0 +1,583 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+)
+
+// A streaming replica of the harness's server (lesson 18).
+//
+// The first test that asks for one makes it, and every later test of the
+// binary shares it: pg_basebackup -R copies the primary's whole cluster into a
+// temporary directory, through a replication slot named after the run
+// (<prefix>run_<run id>_replica) so the primary keeps the WAL the replica has
+// not received yet, and postgres serves the copy as a hot standby on a free
+// loopback port, as the postgres OS user when the tests run as root (the
+// server binaries refuse root). [StopReplica], which bench's TestMain passes
+// to [Main], stops it, drops the slot and removes the directory. The server
+// is a child that the kernel kills if the test binary dies; a slot left by a
+// killed run is dropped by the next run, once the run's lock shows it gone.
+
+// EnvReplicaURL names a streaming replica of the server in
+// WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
+// replica. Its user must be a superuser for [SetReplicaDelay].
+const EnvReplicaURL = "WORKSHOP_REPLICA_URL"
+
+// replicaReadyTimeout bounds the copy and the start of the replica.
+const replicaReadyTimeout = 2 * time.Minute
+
+const howToGetAReplica = `Give lesson 18 a streaming replica in one of two ways:
+
+  1. Let the harness start one: it needs the PostgreSQL server binaries of the
+     server's major version (pg_basebackup, postgres) on this machine, and a
+     primary that accepts replication connections from 127.0.0.1, e.g. on
+     Debian, as root:
+       echo 'host replication all 127.0.0.1/32 trust' >> /etc/postgresql/15/main/pg_hba.conf
+       psql "$WORKSHOP_DATABASE_URL" -c 'SELECT pg_reload_conf()'
+     (wal_level=replica, the default, and a free max_wal_senders slot.)
+
+  2. Point it at a replica you have, streaming from WORKSHOP_DATABASE_URL:
+       export WORKSHOP_REPLICA_URL='postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable'`
+
+// replicaServer is the binary's replica: what was started, so that
+// [StopReplica] undoes exactly that.
+type replicaServer struct {
+	url   string // its maintenance database
+	dir   string // the temporary directory holding its data; "" if none
+	slot  string // the replication slot on the primary; "" if none
+	cmd   *exec.Cmd
+	exit  chan struct{} // closed when cmd has exited
+	proxy *Proxy        // nil unless WORKSHOP_RTT is set
+}
+
+var replica struct {
+	once sync.Once
+	mu   sync.Mutex // guards r for StopReplica
+	r    *replicaServer
+	err  error
+}
+
+// ShopCloneWithReplica returns pools on a fresh, writable copy of the shop at
+// scale s on the primary and on the same copy as the replica replays it; the
+// copy is dropped when the test ends. The replica has replayed the copy's
+// creation when it returns.
+func ShopCloneWithReplica(tb testing.TB, s shop.Scale) (primary, standby *pgxpool.Pool) {
+	tb.Helper()
+	h := open(tb)
+	r := startReplica(tb, h)
+	name := h.copyForTest(tb, s)
+	ctx := context.Background()
+	if err := waitForReplay(ctx, h.admin, r, replicaReadyTimeout); err != nil {
+		tb.Fatalf("pgtest: replica: the copy %s: %v", name, err)
+	}
+	primary, err := h.newPool(ctx, name, h.proxy)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(primary.Close)
+	standby, err = r.newPool(ctx, name)
+	if err != nil {
+		tb.Fatalf("pgtest: replica: %v", err)
+	}
+	tb.Cleanup(standby.Close) // before the copy is dropped, which ends the replica's sessions on it
+	return primary, standby
+}
+
+// ReplicaLagBytes returns how far, in bytes of WAL, the replica's replay is
+// behind the primary's last write.
+func ReplicaLagBytes(tb testing.TB) int64 {
+	tb.Helper()
+	h := open(tb)
+	r := startReplica(tb, h)
+	behind, err := lagBytes(context.Background(), h.admin, r)
+	if err != nil {
+		tb.Fatalf("pgtest: replica: %v", err)
+	}
+	return behind
+}
+
+// SetReplicaDelay makes the replica apply each commit d after the primary made
+// it (recovery_min_apply_delay), until the test ends. Tests that set it must
+// not run in parallel: the replica, and so its delay, is shared.
+func SetReplicaDelay(tb testing.TB, d time.Duration) {
+	tb.Helper()
+	h := open(tb)
+	r := startReplica(tb, h)
+	tb.Cleanup(func() {
+		if err := setApplyDelay(context.Background(), r, 0); err != nil {
+			tb.Errorf("pgtest: replica: %v", err)
+		}
+	})
+	if err := setApplyDelay(context.Background(), r, d); err != nil {
+		tb.Fatalf("pgtest: replica: %v", err)
+	}
+}
+
+// StopReplica stops the replica the harness started, if any, drops its
+// replication slot and removes its directory. bench's TestMain passes it to
+// [Main]; it runs while the harness's connection to the primary is open.
+func StopReplica() error {
+	replica.mu.Lock()
+	defer replica.mu.Unlock()
+	r := replica.r
+	replica.r = nil
+	if r == nil {
+		return nil
+	}
+	return r.stop()
+}
+
+// startReplica returns the binary's replica, starting it on first use.
+func startReplica(tb testing.TB, h *harness) *replicaServer {
+	tb.Helper()
+	replica.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), replicaReadyTimeout)
+		defer cancel()
+		replica.err = h.startReplica(ctx)
+	})
+	if replica.err != nil {
+		tb.Fatalf("pgtest: replica: %v\n\n%s", replica.err, howToGetAReplica)
+	}
+	replica.mu.Lock()
+	defer replica.mu.Unlock()
+	if replica.r == nil {
+		tb.Fatal("pgtest: replica: stopped already")
+	}
+	return replica.r
+}
+
+// startReplica sets replica.r to what it starts, before starting it, so that
+// StopReplica removes whatever part of it exists.
+func (h *harness) startReplica(ctx context.Context) error {
+	r := &replicaServer{}
+	replica.mu.Lock()
+	replica.r = r
+	replica.mu.Unlock()
+	if url := os.Getenv(EnvReplicaURL); url != "" {
+		r.url = url
+	} else if err := h.makeReplica(ctx, r); err != nil {
+		return err
+	}
+	if h.proxy != nil {
+		cfg, err := pgx.ParseConfig(r.url)
+		if err != nil {
+			return fmt.Errorf("parse the replica's URL: %w", err)
+		}
+		if r.proxy, err = startProxyTo(cfg, h.proxy.RTT()); err != nil {
+			return err
+		}
+	}
+	admin, err := r.newPool(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	var inRecovery bool
+	if err := admin.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return fmt.Errorf("ask the replica whether it is one: %w", err)
+	}
+	if !inRecovery {
+		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", redact(r.url))
+	}
+	return waitForReplay(ctx, h.admin, r, replicaReadyTimeout)
+}
+
+// makeReplica copies the primary with pg_basebackup into a temporary
+// directory and starts it as a hot standby.
+func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
+	primary := h.admin.Config().ConnConfig
+	var major string
+	if err := h.admin.QueryRow(ctx, "SELECT current_setting('server_version_num')::int / 10000").Scan(&major); err != nil {
+		return fmt.Errorf("read the primary's version: %w", err)
+	}
+	basebackup, err := serverBinary("pg_basebackup", major)
+	if err != nil {
+		return err
+	}
+	postgres, err := serverBinary("postgres", major)
+	if err != nil {
+		return err
+	}
+	owner, err := serverUser()
+	if err != nil {
+		return err
+	}
+	if err := h.reclaimSlots(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err) // not this run's failure
+	}
+	if r.dir, err = os.MkdirTemp("", "wvs-replica-"); err != nil {
+		return fmt.Errorf("make the replica's directory: %w", err)
+	}
+	if owner != nil {
+		if err := os.Chown(r.dir, int(owner.Uid), int(owner.Gid)); err != nil {
+			return fmt.Errorf("give %s to the postgres user: %w", r.dir, err)
+		}
+	}
+	data := filepath.Join(r.dir, "data")
+	r.slot = h.prefix + "run_" + h.runID + "_replica"
+	copyCmd := exec.CommandContext(ctx, basebackup,
+		"--host", primary.Host, "--port", strconv.Itoa(int(primary.Port)), "--username", primary.User,
+		"--pgdata", data, "--write-recovery-conf", "--wal-method", "stream",
+		"--create-slot", "--slot", r.slot, "--checkpoint", "fast", "--no-sync")
+	copyCmd.SysProcAttr = &syscall.SysProcAttr{Credential: owner}
+	if primary.Password != "" {
+		copyCmd.Env = append(os.Environ(), "PGPASSWORD="+primary.Password)
+	}
+	if out, err := copyCmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("copy the primary: %s: %w\n%s", copyCmd, err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	// A Debian cluster keeps its configuration outside the data directory, so
+	// the copy has none; settings a hot standby needs at least as high as its
+	// primary's are copied.
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "\n# works-vs-scales replica\nport = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n", port, r.dir)
+	fmt.Fprintf(&conf, "hba_file = '%s'\nident_file = '%s'\n", filepath.Join(data, "pg_hba.conf"), filepath.Join(data, "pg_ident.conf"))
+	conf.WriteString("hot_standby = on\nssl = off\nshared_buffers = '32MB'\nlogging_collector = off\n")
+	for _, setting := range []string{"max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions", "max_locks_per_transaction"} {
+		var value string
+		if err := h.admin.QueryRow(ctx, "SELECT current_setting($1)", setting).Scan(&value); err != nil {
+			return fmt.Errorf("read the primary's %s: %w", setting, err)
+		}
+		fmt.Fprintf(&conf, "%s = %s\n", setting, value)
+	}
+	files := map[string]string{
+		"postgresql.conf": conf.String(),
+		"pg_hba.conf":     "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+		"pg_ident.conf":   "",
+	}
+	for file, text := range files {
+		f, err := os.OpenFile(filepath.Join(data, file), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err == nil {
+			_, err = f.WriteString(text)
+			err = errors.Join(err, f.Close())
+		}
+		if err == nil && owner != nil {
+			err = os.Chown(filepath.Join(data, file), int(owner.Uid), int(owner.Gid))
+		}
+		if err != nil {
+			return fmt.Errorf("configure the replica: %w", err)
+		}
+	}
+	logFile, err := os.Create(filepath.Join(r.dir, "postgres.log"))
+	if err != nil {
+		return fmt.Errorf("create the replica's log: %w", err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+	r.cmd = exec.Command(postgres, "-D", data)
+	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
+	r.cmd.SysProcAttr = childAttr(owner)
+	if err := r.cmd.Start(); err != nil {
+		return fmt.Errorf("start the replica: %w", err)
+	}
+	r.exit = make(chan struct{})
+	go func() { r.cmd.Wait(); close(r.exit) }()
+	r.url = fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", primary.User, port)
+	for {
+		conn, err := pgx.Connect(ctx, r.url)
+		if err == nil {
+			return conn.Close(ctx)
+		}
+		select {
+		case <-r.exit:
+			text, _ := os.ReadFile(logFile.Name())
+			return fmt.Errorf("the replica exited at start: %v\n%s", r.cmd.ProcessState, text)
+		case <-ctx.Done():
+			return fmt.Errorf("the replica did not accept connections: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop stops the replica immediately (as pg_ctl stop -m immediate does),
+// drops its slot and removes its directory.
+func (r *replicaServer) stop() error {
+	var errs []error
+	if r.proxy != nil {
+		errs = append(errs, r.proxy.Close())
+	}
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-r.exit:
+		case <-time.After(10 * time.Second):
+			r.cmd.Process.Kill()
+			<-r.exit
+		}
+	}
+	if r.slot != "" {
+		if h := opened.h; h != nil {
+			errs = append(errs, dropSlot(context.Background(), h.admin, r.slot))
+		}
+	}
+	if r.dir != "" {
+		errs = append(errs, os.RemoveAll(r.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// dropSlot drops a replication slot, waiting for its walsender to notice the
+// replica has gone.
+func dropSlot(ctx context.Context, admin *pgxpool.Pool, slot string) error {
+	const dropInactive = `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var active bool
+		err := admin.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("find replication slot %s: %w", slot, err)
+		}
+		if !active {
+			if _, err := admin.Exec(ctx, dropInactive, slot); err != nil {
+				return fmt.Errorf("drop replication slot %s: %w", slot, err)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("drop replication slot %s: still active after 10s", slot)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// replicaSlotPattern matches the slot of a run's replica, after the prefix.
+var replicaSlotPattern = regexp.MustCompile(`^run_([0-9a-f]{8})_replica$`)
+
+// reclaimSlots drops the inactive replication slots of runs under the
+// harness's prefix that have ended: a slot nobody reads keeps WAL on the
+// primary forever.
+func (h *harness) reclaimSlots(ctx context.Context) error {
+	rows, err := h.admin.Query(ctx, "SELECT slot_name FROM pg_replication_slots WHERE NOT active AND left(slot_name, length($1)) = $1", h.prefix)
+	if err != nil {
+		return fmt.Errorf("list replication slots: %w", err)
+	}
+	slots, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list replication slots: %w", err)
+	}
+	var errs []error
+	for _, slot := range slots {
+		m := replicaSlotPattern.FindStringSubmatch(strings.TrimPrefix(slot, h.prefix))
+		if m == nil || m[1] == h.runID {
+			continue
+		}
+		if err := h.dropSlotOfEndedRun(ctx, slot, m[1]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dropSlotOfEndedRun drops slot, of run id, if the run's lock shows it has
+// ended; it holds that lock while it drops.
+func (h *harness) dropSlotOfEndedRun(ctx context.Context, slot, id string) error {
+	conn, err := h.admin.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("drop replication slot %s: %w", slot, err)
+	}
+	defer conn.Release()
+	var ended bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(id)).Scan(&ended); err != nil {
+		return fmt.Errorf("try the lock of run %s: %w", id, err)
+	}
+	if !ended {
+		return nil
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int4, $2::int4)", runLockSpace, runKey(id))
+	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", slot); err != nil {
+		return fmt.Errorf("drop replication slot %s left by run %s: %w", slot, id, err)
+	}
+	return nil
+}
+
+// newPool connects to the database name on the replica ("" for its
+// maintenance database), through its proxy if it has one.
+func (r *replicaServer) newPool(ctx context.Context, name string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(r.url)
+	if err != nil {
+		return nil, fmt.Errorf("parse the replica's URL: %w", err)
+	}
+	if name != "" {
+		cfg.ConnConfig.Database = name
+	}
+	if r.proxy != nil {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(r.proxy.Addr().Port)
+		cfg.ConnConfig.Fallbacks = nil
+	}
+	cfg.ConnConfig.Tracer = tracer{}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %s on the replica: %w", name, err)
+	}
+	return pool, nil
+}
+
+// lagBytes returns how far the replica's replay is behind the primary's last
+// write, in bytes of WAL.
+func lagBytes(ctx context.Context, primary *pgxpool.Pool, r *replicaServer) (int64, error) {
+	var written string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&written); err != nil {
+		return 0, fmt.Errorf("read the primary's WAL position: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+	if err != nil {
+		return 0, fmt.Errorf("connect to the replica: %w", err)
+	}
+	defer conn.Close(ctx)
+	var behind int64
+	const behindQuery = `SELECT greatest(pg_wal_lsn_diff($1::pg_lsn, pg_last_wal_replay_lsn()), 0)::int8`
+	if err := conn.QueryRow(ctx, behindQuery, written).Scan(&behind); err != nil {
+		return 0, fmt.Errorf("read the replica's replay position: %w", err)
+	}
+	return behind, nil
+}
+
+// waitForReplay waits until the replica has replayed everything the primary
+// had written when it was called.
+func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var written string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&written); err != nil {
+		return fmt.Errorf("read the primary's WAL position: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+	if err != nil {
+		return fmt.Errorf("connect to the replica: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for {
+		var replayed bool
+		if err := conn.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", written).Scan(&replayed); err != nil {
+			return fmt.Errorf("wait for the replica to replay %s: %w", written, err)
+		}
+		if replayed {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the replica did not replay %s within %v: is it streaming?", written, timeout)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// setApplyDelay sets recovery_min_apply_delay on the replica and waits until
+// a new session sees it.
+func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error {
+	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+	if err != nil {
+		return fmt.Errorf("connect to the replica: %w", err)
+	}
+	defer conn.Close(ctx)
+	ms := strconv.FormatInt(d.Milliseconds(), 10)
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET recovery_min_apply_delay = '"+ms+"ms'"); err != nil {
+		return fmt.Errorf("set recovery_min_apply_delay to %v: %w", d, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("reload the replica's configuration: %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fresh, err := pgx.ConnectConfig(ctx, r.connConfig())
+		if err != nil {
+			return fmt.Errorf("connect to the replica: %w", err)
+		}
+		var setting string
+		err = fresh.QueryRow(ctx, "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'").Scan(&setting)
+		fresh.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("read recovery_min_apply_delay: %w", err)
+		}
+		if setting == ms {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("recovery_min_apply_delay is %sms, not %sms, 10s after the reload", setting, ms)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// connConfig is the configuration of a direct connection to the replica's
+// maintenance database.
+func (r *replicaServer) connConfig() *pgx.ConnConfig {
+	cfg, err := pgx.ParseConfig(r.url)
+	if err != nil {
+		panic(fmt.Sprintf("pgtest: the replica's URL %q was parsed once already: %v", r.url, err))
+	}
+	return cfg
+}
+
+// serverBinary finds a PostgreSQL server program of major version major: on
+// PATH if it is the same version, else where Debian and Red Hat install it.
+func serverBinary(name, major string) (string, error) {
+	candidates := []string{
+		filepath.Join("/usr/lib/postgresql", major, "bin", name),
+		filepath.Join("/usr/pgsql-"+major, "bin", name),
+	}
+	if path, err := exec.LookPath(name); err == nil {
+		candidates = append(candidates, path)
+	}
+	for _, path := range candidates {
+		if _, err := os.Stat(path); err == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("no %s of PostgreSQL %s: looked in %s", name, major, strings.Join(candidates, ", "))
+}
+
+// serverUser returns the credential the server programs run as: the postgres
+// OS user when this process is root, which they refuse; nil otherwise.
+func serverUser() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root, and the server refuses root: no postgres user to run it as: %w", err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("uid of postgres %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("gid of postgres %q: %w", u.Gid, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// freePort returns a loopback TCP port nobody listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
