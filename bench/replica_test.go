@@ -221,7 +221,7 @@ func BenchmarkReadYourWrites(b *testing.B) {
 	primary, replica := pgtest.ShopCloneWithReplica(b, shop.Small)
 	ctx := context.Background()
 	for _, lag := range replicaLags {
-		b.Run(name("lag", lag), func(b *testing.B) {
+		b.Run(name("lag-ms", lag.Milliseconds()), func(b *testing.B) {
 			pgtest.SetReplicaDelay(b, lag)
 			for _, impl := range replicaImpls {
 				b.Run(name("impl", impl.name), func(b *testing.B) {
@@ -255,8 +255,8 @@ func BenchmarkReadYourWrites(b *testing.B) {
 const replicaReaders = 16
 
 // BenchmarkReadThroughput reads users' recent orders from 16 goroutines at
-// once, from the primary alone (servers=1) or spread evenly over the primary
-// and the replica (servers=2). Both servers run on this machine's CPUs: a
+// once, from the primary alone (impl=primary) or spread evenly over the
+// primary and the replica (impl=primary+replica). Both servers run on this machine's CPUs: a
 // replica adds capacity only when it has CPUs of its own.
 func BenchmarkReadThroughput(b *testing.B) {
 	primary, replica := pgtest.ShopCloneWithReplica(b, shop.Small)
@@ -268,7 +268,8 @@ func BenchmarkReadThroughput(b *testing.B) {
 		stores = append(stores, store)
 	}
 	for _, servers := range []int{1, 2} {
-		b.Run(name("servers", servers), func(b *testing.B) {
+		impl := map[int]string{1: "primary", 2: "primary+replica"}[servers]
+		b.Run(name("impl", impl), func(b *testing.B) {
 			var next atomic.Int64
 			b.SetParallelism(max(1, replicaReaders/runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {

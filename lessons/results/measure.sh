@@ -87,6 +87,11 @@ lesson12() {
   go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
 }
 
+lesson18() {
+  run "lesson 18 (starts a streaming replica: pg_basebackup of the whole server)"
+  go test -run '^$' -bench '^Benchmark(ReadYourWrites|ReadThroughput)$' -benchmem -count 6 ./bench > $results/18-replicas.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
