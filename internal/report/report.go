@@ -178,9 +178,10 @@ func (b *Benchmark) Runs(impl string, size float64, unit string) int {
 
 // Grows reports whether the benchmark runs at two sizes or more of something
 // that grows, so that a growth exponent and a chart mean something. A size
-// key ending in % is a rate (failures%=10), not a size: tables only.
+// key ending in % is a rate (failures%=10), not a size, and a size of 0 (no
+// added lag) has no place on a log scale: tables only.
 func (b *Benchmark) Grows() bool {
-	return b.SizeKey != "" && !strings.HasSuffix(b.SizeKey, "%") && len(b.Sizes) >= 2
+	return b.SizeKey != "" && !strings.HasSuffix(b.SizeKey, "%") && len(b.Sizes) >= 2 && b.Sizes[0] > 0
 }
 
 // Exponent returns how the median of unit grows with the size for impl: the

@@ -268,3 +268,12 @@ func TestTheChartsSubtitleFitsALongCPUName(t *testing.T) {
 		assert.Contains(t, machine, want)
 	}
 }
+
+func TestASizeOfZeroIsTabledNotCharted(t *testing.T) {
+	run := "BenchmarkRead/impl=naive/lag-ms=0-2 1 100 ns/op\nBenchmarkRead/impl=naive/lag-ms=10-2 1 900 ns/op\n"
+	r, err := Parse(strings.NewReader(run), "lags.txt")
+	require.NoError(t, err)
+	b := r.Find("Read")
+	assert.Equal(t, []float64{0, 10}, b.Sizes)
+	assert.False(t, b.Grows(), "0 has no place on a log axis")
+}
