@@ -48,9 +48,9 @@ const howToGetAReplica = `Give lesson 18 a streaming replica in one of two ways:
 
   1. Let the harness start one: it needs the PostgreSQL server binaries of the
      server's major version (pg_basebackup, postgres) on this machine, and a
-     primary that accepts replication connections from 127.0.0.1, e.g. on
-     Debian, as root:
-       echo 'host replication all 127.0.0.1/32 trust' >> /etc/postgresql/15/main/pg_hba.conf
+     primary that accepts replication connections from 127.0.0.1 without a
+     password, in a line above any other replication line; on Debian, as root:
+       sed -i '1i host replication all 127.0.0.1/32 trust' /etc/postgresql/15/main/pg_hba.conf
        psql "$WORKSHOP_DATABASE_URL" -c 'SELECT pg_reload_conf()'
      (wal_level=replica, the default, and a free max_wal_senders slot.)
 
