@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +44,15 @@ var replicaImpls = []replicaImpl{
 		func(s replicaStore) int64 { return s.(*naive.Store).Stats().PrimaryReads }},
 	{"scalable",
 		func(p, r *pgxpool.Pool) (replicaStore, error) { return scalable.New(p, r) },
+		func(s replicaStore) int64 { return s.(*scalable.Store).Stats().PrimaryReads }},
+	{"nowait", // reads from the primary whenever the replica is behind the user's write
+		func(p, r *pgxpool.Pool) (replicaStore, error) {
+			s, err := scalable.New(p, r)
+			if err != nil {
+				return nil, err
+			}
+			return s, s.SetMaxWait(0)
+		},
 		func(s replicaStore) int64 { return s.(*scalable.Store).Stats().PrimaryReads }},
 }
 
@@ -181,18 +192,48 @@ func TestReadYourWrites(t *testing.T) {
 					}
 					t.Logf("%d of %d reads after a write missed it; %d read from the primary", stale, readYourWritesTrials, impl.primaryReads(store))
 					switch {
-					case impl.name == "scalable":
+					case impl.name == "naive":
+						if lag > 0 { // more than a place-then-list takes
+							require.Positive(t, stale, "the replica is %v behind: the naive store's reads miss writes", lag)
+						}
+					default:
 						require.Zero(t, stale, "a user always reads their own write")
 						if lag > scalable.DefaultMaxWait {
 							require.Equal(t, int64(readYourWritesTrials), impl.primaryReads(store), "behind by more than the wait, reads go to the primary")
 						}
-					case lag >= 100*time.Millisecond: // naive: far more than a place-then-list takes
-						require.Positive(t, stale, "the replica is %v behind: the naive store's reads miss writes", lag)
 					}
 				})
 			}
 		})
 	}
+}
+
+func TestReadYourWritesManyUsersAtOnce(t *testing.T) {
+	primary, replica := pgtest.ShopCloneWithReplica(t, shop.Small)
+	pgtest.SetReplicaDelay(t, 10*time.Millisecond)
+	store, err := scalable.New(primary, replica)
+	require.NoError(t, err)
+	const users, rounds = 16, 5
+	var stale atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, users)
+	for i := range users {
+		wg.Go(func() {
+			for range rounds {
+				missing, _, err := placeThenList(context.Background(), store, int64(100+i))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if missing {
+					stale.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.Zero(t, stale.Load(), "%d users at once, each reads their own writes", users)
 }
 
 func TestReplicaStoreReadsOthersFromTheReplica(t *testing.T) {
