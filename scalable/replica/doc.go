@@ -9,7 +9,9 @@
 //
 // The positions live in the Store, so one server's users read their writes.
 // With several servers behind a load balancer, the position would travel with
-// the user's session (a cookie) instead.
+// the user's session (a cookie) instead. The replica pool reaches one replica:
+// with several behind one address, a check on one and a read on another would
+// prove nothing, so each replica needs its own check.
 //
 // Compare with works-vs-scales/naive/replica.
 package replica

@@ -138,7 +138,7 @@ func (s *Store) readerFor(ctx context.Context, userID int64) (*pgxpool.Pool, err
 			return nil, err
 		}
 		if replayed >= want {
-			s.forget(replayed)
+			s.forget(userID, want, replayed)
 			if waited {
 				s.waits.Add(1)
 			}
@@ -160,11 +160,15 @@ func (s *Store) readerFor(ctx context.Context, userID int64) (*pgxpool.Pool, err
 	}
 }
 
-// forget drops the positions the replica has replayed, when there are many:
-// their users' reads can go to the replica without asking.
-func (s *Store) forget(replayed lsn) {
+// forget drops the user's position, want, unless a write since moved it,
+// and, when the Store holds many, every position the replica has replayed:
+// their users' reads go to the replica without asking.
+func (s *Store) forget(userID int64, want, replayed lsn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written[userID] == want {
+		delete(s.written, userID)
+	}
 	if len(s.written) <= sweepAbove {
 		return
 	}
