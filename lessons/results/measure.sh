@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measures the lessons again with the commands the lessons show, then makes
-# the tables and charts. With arguments, only the lessons named: measure.sh 13 14. About 50 minutes on 2 cores; the large shop is seeded
-# once (about 15 s) if no earlier run did. Run it from the repository's root,
-# with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
-# on a quiet machine.
+# the tables and charts; with arguments, only the lessons named (measure.sh 13 14).
+# All of them take about 50 minutes on 2 cores; the large shop is seeded once
+# (about 15 s) if no earlier run did. Run it from the repository's root, with
+# WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running), on a
+# quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 results=lessons/results
