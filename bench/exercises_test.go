@@ -74,6 +74,10 @@ func checkExercise01(t testing.TB, db *pgxpool.Pool, list listPostsWithCommentsF
 	}
 	counted, counts := pgtest.CountQueries(ctx)
 	got, err := list(counted, db, feedSize, perPost)
+	if err != nil && strings.Contains(err.Error(), "cannot scan NULL") {
+		return fmt.Errorf("your ListPostsWithComments failed on a NULL (some authors have no phone number, some posts no comments): "+
+			"scan a column that may be NULL into a pointer, such as *string: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("your ListPostsWithComments failed: %w", err)
 	}
@@ -138,6 +142,7 @@ func TestExercise01CheckFailsOnWrongAnswers(t *testing.T) {
 	}{
 		{"an inner join", feedWithInnerJoin, "a join drops a post without comments"},
 		{"the count of the comments kept", feedCountingKeptComments, "count all of the post's comments"},
+		{"a phone that cannot be NULL", feedScanningPhoneIntoString, "scan a column that may be NULL into a pointer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkExercise01(t, pgtest.ShopClone(t, shop.Small), tc.list)
