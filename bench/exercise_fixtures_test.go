@@ -505,6 +505,7 @@ type poolsWithoutDeadlines struct {
 
 func newPoolsWithoutDeadlines(db *pgxpool.Pool) (*poolsWithoutDeadlines, error) {
 	s := &poolsWithoutDeadlines{}
+	var shops []*naivebulkhead.Shop
 	for _, size := range []int32{4, 2, 2} {
 		cfg := db.Config()
 		cfg.MaxConns = size
@@ -514,8 +515,14 @@ func newPoolsWithoutDeadlines(db *pgxpool.Pool) (*poolsWithoutDeadlines, error) 
 			return nil, err
 		}
 		s.pools = append(s.pools, pool)
+		served, err := naivebulkhead.New(pool)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		shops = append(shops, served)
 	}
-	s.orders, s.search, s.payments = naivebulkhead.New(s.pools[0]), naivebulkhead.New(s.pools[1]), naivebulkhead.New(s.pools[2])
+	s.orders, s.search, s.payments = shops[0], shops[1], shops[2]
 	return s, nil
 }
 

@@ -81,8 +81,31 @@ type Shop struct {
 	timeouts Timeouts
 }
 
-// New returns a Shop on pools, whose calls end at timeouts.
-func New(pools Pools, timeouts Timeouts) *Shop { return &Shop{pools: pools, timeouts: timeouts} }
+// MaxTimeout is the longest timeout New accepts for a workload's calls.
+const MaxTimeout = time.Hour
+
+// New returns a Shop on pools, whose calls end at timeouts; or, for a
+// workload without a pool, or with a timeout that is not positive or is over
+// [MaxTimeout], an error wrapping [shop.ErrInvalidConfig].
+func New(pools Pools, timeouts Timeouts) (*Shop, error) {
+	for _, w := range []struct {
+		name    string
+		pool    *pgxpool.Pool
+		timeout time.Duration
+	}{
+		{"orders", pools.Orders, timeouts.Orders},
+		{"search", pools.Search, timeouts.Search},
+		{"payments", pools.Payments, timeouts.Payments},
+	} {
+		if w.pool == nil {
+			return nil, fmt.Errorf("shop: no %s pool: %w", w.name, shop.ErrInvalidConfig)
+		}
+		if w.timeout <= 0 || w.timeout > MaxTimeout {
+			return nil, fmt.Errorf("shop: %s timeout %v: want more than 0 and at most %v: %w", w.name, w.timeout, MaxTimeout, shop.ErrInvalidConfig)
+		}
+	}
+	return &Shop{pools: pools, timeouts: timeouts}, nil
+}
 
 // RecentOrders returns the user's ten latest orders, without their items.
 func (s *Shop) RecentOrders(ctx context.Context, userID int64) ([]shop.Order, error) {
