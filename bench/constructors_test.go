@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -110,5 +111,19 @@ func TestConstructorsRefuseNonsense(t *testing.T) {
 		}
 		_, err = scalablebulkhead.New(sound, scalablebulkhead.Timeouts{})
 		require.ErrorIs(t, err, shop.ErrInvalidConfig, "no timeouts")
+	})
+
+	t.Run("scalable/bulkhead.OpenPools", func(t *testing.T) {
+		ctx := context.Background()
+		_, err := scalablebulkhead.OpenPools(ctx, nil, scalablebulkhead.DefaultSizes)
+		require.ErrorIs(t, err, shop.ErrInvalidConfig, "no configuration")
+		assert.Contains(t, err.Error(), "no configuration")
+		for _, size := range []int32{0, -1, math.MinInt32} {
+			sizes := scalablebulkhead.DefaultSizes
+			sizes.Search = size
+			_, err := scalablebulkhead.OpenPools(ctx, db.Config(), sizes)
+			require.ErrorIs(t, err, shop.ErrInvalidConfig, "search size %d", size)
+			assert.Contains(t, err.Error(), fmt.Sprintf("search size %d", size), "the error names the setting")
+		}
 	})
 }

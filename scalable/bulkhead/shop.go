@@ -43,8 +43,20 @@ type Timeouts struct {
 var DefaultTimeouts = Timeouts{Orders: 500 * time.Millisecond, Search: 200 * time.Millisecond, Payments: time.Second}
 
 // OpenPools opens one pool per workload, each of its size, from one
-// configuration.
+// configuration. For no configuration, or a size below 1, it returns an error
+// wrapping [shop.ErrInvalidConfig].
 func OpenPools(ctx context.Context, cfg *pgxpool.Config, sizes Sizes) (Pools, error) {
+	if cfg == nil {
+		return Pools{}, fmt.Errorf("open pools: no configuration: %w", shop.ErrInvalidConfig)
+	}
+	for _, w := range []struct {
+		name string
+		size int32
+	}{{"orders", sizes.Orders}, {"search", sizes.Search}, {"payments", sizes.Payments}} {
+		if w.size < 1 {
+			return Pools{}, fmt.Errorf("open pools: %s size %d: want at least 1: %w", w.name, w.size, shop.ErrInvalidConfig)
+		}
+	}
 	open := func(workload string, size int32) (*pgxpool.Pool, error) {
 		c := cfg.Copy()
 		c.MaxConns = size
