@@ -247,8 +247,12 @@ type payImpl struct {
 
 func payImpls() []payImpl {
 	return []payImpl{
-		{"naive", func(db *pgxpool.Pool, gw naiveconns.Charger) (slowPayer, error) { return naiveconns.NewPayments(db, gw) }},
-		{"scalable", func(db *pgxpool.Pool, gw naiveconns.Charger) (slowPayer, error) { return scalableconns.NewPayments(db, gw) }},
+		{"naive", func(db *pgxpool.Pool, gw naiveconns.Charger) (slowPayer, error) {
+			return naiveconns.NewPayments(db, gw)
+		}},
+		{"scalable", func(db *pgxpool.Pool, gw naiveconns.Charger) (slowPayer, error) {
+			return scalableconns.NewPayments(db, gw)
+		}},
 	}
 }
 
