@@ -662,7 +662,7 @@ func BenchmarkPoolSize(b *testing.B) {
 		sizes = sizes[:1]
 	}
 	for _, size := range sizes {
-		b.Run(name("conns", size), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=pool/conns=%d", size), func(b *testing.B) {
 			s, err := scalableconns.New(ctx, scalableconns.Config{Conn: db.Config().ConnConfig, MaxConns: size})
 			if err != nil {
 				b.Fatal(err)
