@@ -23,8 +23,9 @@ import (
 // EnvPgBouncerURL names the variable that replaces the PgBouncer the harness
 // starts with one of the trainer's: a PgBouncer in transaction-pooling mode
 // whose [databases] section has a "*" entry pointing at the server of
-// WORKSHOP_DATABASE_URL. The tests keep its host, port, user and password,
-// and put their own database's name in place of its database.
+// WORKSHOP_DATABASE_URL, and that lets any of the server's users log in
+// (auth_type trust or any, or an auth_query). The tests keep its host and
+// port, and connect as their own user to their own database.
 const EnvPgBouncerURL = "WORKSHOP_PGBOUNCER_URL"
 
 // howToGetPgBouncer is what a test that needs PgBouncer says when there is none.
@@ -60,7 +61,7 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 		if err != nil {
 			tb.Fatalf("pgtest: %s: %v", EnvPgBouncerURL, err)
 		}
-		through.Database = target.Database
+		through.Database, through.User, through.Password = target.Database, target.User, target.Password
 		through.Tracer = target.Tracer
 		return through
 	}
