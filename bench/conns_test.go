@@ -732,10 +732,10 @@ const slowPayDelay = 20 * time.Millisecond
 // query (a user by id) on the same pool. naive's payments hold their
 // connection in the gateway, scalable's do not.
 func BenchmarkFastQueryDuringSlowPayments(b *testing.B) {
+	db := pgtest.ShopClone(b, shop.Small)
 	for _, impl := range payImpls() {
 		for _, slow := range ladder(1, 100) {
 			b.Run(fmt.Sprintf("impl=%s/slow=%d", impl.name, slow), func(b *testing.B) {
-				db := pgtest.ShopClone(b, shop.Small)
 				pool := sharedPool(b, db, 10)
 				payments, err := impl.new(pool, sleepyGateway{slowPayDelay})
 				if err != nil {
