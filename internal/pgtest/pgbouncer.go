@@ -65,11 +65,9 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 		through.Tracer = target.Tracer
 		return through
 	}
-	binary, err := exec.LookPath("pgbouncer")
+	binary, err := findPgBouncer(exec.LookPath)
 	if err != nil {
-		if binary, err = exec.LookPath("/usr/sbin/pgbouncer"); err != nil {
-			tb.Fatalf("pgtest: no pgbouncer on PATH or in /usr/sbin: %s", howToGetPgBouncer)
-		}
+		tb.Fatalf("pgtest: %v", err)
 	}
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = 5
@@ -91,6 +89,18 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 		tb.Fatalf("pgtest: start PgBouncer (%s): %v", binary, err)
 	}
 	return through
+}
+
+// findPgBouncer returns the path of the pgbouncer binary: on PATH, or where
+// Debian's package puts it (/usr/sbin, often not on a user's PATH), or an
+// error saying how to get one.
+func findPgBouncer(lookPath func(string) (string, error)) (string, error) {
+	for _, name := range []string{"pgbouncer", "/usr/sbin/pgbouncer"} {
+		if binary, err := lookPath(name); err == nil {
+			return binary, nil
+		}
+	}
+	return "", fmt.Errorf("no pgbouncer on PATH or in /usr/sbin: %s", howToGetPgBouncer)
 }
 
 // bouncer is a PgBouncer child process and its directory.
