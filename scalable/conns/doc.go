@@ -3,10 +3,10 @@
 // and Payments holds one only for the statements that need it, never while
 // the payment gateway works.
 //
-// Its statements run in pgx's QueryExecModeCacheDescribe, with no prepared
-// statement left on a server connection between transactions, so the same
-// code runs behind PgBouncer in transaction-pooling mode, where one client's
-// next transaction may run on another server connection.
+// Shop's pool runs statements in pgx's QueryExecModeCacheDescribe, leaving
+// no prepared statement on a server connection between transactions, so the
+// same code runs behind PgBouncer in transaction-pooling mode, where one
+// client's next transaction may run on another server connection.
 //
 // Compare with works-vs-scales/naive/conns.
 package conns
