@@ -88,6 +88,12 @@ lesson12() {
   go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
 }
 
+lesson13() {
+  run "lesson 13, loopback and 1 ms RTT"
+  go test -run '^$' -bench '^Benchmark(Connect|PoolSize|FastQueryDuringSlowPayments)$' -benchmem -count 6 ./bench > $results/13-connections.bench
+  WORKSHOP_RTT=1ms go test -run '^$' -bench '^BenchmarkConnect$' -benchmem -count 6 ./bench > $results/13-connections-rtt1ms.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
