@@ -236,7 +236,7 @@ func TestWriteBenchIsReadByTheReport(t *testing.T) {
 		unit  string
 		value float64
 	}{
-		{100, "goodput-rps", 100}, {200, "goodput-rps", 25}, {200, "throughput-rps", 75},
+		{100, "goodput-rps", 100}, {200, "goodput-rps", 50}, {200, "throughput-rps", 150},
 		{200, "p99-ms", 2000}, {200, "timeouts-%", 25}, {200, "errors-%", 25}, {100, "offered-rps", 100},
 	} {
 		if got, ok := b.Median("naive", c.rate, c.unit); !ok || got != c.value {
