@@ -87,6 +87,11 @@ lesson12() {
   go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
 }
 
+lesson16() {
+  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes)"
+  go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))

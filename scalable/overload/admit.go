@@ -50,11 +50,12 @@ type Limits struct {
 }
 
 // LimitsFor returns the limits of a server whose requests each hold one of
-// db's connections for a query: as many at once as the pool has connections,
-// as many again waiting, none for more than 100 ms; no limit per client.
+// db's connections for a query: as many at once as the pool has connections;
+// four times as many waiting, to absorb a burst, none for more than 100 ms;
+// no limit per client.
 func LimitsFor(db *pgxpool.Pool) Limits {
 	size := int(db.Config().MaxConns)
-	return Limits{Concurrency: size, Queue: size, QueueTimeout: 100 * time.Millisecond, RetryAfter: time.Second}
+	return Limits{Concurrency: size, Queue: 4 * size, QueueTimeout: 100 * time.Millisecond, RetryAfter: time.Second}
 }
 
 // Validate returns an error wrapping shop.ErrInvalidConfig if the limits
@@ -122,6 +123,8 @@ type admission struct {
 	clients map[string]*rate.Limiter
 }
 
+// ServeHTTP serves r if it gets a turn: at once, or after waiting in the
+// queue for at most QueueTimeout. Otherwise it refuses r at once.
 func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.limits.PerClient > 0 {
 		if wait, ok := a.allow(a.limits.Client(r)); !ok {
