@@ -195,6 +195,9 @@ func (c Config) check() (Config, error) {
 // even when every earlier one is still waiting. It returns a Step a rate. A
 // step ends when its last request is answered or times out; ctx cancelled
 // stops sending and returns the steps so far with ctx's error.
+//
+// A request never waits for an earlier one, so a step has up to its rate
+// times cfg.Timeout requests in flight, each a goroutine and a connection.
 func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 	cfg, err := cfg.check()
 	if err != nil {
