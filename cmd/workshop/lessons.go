@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -64,6 +65,10 @@ var exercises = []exercise{
 		[]string{"bench/conns_test.go", "bench/conns_exercise_test.go", "bench/exercise13_test.go"}, true,
 		"Count what holds a connection while the gateway thinks. Write down that you are about to " +
 			"charge, let the connection go, charge, then come back and write what happened."},
+	{16, "lessons/16-overload.md", "exercises/overload",
+		[]string{"bench/overload_test.go", "bench/overload_exercise_test.go", "bench/exercise16_test.go"}, false,
+		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +
+			"answer at once, and say when to come back. Give the turn back however the request ends."},
 }
 
 // exerciseN returns lesson n's exercise.
@@ -73,7 +78,7 @@ func exerciseN(n int) (exercise, error) {
 			return e, nil
 		}
 	}
-	return exercise{}, fmt.Errorf("no exercise %d: the exercises are 1 to %d", n, len(exercises))
+	return exercise{}, fmt.Errorf("no exercise %d: the exercises are those of lessons %s", n, exerciseNumbers())
 }
 
 // A section is one "## " section of a lesson: its heading and its lines.
@@ -225,4 +230,22 @@ func flagValue(command, name string) (string, bool) {
 		return "", false
 	}
 	return strings.Trim(m[1], `'"`), true
+}
+
+// exerciseNumbers lists the lessons that have an exercise: "1-13, 16".
+func exerciseNumbers() string {
+	var parts []string
+	for i := 0; i < len(exercises); {
+		j := i
+		for j+1 < len(exercises) && exercises[j+1].n == exercises[j].n+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, strconv.Itoa(exercises[i].n))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", exercises[i].n, exercises[j].n))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }

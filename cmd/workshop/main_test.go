@@ -227,7 +227,9 @@ func TestTemplatePrintsTheHarnessNames(t *testing.T) {
 
 func TestExercisesMatchTheRepository(t *testing.T) {
 	for i, e := range exercises {
-		require.Equal(t, i+1, e.n)
+		if i > 0 {
+			require.Greater(t, e.n, exercises[i-1].n, "exercises in lesson order")
+		}
 		for _, p := range append([]string{e.lesson, e.dir}, e.benchFiles...) {
 			_, err := os.Stat(filepath.Join(root, p))
 			require.NoError(t, err, "exercise %d", e.n)

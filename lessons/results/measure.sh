@@ -94,6 +94,11 @@ lesson13() {
   WORKSHOP_RTT=1ms go test -run '^$' -bench '^BenchmarkConnect$' -benchmem -count 6 ./bench > $results/13-connections-rtt1ms.bench
 }
 
+lesson16() {
+  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes)"
+  go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
