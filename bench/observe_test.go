@@ -133,7 +133,7 @@ func TestObserveTraceFindsNPlusOne(t *testing.T) {
 
 // pgStatStatementsTop runs naive GetUserOrders for a user with 100 orders on
 // a fresh copy of the shop and returns the statements pg_stat_statements
-// counted there, most called first, as a markdown table.
+// counted there, most called first, a line each.
 func pgStatStatementsTop(t *testing.T) string {
 	db := pgtest.ShopClone(t, shop.Small)
 	ctx := context.Background()
@@ -143,9 +143,9 @@ func pgStatStatementsTop(t *testing.T) string {
 		require.NoError(t, err)
 	})
 	var out strings.Builder
-	fmt.Fprintf(&out, "| calls | rows | statement |\n|---:|---:|---|\n")
+	fmt.Fprintf(&out, "%6s %6s  %s\n", "calls", "rows", "query")
 	for _, s := range top {
-		fmt.Fprintf(&out, "| %d | %d | `%s` |\n", s.calls, s.rows, strings.Join(strings.Fields(s.query), " "))
+		fmt.Fprintf(&out, "%6d %6d  %s\n", s.calls, s.rows, strings.Join(strings.Fields(s.query), " "))
 	}
 	return out.String()
 }
@@ -242,7 +242,7 @@ func writeWaterfalls(t *testing.T, path, waterfalls, statements string) {
 	fmt.Fprintf(&out, "# go test -count 1 -run '^TestObserveTraceFindsNPlusOne$' ./bench -args -waterfall-out=...\n")
 	fmt.Fprintf(&out, "# %s, %s\n\n", pgtest.ServerVersion(t), time.Now().UTC().Format(time.DateOnly))
 	out.WriteString(waterfalls)
-	fmt.Fprintf(&out, "pg_stat_statements after naive.GetUserOrders for a user with 100 orders:\n\n%s", statements)
+	fmt.Fprintf(&out, "pg_stat_statements of that database after naive.GetUserOrders for a user with 100 orders:\n\n%s", statements)
 	require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
 }
 
