@@ -90,4 +90,3 @@ func CountSpans(spans []sdktrace.ReadOnlySpan) map[string]int {
 	}
 	return counts
 }
-
