@@ -44,7 +44,8 @@ func (h *TraceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &TraceHandler{next: h.next.WithAttrs(attrs)}
 }
 
-// WithGroup returns a TraceHandler in front of the next handler with the group.
+// WithGroup returns a TraceHandler in front of the next handler with the
+// group. Like every attribute added to a record, the ids then go in the group.
 func (h *TraceHandler) WithGroup(name string) slog.Handler {
 	return &TraceHandler{next: h.next.WithGroup(name)}
 }
