@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -643,6 +644,44 @@ func BenchmarkObserveLog(b *testing.B) {
 			for b.Loop() {
 				impl.log()
 			}
+		})
+	}
+}
+
+// BenchmarkObserveSpan measures one span of a request, started and ended
+// with three attributes under the request's root span: with a no-op tracer
+// provider, with the SDK sampling 1% of traces (a child follows its root's
+// decision), and with it recording every span and exporting them in batches.
+// A root is started every 100 spans, so that sampling sees many traces. A
+// ProcessOrder makes 7 spans.
+func BenchmarkObserveSpan(b *testing.B) {
+	for _, impl := range []struct {
+		name     string
+		fraction float64 // -1 for a no-op provider
+	}{{"off", -1}, {"sampled1pct", 0.01}, {"always", 1}} {
+		b.Run(name("impl", impl.name), func(b *testing.B) {
+			var tp trace.TracerProvider = noop.NewTracerProvider()
+			if impl.fraction >= 0 {
+				sdk, err := scalableobserve.NewTracerProvider(impl.fraction, new(countingExporter))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+				tp = sdk
+			}
+			tracer := tp.Tracer("bench")
+			ctx, root := tracer.Start(context.Background(), "request")
+			spans := 0
+			for b.Loop() {
+				if spans++; spans%100 == 0 {
+					root.End()
+					ctx, root = tracer.Start(context.Background(), "request")
+				}
+				_, span := tracer.Start(ctx, "step", trace.WithAttributes(
+					attribute.Int64("user.id", 42), attribute.Int64("order.id", 1234), attribute.String("db.system.name", "postgresql")))
+				span.End()
+			}
+			root.End()
 		})
 	}
 }
