@@ -3,7 +3,6 @@ package observe
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,7 +101,7 @@ func (m *Metrics) Instrument(route string, next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		var err error
 		if sw.status >= 500 {
-			err = fmt.Errorf("%s: status %s", route, strconv.Itoa(sw.status))
+			err = fmt.Errorf("%s: status %d", route, sw.status)
 		}
 		m.Observe(route, 0, time.Since(start), err)
 	})
