@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -414,6 +415,73 @@ func TestObserveProcessOrderExplainsItself(t *testing.T) {
 	rec := httptest.NewRecorder()
 	metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	assert.Contains(t, rec.Body.String(), `shop_requests_total{op="ProcessOrder"} 1`)
+}
+
+// TestObserveConcurrentRequestsKeepTheirTraces: 20 ProcessOrders at once,
+// on a pool of fewer connections, each its own trace: every trace holds its
+// own 8 spans, and every log record carries the id of its request's trace.
+func TestObserveConcurrentRequestsKeepTheirTraces(t *testing.T) {
+	const requests = 20
+	tp, recorder := recordingTracing(t)
+	db := pgtest.ShopCloneTraced(t, shop.Small, scalableobserve.NewQueryTracer(tp))
+	var logs lockedBuffer
+	svc, err := scalableobserve.NewService(scalableobserve.Config{
+		DB: db, Notifier: notifyNobody, Logger: scalableobserve.NewLogger(&logs, slog.LevelDebug),
+		Tracing: tp, Metrics: scalableobserve.NewMetrics(),
+	})
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	errs := make([]error, requests)
+	for i := range requests {
+		wg.Go(func() {
+			ctx, root := tp.Tracer("bench").Start(context.Background(), "request")
+			defer root.End()
+			_, errs[i] = svc.ProcessOrder(ctx, int64(i+1), 3, 1)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "request %d", i)
+	}
+
+	spansPerTrace := make(map[string]int)
+	for _, s := range recorder.Ended() {
+		spansPerTrace[s.SpanContext().TraceID().String()]++
+	}
+	require.Len(t, spansPerTrace, requests, "a trace per request")
+	for id, n := range spansPerTrace {
+		assert.Equal(t, 8, n, "spans of trace %s: the request, ProcessOrder, two steps, four statements", id)
+	}
+	recordsPerTrace := make(map[string]int)
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var record map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &record))
+		id, _ := record["trace_id"].(string)
+		require.Contains(t, spansPerTrace, id, "record %s", line)
+		recordsPerTrace[id]++
+	}
+	for id, n := range recordsPerTrace {
+		assert.Equal(t, 3, n, "records of trace %s", id)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // cardinalityUsers is how many users the cardinality test and benchmark
