@@ -102,6 +102,7 @@ var headlines = []headline{
 	{"12. Races", "lessons/12-races.md", "12-races", "BuyHot", "oversold-units/op", "naive", "update", true},
 	{"13. Connections", "lessons/13-connections.md", "13-connections", "FastQueryDuringSlowPayments", "sec/op", "naive", "scalable", false},
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "p99-ms+goodput-rps", "naive", "scalable", true},
+	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "series", "naive", "scalable", false},
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first

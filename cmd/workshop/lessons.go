@@ -65,6 +65,10 @@ var exercises = []exercise{
 		[]string{"bench/conns_test.go", "bench/conns_exercise_test.go", "bench/exercise13_test.go"}, true,
 		"Count what holds a connection while the gateway thinks. Write down that you are about to " +
 			"charge, let the connection go, charge, then come back and write what happened."},
+	{15, "lessons/15-observability.md", "exercises/observe",
+		[]string{"bench/observe_test.go", "bench/observe_exercise_test.go", "bench/exercise15_test.go"}, true,
+		"Read the waterfall: which step has one span per past order? Ask the database for the " +
+			"answer of that step in one statement, and let it do the adding up."},
 	{16, "lessons/16-overload.md", "exercises/overload",
 		[]string{"bench/overload_test.go", "bench/overload_exercise_test.go", "bench/exercise16_test.go"}, false,
 		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +

@@ -99,6 +99,12 @@ lesson16() {
   go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
 }
 
+lesson15() {
+  run "lesson 15"
+  go test -run '^$' -bench '^BenchmarkObserve' -benchmem -count 6 ./bench > $results/15-observability.bench
+  go test -count 1 -run '^TestObserveTraceFindsNPlusOne$' ./bench -args -waterfall-out="$PWD/$results/15-waterfall.txt"
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
