@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"works-vs-scales/internal/report"
@@ -51,6 +52,16 @@ func resultArtifacts(root string) ([]artifact, error) {
 				return nil, err
 			}
 			made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+".svg"), svg})
+			for _, rate := range chartedRates {
+				if !slices.Contains(b.Units, rate.unit) {
+					continue
+				}
+				svg, err := b.ChartUnitSVG(r.Machine(), rate.unit)
+				if err != nil {
+					return nil, err
+				}
+				made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+"-"+rate.file+".svg"), svg})
+			}
 		}
 	}
 	headline, err := headlineTable(reports)
@@ -59,6 +70,10 @@ func resultArtifacts(root string) ([]artifact, error) {
 	}
 	return append(made, artifact{filepath.Join(root, resultsDir, "headline.md"), headline}), nil
 }
+
+// chartedRates are the units, besides time, that a benchmark with sizes is
+// charted in when it reports them (lesson 14: rows/s against rows).
+var chartedRates = []struct{ unit, file string }{{"rows/s", "rows-per-s"}}
 
 func readReport(path string) (*report.Report, error) {
 	f, err := os.Open(path)
