@@ -40,7 +40,7 @@ func (c *Counts) Commits() int64 { return c.commits.Load() }
 // countCommit counts a commit if the call that just ended, without error,
 // left the connection outside a transaction, other than by rolling back.
 func (c *Counts) countCommit(conn *pgx.Conn, err error, tag pgconn.CommandTag) {
-	if err == nil && conn.PgConn().TxStatus() == 'I' && tag.String() != "ROLLBACK" {
+	if err == nil && conn != nil && conn.PgConn().TxStatus() == 'I' && tag.String() != "ROLLBACK" {
 		c.commits.Add(1)
 	}
 }
