@@ -182,3 +182,18 @@ func TestImportCSVRefusesHostileInput(t *testing.T) {
 		})
 	}
 }
+
+func TestImportCSVAgree(t *testing.T) {
+	const n = 100
+	file := ordersCSV(n, importedIDs, 0)
+	var imported [][]shop.Order
+	for _, importCSV := range []importCSVFunc{naivewrites.ImportCSV, scalablewrites.ImportCSV} {
+		db := pgtest.ShopClone(t, writesScale)
+		count, err := importCSV(context.Background(), db, strings.NewReader(file))
+		require.NoError(t, err)
+		require.Equal(t, int64(n), count)
+		imported = append(imported, importedRows(t, db, importedIDs, importedIDs+n-1))
+	}
+	require.Len(t, imported[0], n)
+	require.Equal(t, imported[0], imported[1])
+}
