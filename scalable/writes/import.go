@@ -85,16 +85,17 @@ func check(orders []shop.Order) error {
 	return nil
 }
 
-// refused returns nil if err is nil; if the database refused the orders'
-// rows for their content (SQLSTATE class 23, integrity constraint
-// violation), a [shop.RowError] naming the bad orders, found by one more
-// query; err otherwise. The transaction that failed has written nothing.
+// refused is refusedRows for an import: an id the shop has already is a bad
+// row.
 func refused(ctx context.Context, db *pgxpool.Pool, orders []shop.Order, err error) error {
 	return refusedRows(ctx, db, orders, err, true)
 }
 
-// refusedRows is refused, where an id the shop has already is bad only if
-// existingIsBad.
+// refusedRows returns nil if err is nil; if the database refused the orders'
+// rows for their content (SQLSTATE class 23, integrity constraint violation),
+// a [shop.RowError] naming the bad orders, found by one more query; err
+// otherwise. The transaction that failed has written nothing. An id the shop
+// has already is bad if existingIsBad (an import), not otherwise (an upsert).
 func refusedRows(ctx context.Context, db *pgxpool.Pool, orders []shop.Order, err error, existingIsBad bool) error {
 	if err == nil {
 		return nil
