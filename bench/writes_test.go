@@ -392,3 +392,42 @@ func findPgbench() (string, error) {
 	}
 	return "", errors.New("no pgbench: install PostgreSQL's server package (Debian: apt-get install postgresql; macOS: brew install postgresql), or set WORKSHOP_PGBENCH to its path")
 }
+
+// TestImportOrdersTwiceAtOnce runs the same import twice at once: for every
+// all-or-nothing version, one lands it and the other is refused, every row
+// named, having written nothing; the upsert lands it twice, to the same rows.
+func TestImportOrdersTwiceAtOnce(t *testing.T) {
+	const n = 300
+	orders := importedOrders(n, importedIDs)
+	for _, imp := range importers() {
+		if !imp.allOrNothing {
+			continue
+		}
+		t.Run(name("impl", imp.name), func(t *testing.T) {
+			db := pgtest.ShopClone(t, writesScale)
+			start := make(chan struct{})
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					<-start
+					errs <- imp.importOrders(context.Background(), db, orders)
+				}()
+			}
+			close(start)
+			first, second := <-errs, <-errs
+			if imp.name == "upsert" {
+				require.NoError(t, first)
+				require.NoError(t, second)
+			} else {
+				if first == nil {
+					first, second = second, first
+				}
+				require.NoError(t, second, "one of the two lands")
+				var rowErr *shop.RowError
+				require.ErrorAs(t, first, &rowErr, "the other is refused")
+				require.Len(t, rowErr.Rows, n, "every row named: %v", first)
+			}
+			require.Equal(t, orders, importedRows(t, db, importedIDs, importedIDs+n-1))
+		})
+	}
+}
