@@ -65,6 +65,10 @@ var exercises = []exercise{
 		[]string{"bench/conns_test.go", "bench/conns_exercise_test.go", "bench/exercise13_test.go"}, true,
 		"Count what holds a connection while the gateway thinks. Write down that you are about to " +
 			"charge, let the connection go, charge, then come back and write what happened."},
+	{14, "lessons/14-writes.md", "exercises/writes",
+		[]string{"bench/writes_exercise_test.go", "bench/writes_test.go", "bench/exercise14_test.go"}, true,
+		"Every line that goes to the database on its own pays a round trip and a commit. Read and " +
+			"check the whole file first, then send every good row in one stream, inside one transaction."},
 	{15, "lessons/15-observability.md", "exercises/observe",
 		[]string{"bench/observe_test.go", "bench/observe_exercise_test.go", "bench/exercise15_test.go"}, true,
 		"Read the waterfall: which step has one span per past order? Ask the database for the " +

@@ -105,6 +105,12 @@ lesson15() {
   go test -count 1 -run '^TestObserveTraceFindsNPlusOne$' ./bench -args -waterfall-out="$PWD/$results/15-waterfall.txt"
 }
 
+lesson14() {
+  run "lesson 14, loopback and 1 ms RTT (WORKSHOP_LARGE=1 adds 100,000 orders: minutes more)"
+  go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$' -benchtime 1x -benchmem -count 6 ./bench > $results/14-writes.bench
+  WORKSHOP_RTT=1ms go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$//^(orders=(100|1000)|rows=.*)$' -benchtime 1x -benchmem -count 6 ./bench > $results/14-writes-rtt1ms.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
