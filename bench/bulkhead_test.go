@@ -96,8 +96,10 @@ func stickSearch(tb testing.TB, db *pgxpool.Pool, served workloads, n int) (stop
 func TestBulkheadWorkloadsAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
-	naive := naivebulkhead.New(db)
-	scalable := scalablebulkhead.New(bulkheadPools(t, db), scalablebulkhead.DefaultTimeouts)
+	naive, err := naivebulkhead.New(db)
+	require.NoError(t, err)
+	scalable, err := scalablebulkhead.New(bulkheadPools(t, db), scalablebulkhead.DefaultTimeouts)
+	require.NoError(t, err)
 
 	wantOrders, err := naive.RecentOrders(ctx, 1)
 	require.NoError(t, err)
@@ -123,14 +125,15 @@ func TestBulkheadWorkloadsAgree(t *testing.T) {
 func TestStuckSearchTakesTheSharedPool(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	pool := sharedPool(t, db, sharedPoolSize)
-	naive := naivebulkhead.New(pool)
+	naive, err := naivebulkhead.New(pool)
+	require.NoError(t, err)
 	stop := stickSearch(t, db, naive, sharedPoolSize)
 	defer stop()
 
 	assert.Equal(t, int32(sharedPoolSize), pool.Stat().AcquiredConns(), "search holds every connection")
 	ctx, cancel := context.WithTimeout(context.Background(), requestDeadline)
 	defer cancel()
-	_, err := naive.RecentOrders(ctx, 1)
+	_, err = naive.RecentOrders(ctx, 1)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "orders, which did nothing wrong, time out")
 	_, err = naive.UserPayments(ctx, 1)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "and so do payments")
@@ -151,10 +154,13 @@ var generousTimeouts = scalablebulkhead.Timeouts{Orders: hangBound, Search: hang
 // the search pool stays full and products locked until the test stops them.
 func TestBulkheadsKeepOrdersAndPaymentsServed(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	want, err := naivebulkhead.New(db).RecentOrders(context.Background(), 1)
+	naive, err := naivebulkhead.New(db)
+	require.NoError(t, err)
+	want, err := naive.RecentOrders(context.Background(), 1)
 	require.NoError(t, err)
 	pools := bulkheadPools(t, db)
-	scalable := scalablebulkhead.New(pools, generousTimeouts)
+	scalable, err := scalablebulkhead.New(pools, generousTimeouts)
+	require.NoError(t, err)
 	stop := stickSearch(t, db, scalable, int(scalablebulkhead.DefaultSizes.Search))
 	defer stop()
 
@@ -165,7 +171,8 @@ func TestBulkheadsKeepOrdersAndPaymentsServed(t *testing.T) {
 	require.NoError(t, err, "and so are payments")
 	assert.Equal(t, scalablebulkhead.DefaultSizes.Search, pools.Search.Stat().AcquiredConns(), "search is full")
 
-	short := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+	short, err := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+	require.NoError(t, err)
 	_, err = short.SearchProducts(context.Background(), "steel")
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "search fails, at its own deadline, alone")
 }
@@ -183,11 +190,19 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 	}{
 		{"naive", func(tb testing.TB, db *pgxpool.Pool) (workloads, *pgxpool.Pool, int) {
 			pool := sharedPool(tb, db, sharedPoolSize)
-			return naivebulkhead.New(pool), pool, sharedPoolSize
+			served, err := naivebulkhead.New(pool)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return served, pool, sharedPoolSize
 		}},
 		{"bulkhead", func(tb testing.TB, db *pgxpool.Pool) (workloads, *pgxpool.Pool, int) {
 			pools := bulkheadPools(tb, db)
-			return scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts), pools.Orders, int(scalablebulkhead.DefaultSizes.Search)
+			served, err := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return served, pools.Orders, int(scalablebulkhead.DefaultSizes.Search)
 		}},
 	}
 	for _, callers := range sizes(100) {
@@ -245,13 +260,16 @@ func BenchmarkOrdersWhileSearchIsStuck(b *testing.B) {
 func TestDeadlineGetsOrdersOutOfAHungDatabase(t *testing.T) {
 	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	pools := bulkheadPools(t, db)
-	generous := scalablebulkhead.New(pools, generousTimeouts)
+	generous, err := scalablebulkhead.New(pools, generousTimeouts)
+	require.NoError(t, err)
+	short, err := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+	require.NoError(t, err)
 	want, err := generous.RecentOrders(context.Background(), 1)
 	require.NoError(t, err)
 
 	t.Cleanup(proxy.Resume) // before the hang: the pools close even if the test fails while hung
 	proxy.Hang()            // the network drops every packet: no error, no answer
-	_, err = scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts).RecentOrders(context.Background(), 1)
+	_, err = short.RecentOrders(context.Background(), 1)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the call's own deadline ends the wait; the caller set none")
 
 	proxy.Resume()

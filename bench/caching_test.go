@@ -62,7 +62,8 @@ func cachedReaders(t *testing.T, db *pgxpool.Pool) map[string]productReader {
 func TestCachedProductsAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
-	uncached := naive.NewProducts(db)
+	uncached, err := naive.NewProducts(db)
+	require.NoError(t, err)
 	for name, cached := range cachedReaders(t, db) {
 		for id := int64(1); id <= 20; id++ {
 			want, err := uncached.Get(ctx, id)
@@ -185,7 +186,11 @@ func BenchmarkGetProduct(b *testing.B) {
 		open func(op int) (productReader, func() float64, func())
 	}{
 		{"naive", func(int) (productReader, func() float64, func()) {
-			return naive.NewProducts(db), func() float64 { return 0 }, func() {}
+			products, err := naive.NewProducts(db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return products, func() float64 { return 0 }, func() {}
 		}},
 		{"inprocess", func(int) (productReader, func() float64, func()) {
 			products, err := scalable.NewProducts(db, scalable.Options{TTL: cacheTTL, MaxEntries: 100})
@@ -315,7 +320,9 @@ func faultyRedisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProduct
 func TestRedisUnreachableFallsBackToTheDatabase(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
-	want, err := naive.NewProducts(db).Get(ctx, 7)
+	uncached, err := naive.NewProducts(db)
+	require.NoError(t, err)
+	want, err := uncached.Get(ctx, 7)
 	require.NoError(t, err)
 	for _, fault := range []string{"down", "hung"} {
 		t.Run(fault, func(t *testing.T) {
@@ -364,7 +371,9 @@ func (failWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 func TestFailedCacheFillDoesNotFailTheRead(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
-	want, err := naive.NewProducts(db).Get(ctx, 9)
+	uncached, err := naive.NewProducts(db)
+	require.NoError(t, err)
+	want, err := uncached.Get(ctx, 9)
 	require.NoError(t, err)
 	products, rdb, _, _ := faultyRedisProducts(t, db)
 	rdb.AddHook(failWrites{})
@@ -380,9 +389,11 @@ func TestFailedCacheFillDoesNotFailTheRead(t *testing.T) {
 func TestCorruptCachedValueIsNotServed(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
-	want, err := naive.NewProducts(db).Get(ctx, 11)
+	uncached, err := naive.NewProducts(db)
 	require.NoError(t, err)
-	other, err := naive.NewProducts(db).Get(ctx, 12)
+	want, err := uncached.Get(ctx, 11)
+	require.NoError(t, err)
+	other, err := uncached.Get(ctx, 12)
 	require.NoError(t, err)
 	otherJSON, err := json.Marshal(other)
 	require.NoError(t, err)
@@ -421,8 +432,10 @@ func TestNegativePriceIsRefused(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	ctx := context.Background()
 	readers := cachedReaders(t, db)
-	readers["naive"] = naive.NewProducts(db)
-	before, err := naive.NewProducts(db).Get(ctx, 4)
+	uncached, err := naive.NewProducts(db)
+	require.NoError(t, err)
+	readers["naive"] = uncached
+	before, err := uncached.Get(ctx, 4)
 	require.NoError(t, err)
 	for name, products := range readers {
 		for _, price := range []int64{-1, math.MinInt64} {
@@ -436,7 +449,7 @@ func TestNegativePriceIsRefused(t *testing.T) {
 		require.NoError(t, products.SetPrice(ctx, 4, 0), "%s: zero is a price", name)
 		require.NoError(t, products.SetPrice(ctx, 4, before.PriceCents), name)
 	}
-	after, err := naive.NewProducts(db).Get(ctx, 4)
+	after, err := uncached.Get(ctx, 4)
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
 }

@@ -14,5 +14,5 @@ import (
 // The trainee's check of lesson 12: go test -tags exercise -run Exercise12 ./bench
 
 func TestExercise12(t *testing.T) {
-	require.NoError(t, checkExercise12(t, coupon.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return coupon.NewCoupons(db) }))
+	require.NoError(t, checkExercise12(t, coupon.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return coupon.NewCoupons(db) }))
 }

@@ -406,7 +406,7 @@ func exportWithoutFlush(ctx context.Context, db *pgxpool.Pool, w io.Writer) erro
 // inner join drops the posts nobody has commented on.
 func feedWithInnerJoin(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
 	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
-			u.id, u.name, u.email, u.created_at,
+			u.id, u.name, u.email, u.phone, u.created_at,
 			(SELECT count(*) FROM comments c WHERE c.post_id = p.id),
 			c.id, c.author_id, c.body, c.created_at
 		FROM (SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1) p
@@ -416,14 +416,14 @@ func feedWithInnerJoin(ctx context.Context, db *pgxpool.Pool, limit, perPost int
 			WHERE post_id = p.id ORDER BY created_at DESC, id DESC LIMIT $2
 		) c ON true
 		ORDER BY p.created_at DESC, p.id DESC, c.created_at DESC, c.id DESC`
-	return queryFeedWithComments(ctx, db, feedWithCommentsQuery, limit, perPost)
+	return queryFeedWithComments(ctx, db, false, feedWithCommentsQuery, limit, perPost)
 }
 
 // feedCountingKeptComments is a wrong answer to exercise 1: one query, whose
 // comment count is the number of comments it kept, at most perPost.
 func feedCountingKeptComments(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
 	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
-			u.id, u.name, u.email, u.created_at,
+			u.id, u.name, u.email, u.phone, u.created_at,
 			count(c.id) OVER (PARTITION BY p.id),
 			c.id, c.author_id, c.body, c.created_at
 		FROM (SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1) p
@@ -433,13 +433,32 @@ func feedCountingKeptComments(ctx context.Context, db *pgxpool.Pool, limit, perP
 			WHERE post_id = p.id ORDER BY created_at DESC, id DESC LIMIT $2
 		) c ON true
 		ORDER BY p.created_at DESC, p.id DESC, c.created_at DESC, c.id DESC`
-	return queryFeedWithComments(ctx, db, feedWithCommentsQuery, limit, perPost)
+	return queryFeedWithComments(ctx, db, false, feedWithCommentsQuery, limit, perPost)
+}
+
+// feedScanningPhoneIntoString is a wrong answer to exercise 1: the right
+// query, but the author's phone scanned into a string, as if it could not be
+// NULL; it fails on the first author who gave none.
+func feedScanningPhoneIntoString(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
+			u.id, u.name, u.email, u.phone, u.created_at,
+			(SELECT count(*) FROM comments c WHERE c.post_id = p.id),
+			c.id, c.author_id, c.body, c.created_at
+		FROM (SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1) p
+		JOIN users u ON u.id = p.author_id
+		LEFT JOIN LATERAL (
+			SELECT id, author_id, body, created_at FROM comments
+			WHERE post_id = p.id ORDER BY created_at DESC, id DESC LIMIT $2
+		) c ON true
+		ORDER BY p.created_at DESC, p.id DESC, c.created_at DESC, c.id DESC`
+	return queryFeedWithComments(ctx, db, true, feedWithCommentsQuery, limit, perPost)
 }
 
 // queryFeedWithComments runs a feed query whose rows are a post, its author,
 // its comment count and one of its comments (NULL for none), and puts the
-// rows back together.
-func queryFeedWithComments(ctx context.Context, db *pgxpool.Pool, query string, args ...any) ([]shop.FeedPostWithComments, error) {
+// rows back together. With phoneAsString it scans the author's phone into a
+// string instead of a *string.
+func queryFeedWithComments(ctx context.Context, db *pgxpool.Pool, phoneAsString bool, query string, args ...any) ([]shop.FeedPostWithComments, error) {
 	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -452,10 +471,18 @@ func queryFeedWithComments(ctx context.Context, db *pgxpool.Pool, query string, 
 		var commentID, commentAuthorID *int64
 		var body *string
 		var commentedAt *time.Time
-		err := rows.Scan(&p.ID, &p.AuthorID, &p.Title, &p.CreatedAt, &a.ID, &a.Name, &a.Email, &a.CreatedAt, &item.CommentCount,
+		var phone string
+		phoneDest := any(&a.Phone)
+		if phoneAsString {
+			phoneDest = &phone
+		}
+		err := rows.Scan(&p.ID, &p.AuthorID, &p.Title, &p.CreatedAt, &a.ID, &a.Name, &a.Email, phoneDest, &a.CreatedAt, &item.CommentCount,
 			&commentID, &commentAuthorID, &body, &commentedAt)
 		if err != nil {
 			return nil, err
+		}
+		if phoneAsString {
+			a.Phone = &phone
 		}
 		if n := len(feed); n == 0 || feed[n-1].Post.ID != p.ID {
 			item.LatestComments = []shop.Comment{}
@@ -478,6 +505,7 @@ type poolsWithoutDeadlines struct {
 
 func newPoolsWithoutDeadlines(db *pgxpool.Pool) (*poolsWithoutDeadlines, error) {
 	s := &poolsWithoutDeadlines{}
+	var shops []*naivebulkhead.Shop
 	for _, size := range []int32{4, 2, 2} {
 		cfg := db.Config()
 		cfg.MaxConns = size
@@ -487,8 +515,14 @@ func newPoolsWithoutDeadlines(db *pgxpool.Pool) (*poolsWithoutDeadlines, error) 
 			return nil, err
 		}
 		s.pools = append(s.pools, pool)
+		served, err := naivebulkhead.New(pool)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		shops = append(shops, served)
 	}
-	s.orders, s.search, s.payments = naivebulkhead.New(s.pools[0]), naivebulkhead.New(s.pools[1]), naivebulkhead.New(s.pools[2])
+	s.orders, s.search, s.payments = shops[0], shops[1], shops[2]
 	return s, nil
 }
 

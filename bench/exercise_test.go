@@ -48,12 +48,14 @@ func TestExercise05(t *testing.T) {
 }
 
 func TestExercise06(t *testing.T) {
-	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return caching.NewCatalog(db) }))
+	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) (categoryCounter, error) { return caching.NewCatalog(db) }))
 }
 
 func TestExercise07(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	require.NoError(t, checkExercise07(t, db, stampede.NewDashboard(db)))
+	dashboard, err := stampede.NewDashboard(db)
+	require.NoError(t, err, "your NewDashboard")
+	require.NoError(t, checkExercise07(t, db, dashboard))
 }
 
 func TestExercise08(t *testing.T) {

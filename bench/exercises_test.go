@@ -74,6 +74,10 @@ func checkExercise01(t testing.TB, db *pgxpool.Pool, list listPostsWithCommentsF
 	}
 	counted, counts := pgtest.CountQueries(ctx)
 	got, err := list(counted, db, feedSize, perPost)
+	if err != nil && strings.Contains(err.Error(), "cannot scan NULL") {
+		return fmt.Errorf("your ListPostsWithComments failed on a NULL (some authors have no phone number, some posts no comments): "+
+			"scan a column that may be NULL into a pointer, such as *string: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("your ListPostsWithComments failed: %w", err)
 	}
@@ -138,6 +142,7 @@ func TestExercise01CheckFailsOnWrongAnswers(t *testing.T) {
 	}{
 		{"an inner join", feedWithInnerJoin, "a join drops a post without comments"},
 		{"the count of the comments kept", feedCountingKeptComments, "count all of the post's comments"},
+		{"a phone that cannot be NULL", feedScanningPhoneIntoString, "scan a column that may be NULL into a pointer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkExercise01(t, pgtest.ShopClone(t, shop.Small), tc.list)
@@ -540,6 +545,9 @@ type categoryCounter interface {
 	CategoryCounts(ctx context.Context) (map[string]int64, error)
 }
 
+// newCatalogFunc makes a catalog on db, as NewCatalog does.
+type newCatalogFunc func(db *pgxpool.Pool) (categoryCounter, error)
+
 // menuAge is how old the check lets a cached menu be: the lesson's TTL is a
 // minute.
 const menuAge = 5 * time.Minute
@@ -553,12 +561,19 @@ const menuAge = 5 * time.Minute
 // The TTL is checked on the fake clock of a testing/synctest bubble, as
 // NewCatalog takes no clock: inside the bubble, time.Sleep(menuAge) returns
 // at once, and the queries still reach the real database.
-func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCounter) error {
-	want, err := naivecaching.NewCatalog(db).CategoryCounts(context.Background())
+func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog newCatalogFunc) error {
+	naive, err := naivecaching.NewCatalog(db)
+	if err != nil {
+		return fmt.Errorf("the naive catalog to compare with: %w", err)
+	}
+	want, err := naive.CategoryCounts(context.Background())
 	if err != nil {
 		return fmt.Errorf("the counts to compare with: %w", err)
 	}
-	catalog := newCatalog(db)
+	catalog, err := newCatalog(db)
+	if err != nil {
+		return fmt.Errorf("your NewCatalog: %w", err)
+	}
 	ctx, counts := pgtest.CountQueries(context.Background())
 	for call := 1; call <= 100; call++ {
 		got, err := catalog.CategoryCounts(ctx)
@@ -579,7 +594,9 @@ func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Po
 	}
 	t.Logf("100 calls one after another, queries: %d (the naive catalog: 100)", counts.Statements())
 
-	catalog = newCatalog(db)
+	if catalog, err = newCatalog(db); err != nil {
+		return fmt.Errorf("your NewCatalog: %w", err)
+	}
 	ctx, counts = pgtest.CountQueries(context.Background())
 	results, errs := callWhileLocked(t, db, "products", 50, func() (map[string]int64, error) { return catalog.CategoryCounts(ctx) })
 	for i := range results {
@@ -601,7 +618,7 @@ func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Po
 
 // checkMenuAge checks, on a fake clock, that a catalog made by newCatalog
 // shows a category added after its first call once menuAge has passed.
-func checkMenuAge(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Pool) categoryCounter) error {
+func checkMenuAge(t *testing.T, db *pgxpool.Pool, newCatalog newCatalogFunc) error {
 	// A pool of one connection, opened and connected outside the bubble, so
 	// that nothing inside it dials or starts the pool's goroutines.
 	cfg := db.Config()
@@ -616,7 +633,12 @@ func checkMenuAge(t *testing.T, db *pgxpool.Pool, newCatalog func(*pgxpool.Pool)
 	}
 	var checkErr error
 	synctest.Test(t, func(t *testing.T) {
-		checkErr = menuAfter(t, pool, newCatalog(pool))
+		catalog, err := newCatalog(pool)
+		if err != nil {
+			checkErr = fmt.Errorf("your NewCatalog: %w", err)
+			return
+		}
+		checkErr = menuAfter(t, pool, catalog)
 		// The answer's cache is dropped here; a goroutine of its own (a
 		// cache's periodic clean-up) must return before the bubble ends.
 		for range 3 {
@@ -654,7 +676,7 @@ func menuAfter(t *testing.T, db *pgxpool.Pool, catalog categoryCounter) error {
 }
 
 func TestExercise06CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return naivecaching.NewCatalog(db) })
+	err := checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) (categoryCounter, error) { return naivecaching.NewCatalog(db) })
 	require.ErrorContains(t, err, "100 queries")
 	t.Log(err)
 }
@@ -662,12 +684,12 @@ func TestExercise06CheckFailsOnTheStart(t *testing.T) {
 func TestExercise06CheckFailsOnWrongAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		newCatalog func(*pgxpool.Pool) categoryCounter
+		newCatalog newCatalogFunc
 		want       string
 	}{
-		{"the cache's own map", func(db *pgxpool.Pool) categoryCounter { return &sharedMapCatalog{db: db} }, "you returned your cache's own map"},
-		{"no mutex", func(db *pgxpool.Pool) categoryCounter { return &unlockedCatalog{db: db} }, "50 queries for 50 callers at once"},
-		{"never expires", func(db *pgxpool.Pool) categoryCounter { return &foreverCatalog{db: db} }, "your cache never expires"},
+		{"the cache's own map", func(db *pgxpool.Pool) (categoryCounter, error) { return &sharedMapCatalog{db: db}, nil }, "you returned your cache's own map"},
+		{"no mutex", func(db *pgxpool.Pool) (categoryCounter, error) { return &unlockedCatalog{db: db}, nil }, "50 queries for 50 callers at once"},
+		{"never expires", func(db *pgxpool.Pool) (categoryCounter, error) { return &foreverCatalog{db: db}, nil }, "your cache never expires"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if raceEnabled && tc.name == "no mutex" && os.Getenv(raceChildEnv) == "" {
@@ -700,7 +722,7 @@ func unlockedCacheUnderRace(t *testing.T) {
 }
 
 func TestExercise06CheckPassesOnTheAnswer(t *testing.T) {
-	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) categoryCounter { return scalablecaching.NewCatalog(db) }))
+	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) (categoryCounter, error) { return scalablecaching.NewCatalog(db) }))
 }
 
 type statusCounter interface {
@@ -714,7 +736,11 @@ type statusCounter interface {
 // the shop: the check locks the orders table while the callers arrive.
 func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) error {
 	const callers = 50
-	want, err := naivestampede.NewDashboard(db).OrdersPerStatus(context.Background())
+	naive, err := naivestampede.NewDashboard(db)
+	if err != nil {
+		return fmt.Errorf("the naive dashboard to compare with: %w", err)
+	}
+	want, err := naive.OrdersPerStatus(context.Background())
 	if err != nil {
 		return fmt.Errorf("the counts to compare with: %w", err)
 	}
@@ -793,7 +819,9 @@ func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) er
 
 func TestExercise07CheckFailsOnTheStart(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	err := checkExercise07(t, db, naivestampede.NewDashboard(db))
+	dashboard, err := naivestampede.NewDashboard(db)
+	require.NoError(t, err)
+	err = checkExercise07(t, db, dashboard)
 	require.ErrorContains(t, err, "50 queries")
 	t.Log(err)
 }
@@ -818,7 +846,9 @@ func TestExercise07CheckFailsOnWrongAnswers(t *testing.T) {
 
 func TestExercise07CheckPassesOnTheAnswer(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	require.NoError(t, checkExercise07(t, db, scalablestampede.NewDashboard(db)))
+	dashboard, err := scalablestampede.NewDashboard(db)
+	require.NoError(t, err)
+	require.NoError(t, checkExercise07(t, db, dashboard))
 }
 
 type paymentsInCurrencyFunc func(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error)
@@ -1091,7 +1121,11 @@ type closingWorkloads interface {
 func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorkloads, error)) error {
 	db := pgtest.ShopClone(t, shop.Small)
 	ctx := context.Background()
-	wantOrders, err := naivebulkhead.New(db).RecentOrders(ctx, 1)
+	naive, err := naivebulkhead.New(db)
+	if err != nil {
+		return fmt.Errorf("the naive shop to compare with: %w", err)
+	}
+	wantOrders, err := naive.RecentOrders(ctx, 1)
 	if err != nil {
 		return fmt.Errorf("the orders to compare with: %w", err)
 	}
@@ -1185,7 +1219,8 @@ func whileSearchIsStuck(t *testing.T, db *pgxpool.Pool, answer closingWorkloads,
 
 func TestExercise11CheckFailsOnTheStart(t *testing.T) {
 	err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) {
-		return naiveClosing{naivebulkhead.New(db)}, nil
+		served, err := naivebulkhead.New(db)
+		return naiveClosing{served}, err
 	})
 	require.ErrorContains(t, err, "orders failed while search was stuck")
 	t.Log(err)
@@ -1204,7 +1239,8 @@ func TestExercise11CheckFailsOnWrongAnswers(t *testing.T) {
 				return nil, err
 			}
 			t.Cleanup(pools.Close) // the wrong answer leaks them; the test does not
-			return unclosingShop{scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)}, nil
+			served, err := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+			return unclosingShop{served}, err
 		})
 		require.ErrorContains(t, err, "still open after Close")
 		t.Log(err)
@@ -1217,7 +1253,12 @@ func TestExercise11CheckPassesOnTheAnswer(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return scalableClosing{scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts), pools}, nil
+		served, err := scalablebulkhead.New(pools, scalablebulkhead.DefaultTimeouts)
+		if err != nil {
+			pools.Close()
+			return nil, err
+		}
+		return scalableClosing{served, pools}, nil
 	}))
 }
 

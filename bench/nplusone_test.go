@@ -42,6 +42,7 @@ var ordersAcrossTheSkew = []int{0, 1, 10, 100, 1000, 10_000}
 func TestGetUserOrdersAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
+	withoutPhone := 0
 	for _, n := range ordersAcrossTheSkew {
 		userID, ok := shop.Small.UserWithOrders(n)
 		require.True(t, ok, "the small shop has a user with %d orders", n)
@@ -49,12 +50,30 @@ func TestGetUserOrdersAgree(t *testing.T) {
 			want, err := naive.GetUserOrders(ctx, db, userID)
 			require.NoError(t, err)
 			requireWellFormed(t, want, userID, n)
+			if want.User.Phone == nil {
+				withoutPhone++
+			}
 			for _, impl := range getUserOrdersImpls[1:] {
 				got, err := impl.get(ctx, db, userID)
 				require.NoError(t, err, impl.name)
 				require.Equal(t, want, got, "%s disagrees with naive", impl.name)
 			}
 		})
+	}
+	require.Positive(t, withoutPhone, "the users compared include some without a phone number (NULL)")
+	require.Less(t, withoutPhone, len(ordersAcrossTheSkew), "and some with one")
+}
+
+// requirePhoneAsSeeded checks that the user's phone number is read, NULL
+// included: every shop.NoPhoneEvery-th user has none, a nil Phone; the others
+// have one.
+func requirePhoneAsSeeded(t *testing.T, u shop.User) {
+	t.Helper()
+	if u.ID%shop.NoPhoneEvery == 0 {
+		require.Nil(t, u.Phone, "user %d gave no phone number", u.ID)
+	} else {
+		require.NotNil(t, u.Phone, "user %d has a phone number", u.ID)
+		require.NotEmpty(t, *u.Phone, "user %d has a phone number", u.ID)
 	}
 }
 
@@ -66,6 +85,7 @@ func requireWellFormed(t *testing.T, got shop.UserOrders, userID int64, orders i
 	t.Helper()
 	require.Equal(t, userID, got.User.ID)
 	require.NotEmpty(t, got.User.Email)
+	requirePhoneAsSeeded(t, got.User)
 	require.Equal(t, orders, len(got.Orders))
 	itemless, tied := 0, 0
 	for i, o := range got.Orders {
@@ -163,9 +183,13 @@ func TestListPostsAgree(t *testing.T) {
 	want, err := naive.ListPosts(ctx, db, feedSize)
 	require.NoError(t, err)
 	require.Len(t, want, feedSize)
-	commented := 0
+	commented, withoutPhone := 0, 0
 	for i, item := range want {
 		require.Equal(t, item.Post.AuthorID, item.Author.ID)
+		requirePhoneAsSeeded(t, item.Author)
+		if item.Author.Phone == nil {
+			withoutPhone++
+		}
 		if i > 0 {
 			require.False(t, item.Post.CreatedAt.After(want[i-1].Post.CreatedAt), "newest first")
 		}
@@ -174,6 +198,8 @@ func TestListPostsAgree(t *testing.T) {
 		}
 	}
 	require.NotZero(t, commented, "some posts in the feed have comments")
+	require.NotZero(t, withoutPhone, "some authors in the feed have no phone number (NULL)")
+	require.Less(t, withoutPhone, len(want), "some authors in the feed have a phone number")
 
 	got, err := scalable.ListPosts(ctx, db, feedSize)
 	require.NoError(t, err)

@@ -35,13 +35,17 @@ const (
 func TestBestSellersAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	ctx := context.Background()
-	want, err := naivestampede.NewReports(db).BestSellers(ctx)
+	naive, err := naivestampede.NewReports(db)
+	require.NoError(t, err)
+	want, err := naive.BestSellers(ctx)
 	require.NoError(t, err)
 	require.Len(t, want, 10)
 	for i := 1; i < len(want); i++ {
 		require.GreaterOrEqual(t, want[i-1].Units, want[i].Units, "most sold first")
 	}
-	got, err := scalablestampede.NewReports(db, reportTimeout).BestSellers(ctx)
+	scalable, err := scalablestampede.NewReports(db, reportTimeout)
+	require.NoError(t, err)
+	got, err := scalable.BestSellers(ctx)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 }
@@ -190,7 +194,8 @@ func allStacks() string {
 
 func TestNaiveRunsTheReportForEveryCaller(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
-	reports := naivestampede.NewReports(db)
+	reports, err := naivestampede.NewReports(db)
+	require.NoError(t, err)
 	ctx, counts := pgtest.CountQueries(context.Background())
 	_, errs, _, wait := callTogether(100, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
 	wait()
@@ -202,7 +207,8 @@ func TestNaiveRunsTheReportForEveryCaller(t *testing.T) {
 
 func TestConcurrentCallersShareOneQuery(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	reports := scalablestampede.NewReports(db, reportTimeout)
+	reports, err := scalablestampede.NewReports(db, reportTimeout)
+	require.NoError(t, err)
 	ctx, counts := pgtest.CountQueries(context.Background())
 
 	results, errs := callWhileLockedUntilJoined(t, db, "order_items", 100, 100, bestSellersFrame, func() ([]shop.BestSeller, error) { return reports.BestSellers(ctx) })
@@ -219,7 +225,8 @@ func TestConcurrentCallersShareOneQuery(t *testing.T) {
 // query gives up; the query goes on for the others.
 func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	reports := scalablestampede.NewReports(db, reportTimeout)
+	reports, err := scalablestampede.NewReports(db, reportTimeout)
+	require.NoError(t, err)
 	counting, counts := pgtest.CountQueries(context.Background())
 	release := lockTable(t, db, "order_items")
 
@@ -249,7 +256,8 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 // not depend on how fast the query runs; reportTimeout only bounds a hang.
 func TestErrorsAreNotKept(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	reports := scalablestampede.NewReports(db, reportTimeout)
+	reports, err := scalablestampede.NewReports(db, reportTimeout)
+	require.NoError(t, err)
 	ctx, counts := pgtest.CountQueries(context.Background())
 
 	release := lockTable(t, db, "order_items")
@@ -257,7 +265,7 @@ func TestErrorsAreNotKept(t *testing.T) {
 	go func() { _, err := reports.BestSellers(ctx); failed <- err }()
 	waitForLockWaiters(t, db, 1)
 	cancelLockWaiters(t, db, 1)
-	err := <-failed
+	err = <-failed
 	require.True(t, pgtest.IsQueryCanceled(err), "the caller gets the query's error, got %v", err)
 	release()
 
@@ -272,7 +280,8 @@ func TestErrorsAreNotKept(t *testing.T) {
 // the query can only end at its timeout, however loaded the machine.
 func TestReportTimeoutEndsTheQuery(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
-	reports := scalablestampede.NewReports(db, 200*time.Millisecond)
+	reports, err := scalablestampede.NewReports(db, 200*time.Millisecond)
+	require.NoError(t, err)
 	lockTable(t, db, "order_items") // released when the test ends
 
 	// The caller's own bound only ends a hang, with an error of its own: a
@@ -280,7 +289,7 @@ func TestReportTimeoutEndsTheQuery(t *testing.T) {
 	errCallerGaveUp := errors.New("the caller gave up: the report's timeout did not end the query")
 	ctx, cancel := context.WithTimeoutCause(context.Background(), hangBound, errCallerGaveUp)
 	defer cancel()
-	_, err := reports.BestSellers(ctx)
+	_, err = reports.BestSellers(ctx)
 	require.Error(t, err, "the query times out while the table is locked")
 	require.NotErrorIs(t, err, errCallerGaveUp)
 	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
@@ -317,14 +326,22 @@ func TestCacheLoaderCoalescesMisses(t *testing.T) {
 
 func BenchmarkBestSellers(b *testing.B) {
 	db := pgtest.Shop(b, shop.Small)
+	naive, err := naivestampede.NewReports(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	singleflight, err := scalablestampede.NewReports(db, reportTimeout)
+	if err != nil {
+		b.Fatal(err)
+	}
 	impls := []struct {
 		name    string
 		reports interface {
 			BestSellers(context.Context) ([]shop.BestSeller, error)
 		}
 	}{
-		{"naive", naivestampede.NewReports(db)},
-		{"singleflight", scalablestampede.NewReports(db, reportTimeout)},
+		{"naive", naive},
+		{"singleflight", singleflight},
 	}
 	for _, impl := range impls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {

@@ -34,12 +34,15 @@ const (
 	couponRequests = 50 // redemptions of one coupon by one user, at once
 )
 
+// newCouponsFunc makes the coupons of one server on db, as NewCoupons does.
+type newCouponsFunc func(db *pgxpool.Pool) (couponRedeemer, error)
+
 // checkExercise12 says what is still wrong with an answer to lesson 12's
 // exercise, or nil when it is done: one at a time, a user redeems a coupon
 // once; 50 requests at once, through four servers, redeem it once. The
 // coupon table is locked while the requests arrive, until four of them wait
 // for it: each of those has done whatever it does before writing.
-func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons func(db *pgxpool.Pool) couponRedeemer) error {
+func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons newCouponsFunc) error {
 	db := pgtest.ShopClone(t, shop.Small)
 	ctx := context.Background()
 	if err := createTable(ctx, db); err != nil {
@@ -48,7 +51,10 @@ func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons
 	pool := sharedPool(t, db, buyersPoolSize)
 	servers := make([]couponRedeemer, couponServers)
 	for i := range servers {
-		servers[i] = newCoupons(pool)
+		var err error
+		if servers[i], err = newCoupons(pool); err != nil {
+			return fmt.Errorf("your NewCoupons: %w", err)
+		}
 	}
 
 	if err := servers[0].Redeem(ctx, 1, "WELCOME"); err != nil {
@@ -86,28 +92,29 @@ func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons
 }
 
 func TestExercise12CheckFailsOnTheStart(t *testing.T) {
-	err := checkExercise12(t, naivestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return naivestock.NewCoupons(db) })
+	err := checkExercise12(t, naivestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return naivestock.NewCoupons(db) })
 	require.ErrorContains(t, err, "redeemed FLASH50")
 }
 
 func TestExercise12CheckFailsOnACheckInATransaction(t *testing.T) {
-	err := checkExercise12(t, naivestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return txCoupons{db} })
+	err := checkExercise12(t, naivestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return txCoupons{db}, nil })
 	require.ErrorContains(t, err, "redeemed FLASH50")
 }
 
 func TestExercise12CheckFailsOnAMutexPerServer(t *testing.T) {
-	err := checkExercise12(t, naivestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer {
-		return &mutexCoupons{coupons: naivestock.NewCoupons(db)}
+	err := checkExercise12(t, naivestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) {
+		coupons, err := naivestock.NewCoupons(db)
+		return &mutexCoupons{coupons: coupons}, err
 	})
 	require.ErrorContains(t, err, fmt.Sprintf("redeemed FLASH50 %d times", couponServers))
 }
 
 func TestExercise12CheckPassesOnTheAnswer(t *testing.T) {
-	require.NoError(t, checkExercise12(t, scalablestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return scalablestock.NewCoupons(db) }))
+	require.NoError(t, checkExercise12(t, scalablestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return scalablestock.NewCoupons(db) }))
 }
 
 func TestExercise12CheckPassesOnAUniqueKeyBehindTheCheck(t *testing.T) {
-	require.NoError(t, checkExercise12(t, scalablestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return txCoupons{db} }))
+	require.NoError(t, checkExercise12(t, scalablestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return txCoupons{db}, nil }))
 }
 
 // txCoupons is the first fix people write: the check and the insert in one
@@ -158,17 +165,18 @@ func TestCouponsRefuseHostileInput(t *testing.T) {
 	impls := []struct {
 		name        string
 		createTable createCouponTableFunc
-		new         func(db *pgxpool.Pool) couponRedeemer
+		new         newCouponsFunc
 	}{
-		{"naive", naivestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return naivestock.NewCoupons(db) }},
-		{"scalable", scalablestock.CreateCouponTable, func(db *pgxpool.Pool) couponRedeemer { return scalablestock.NewCoupons(db) }},
+		{"naive", naivestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return naivestock.NewCoupons(db) }},
+		{"scalable", scalablestock.CreateCouponTable, func(db *pgxpool.Pool) (couponRedeemer, error) { return scalablestock.NewCoupons(db) }},
 	}
 	for _, impl := range impls {
 		t.Run(name("impl", impl.name), func(t *testing.T) {
 			db := pgtest.ShopClone(t, shop.Small)
 			ctx := context.Background()
 			require.NoError(t, impl.createTable(ctx, db))
-			coupons := impl.new(db)
+			coupons, err := impl.new(db)
+			require.NoError(t, err)
 			require.ErrorIs(t, coupons.Redeem(ctx, 1, ""), shop.ErrInvalidCoupon)
 			require.ErrorIs(t, coupons.Redeem(ctx, 1, strings.Repeat("x", 65)), shop.ErrInvalidCoupon)
 			require.ErrorIs(t, coupons.Redeem(ctx, -1, "WELCOME"), shop.ErrUserNotFound)

@@ -10,7 +10,7 @@ import (
 // GeneratorVersion changes whenever Load would build a different database for
 // the same scale and seed (other rows, or another way of loading them), so that
 // templates seeded by an older version are not reused.
-const GeneratorVersion = 6
+const GeneratorVersion = 7
 
 // The generated shop spans five years of orders.
 var (
@@ -59,7 +59,15 @@ var (
 	categories = []string{"books", "clothing", "electronics", "garden", "grocery", "home", "kitchen", "office", "outdoors", "sports", "toys", "travel"}
 )
 
-// userRows returns the users, id 1 (the busiest) first.
+// NoPhoneEvery says which users gave no phone number: those whose id is a
+// multiple of it, whose phone is NULL. Among them are all the
+// Scale.EdgeCaseUsers but user 1, so whatever reads a user's orders meets
+// both.
+const NoPhoneEvery = 5
+
+// userRows returns the users, id 1 (the busiest) first. Every NoPhoneEvery-th
+// has no phone number; the others have one in the range set aside for
+// fiction, so no real phone rings.
 func userRows(s Scale, seed uint64) func() ([]any, error) {
 	r := newRand(seed, streamUsers)
 	id, n := 0, s.Users()
@@ -70,10 +78,15 @@ func userRows(s Scale, seed uint64) func() ([]any, error) {
 		id++
 		first, last := firstNames[r.IntN(len(firstNames))], lastNames[r.IntN(len(lastNames))]
 		initial := string(rune('A' + r.IntN(26)))
+		var phone any // NULL
+		if id%NoPhoneEvery != 0 {
+			phone = fmt.Sprintf("+44 7700 900%03d", id%1000)
+		}
 		return []any{
 			int64(id),
 			first + " " + initial + ". " + last,
 			fmt.Sprintf("user%d@example.com", id),
+			phone,
 			epoch.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond),
 		}, nil
 	}

@@ -26,7 +26,7 @@ type table struct {
 }
 
 var tables = []table{
-	{"users", []string{"id", "name", "email", "created_at"}, userRows},
+	{"users", []string{"id", "name", "email", "phone", "created_at"}, userRows},
 	{"products", []string{"id", "name", "category", "price_cents", "stock"}, productRows},
 	{"orders", []string{"id", "user_id", "status", "created_at"}, orderRows},
 	{"order_items", []string{"order_id", "line_no", "product_id", "quantity", "price_cents"}, orderItemRows},

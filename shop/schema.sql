@@ -2,10 +2,12 @@
 -- indexes live in indexes.sql and are built after the rows are in: building
 -- an index once over loaded rows is far cheaper than maintaining it row by row.
 
+-- phone is NULL for a user who gave no number (every fifth user, by id).
 CREATE TABLE users (
     id         bigint      NOT NULL,
     name       text        NOT NULL,
     email      text        NOT NULL,
+    phone      text,
     created_at timestamptz NOT NULL
 );
 

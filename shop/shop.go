@@ -13,9 +13,12 @@ import (
 
 // User is a customer of the shop.
 type User struct {
-	ID        int64
-	Name      string
-	Email     string
+	ID    int64
+	Name  string
+	Email string
+	// Phone is the user's phone number, or nil when they gave none (NULL in
+	// the database, not an empty string).
+	Phone     *string
 	CreatedAt time.Time
 }
 

@@ -49,6 +49,7 @@ func TestGeneratorVersionPinsItsRows(t *testing.T) {
 		4: "6d3eded15ccf6b9c650087e42412c2ffede5b1d1ef588ad8666ac8497cdb131b", // the edge cases seeded
 		5: "be77ee4acf21eb1bafe90fa5874988921133d1880cdfec635549d262a9be468d", // volume grows from the first day, not from zero
 		6: "00f7637807fd687352311d581c46ee9217444dd4a5932d62825c0a2e7a5bb68f", // the edge cases, and products with stock (lesson 12)
+		7: "db6d7507f66f4079db6e4ff3bd5ce6856d936042ef779701ea1af62aa095e628", // users.phone, NULL for every fifth user
 	}
 	assert.Equal(t, rowsOfVersion[GeneratorVersion], checksum(t, tiny, 1),
 		"the generator's rows changed: bump GeneratorVersion and record this checksum")
@@ -156,8 +157,23 @@ func TestDataHoldsTheEdgeCases(t *testing.T) {
 			assert.GreaterOrEqual(t, pending, 50, "the warehouse's 50 oldest pending orders exist at every scale")
 
 			names := make(map[string]bool)
+			withoutPhone := 0
 			for _, u := range generated(t, userRows(s, 1)) {
 				names[u[1].(string)] = true
+				require.Len(t, u, len(tables[0].columns), "user %d: a value for every column", u[0])
+				id, phone := u[0].(int64), u[3]
+				if id%NoPhoneEvery == 0 {
+					assert.Nil(t, phone, "user %d gave no phone number: NULL", id)
+					withoutPhone++
+				} else {
+					assert.IsType(t, "", phone, "user %d has a phone number", id)
+				}
+			}
+			assert.Equal(t, s.Users()/NoPhoneEvery, withoutPhone, "users without a phone number")
+			for _, id := range s.EdgeCaseUsers() {
+				if id != 1 {
+					assert.Zero(t, id%NoPhoneEvery, "edge-case user %d has no phone number", id)
+				}
 			}
 			if s.Users() > 1000 {
 				assert.Greater(t, len(names), 1000, "many more than 256 distinct names")
@@ -171,7 +187,8 @@ func TestDataHoldsTheEdgeCases(t *testing.T) {
 
 // TestFeedHoldsTheEdgeCases: among the newest 200 posts (what the feed's
 // exercise pages through), two share a created_at and one is older than the
-// post before it.
+// post before it; among the newest 50 (lesson 1's feed), some authors have no
+// phone number.
 func TestFeedHoldsTheEdgeCases(t *testing.T) {
 	for _, s := range []Scale{tiny, Small} {
 		posts := generated(t, postRows(s, 1))
@@ -188,6 +205,14 @@ func TestFeedHoldsTheEdgeCases(t *testing.T) {
 		}
 		assert.Positive(t, same, "%v: two posts share a created_at", s)
 		assert.Positive(t, outOfOrder, "%v: a post is older than the one before it by id", s)
+		withoutPhone := 0
+		for _, p := range posts[max(0, len(posts)-50):] {
+			if p[1].(int64)%NoPhoneEvery == 0 {
+				withoutPhone++
+			}
+		}
+		assert.Positive(t, withoutPhone, "%v: some authors of the newest 50 posts have no phone number", s)
+		assert.Less(t, withoutPhone, 50, "%v: some have one", s)
 	}
 }
 

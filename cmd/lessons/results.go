@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"works-vs-scales/internal/report"
@@ -51,6 +52,16 @@ func resultArtifacts(root string) ([]artifact, error) {
 				return nil, err
 			}
 			made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+".svg"), svg})
+			for _, rate := range chartedRates {
+				if !slices.Contains(b.Units, rate.unit) {
+					continue
+				}
+				svg, err := b.ChartUnitSVG(r.Machine(), rate.unit)
+				if err != nil {
+					return nil, err
+				}
+				made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+"-"+rate.file+".svg"), svg})
+			}
 		}
 	}
 	headline, err := headlineTable(reports)
@@ -59,6 +70,10 @@ func resultArtifacts(root string) ([]artifact, error) {
 	}
 	return append(made, artifact{filepath.Join(root, resultsDir, "headline.md"), headline}), nil
 }
+
+// chartedRates are the units, besides time, that a benchmark with sizes is
+// charted in when it reports them (lesson 14: rows/s against rows).
+var chartedRates = []struct{ unit, file string }{{"rows/s", "rows-per-s"}}
 
 func readReport(path string) (*report.Report, error) {
 	f, err := os.Open(path)
@@ -100,6 +115,10 @@ var headlines = []headline{
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
 	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "p50-ms", "", "", true},
 	{"12. Races", "lessons/12-races.md", "12-races", "BuyHot", "oversold-units/op", "naive", "update", true},
+	{"13. Connections", "lessons/13-connections.md", "13-connections", "FastQueryDuringSlowPayments", "sec/op", "naive", "scalable", false},
+	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "naive", "copy", false},
+	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "series", "naive", "scalable", false},
+	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "p99-ms+goodput-rps", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
 }
 

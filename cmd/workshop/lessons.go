@@ -6,56 +6,77 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
 // An exercise is one lesson's exercise: where it is, what its check needs and
 // the nudge its second hint gives.
 type exercise struct {
-	n         int    // the lesson's number
-	lesson    string // the lesson's file, from the repository's root
-	dir       string // the exercise's package, from the repository's root
-	benchFile string // the lesson's tests and benchmarks in bench/
-	needsDB   bool   // whether its check needs PostgreSQL
-	nudge     string // the second hint: a direction, never the answer
+	n          int      // the lesson's number
+	lesson     string   // the lesson's file, from the repository's root
+	dir        string   // the exercise's package, from the repository's root
+	benchFiles []string // the lesson's tests and benchmarks in bench/
+	needsDB    bool     // whether its check needs PostgreSQL
+	nudge      string   // the second hint: a direction, never the answer
 }
 
 // exercises are the workshop's exercises, in lesson order.
 var exercises = []exercise{
-	{1, "lessons/01-n-plus-one.md", "exercises/nplusone", "bench/nplusone_test.go", true,
+	{1, "lessons/01-n-plus-one.md", "exercises/nplusone", []string{"bench/nplusone_test.go"}, true,
 		"Count your queries: one for the posts, then one per post. Ask for the comments of every " +
 			"post of the page at once, in the same statement or in one more, and keep three per post " +
 			"inside the database, not in Go."},
-	{2, "lessons/02-pagination.md", "exercises/pagination", "bench/pagination_test.go", true,
+	{2, "lessons/02-pagination.md", "exercises/pagination", []string{"bench/pagination_test.go"}, true,
 		"An offset counts rows, and a new post moves every row by one. Let the token say where the " +
 			"last page ended (the last post's sort key, made unique), and ask for what comes after it."},
-	{3, "lessons/03-indexes.md", "exercises/indexes", "bench/indexes_test.go", true,
+	{3, "lessons/03-indexes.md", "exercises/indexes", []string{"bench/indexes_test.go"}, true,
 		"Read the plan of ProductSales with EXPLAIN: which column does its WHERE filter on, and which " +
 			"does its ORDER BY sort on? An index can serve both, in that order."},
-	{4, "lessons/04-streaming.md", "exercises/export", "bench/export_test.go", true,
+	{4, "lessons/04-streaming.md", "exercises/export", []string{"bench/export_test.go"}, true,
 		"Anything that collects every row before writing the first one holds the whole table. Write " +
 			"each row to the writer as it arrives from the database, and keep nothing after."},
-	{5, "lessons/05-nested-loops.md", "exercises/nestedloops", "bench/nestedloops_test.go", false,
+	{5, "lessons/05-nested-loops.md", "exercises/nestedloops", []string{"bench/nestedloops_test.go"}, false,
 		"Looking a customer up in a list reads the list. Build something from one list, once, in which " +
 			"a lookup costs the same however long the list is."},
-	{6, "lessons/06-caching.md", "exercises/caching", "bench/caching_test.go", true,
+	{6, "lessons/06-caching.md", "exercises/caching", []string{"bench/caching_test.go"}, true,
 		"Keep the answer beside the time you got it, and think about who else holds it: two callers " +
 			"at once, and a caller who changes the map you gave them."},
-	{7, "lessons/07-stampede.md", "exercises/stampede", "bench/stampede_test.go", true,
+	{7, "lessons/07-stampede.md", "exercises/stampede", []string{"bench/stampede_test.go"}, true,
 		"Callers who arrive while the query runs should wait for it rather than start their own. " +
 			"golang.org/x/sync, already in go.mod, has a package for exactly that."},
-	{8, "lessons/08-validation.md", "exercises/validation", "bench/validation_test.go", true,
+	{8, "lessons/08-validation.md", "exercises/validation", []string{"bench/validation_test.go"}, true,
 		"Two separate jobs: decide whether the currency is one the shop takes, and pass the value to " +
 			"PostgreSQL as a parameter ($1), never as part of the SQL text."},
-	{9, "lessons/09-retries.md", "exercises/retry", "bench/retry_test.go", true,
+	{9, "lessons/09-retries.md", "exercises/retry", []string{"bench/retry_test.go"}, true,
 		"Forwarding the key to the gateway is not enough: what does your own table hold when fifty " +
 			"callers with one key arrive at once? Let the database decide who goes first."},
-	{10, "lessons/10-circuit-breaker.md", "exercises/breaker", "bench/breaker_test.go", true,
+	{10, "lessons/10-circuit-breaker.md", "exercises/breaker", []string{"bench/breaker_test.go"}, true,
 		"After a few failures in a row, stop calling the gateway for a while, and write the payment " +
 			"somewhere it will be picked up from when the gateway is back."},
-	{11, "lessons/11-bulkheads.md", "exercises/bulkhead", "bench/bulkhead_test.go", true,
+	{11, "lessons/11-bulkheads.md", "exercises/bulkhead", []string{"bench/bulkhead_test.go"}, true,
 		"One stuck workload can take every connection of a shared pool. Give each workload its own, " +
 			"small pool, and put a deadline on every call so nobody waits forever."},
+	{12, "lessons/12-races.md", "exercises/stock",
+		[]string{"bench/stock_test.go", "bench/stock_exercise_test.go", "bench/exercise12_test.go"}, true,
+		"A check in Go and then a write is two steps another server can slip between. Let one " +
+			"statement, or one constraint, decide: the database sees every server's request."},
+	{13, "lessons/13-connections.md", "exercises/conns",
+		[]string{"bench/conns_test.go", "bench/conns_exercise_test.go", "bench/exercise13_test.go"}, true,
+		"Count what holds a connection while the gateway thinks. Write down that you are about to " +
+			"charge, let the connection go, charge, then come back and write what happened."},
+	{14, "lessons/14-writes.md", "exercises/writes",
+		[]string{"bench/writes_exercise_test.go", "bench/writes_test.go", "bench/exercise14_test.go"}, true,
+		"Every line that goes to the database on its own pays a round trip and a commit. Read and " +
+			"check the whole file first, then send every good row in one stream, inside one transaction."},
+	{15, "lessons/15-observability.md", "exercises/observe",
+		[]string{"bench/observe_test.go", "bench/observe_exercise_test.go", "bench/exercise15_test.go"}, true,
+		"Read the waterfall: which step has one span per past order? Ask the database for the " +
+			"answer of that step in one statement, and let it do the adding up."},
+	{16, "lessons/16-overload.md", "exercises/overload",
+		[]string{"bench/overload_test.go", "bench/overload_exercise_test.go", "bench/exercise16_test.go"}, false,
+		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +
+			"answer at once, and say when to come back. Give the turn back however the request ends."},
 }
 
 // exerciseN returns lesson n's exercise.
@@ -65,7 +86,7 @@ func exerciseN(n int) (exercise, error) {
 			return e, nil
 		}
 	}
-	return exercise{}, fmt.Errorf("no exercise %d: the exercises are 1 to %d", n, len(exercises))
+	return exercise{}, fmt.Errorf("no exercise %d: the exercises are those of lessons %s", n, exerciseNumbers())
 }
 
 // A section is one "## " section of a lesson: its heading and its lines.
@@ -159,7 +180,7 @@ func (d doc) shortTitle() string {
 	return title
 }
 
-// lessonDocs reads lessons 0 to 11 (the ones with an exercise, and lesson 0)
+// lessonDocs reads the numbered lessons (not the checklist)
 // from the repository at root.
 func lessonDocs(root string) ([]doc, error) {
 	paths, err := filepath.Glob(filepath.Join(root, "lessons", "[0-9][0-9]-*.md"))
@@ -217,4 +238,22 @@ func flagValue(command, name string) (string, bool) {
 		return "", false
 	}
 	return strings.Trim(m[1], `'"`), true
+}
+
+// exerciseNumbers lists the lessons that have an exercise: "1-13, 16".
+func exerciseNumbers() string {
+	var parts []string
+	for i := 0; i < len(exercises); {
+		j := i
+		for j+1 < len(exercises) && exercises[j+1].n == exercises[j].n+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, strconv.Itoa(exercises[i].n))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", exercises[i].n, exercises[j].n))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }

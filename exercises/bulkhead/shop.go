@@ -30,7 +30,11 @@ type Shop struct {
 
 // New returns a Shop on db's database.
 func New(db *pgxpool.Pool) (*Shop, error) {
-	return &Shop{naive: naive.New(db)}, nil
+	s, err := naive.New(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Shop{naive: s}, nil
 }
 
 // Close closes the pools the Shop opened.

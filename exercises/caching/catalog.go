@@ -26,8 +26,15 @@ type Catalog struct {
 	naive *naive.Catalog // replace me
 }
 
-// NewCatalog returns a Catalog on db.
-func NewCatalog(db *pgxpool.Pool) *Catalog { return &Catalog{naive: naive.NewCatalog(db)} }
+// NewCatalog returns a Catalog on db, or an error wrapping
+// shop.ErrInvalidConfig for no database.
+func NewCatalog(db *pgxpool.Pool) (*Catalog, error) {
+	c, err := naive.NewCatalog(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Catalog{naive: c}, nil
+}
 
 // CategoryCounts returns how many products each category has.
 func (c *Catalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {

@@ -25,8 +25,15 @@ type Dashboard struct {
 	naive *naive.Dashboard // replace me
 }
 
-// NewDashboard returns a Dashboard on db.
-func NewDashboard(db *pgxpool.Pool) *Dashboard { return &Dashboard{naive: naive.NewDashboard(db)} }
+// NewDashboard returns a Dashboard on db, or an error wrapping
+// shop.ErrInvalidConfig for no database.
+func NewDashboard(db *pgxpool.Pool) (*Dashboard, error) {
+	d, err := naive.NewDashboard(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Dashboard{naive: d}, nil
+}
 
 // OrdersPerStatus returns how many orders have each status.
 func (d *Dashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {

@@ -44,8 +44,14 @@ type Coupons struct {
 	db *pgxpool.Pool
 }
 
-// NewCoupons returns Coupons on db.
-func NewCoupons(db *pgxpool.Pool) *Coupons { return &Coupons{db: db} }
+// NewCoupons returns Coupons on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewCoupons(db *pgxpool.Pool) (*Coupons, error) {
+	if db == nil {
+		return nil, fmt.Errorf("coupons: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Coupons{db: db}, nil
+}
 
 // Redeem redeems the coupon code for a user, or returns
 // [shop.ErrAlreadyRedeemed] if the user has redeemed it before.

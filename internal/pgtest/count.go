@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Counts is what the database was asked to do by the calls made with one
@@ -14,6 +15,7 @@ type Counts struct {
 	statements atomic.Int64
 	roundTrips atomic.Int64
 	rows       atomic.Int64
+	commits    atomic.Int64
 }
 
 // Statements is how many SQL statements were sent, one per query and one per
@@ -28,6 +30,20 @@ func (c *Counts) RoundTrips() int64 { return c.roundTrips.Load() }
 
 // Rows is how many rows the statements returned (SELECT) or changed.
 func (c *Counts) Rows() int64 { return c.rows.Load() }
+
+// Commits is how many transactions the calls committed: a COMMIT, and each
+// statement, batch or COPY that succeeded outside a transaction (autocommit;
+// a batch outside a transaction is one implicit transaction). Each is a WAL
+// flush the caller waits for, if it wrote.
+func (c *Counts) Commits() int64 { return c.commits.Load() }
+
+// countCommit counts a commit if the call that just ended, without error,
+// left the connection outside a transaction, other than by rolling back.
+func (c *Counts) countCommit(conn *pgx.Conn, err error, tag pgconn.CommandTag) {
+	if err == nil && conn != nil && conn.PgConn().TxStatus() == 'I' && tag.String() != "ROLLBACK" {
+		c.commits.Add(1)
+	}
+}
 
 type countsKey struct{}
 
@@ -62,9 +78,10 @@ func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQu
 	return ctx
 }
 
-func (tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+func (tracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
 	if c := countsFrom(ctx); c != nil {
 		c.rows.Add(data.CommandTag.RowsAffected())
+		c.countCommit(conn, data.Err, data.CommandTag)
 	}
 }
 
@@ -85,4 +102,8 @@ func (tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBa
 	}
 }
 
-func (tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+func (tracer) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+	if c := countsFrom(ctx); c != nil {
+		c.countCommit(conn, data.Err, pgconn.CommandTag{})
+	}
+}

@@ -72,9 +72,11 @@ const howToGetOne = `Give the workshop a PostgreSQL (15 or newer) in one of thre
        docker compose up -d
        export WORKSHOP_DATABASE_URL='postgres://postgres:workshop@127.0.0.1:5432/postgres?sslmode=disable'`
 
-// startContainer runs PostgreSQL in a container with testcontainers-go.
+// startContainer runs PostgreSQL in a container with testcontainers-go, with
+// pg_stat_statements loaded (lesson 15).
 func startContainer(ctx context.Context, image string) (string, func() error, error) {
-	ctr, err := postgres.Run(ctx, image, postgres.BasicWaitStrategies())
+	ctr, err := postgres.Run(ctx, image, postgres.BasicWaitStrategies(),
+		testcontainers.WithCmdArgs("-c", "shared_preload_libraries=pg_stat_statements"))
 	stop := func() error { return testcontainers.TerminateContainer(ctr) }
 	if err != nil {
 		return "", stop, fmt.Errorf("start container %s: %w", image, err)

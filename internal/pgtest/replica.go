@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -244,9 +243,9 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	if out, err := copyCmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("copy the primary: %s: %w\n%s", copyCmd, err, out)
 	}
-	port, err := freePort()
+	port, err := freePort() // the replica may lose it to another process: then it exits, saying so
 	if err != nil {
-		return err
+		return fmt.Errorf("find a free port for the replica: %w", err)
 	}
 	// A Debian cluster keeps its configuration outside the data directory, so
 	// the copy has none; settings a hot standby needs at least as high as its
@@ -570,14 +569,4 @@ func serverUser() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("gid of postgres %q: %w", u.Gid, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// freePort returns a loopback TCP port nobody listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,6 +19,10 @@ var lineColors = []color.Color{
 	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
+	color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff},
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
 }
 
 // ChartSVG draws the benchmark's median time per operation against its size,
@@ -30,10 +35,31 @@ func (b *Benchmark) ChartSVG(where string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: a chart needs two sizes or more", b.Name)
 	}
 	scale, unitName := timeScale(b)
+	return b.chartSVG(where, timeUnit, scale,
+		fmt.Sprintf("%s: time per operation against %s", b.Name, b.SizeKey),
+		fmt.Sprintf("time per operation, %s (log scale)", unitName))
+}
+
+// ChartUnitSVG is ChartSVG for another unit of the benchmark, such as a rate
+// (rows/s): its median against the size, both axes logarithmic.
+func (b *Benchmark) ChartUnitSVG(where, unit string) ([]byte, error) {
+	if !b.Grows() {
+		return nil, fmt.Errorf("%s: a chart needs two sizes or more", b.Name)
+	}
+	if !slices.Contains(b.Units, unit) {
+		return nil, fmt.Errorf("%s has no unit %s", b.Name, unit)
+	}
+	return b.chartSVG(where, unit, 1,
+		fmt.Sprintf("%s: %s against %s", b.Name, unit, b.SizeKey),
+		fmt.Sprintf("%s (log scale)", unit))
+}
+
+// chartSVG draws the median of unit, times scale, against the size.
+func (b *Benchmark) chartSVG(where, unit string, scale float64, title, yLabel string) ([]byte, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: time per operation against %s", b.Name, b.SizeKey)
+	p.Title.Text = title
 	p.X.Label.Text = fmt.Sprintf("%s (log scale)", b.SizeKey)
-	p.Y.Label.Text = fmt.Sprintf("time per operation, %s (log scale)", unitName)
+	p.Y.Label.Text = yLabel
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
 	p.Legend.Top, p.Legend.Left = true, true
@@ -42,7 +68,7 @@ func (b *Benchmark) ChartSVG(where string) ([]byte, error) {
 	for i, impl := range b.Impls {
 		var points plotter.XYs
 		for _, size := range b.Sizes {
-			if v, ok := b.Median(impl, size, timeUnit); ok && size > 0 && v > 0 {
+			if v, ok := b.Median(impl, size, unit); ok && size > 0 && v > 0 {
 				points = append(points, plotter.XY{X: size, Y: v * scale})
 			}
 		}
@@ -58,7 +84,7 @@ func (b *Benchmark) ChartSVG(where string) ([]byte, error) {
 		dots.Color, dots.Shape = c, draw.CircleGlyph{}
 		p.Add(line, dots)
 		label := impl
-		if k, ok := b.Exponent(impl, timeUnit); ok {
+		if k, ok := b.Exponent(impl, unit); ok {
 			label = fmt.Sprintf("%s (top decade n^%s)", impl, FormatExponent(k, 1))
 		}
 		p.Legend.Add(label, line, dots)

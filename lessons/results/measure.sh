@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measures the lessons again with the commands the lessons show, then makes
-# the tables and charts. With arguments, only the lessons named: measure.sh 13 14. About 50 minutes on 2 cores; the large shop is seeded
-# once (about 15 s) if no earlier run did. Run it from the repository's root,
-# with WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running),
-# on a quiet machine.
+# the tables and charts; with arguments, only the lessons named (measure.sh 13 14).
+# All of them take about 50 minutes on 2 cores; the large shop is seeded once
+# (about 15 s) if no earlier run did. Run it from the repository's root, with
+# WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running), on a
+# quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 results=lessons/results
@@ -85,6 +86,29 @@ lesson11() {
 lesson12() {
   run "lesson 12"
   go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
+}
+
+lesson13() {
+  run "lesson 13, loopback and 1 ms RTT"
+  go test -run '^$' -bench '^Benchmark(Connect|PoolSize|FastQueryDuringSlowPayments)$' -benchmem -count 6 ./bench > $results/13-connections.bench
+  WORKSHOP_RTT=1ms go test -run '^$' -bench '^BenchmarkConnect$' -benchmem -count 6 ./bench > $results/13-connections-rtt1ms.bench
+}
+
+lesson16() {
+  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes)"
+  go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
+}
+
+lesson15() {
+  run "lesson 15"
+  go test -run '^$' -bench '^BenchmarkObserve' -benchmem -count 6 ./bench > $results/15-observability.bench
+  go test -count 1 -run '^TestObserveTraceFindsNPlusOne$' ./bench -args -waterfall-out="$PWD/$results/15-waterfall.txt"
+}
+
+lesson14() {
+  run "lesson 14, loopback and 1 ms RTT (WORKSHOP_LARGE=1 adds 100,000 orders: minutes more)"
+  go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$' -benchtime 1x -benchmem -count 6 ./bench > $results/14-writes.bench
+  WORKSHOP_RTT=1ms go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$//^(orders=(100|1000)|rows=.*)$' -benchtime 1x -benchmem -count 6 ./bench > $results/14-writes-rtt1ms.bench
 }
 
 lesson18() {

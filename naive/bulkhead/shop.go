@@ -19,8 +19,14 @@ type Shop struct {
 	db *pgxpool.Pool
 }
 
-// New returns a Shop on db.
-func New(db *pgxpool.Pool) *Shop { return &Shop{db: db} }
+// New returns a Shop on db, or an error wrapping [shop.ErrInvalidConfig] for
+// no database.
+func New(db *pgxpool.Pool) (*Shop, error) {
+	if db == nil {
+		return nil, fmt.Errorf("shop: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Shop{db: db}, nil
+}
 
 // RecentOrders returns the user's ten latest orders, without their items.
 func (s *Shop) RecentOrders(ctx context.Context, userID int64) ([]shop.Order, error) {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
 )
 
 // Catalog serves the shop's menu of categories. (Lesson 6's exercise starts
@@ -14,8 +16,14 @@ type Catalog struct {
 	db *pgxpool.Pool
 }
 
-// NewCatalog returns a Catalog on db.
-func NewCatalog(db *pgxpool.Pool) *Catalog { return &Catalog{db: db} }
+// NewCatalog returns a Catalog on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewCatalog(db *pgxpool.Pool) (*Catalog, error) {
+	if db == nil {
+		return nil, fmt.Errorf("catalog: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Catalog{db: db}, nil
+}
 
 // CategoryCounts returns how many products each category has: one query that
 // reads every product, on every call.

@@ -29,8 +29,14 @@ type Products struct {
 	db *pgxpool.Pool
 }
 
-// NewProducts returns Products on db.
-func NewProducts(db *pgxpool.Pool) *Products { return &Products{db: db} }
+// NewProducts returns Products on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewProducts(db *pgxpool.Pool) (*Products, error) {
+	if db == nil {
+		return nil, fmt.Errorf("products: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Products{db: db}, nil
+}
 
 // Get returns the product with the given id: one query, every call.
 func (p *Products) Get(ctx context.Context, id int64) (shop.Product, error) {

@@ -38,7 +38,7 @@ func ListPosts(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.FeedPos
 	}
 
 	// Uses users_pkey.
-	const authorQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const authorQuery = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	// Uses comments_post_id_idx.
 	const commentCountQuery = `SELECT count(*) FROM comments WHERE post_id = $1`
 	feed := make([]shop.FeedPost, 0, len(posts))
@@ -46,7 +46,7 @@ func ListPosts(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.FeedPos
 		// Two more queries, and two more round trips, for every post.
 		item := shop.FeedPost{Post: post}
 		a := &item.Author
-		if err := db.QueryRow(ctx, authorQuery, post.AuthorID).Scan(&a.ID, &a.Name, &a.Email, &a.CreatedAt); err != nil {
+		if err := db.QueryRow(ctx, authorQuery, post.AuthorID).Scan(&a.ID, &a.Name, &a.Email, &a.Phone, &a.CreatedAt); err != nil {
 			return nil, fmt.Errorf("author %d of post %d: %w", post.AuthorID, post.ID, err)
 		}
 		if err := db.QueryRow(ctx, commentCountQuery, post.ID).Scan(&item.CommentCount); err != nil {

@@ -18,9 +18,9 @@ import (
 // for N orders.
 func GetUserOrders(ctx context.Context, db *pgxpool.Pool, userID int64) (shop.UserOrders, error) {
 	// Uses users_pkey.
-	const userQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const userQuery = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	var user shop.User
-	err := db.QueryRow(ctx, userQuery, userID).Scan(&user.ID, &user.Name, &user.Email, &user.CreatedAt)
+	err := db.QueryRow(ctx, userQuery, userID).Scan(&user.ID, &user.Name, &user.Email, &user.Phone, &user.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return shop.UserOrders{}, fmt.Errorf("orders of user %d: %w", userID, shop.ErrUserNotFound)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
 )
 
 // Dashboard serves the operations team's dashboard. (Lesson 7's exercise
@@ -14,8 +16,14 @@ type Dashboard struct {
 	db *pgxpool.Pool
 }
 
-// NewDashboard returns a Dashboard on db.
-func NewDashboard(db *pgxpool.Pool) *Dashboard { return &Dashboard{db: db} }
+// NewDashboard returns a Dashboard on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewDashboard(db *pgxpool.Pool) (*Dashboard, error) {
+	if db == nil {
+		return nil, fmt.Errorf("dashboard: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Dashboard{db: db}, nil
+}
 
 // OrdersPerStatus returns how many orders have each status: one query that
 // reads every order, for every caller.

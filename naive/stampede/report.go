@@ -22,8 +22,14 @@ type Reports struct {
 	db *pgxpool.Pool
 }
 
-// NewReports returns Reports on db.
-func NewReports(db *pgxpool.Pool) *Reports { return &Reports{db: db} }
+// NewReports returns Reports on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewReports(db *pgxpool.Pool) (*Reports, error) {
+	if db == nil {
+		return nil, fmt.Errorf("reports: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Reports{db: db}, nil
+}
 
 // BestSellers returns the ten products sold most, by units: one query that
 // reads every order item, for every caller.

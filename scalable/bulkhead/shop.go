@@ -43,8 +43,20 @@ type Timeouts struct {
 var DefaultTimeouts = Timeouts{Orders: 500 * time.Millisecond, Search: 200 * time.Millisecond, Payments: time.Second}
 
 // OpenPools opens one pool per workload, each of its size, from one
-// configuration.
+// configuration. For no configuration, or a size below 1, it returns an error
+// wrapping [shop.ErrInvalidConfig].
 func OpenPools(ctx context.Context, cfg *pgxpool.Config, sizes Sizes) (Pools, error) {
+	if cfg == nil {
+		return Pools{}, fmt.Errorf("open pools: no configuration: %w", shop.ErrInvalidConfig)
+	}
+	for _, w := range []struct {
+		name string
+		size int32
+	}{{"orders", sizes.Orders}, {"search", sizes.Search}, {"payments", sizes.Payments}} {
+		if w.size < 1 {
+			return Pools{}, fmt.Errorf("open pools: %s size %d: want at least 1: %w", w.name, w.size, shop.ErrInvalidConfig)
+		}
+	}
 	open := func(workload string, size int32) (*pgxpool.Pool, error) {
 		c := cfg.Copy()
 		c.MaxConns = size
@@ -81,8 +93,31 @@ type Shop struct {
 	timeouts Timeouts
 }
 
-// New returns a Shop on pools, whose calls end at timeouts.
-func New(pools Pools, timeouts Timeouts) *Shop { return &Shop{pools: pools, timeouts: timeouts} }
+// MaxTimeout is the longest timeout New accepts for a workload's calls.
+const MaxTimeout = time.Hour
+
+// New returns a Shop on pools, whose calls end at timeouts; or, for a
+// workload without a pool, or with a timeout that is not positive or is over
+// [MaxTimeout], an error wrapping [shop.ErrInvalidConfig].
+func New(pools Pools, timeouts Timeouts) (*Shop, error) {
+	for _, w := range []struct {
+		name    string
+		pool    *pgxpool.Pool
+		timeout time.Duration
+	}{
+		{"orders", pools.Orders, timeouts.Orders},
+		{"search", pools.Search, timeouts.Search},
+		{"payments", pools.Payments, timeouts.Payments},
+	} {
+		if w.pool == nil {
+			return nil, fmt.Errorf("shop: no %s pool: %w", w.name, shop.ErrInvalidConfig)
+		}
+		if w.timeout <= 0 || w.timeout > MaxTimeout {
+			return nil, fmt.Errorf("shop: %s timeout %v: want more than 0 and at most %v: %w", w.name, w.timeout, MaxTimeout, shop.ErrInvalidConfig)
+		}
+	}
+	return &Shop{pools: pools, timeouts: timeouts}, nil
+}
 
 // RecentOrders returns the user's ten latest orders, without their items.
 func (s *Shop) RecentOrders(ctx context.Context, userID int64) ([]shop.Order, error) {

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/maypok86/otter/v2"
+
+	"works-vs-scales/shop"
 )
 
 // Catalog serves the shop's menu of categories from a cache. (This is the
@@ -19,12 +21,15 @@ type Catalog struct {
 }
 
 // NewCatalog returns a Catalog on db that reads the categories at most once a
-// minute.
-func NewCatalog(db *pgxpool.Pool) *Catalog {
+// minute, or an error wrapping [shop.ErrInvalidConfig] for no database.
+func NewCatalog(db *pgxpool.Pool) (*Catalog, error) {
+	if db == nil {
+		return nil, fmt.Errorf("catalog: no database: %w", shop.ErrInvalidConfig)
+	}
 	return &Catalog{db: db, cache: otter.Must(&otter.Options[string, map[string]int64]{
 		MaximumSize:      1,
 		ExpiryCalculator: otter.ExpiryWriting[string, map[string]int64](time.Minute),
-	})}
+	})}, nil
 }
 
 // CategoryCounts returns how many products each category has, from the cache

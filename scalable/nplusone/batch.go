@@ -20,7 +20,7 @@ import (
 // change), at the cost of the database running N small queries.
 func GetUserOrdersBatch(ctx context.Context, db *pgxpool.Pool, userID int64) (shop.UserOrders, error) {
 	// Uses users_pkey.
-	const userQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const userQuery = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	// Uses orders_user_id_created_at_idx (user_id, created_at DESC, id DESC).
 	const ordersQuery = `SELECT id, user_id, status, created_at FROM orders
 		WHERE user_id = $1 ORDER BY created_at DESC, id DESC`
@@ -33,7 +33,7 @@ func GetUserOrdersBatch(ctx context.Context, db *pgxpool.Pool, userID int64) (sh
 	first := &pgx.Batch{}
 	first.Queue(userQuery, userID).QueryRow(func(row pgx.Row) error {
 		u := &result.User
-		return row.Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+		return row.Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.CreatedAt)
 	})
 	first.Queue(ordersQuery, userID).Query(func(rows pgx.Rows) error {
 		orders, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (shop.Order, error) {

@@ -28,7 +28,7 @@ func ListPostsWithComments(ctx context.Context, db *pgxpool.Pool, limit, perPost
 	}
 	// Uses posts_created_at_idx, users_pkey and comments_post_id_idx.
 	const feedWithCommentsQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
-			u.id, u.name, u.email, u.created_at,
+			u.id, u.name, u.email, u.phone, u.created_at,
 			(SELECT count(*) FROM comments c WHERE c.post_id = p.id),
 			c.id, c.author_id, c.body, c.created_at
 		FROM (SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1) p
@@ -54,7 +54,7 @@ func ListPostsWithComments(ctx context.Context, db *pgxpool.Pool, limit, perPost
 			commentedAt                *time.Time
 		)
 		err := rows.Scan(&p.ID, &p.AuthorID, &p.Title, &p.CreatedAt,
-			&a.ID, &a.Name, &a.Email, &a.CreatedAt, &item.CommentCount,
+			&a.ID, &a.Name, &a.Email, &a.Phone, &a.CreatedAt, &item.CommentCount,
 			&commentID, &commentAuthorID, &body, &commentedAt)
 		if err != nil {
 			return nil, fmt.Errorf("latest %d posts with comments: %w", limit, err)

@@ -24,7 +24,7 @@ func ListPosts(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.FeedPos
 	}
 	// Uses posts_created_at_idx, users_pkey and comments_post_id_idx.
 	const feedQuery = `SELECT p.id, p.author_id, p.title, p.created_at,
-			u.id, u.name, u.email, u.created_at,
+			u.id, u.name, u.email, u.phone, u.created_at,
 			(SELECT count(*) FROM comments c WHERE c.post_id = p.id)
 		FROM posts p JOIN users u ON u.id = p.author_id
 		ORDER BY p.created_at DESC, p.id DESC LIMIT $1`
@@ -36,7 +36,7 @@ func ListPosts(ctx context.Context, db *pgxpool.Pool, limit int) ([]shop.FeedPos
 		var item shop.FeedPost
 		p, a := &item.Post, &item.Author
 		err := row.Scan(&p.ID, &p.AuthorID, &p.Title, &p.CreatedAt,
-			&a.ID, &a.Name, &a.Email, &a.CreatedAt, &item.CommentCount)
+			&a.ID, &a.Name, &a.Email, &a.Phone, &a.CreatedAt, &item.CommentCount)
 		return item, err
 	})
 	if err != nil {

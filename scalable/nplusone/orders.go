@@ -19,7 +19,7 @@ import (
 func GetUserOrders(ctx context.Context, db *pgxpool.Pool, userID int64) (shop.UserOrders, error) {
 	// Uses users_pkey, orders_user_id_created_at_idx, order_items_pkey and
 	// products_pkey. LEFT JOINs keep a user who has no orders.
-	const userOrdersQuery = `SELECT u.id, u.name, u.email, u.created_at,
+	const userOrdersQuery = `SELECT u.id, u.name, u.email, u.phone, u.created_at,
 			o.id, o.status, o.created_at,
 			i.line_no, i.quantity, i.price_cents,
 			p.id, p.name, p.category, p.price_cents
@@ -39,7 +39,7 @@ func GetUserOrders(ctx context.Context, db *pgxpool.Pool, userID int64) (shop.Us
 	found := false
 	for rows.Next() {
 		var r userOrderRow
-		err := rows.Scan(&result.User.ID, &result.User.Name, &result.User.Email, &result.User.CreatedAt,
+		err := rows.Scan(&result.User.ID, &result.User.Name, &result.User.Email, &result.User.Phone, &result.User.CreatedAt,
 			&r.orderID, &r.status, &r.placedAt,
 			&r.lineNo, &r.quantity, &r.pricePaid,
 			&r.productID, &r.productName, &r.category, &r.price)

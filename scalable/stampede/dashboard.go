@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/singleflight"
+
+	"works-vs-scales/shop"
 )
 
 // Dashboard serves the operations team's dashboard, one query at a time.
@@ -18,8 +20,14 @@ type Dashboard struct {
 	flights singleflight.Group
 }
 
-// NewDashboard returns a Dashboard on db.
-func NewDashboard(db *pgxpool.Pool) *Dashboard { return &Dashboard{db: db} }
+// NewDashboard returns a Dashboard on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewDashboard(db *pgxpool.Pool) (*Dashboard, error) {
+	if db == nil {
+		return nil, fmt.Errorf("dashboard: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Dashboard{db: db}, nil
+}
 
 // OrdersPerStatus returns how many orders have each status. Callers that ask
 // while the query runs share its answer.

@@ -24,10 +24,21 @@ type Reports struct {
 	flights singleflight.Group
 }
 
+// MaxTimeout is the longest timeout NewReports accepts for a report's query.
+const MaxTimeout = time.Hour
+
 // NewReports returns Reports on db. A report's query gets at most timeout,
-// whoever is waiting for it.
-func NewReports(db *pgxpool.Pool, timeout time.Duration) *Reports {
-	return &Reports{db: db, timeout: timeout}
+// whoever is waiting for it. For no database, or a timeout that is not
+// positive or is over [MaxTimeout], it returns an error wrapping
+// [shop.ErrInvalidConfig].
+func NewReports(db *pgxpool.Pool, timeout time.Duration) (*Reports, error) {
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("reports: no database: %w", shop.ErrInvalidConfig)
+	case timeout <= 0 || timeout > MaxTimeout:
+		return nil, fmt.Errorf("reports: timeout %v: want more than 0 and at most %v: %w", timeout, MaxTimeout, shop.ErrInvalidConfig)
+	}
+	return &Reports{db: db, timeout: timeout}, nil
 }
 
 // BestSellers returns the ten products sold most, by units. Callers that ask

@@ -1,0 +1,21 @@
+//go:build exercise
+
+package bench
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	exerciseconns "works-vs-scales/exercises/conns"
+	naiveconns "works-vs-scales/naive/conns"
+)
+
+// The trainee's check of lesson 13: go test -tags exercise -run '^TestExercise13$' ./bench
+
+func TestExercise13(t *testing.T) {
+	require.NoError(t, checkExercise13(t, func(db *pgxpool.Pool, gw naiveconns.Charger) (slowPayer, error) {
+		return exerciseconns.NewPayments(db, gw)
+	}))
+}

@@ -1,0 +1,83 @@
+package writes
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+)
+
+// CSVHeader is the first line of a file of orders: each line after it is an
+// order, its time of placing in RFC 3339.
+const CSVHeader = "id,user_id,status,created_at"
+
+// ImportCSV imports a file of orders, with [CSVHeader] as its first line, and
+// returns how many it imported: it reads a line, inserts it, and reads the
+// next, each insert committed on its own.
+//
+// A malformed line stops the import with a [shop.RowError] naming the line;
+// the lines before it stay imported.
+func ImportCSV(ctx context.Context, db *pgxpool.Pool, file io.Reader) (int64, error) {
+	r := csv.NewReader(file)
+	r.FieldsPerRecord = -1 // checked below, to say which line
+	r.ReuseRecord = true
+	var imported int64
+	for {
+		record, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			var parseErr *csv.ParseError
+			if errors.As(err, &parseErr) {
+				return imported, fmt.Errorf("import orders: %w", badRow(parseErr.Line, err))
+			}
+			return imported, fmt.Errorf("import orders: read line %d: %w", line, err)
+		}
+		if line == 1 {
+			if len(record) != 4 || record[0] != "id" || record[1] != "user_id" || record[2] != "status" || record[3] != "created_at" {
+				return imported, fmt.Errorf("import orders: %w", badRow(1, fmt.Errorf("header %s: want %s", shop.Quote(fmt.Sprint(record)), CSVHeader)))
+			}
+			continue
+		}
+		o, err := parseOrder(record)
+		if err != nil {
+			return imported, fmt.Errorf("import orders: %w", badRow(line, err))
+		}
+		const insertOrder = `INSERT INTO orders (id, user_id, status, created_at) VALUES ($1, $2, $3, $4)`
+		if _, err := db.Exec(ctx, insertOrder, o.ID, o.UserID, o.Status, o.CreatedAt); err != nil {
+			return imported, fmt.Errorf("import orders: %w", rowError(line, err))
+		}
+		imported++
+	}
+	return imported, nil
+}
+
+// parseOrder returns the order a line of a file of orders holds.
+func parseOrder(record []string) (shop.Order, error) {
+	if len(record) != 4 {
+		return shop.Order{}, fmt.Errorf("%d fields: want 4 (%s)", len(record), CSVHeader)
+	}
+	id, err := strconv.ParseInt(record[0], 10, 64)
+	if err != nil {
+		return shop.Order{}, fmt.Errorf("id %s: not a number", shop.Quote(record[0]))
+	}
+	userID, err := strconv.ParseInt(record[1], 10, 64)
+	if err != nil {
+		return shop.Order{}, fmt.Errorf("user_id %s: not a number", shop.Quote(record[1]))
+	}
+	createdAt, err := time.Parse(time.RFC3339, record[3])
+	if err != nil {
+		return shop.Order{}, fmt.Errorf("created_at %s: not an RFC 3339 time", shop.Quote(record[3]))
+	}
+	o := shop.Order{ID: id, UserID: userID, Status: record[2], CreatedAt: createdAt}
+	return o, shop.CheckImportedOrder(o)
+}
