@@ -77,6 +77,10 @@ var exercises = []exercise{
 		[]string{"bench/overload_test.go", "bench/overload_exercise_test.go", "bench/exercise16_test.go"}, false,
 		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +
 			"answer at once, and say when to come back. Give the turn back however the request ends."},
+	{18, "lessons/18-replicas.md", "exercises/replica",
+		[]string{"bench/replica_test.go", "bench/replica_exercise_test.go", "bench/exercise18_test.go"}, true,
+		"The primary can tell you a position in its log after a write, and a replica how far it has " +
+			"replayed. A user who just wrote needs a server past their write; everyone else can use the replica."},
 }
 
 // exerciseN returns lesson n's exercise.
