@@ -325,3 +325,58 @@ func TestRunsShareOneServer(t *testing.T) {
 	assert.ElementsMatch(t, []string{currentTemplate, legacyCopy, notOurs}, remaining,
 		"only the current template remains, with the names the harness never drops by itself")
 }
+
+// TestDropDatabasesReclaimsTheSlotsOfEndedRuns: a run killed while its
+// replica streamed leaves a replication slot that holds WAL on the server for
+// ever; dropdbs drops it, and keeps the slot of a run that still holds its
+// lock.
+func TestDropDatabasesReclaimsTheSlotsOfEndedRuns(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.ServerURL(t)
+	parentPrefix := os.Getenv(pgtest.EnvDBPrefix)
+	if parentPrefix == "" {
+		parentPrefix = pgtest.DefaultPrefix
+	}
+	prefix := fmt.Sprintf("%ssl%04x_", parentPrefix, rand.N(1<<16))
+	ended, live := prefix+"run_0badc0de_replica", prefix+"run_1badc0de_replica"
+
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	t.Cleanup(func() { // registered before the slots are made
+		_, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1)", []string{ended, live})
+		assert.NoError(t, err)
+	})
+	// The live run's lock, as the harness takes it: space "wvsr", then the run id's 4 bytes.
+	liveRun, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { liveRun.Close(ctx) })
+	_, err = liveRun.Exec(ctx, "SELECT pg_advisory_lock($1::int4, $2::int4)", int32(0x77767372), int32(0x1badc0de))
+	require.NoError(t, err)
+	for _, slot := range []string{ended, live} {
+		_, err := conn.Exec(ctx, "SELECT pg_create_physical_replication_slot($1)", slot)
+		require.NoError(t, err)
+	}
+
+	verdicts, err := pgtest.DropDatabases(ctx, url, pgtest.DropOptions{Prefix: prefix, DryRun: true})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{ended, live}, slotNames(t, conn, prefix), "dropdbs -n drops nothing")
+	require.Len(t, verdicts, 2)
+
+	verdicts, err = pgtest.DropDatabases(ctx, url, pgtest.DropOptions{Prefix: prefix})
+	require.NoError(t, err)
+	for _, v := range verdicts {
+		assert.Equal(t, v.Name == ended, v.Dropped, "%s: %s", v.Name, v.Reason)
+	}
+	require.Equal(t, []string{live}, slotNames(t, conn, prefix), "the ended run's slot is dropped, the live run's kept")
+}
+
+// slotNames lists the replication slots named prefix….
+func slotNames(t *testing.T, conn *pgx.Conn, prefix string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT slot_name FROM pg_replication_slots WHERE left(slot_name, length($1)) = $1 ORDER BY 1", prefix)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return names
+}

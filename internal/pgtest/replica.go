@@ -370,47 +370,73 @@ var replicaSlotPattern = regexp.MustCompile(`^run_([0-9a-f]{8})_replica$`)
 // harness's prefix that have ended: a slot nobody reads keeps WAL on the
 // primary forever.
 func (h *harness) reclaimSlots(ctx context.Context) error {
-	rows, err := h.admin.Query(ctx, "SELECT slot_name FROM pg_replication_slots WHERE NOT active AND left(slot_name, length($1)) = $1", h.prefix)
+	conn, err := h.admin.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("list replication slots: %w", err)
+		return fmt.Errorf("reclaim replication slots: %w", err)
 	}
-	slots, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	defer conn.Release()
+	_, err = reclaimSlots(ctx, conn.Conn(), h.prefix, h.runID, false)
+	return err
+}
+
+// reclaimSlots drops, using conn, the inactive replication slots of runs
+// under prefix that have ended (never run self's), and says for each slot
+// under the prefix what it did; with dryRun it drops nothing.
+func reclaimSlots(ctx context.Context, conn *pgx.Conn, prefix, self string, dryRun bool) ([]Verdict, error) {
+	const underPrefix = `SELECT slot_name, active FROM pg_replication_slots WHERE left(slot_name, length($1)) = $1 ORDER BY 1`
+	rows, err := conn.Query(ctx, underPrefix, prefix)
 	if err != nil {
-		return fmt.Errorf("list replication slots: %w", err)
+		return nil, fmt.Errorf("list the replication slots named %s…: %w", prefix, err)
 	}
+	type slot struct {
+		Name   string
+		Active bool
+	}
+	slots, err := pgx.CollectRows(rows, pgx.RowToStructByPos[slot])
+	if err != nil {
+		return nil, fmt.Errorf("list the replication slots named %s…: %w", prefix, err)
+	}
+	var verdicts []Verdict
 	var errs []error
-	for _, slot := range slots {
-		m := replicaSlotPattern.FindStringSubmatch(strings.TrimPrefix(slot, h.prefix))
-		if m == nil || m[1] == h.runID {
-			continue
-		}
-		if err := h.dropSlotOfEndedRun(ctx, slot, m[1]); err != nil {
-			errs = append(errs, err)
+	for _, sl := range slots {
+		m := replicaSlotPattern.FindStringSubmatch(strings.TrimPrefix(sl.Name, prefix))
+		switch {
+		case m == nil:
+			verdicts = append(verdicts, Verdict{Name: sl.Name, Reason: "a replication slot the harness does not name"})
+		case m[1] == self:
+			verdicts = append(verdicts, Verdict{Name: sl.Name, Reason: "this run's own replication slot"})
+		case sl.Active:
+			verdicts = append(verdicts, Verdict{Name: sl.Name, Reason: "a replica streams from this slot"})
+		default:
+			v, err := dropSlotOfEndedRun(ctx, conn, sl.Name, m[1], dryRun)
+			verdicts = append(verdicts, v)
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	return errors.Join(errs...)
+	return verdicts, errors.Join(errs...)
 }
 
 // dropSlotOfEndedRun drops slot, of run id, if the run's lock shows it has
-// ended; it holds that lock while it drops.
-func (h *harness) dropSlotOfEndedRun(ctx context.Context, slot, id string) error {
-	conn, err := h.admin.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("drop replication slot %s: %w", slot, err)
-	}
-	defer conn.Release()
+// ended; it holds that lock, in conn's session, while it drops.
+func dropSlotOfEndedRun(ctx context.Context, conn *pgx.Conn, slot, id string, dryRun bool) (Verdict, error) {
 	var ended bool
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(id)).Scan(&ended); err != nil {
-		return fmt.Errorf("try the lock of run %s: %w", id, err)
+		return Verdict{Name: slot}, fmt.Errorf("try the lock of run %s: %w", id, err)
 	}
 	if !ended {
-		return nil
+		return Verdict{Name: slot, Reason: "run " + id + " is live"}, nil
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int4, $2::int4)", runLockSpace, runKey(id))
-	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", slot); err != nil {
-		return fmt.Errorf("drop replication slot %s left by run %s: %w", slot, id, err)
+	v := Verdict{Name: slot, Dropped: true, Reason: "replication slot left by run " + id + ", which has ended"}
+	if dryRun {
+		return v, nil
 	}
-	return nil
+	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", slot); err != nil {
+		return Verdict{Name: slot}, fmt.Errorf("drop replication slot %s left by run %s: %w", slot, id, err)
+	}
+	return v, nil
 }
 
 // newPool connects to the database name on the replica ("" for its

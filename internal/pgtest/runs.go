@@ -238,8 +238,9 @@ type Verdict struct {
 }
 
 // DropDatabases drops the databases the harness made on the server at url
-// that opts selects and no live run uses, and says for each database under
-// the prefix what it did and why.
+// that opts selects and no live run uses, and the replication slots of runs
+// that have ended (a slot nobody reads holds WAL on the server for ever), and
+// says for each database and slot under the prefix what it did and why.
 func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict, error) {
 	prefix := opts.Prefix
 	if prefix == "" {
@@ -257,7 +258,9 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return reclaim(ctx, conn, prefix, "", opts)
+	verdicts, err := reclaim(ctx, conn, prefix, "", opts)
+	slots, slotErr := reclaimSlots(ctx, conn, prefix, "", opts.DryRun)
+	return append(verdicts, slots...), errors.Join(err, slotErr)
 }
 
 // reclaim drops the databases under prefix that opts selects and no live run
