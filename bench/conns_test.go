@@ -99,6 +99,7 @@ func TestConnsAgree(t *testing.T) {
 			u, err := s.GetUser(ctx, id)
 			require.NoError(t, err, impl.name)
 			require.Equal(t, id, u.ID)
+			require.Equal(t, id%shop.NoPhoneEvery == 0, u.Phone == nil, "%s: user %d's phone, NULL for every %dth", impl.name, id, shop.NoPhoneEvery)
 			spend, err := impl.spend(s, ctx, id)
 			require.NoError(t, err, impl.name)
 			answers[impl.name] = append(answers[impl.name], u, spend)

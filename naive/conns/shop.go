@@ -64,9 +64,9 @@ func (s *Shop) GetUser(ctx context.Context, id int64) (shop.User, error) {
 	}
 	defer release()
 
-	const getUser = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const getUser = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	var u shop.User
-	err = conn.QueryRow(ctx, getUser, id).Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+	err = conn.QueryRow(ctx, getUser, id).Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return shop.User{}, fmt.Errorf("get user %d: %w", id, shop.ErrUserNotFound)
 	}

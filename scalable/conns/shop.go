@@ -71,9 +71,9 @@ func checkConfig(cfg Config) error {
 // GetUser returns the user with the given id, or an error wrapping
 // [shop.ErrUserNotFound]: one query, on a connection of the pool.
 func (s *Shop) GetUser(ctx context.Context, id int64) (shop.User, error) {
-	const getUser = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const getUser = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	var u shop.User
-	err := s.pool.QueryRow(ctx, getUser, id).Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+	err := s.pool.QueryRow(ctx, getUser, id).Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return shop.User{}, fmt.Errorf("get user %d: %w", id, shop.ErrUserNotFound)
 	}
