@@ -1,0 +1,127 @@
+// Command shopd serves the shop over HTTP, in the naive or the scalable
+// wiring of the lessons' packages (see internal/shopd):
+//
+//	GET  /users/{id}/orders?limit=&cursor=  a user and their orders
+//	GET  /products/{id}                     a product
+//	POST /payments                          {"user_id":1,"amount_cents":1250,"currency":"EUR","reference":"order-1"}
+//	                                        with an Idempotency-Key header
+//
+// Usage:
+//
+//	go run ./cmd/shopd -init                 # create and load its own database, then serve
+//	go run ./cmd/shopd -impl=naive -init
+//	go run ./cmd/shopd -db=postgres://…/shop # serve a database that holds the shop already
+//
+// The database server is -db, by default WORKSHOP_DATABASE_URL. With -init,
+// shopd creates a database of its own on that server, named -dbname, loads
+// the generated shop into it once (seconds), and reuses it later; it touches
+// no database it did not create. Without -gateway, payments go to a fake
+// gateway in the process. SIGINT or SIGTERM stops it gracefully: requests in
+// flight finish first.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/shopd"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+	"works-vs-scales/shop/gateway/gatewaytest"
+)
+
+// DefaultDBName is the database -init creates.
+const DefaultDBName = "shopd_" + "top10000"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "shopd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	impl := flag.String("impl", shopd.Scalable, "wiring: naive or scalable")
+	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
+	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
+	dbName := flag.String("dbname", DefaultDBName, "the database -init creates and uses")
+	gatewayURL := flag.String("gateway", "", "payment gateway URL (default: a fake gateway in the process)")
+	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
+	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *dbURL == "" {
+		return fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres (docker compose up -d starts one)", pgtest.EnvDatabaseURL)
+	}
+	url := *dbURL
+	if *initDB {
+		slog.Info("loading the shop, once", "database", *dbName, "scale", shop.Small)
+		var err error
+		if url, err = shopd.InitDatabase(ctx, url, *dbName, shop.Small); err != nil {
+			return err
+		}
+	}
+	if *rtt > 0 {
+		proxied, proxy, err := shopd.ThroughRTTProxy(url, *rtt)
+		if err != nil {
+			return err
+		}
+		defer proxy.Close()
+		url = proxied
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	gw := &gateway.Client{URL: *gatewayURL}
+	if *gatewayURL == "" {
+		fake := gatewaytest.Start()
+		defer fake.Close()
+		gw = fake.Client()
+		slog.Info("payments go to a fake gateway in the process", "url", fake.URL())
+	}
+	key := make([]byte, 32)
+	rand.Read(key) // page tokens last as long as the process
+	svc, err := shopd.New(ctx, shopd.Config{Impl: *impl, DB: cfg, Gateway: gw, CursorKey: key})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("serving", "impl", svc.Impl(), "addr", "http://"+ln.Addr().String(), "rtt", *rtt)
+	if err := svc.Serve(ctx, ln, *grace); err != nil {
+		return err
+	}
+	slog.Info("stopped: every request in flight was answered")
+	return nil
+}
+
+// envDuration returns the duration in the environment variable, or 0.
+func envDuration(name string) time.Duration {
+	d, err := time.ParseDuration(os.Getenv(name))
+	if err != nil {
+		if os.Getenv(name) != "" {
+			slog.Warn("ignored: not a duration", "var", name, "value", os.Getenv(name), "err", errors.Unwrap(err))
+		}
+		return 0
+	}
+	return d
+}
