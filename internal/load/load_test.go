@@ -1,0 +1,246 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"works-vs-scales/internal/load"
+	"works-vs-scales/internal/report"
+)
+
+// server starts h on a loopback port, closed when the test ends.
+func server(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	t.Cleanup(srv.Close)
+	srv.Start()
+	return srv.URL
+}
+
+func get(url string) load.Targets {
+	return func(seq uint64) load.Target {
+		return load.Target{URL: url + "/?seq=" + strconv.FormatUint(seq, 10)}
+	}
+}
+
+func TestOpenSendsEveryRateForItsDurationWithEachSeqOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := make(map[uint64]int)
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seq, err := strconv.ParseUint(r.URL.Query().Get("seq"), 10, 64)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		seen[seq]++
+		mu.Unlock()
+	}))
+	cfg := load.Config{Targets: get(url), Duration: 200 * time.Millisecond}
+	steps, err := load.Open(t.Context(), cfg, 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Fatalf("%d steps, want 2", len(steps))
+	}
+	for i, want := range []int{10, 20} { // rate × 0.2 s
+		s := steps[i]
+		if s.Requests < want-1 || s.Requests > want+1 {
+			t.Errorf("step %d: %d requests at %v/s for %v, want %d±1", i, s.Requests, s.Rate, cfg.Duration, want)
+		}
+		if s.OK != s.Requests || s.Good != s.Requests || s.Errors != 0 || s.Timeouts != 0 {
+			t.Errorf("step %d: %+v, want every request good", i, s)
+		}
+		if s.P50 > s.P99 || s.P99 > s.P999 || s.P999 > s.Max || s.Max <= 0 {
+			t.Errorf("step %d: quantiles out of order: %v %v %v %v", i, s.P50, s.P99, s.P999, s.Max)
+		}
+	}
+	// Each step counts from zero: the seqs below the first step's count
+	// were seen twice, the rest once.
+	for seq := range uint64(steps[1].Requests) {
+		want := 1
+		if seq < uint64(steps[0].Requests) {
+			want = 2
+		}
+		if seen[seq] != want {
+			t.Errorf("seq %d seen %d times, want %d", seq, seen[seq], want)
+		}
+	}
+}
+
+func TestOpenCountsTimeoutsAndRefusalsAsErrorsAndNotAsGoodput(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stuck":
+			<-r.Context().Done() // answers nothing until the client gives up
+		case "/full":
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "full", http.StatusServiceUnavailable)
+		}
+	}))
+	cfg := load.Config{
+		Targets:  func(seq uint64) load.Target { return load.Target{URL: url + []string{"/stuck", "/full"}[seq%2]} },
+		Duration: 100 * time.Millisecond,
+		Timeout:  50 * time.Millisecond,
+	}
+	steps, err := load.Open(t.Context(), cfg, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.Requests == 0 || s.Timeouts+s.Codes[http.StatusServiceUnavailable] != s.Requests {
+		t.Fatalf("%+v: want every request a timeout or a 503", s)
+	}
+	if s.Timeouts != s.Codes[0] || s.Timeouts < s.Requests/2 {
+		t.Errorf("%d timeouts of %d requests, codes %v", s.Timeouts, s.Requests, s.Codes)
+	}
+	if s.Errors != s.Requests || s.OK != 0 || s.Good != 0 || s.Goodput() != 0 {
+		t.Errorf("%+v: want every request an error and no goodput", s)
+	}
+	if s.Max < cfg.Timeout {
+		t.Errorf("max latency %v with timeouts of %v", s.Max, cfg.Timeout)
+	}
+}
+
+func TestGoodputExcludesSuccessesLaterThanTheDeadline(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(20 * time.Millisecond) // the service is slow, deterministically slower than the deadline
+		}
+	}))
+	cfg := load.Config{
+		Targets:  func(seq uint64) load.Target { return load.Target{URL: url + []string{"/slow", "/fast"}[seq%2]} },
+		Duration: 100 * time.Millisecond,
+		Deadline: 10 * time.Millisecond,
+	}
+	steps, err := load.Open(t.Context(), cfg, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	slow := (s.Requests + 1) / 2
+	if s.OK != s.Requests || s.Good > s.Requests-slow {
+		t.Errorf("%+v: want %d successes, at most %d good", s, s.Requests, s.Requests-slow)
+	}
+}
+
+func TestClosedNeverHasMoreInFlightThanWorkers(t *testing.T) {
+	var inFlight, most atomic.Int64
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(time.Millisecond) // a service that takes a while: workers wait for it
+	}))
+	cfg := load.Config{Targets: get(url), Duration: 100 * time.Millisecond}
+	s, err := load.Closed(t.Context(), cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most.Load() > 3 {
+		t.Errorf("%d requests in flight at once with 3 workers", most.Load())
+	}
+	if s.Workers != 3 || s.Requests == 0 || s.OK != s.Requests {
+		t.Errorf("%+v", s)
+	}
+	if want := float64(s.Requests) / cfg.Duration.Seconds(); s.Rate != want {
+		t.Errorf("rate %v, want %v", s.Rate, want)
+	}
+}
+
+func TestStopsWhenTheContextIsCancelled(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	ctx, cancel := context.WithCancel(t.Context())
+	var once sync.Once
+	targets := func(seq uint64) load.Target {
+		once.Do(cancel) // the first request cancels the run
+		return load.Target{URL: url}
+	}
+	steps, err := load.Open(ctx, load.Config{Targets: targets, Duration: time.Hour}, 10, 20)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if len(steps) != 1 {
+		t.Errorf("%d steps after cancelling the first", len(steps))
+	}
+}
+
+func TestRejectsWhatCannotRun(t *testing.T) {
+	targets := get("http://127.0.0.1:1")
+	for name, run := range map[string]func() error{
+		"no rates": func() error {
+			_, err := load.Open(t.Context(), load.Config{Targets: targets, Duration: time.Second})
+			return err
+		},
+		"zero rate": func() error {
+			_, err := load.Open(t.Context(), load.Config{Targets: targets, Duration: time.Second}, 10, 0)
+			return err
+		},
+		"negative rate": func() error {
+			_, err := load.Open(t.Context(), load.Config{Targets: targets, Duration: time.Second}, -5)
+			return err
+		},
+		"no targets":  func() error { _, err := load.Open(t.Context(), load.Config{Duration: time.Second}, 10); return err },
+		"no duration": func() error { _, err := load.Open(t.Context(), load.Config{Targets: targets}, 10); return err },
+		"zero workers": func() error {
+			_, err := load.Closed(t.Context(), load.Config{Targets: targets, Duration: time.Second}, 0)
+			return err
+		},
+		"huge workers": func() error {
+			_, err := load.Closed(t.Context(), load.Config{Targets: targets, Duration: time.Second}, 1<<30)
+			return err
+		},
+		"negative timeout": func() error {
+			_, err := load.Closed(t.Context(), load.Config{Targets: targets, Duration: time.Second, Timeout: -1}, 1)
+			return err
+		},
+	} {
+		if err := run(); !errors.Is(err, load.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}
+
+func TestWriteBenchIsReadByTheReport(t *testing.T) {
+	steps := []load.Step{
+		{Rate: 100, Requests: 100, OK: 100, Good: 100, Elapsed: time.Second, P99: 3 * time.Millisecond, Codes: map[int]int{200: 100}},
+		{Rate: 200, Requests: 200, OK: 150, Good: 50, Errors: 50, Timeouts: 50, Elapsed: 2 * time.Second, P99: 2 * time.Second, Codes: map[int]int{200: 150, 0: 50}},
+	}
+	var out bytes.Buffer
+	if err := load.WriteBench(&out, "Overload", "naive", steps); err != nil {
+		t.Fatal(err)
+	}
+	r, err := report.Parse(&out, "load.bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Unplaced) > 0 {
+		t.Fatalf("unplaced: %v", r.Unplaced)
+	}
+	b := r.Find("Overload")
+	if b == nil || b.SizeKey != "rate" || len(b.Sizes) != 2 {
+		t.Fatalf("benchmark %+v, want Overload by rate at two rates", b)
+	}
+	for _, c := range []struct {
+		rate  float64
+		unit  string
+		value float64
+	}{
+		{100, "goodput-rps", 100}, {200, "goodput-rps", 25}, {200, "throughput-rps", 75},
+		{200, "p99-ms", 2000}, {200, "timeouts-%", 25}, {200, "errors-%", 25}, {100, "offered-rps", 100},
+	} {
+		if got, ok := b.Median("naive", c.rate, c.unit); !ok || got != c.value {
+			t.Errorf("rate=%v %s = %v (%v), want %v", c.rate, c.unit, got, ok, c.value)
+		}
+	}
+}
