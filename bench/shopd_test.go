@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/shop"
@@ -314,10 +315,14 @@ func TestShopdLoadSmoke(t *testing.T) {
 	base, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 	// A low rate: far below what the scalable wiring serves on any machine.
 	const rate = 50
-	res, err := shopd.RunLoad(context.Background(), base, shopd.Load{Rate: rate, Duration: time.Second, Timeout: 5 * time.Second, Scale: shop.Small, Seed: 1})
+	cfg := load.Config{Targets: shopd.OrdersTargets(base, shop.Small, 1), Duration: time.Second, Timeout: 5 * time.Second}
+	steps, err := load.Open(context.Background(), cfg, rate)
 	require.NoError(t, err)
-	assert.Equal(t, rate, res.Sent, "requests sent")
-	assert.Equal(t, res.Sent, res.OK, "every request answered 200: %v", res.Statuses)
-	assert.Zero(t, res.TimedOut)
-	assert.Zero(t, res.Refused)
+	require.Len(t, steps, 1)
+	s := steps[0]
+	assert.Equal(t, rate, s.Requests, "requests sent")
+	assert.Equal(t, s.Requests, s.OK, "every request answered 2xx: %v", s.Codes)
+	assert.Equal(t, map[int]int{http.StatusOK: rate}, s.Codes)
+	assert.Zero(t, s.Timeouts)
+	assert.Zero(t, s.Errors)
 }

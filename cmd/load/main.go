@@ -1,7 +1,9 @@
 // Command load measures cmd/shopd under an open-loop load: for each rate, it
-// sends GET /users/{id}/orders at that rate for a while (see shopd.Load) and
-// records how long every answer took, how many failed, how long requests
-// waited for a pooled connection, and how many database backends were busy.
+// sends GET /users/{id}/orders at that rate for a while, whatever the service
+// answers (internal/load's open loop; the users as shopd.OrdersTargets draws
+// them), and records how long every answer took, how many failed, how long
+// requests waited for a pooled connection, and how many database backends
+// were busy.
 //
 // It starts the service in its own process, in each wiring asked, on a
 // loopback port, over real TCP, against the database cmd/shopd -init makes
@@ -12,8 +14,8 @@
 //	go run ./cmd/load -impl=naive,scalable -rates=50,100,200,400 -duration=3s
 //	go run ./cmd/load -impl=scalable -rtt=1ms -o mine/17-rtt1ms.bench
 //
-// The time per operation it reports is the median latency: a chart of it
-// against the rate is the throughput–latency curve.
+// The time per operation it reports is the mean latency, as internal/load
+// writes it: a chart of it against the rate is the throughput–latency curve.
 package main
 
 import (
@@ -37,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/shop"
@@ -56,6 +59,7 @@ type options struct {
 	rates    []int
 	duration time.Duration
 	timeout  time.Duration
+	deadline time.Duration
 	count    int
 	rtt      time.Duration
 	dbURL    string
@@ -69,6 +73,7 @@ func parseFlags() (options, error) {
 	rates := flag.String("rates", "50,100,200,400,800", "request rates per second, comma-separated, each held for -duration")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each rate is held")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "how long a client waits for an answer")
+	flag.DurationVar(&o.deadline, "deadline", time.Second, "how long a user waits: a success slower than this is not goodput")
 	flag.IntVar(&o.count, "count", 1, "how many times every rate is measured")
 	flag.DurationVar(&o.rtt, "rtt", 0, "round-trip time added to every database round trip (as WORKSHOP_RTT)")
 	flag.StringVar(&o.dbURL, "db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL server URL (default $"+pgtest.EnvDatabaseURL+")")
@@ -166,53 +171,51 @@ func run() error {
 		serving.Go(func() { svc.Serve(serveCtx, ln, o.timeout) })
 		targets[impl] = target{svc: svc, url: "http://" + ln.Addr().String()}
 		// Warm up: connections opened, statements prepared, caches filled.
-		if _, err := shopd.RunLoad(ctx, targets[impl].url, shopd.Load{Rate: o.rates[0], Duration: time.Second, Timeout: o.timeout, Scale: shop.Small, Seed: 0}); err != nil {
+		warmUp := load.Config{Targets: shopd.OrdersTargets(targets[impl].url, shop.Small, 0), Duration: time.Second, Timeout: o.timeout}
+		if _, err := load.Open(ctx, warmUp, o.rates[0]); err != nil {
 			return err
 		}
 	}
 
 	table := tabwriter.NewWriter(os.Stderr, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(table, "impl\trate/s\tok/s\tp50\tp99\tmax\ttimed out\trefused\tpool wait\tconns held\tbackends busy\t")
+	fmt.Fprintln(table, "impl\trate/s\tgoodput/s\tp50\tp99\tmax\ttimed out\tother errors\tpool wait\tconns held\tbackends busy\t")
 	for run := range o.count {
 		for _, rate := range o.rates {
 			for _, impl := range o.impls {
-				st, err := step(ctx, monitor, targets[impl], shopd.Load{Rate: rate, Duration: o.duration, Timeout: o.timeout, Scale: shop.Small, Seed: uint64(run + 1)})
+				t := targets[impl]
+				cfg := load.Config{Targets: shopd.OrdersTargets(t.url, shop.Small, uint64(run+1)), Duration: o.duration, Timeout: o.timeout, Deadline: o.deadline}
+				st, err := step(ctx, monitor, t, cfg, rate)
 				if err != nil {
 					return err
 				}
-				st.write(out, impl, rate)
-				fmt.Fprintf(table, "%s\t%d\t%.0f\t%v\t%v\t%v\t%d\t%d\t%.2fms\t%.1f\t%.1f\t\n", impl, rate, st.okPerSec(), st.Quantile(0.5).Round(10*time.Microsecond), st.Quantile(0.99).Round(10*time.Microsecond), st.Quantile(1).Round(time.Millisecond), st.TimedOut, st.Refused, st.poolWaitMs, st.connsHeld, st.backendsMean)
+				if err := st.write(out, impl); err != nil {
+					return err
+				}
+				fmt.Fprintf(table, "%s\t%d\t%.0f\t%v\t%v\t%v\t%d\t%d\t%.2fms\t%.1f\t%.1f\t\n", impl, rate, st.Goodput(), st.P50.Round(10*time.Microsecond), st.P99.Round(10*time.Microsecond), st.Max.Round(time.Millisecond), st.Timeouts, st.Errors-st.Timeouts, st.poolWaitMs, st.connsHeld, st.backendsMean)
 			}
 		}
 	}
 	return table.Flush()
 }
 
-// stepResult is a load's result and what the pool and the database did.
+// stepResult is a load step's result and what the pool and the database did.
 type stepResult struct {
-	shopd.LoadResult
+	load.Step
 	poolWaitMs    float64 // mean wait for a connection, per acquire
 	poolWaitedPct float64 // acquires that had to wait
+	connsHeld     float64 // connections the service's pools had handed out, sampled
 	backendsMean  float64 // active backends on the database, sampled
 	backendsMax   int
-	connsHeld     float64 // connections the service's pools had handed out, sampled
 }
 
-func (s stepResult) okPerSec() float64 {
-	if s.Elapsed <= 0 {
-		return 0
-	}
-	return float64(s.OK) / s.Elapsed.Seconds()
-}
-
-// step runs one load against t, sampling every 10 ms meanwhile the
-// database's active backends and the connections the service holds: a
-// connection held while its backend is idle is waiting on a round trip, or on
-// the application.
-func step(ctx context.Context, monitor *pgx.Conn, t target, l shopd.Load) (stepResult, error) {
+// step runs one load step at rate against t, sampling every 10 ms meanwhile
+// the connections the service holds and the database's active backends: a
+// connection held while its backend is idle waits on a round trip, or on the
+// application.
+func step(ctx context.Context, monitor *pgx.Conn, t target, cfg load.Config, rate int) (stepResult, error) {
 	before := t.svc.PoolStats()
 	sampleCtx, stopSampling := context.WithCancel(ctx)
-	var samples, held []int
+	var busy, held []int
 	var sampled sync.WaitGroup
 	sampled.Go(func() {
 		// Backends of this database running a statement, this one aside.
@@ -223,7 +226,7 @@ func step(ctx context.Context, monitor *pgx.Conn, t target, l shopd.Load) (stepR
 		for {
 			var n int
 			if err := monitor.QueryRow(sampleCtx, activeQuery).Scan(&n); err == nil {
-				samples = append(samples, n)
+				busy = append(busy, n)
 			}
 			held = append(held, int(t.svc.PoolStats().AcquiredConns))
 			select {
@@ -233,42 +236,44 @@ func step(ctx context.Context, monitor *pgx.Conn, t target, l shopd.Load) (stepR
 			}
 		}
 	})
-	res, err := shopd.RunLoad(ctx, t.url, l)
+	steps, err := load.Open(ctx, cfg, rate)
 	stopSampling()
 	sampled.Wait()
 	if err != nil {
 		return stepResult{}, err
 	}
 	after := t.svc.PoolStats()
-	st := stepResult{LoadResult: res}
+	st := stepResult{Step: steps[0]}
 	if n := after.AcquireCount - before.AcquireCount; n > 0 {
 		st.poolWaitMs = float64((after.AcquireDuration - before.AcquireDuration).Microseconds()) / 1000 / float64(n)
 		st.poolWaitedPct = 100 * float64(after.EmptyAcquireCount-before.EmptyAcquireCount) / float64(n)
 	}
-	for _, s := range samples {
-		st.backendsMean += float64(s)
-		st.backendsMax = max(st.backendsMax, s)
-	}
-	if len(samples) > 0 {
-		st.backendsMean /= float64(len(samples))
-	}
-	for _, h := range held {
-		st.connsHeld += float64(h)
-	}
-	if len(held) > 0 {
-		st.connsHeld /= float64(len(held))
-	}
+	st.backendsMean, st.backendsMax = meanMax(busy)
+	st.connsHeld, _ = meanMax(held)
 	return st, nil
 }
 
-// write prints the result as a benchmark line: ns/op is the median latency.
-func (s stepResult) write(w io.Writer, impl string, rate int) {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	pct := func(n int) float64 { return 100 * float64(n) / float64(max(s.Sent, 1)) }
-	fmt.Fprintf(w, "BenchmarkShopd/impl=%s/rate=%d-%d\t%d\t%d ns/op\t%.4g p90-ms\t%.4g p99-ms\t%.4g p99.9-ms\t%.4g max-ms\t%.4g ok/s\t%.4g timed-out-%%\t%.4g refused-%%\t%.4g pool-wait-ms\t%.4g pool-waited-%%\t%.3g conns-held\t%.3g backends-busy\t%d backends-busy-max\n",
-		impl, rate, runtime.GOMAXPROCS(0), s.Sent, s.Quantile(0.5).Nanoseconds(),
-		ms(s.Quantile(0.9)), ms(s.Quantile(0.99)), ms(s.Quantile(0.999)), ms(s.Quantile(1)),
-		s.okPerSec(), pct(s.TimedOut), pct(s.Refused), s.poolWaitMs, s.poolWaitedPct, s.connsHeld, s.backendsMean, s.backendsMax)
+func meanMax(samples []int) (float64, int) {
+	if len(samples) == 0 {
+		return 0, 0
+	}
+	sum, top := 0, 0
+	for _, s := range samples {
+		sum, top = sum+s, max(top, s)
+	}
+	return float64(sum) / float64(len(samples)), top
+}
+
+// write prints the step as internal/load's benchmark line, with the pool's
+// and the database's values added.
+func (s stepResult) write(w io.Writer, impl string) error {
+	var line strings.Builder
+	if err := load.WriteBench(&line, "Shopd", impl, []load.Step{s.Step}); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s\t%.4g pool-wait-ms\t%.4g pool-waited-%%\t%.3g conns-held\t%.3g backends-busy\t%d backends-busy-max\n",
+		strings.TrimSuffix(line.String(), "\n"), s.poolWaitMs, s.poolWaitedPct, s.connsHeld, s.backendsMean, s.backendsMax)
+	return err
 }
 
 // writeConfig writes the configuration lines of a benchmark run: where it ran.
