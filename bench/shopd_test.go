@@ -153,6 +153,23 @@ func TestShopdWiringsAgree(t *testing.T) {
 	})
 }
 
+func TestShopdScalableServesMetrics(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	gw := startGateway(t)
+	base, _ := startShopd(t, shopd.Scalable, db, gw.Client())
+	id, _ := shop.Small.UserWithOrders(10)
+	require.Equal(t, http.StatusOK, getJSON(t, fmt.Sprintf("%s/users/%d/orders", base, id), nil))
+	require.Equal(t, http.StatusBadRequest, getJSON(t, base+"/users/x/orders", nil))
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), `shop_requests_total{op="GET /users/{id}/orders"} 2`, "both requests, under the route, not the URL")
+	assert.NotContains(t, string(body), fmt.Sprintf("/users/%d/", id), "no series per user")
+}
+
 func TestShopdPaymentsAgree(t *testing.T) {
 	for _, impl := range []string{shopd.Naive, shopd.Scalable} {
 		t.Run("impl="+impl, func(t *testing.T) {

@@ -3,6 +3,7 @@
 //
 //	GET  /users/{id}/orders?limit=&cursor=  a user and their orders
 //	GET  /products/{id}                     a product
+//	GET  /metrics                           Prometheus metrics (scalable wiring)
 //	POST /payments                          {"user_id":1,"amount_cents":1250,"currency":"EUR","reference":"order-1"}
 //	                                        with an Idempotency-Key header
 //
@@ -37,6 +38,7 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
+	"works-vs-scales/scalable/observe"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -62,6 +64,11 @@ func run() error {
 	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
 	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
 	flag.Parse()
+	if *impl == shopd.Scalable {
+		// JSON lines with trace ids (lesson 15); the naive wiring logs as
+		// the standard library does.
+		slog.SetDefault(observe.NewLogger(os.Stderr, slog.LevelInfo))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -15,6 +15,7 @@ import (
 	"works-vs-scales/scalable/breaker"
 	"works-vs-scales/scalable/bulkhead"
 	"works-vs-scales/scalable/caching"
+	"works-vs-scales/scalable/observe"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
@@ -36,7 +37,7 @@ const (
 )
 
 // scalable is the wiring the lessons build: validation first, keyset pages,
-// a deadline per request, a pool per workload, a cache, a breaker.
+// a deadline per request, a pool per workload, a cache, a breaker, metrics.
 type scalable struct {
 	pools    bulkhead.Pools
 	timeouts bulkhead.Timeouts
@@ -65,10 +66,21 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 		payments, err = breaker.NewPayments(pools.Payments, cfg.Gateway, GatewayTimeout, guard)
 		if err == nil {
 			s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
+			// Each route's requests, errors and latencies are counted under
+			// its pattern, never its URL (lesson 15), and served on /metrics.
+			metrics := observe.NewMetrics()
 			mux := http.NewServeMux()
-			mux.HandleFunc("GET /users/{id}/orders", s.orders)
-			mux.HandleFunc("GET /products/{id}", s.product)
-			mux.HandleFunc("POST /payments", s.pay)
+			for _, r := range []struct {
+				pattern string
+				handle  http.HandlerFunc
+			}{
+				{"GET /users/{id}/orders", s.orders},
+				{"GET /products/{id}", s.product},
+				{"POST /payments", s.pay},
+			} {
+				mux.Handle(r.pattern, metrics.Instrument(r.pattern, r.handle))
+			}
+			mux.Handle("GET /metrics", metrics.Handler())
 			return &Service{
 				impl:    Scalable,
 				handler: limitBody(mux),

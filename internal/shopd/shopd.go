@@ -4,8 +4,9 @@
 // with naive/breaker (retries, no breaker); the scalable one validates every
 // input, pages with scalable/pagination's keyset, answers within a deadline
 // from the bulkhead pools of scalable/bulkhead, serves products through
-// scalable/caching, and takes payments behind scalable/breaker's circuit
-// breaker and outbox.
+// scalable/caching, takes payments behind scalable/breaker's circuit
+// breaker and outbox, and counts every route's requests, errors and
+// latencies on GET /metrics with scalable/observe.
 //
 // The handlers hold no logic of their own but parsing, mapping errors to
 // statuses, and encoding JSON: what each wiring does is what its lessons
