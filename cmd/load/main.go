@@ -77,7 +77,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.count, "count", 1, "how many times every rate is measured")
 	flag.DurationVar(&o.rtt, "rtt", 0, "round-trip time added to every database round trip (as WORKSHOP_RTT)")
 	flag.StringVar(&o.dbURL, "db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL server URL (default $"+pgtest.EnvDatabaseURL+")")
-	flag.StringVar(&o.dbName, "dbname", "shopd_top10000", "the shop database, as cmd/shopd -init makes it")
+	flag.StringVar(&o.dbName, "dbname", shopd.DefaultDatabaseName(), "the shop database, as cmd/shopd -init makes it (default from $"+pgtest.EnvDBPrefix+")")
 	flag.StringVar(&o.out, "o", "", "write the benchmark lines to this file instead of stdout")
 	flag.Parse()
 	for _, impl := range strings.Split(*impls, ",") {

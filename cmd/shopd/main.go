@@ -12,6 +12,7 @@
 //	go run ./cmd/shopd -init                 # create and load its own database, then serve
 //	go run ./cmd/shopd -impl=naive -init
 //	go run ./cmd/shopd -db=postgres://…/shop # serve a database that holds the shop already
+//	go run ./cmd/shopd -drop                 # drop the database -init made
 //
 // The database server is -db, by default WORKSHOP_DATABASE_URL. With -init,
 // shopd creates a database of its own on that server, named -dbname, loads
@@ -19,6 +20,10 @@
 // no database it did not create. Without -gateway, payments go to a fake
 // gateway in the process. SIGINT or SIGTERM stops it gracefully: requests in
 // flight finish first.
+//
+// -init names its database shopd_top10000 after WORKSHOP_DB_PREFIX (wvs_ when
+// unset), and -drop drops it; neither touches a database without the comment
+// -init leaves on its own.
 package main
 
 import (
@@ -44,9 +49,6 @@ import (
 	"works-vs-scales/shop/gateway/gatewaytest"
 )
 
-// DefaultDBName is the database -init creates.
-const DefaultDBName = "shopd_" + "top10000"
-
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "shopd:", err)
@@ -59,7 +61,8 @@ func run() error {
 	impl := flag.String("impl", shopd.Scalable, "wiring: naive or scalable")
 	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
-	dbName := flag.String("dbname", DefaultDBName, "the database -init creates and uses")
+	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses (default from $"+pgtest.EnvDBPrefix+")")
+	drop := flag.Bool("drop", false, "drop the database -init made, and exit")
 	gatewayURL := flag.String("gateway", "", "payment gateway URL (default: a fake gateway in the process)")
 	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
 	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
@@ -76,6 +79,14 @@ func run() error {
 		return fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres (docker compose up -d starts one)", pgtest.EnvDatabaseURL)
 	}
 	url := *dbURL
+	if *drop {
+		dropped, err := shopd.DropDatabase(ctx, url, *dbName)
+		if err != nil {
+			return err
+		}
+		slog.Info("dropped", "database", *dbName, "existed", dropped)
+		return nil
+	}
 	if *initDB {
 		slog.Info("loading the shop, once", "database", *dbName, "scale", shop.Small)
 		var err error

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/shop"
 )
 
@@ -108,4 +110,40 @@ func redacted(raw string) string {
 // parameters).
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// DefaultDatabaseName is the database cmd/shopd -init and cmd/load make:
+// shopd_top10000 under WORKSHOP_DB_PREFIX (wvs_ when unset), so that
+// trainees sharing a server keep apart.
+func DefaultDatabaseName() string {
+	prefix := os.Getenv(pgtest.EnvDBPrefix)
+	if prefix == "" {
+		prefix = pgtest.DefaultPrefix
+	}
+	return prefix + "shopd_" + shop.Small.String()
+}
+
+// DropDatabase drops the database called name on the server at serverURL if
+// InitDatabase made it, and reports whether it dropped one. A database of
+// that name InitDatabase did not make gets ErrNotOurs, and is not touched.
+func DropDatabase(ctx context.Context, serverURL, name string) (bool, error) {
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return false, fmt.Errorf("shopd drop: connect to %s: %w", redacted(serverURL), err)
+	}
+	defer conn.Close(context.Background())
+	const commentQuery = `SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1`
+	var comment string
+	switch err := conn.QueryRow(ctx, commentQuery, name).Scan(&comment); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("shopd drop: look for database %s: %w", name, err)
+	case !strings.HasPrefix(comment, markerPrefix):
+		return false, fmt.Errorf("shopd drop: %s: %w", pgx.Identifier{name}.Sanitize(), ErrNotOurs)
+	}
+	if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return false, fmt.Errorf("shopd drop: %s: %w", name, err)
+	}
+	return true, nil
 }
