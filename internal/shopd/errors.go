@@ -118,15 +118,17 @@ func fieldErrors(err error) []FieldError {
 	return fields
 }
 
-// writeError answers err as JSON, with the status it maps to; a server error
-// is logged, since its body says nothing. A request its client gave up on
+// writeError answers err as JSON, with the status it maps to; an internal
+// error is logged, since its body says nothing (a request past its deadline
+// is counted by the metrics, not logged one by one: under overload, a log
+// line per request would add to the load). A request its client gave up on
 // gets no answer: nobody is left to read it.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return
 	}
 	code, detail := status(err)
-	if code >= 500 {
+	if code == http.StatusInternalServerError {
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 	}
 	if code == http.StatusServiceUnavailable {
