@@ -100,6 +100,7 @@ var headlines = []headline{
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
 	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "p50-ms", "", "", true},
 	{"12. Races", "lessons/12-races.md", "12-races", "BuyHot", "oversold-units/op", "naive", "update", true},
+	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Shopd", "p99-ms", "naive", "scalable", true},
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
