@@ -216,6 +216,7 @@ func step(ctx context.Context, monitor *pgx.Conn, t target, cfg load.Config, rat
 	before := t.svc.PoolStats()
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var busy, held []int
+	var sampleErr error
 	var sampled sync.WaitGroup
 	sampled.Go(func() {
 		// Backends of this database running a statement, this one aside.
@@ -224,10 +225,14 @@ func step(ctx context.Context, monitor *pgx.Conn, t target, cfg load.Config, rat
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			// The query runs on ctx, not sampleCtx: pgx closes a connection
+			// whose query is cancelled, and the next step samples on it too.
 			var n int
-			if err := monitor.QueryRow(sampleCtx, activeQuery).Scan(&n); err == nil {
-				busy = append(busy, n)
+			if err := monitor.QueryRow(ctx, activeQuery).Scan(&n); err != nil {
+				sampleErr = fmt.Errorf("sample the active backends: %w", err)
+				return
 			}
+			busy = append(busy, n)
 			held = append(held, int(t.svc.PoolStats().AcquiredConns))
 			select {
 			case <-sampleCtx.Done():
@@ -241,6 +246,9 @@ func step(ctx context.Context, monitor *pgx.Conn, t target, cfg load.Config, rat
 	sampled.Wait()
 	if err != nil {
 		return stepResult{}, err
+	}
+	if sampleErr != nil {
+		return stepResult{}, sampleErr
 	}
 	after := t.svc.PoolStats()
 	st := stepResult{Step: steps[0]}
