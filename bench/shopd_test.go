@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -324,6 +327,60 @@ func TestShopdShutdownDrainsRequestsInFlight(t *testing.T) {
 	assert.Equal(t, http.StatusOK, a.status, "the request in flight is answered")
 	assert.Equal(t, shop.PaymentCharged, a.payment.Status)
 	assert.NoError(t, <-stopped, "the shutdown was graceful")
+}
+
+func TestShopdInitTouchesOnlyItsOwnDatabase(t *testing.T) {
+	server := pgtest.ServerURL(t)
+	ctx := context.Background()
+	prefix := os.Getenv(pgtest.EnvDBPrefix)
+	if prefix == "" {
+		prefix = pgtest.DefaultPrefix
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	ours, foreign := prefix+"shopd_test_"+suffix, prefix+"shopd_foreign_"+suffix
+	admin, err := pgx.Connect(ctx, server)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, name := range []string{ours, foreign} {
+			_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			assert.NoError(t, err)
+		}
+		admin.Close(ctx)
+	})
+
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{foreign}.Sanitize())
+	require.NoError(t, err)
+	_, err = shopd.InitDatabase(ctx, server, foreign, shop.Small)
+	assert.ErrorIs(t, err, shopd.ErrNotOurs, "a database it did not make is not loaded")
+	dropped, err := shopd.DropDatabase(ctx, server, foreign)
+	assert.ErrorIs(t, err, shopd.ErrNotOurs, "nor dropped")
+	assert.False(t, dropped)
+
+	url, err := shopd.InitDatabase(ctx, server, ours, shop.Small)
+	require.NoError(t, err)
+	db, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	var users int
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&users))
+	require.NoError(t, db.Close(ctx))
+	assert.Equal(t, shop.Small.Users(), users, "the shop is loaded")
+	oid := func() uint32 {
+		var oid uint32
+		require.NoError(t, admin.QueryRow(ctx, "SELECT oid FROM pg_database WHERE datname = $1", ours).Scan(&oid))
+		return oid
+	}
+	before := oid()
+	again, err := shopd.InitDatabase(ctx, server, ours, shop.Small)
+	require.NoError(t, err)
+	assert.Equal(t, url, again)
+	assert.Equal(t, before, oid(), "loaded once, then reused: not made again")
+
+	dropped, err = shopd.DropDatabase(ctx, server, ours)
+	require.NoError(t, err)
+	assert.True(t, dropped)
+	var exists bool
+	require.NoError(t, admin.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", foreign).Scan(&exists))
+	assert.True(t, exists, "the foreign database is still there")
 }
 
 func TestShopdLoadSmoke(t *testing.T) {
