@@ -92,21 +92,20 @@ type Step struct {
 	Mean, P50, P90, P99, P999, Max time.Duration
 }
 
-// Goodput returns the successes within the deadline per second of the step.
-func (s Step) Goodput() float64 {
-	if s.Elapsed <= 0 {
-		return 0
-	}
-	return float64(s.Good) / s.Elapsed.Seconds()
-}
+// Goodput returns the successes within the deadline per second: the share
+// of the step's requests that were, at the rate they were offered. A server
+// that answers everything in time has a goodput equal to the offered rate.
+func (s Step) Goodput() float64 { return s.share(s.Good) }
 
-// Throughput returns the answers of any status, 5xx included, per second of
-// the step: what a dashboard counting responses shows.
-func (s Step) Throughput() float64 {
-	if s.Elapsed <= 0 {
+// Throughput returns the answers of any status, 5xx included, per second, as
+// Goodput does: what a dashboard counting responses shows.
+func (s Step) Throughput() float64 { return s.share(s.Requests - s.Codes[0]) }
+
+func (s Step) share(n int) float64 {
+	if s.Requests == 0 {
 		return 0
 	}
-	return float64(s.Requests-s.Codes[0]) / s.Elapsed.Seconds()
+	return s.Rate * float64(n) / float64(s.Requests)
 }
 
 // Metric is one value of a step in a unit, as a benchmark line shows it.
@@ -196,6 +195,9 @@ func (c Config) check() (Config, error) {
 // even when every earlier one is still waiting. It returns a Step a rate. A
 // step ends when its last request is answered or times out; ctx cancelled
 // stops sending and returns the steps so far with ctx's error.
+//
+// A request never waits for an earlier one, so a step has up to its rate
+// times cfg.Timeout requests in flight, each a goroutine and a connection.
 func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 	cfg, err := cfg.check()
 	if err != nil {

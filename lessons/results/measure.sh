@@ -87,6 +87,11 @@ lesson12() {
   go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench > $results/12-races.bench
 }
 
+lesson16() {
+  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes)"
+  go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
+}
+
 lesson17() {
   run "lesson 17 (the service under open-loop load, loopback then 1 ms RTT; cmd/load loads its own database once)"
   go run ./cmd/load -impl=naive,scalable -rates=100,200,400,800,1600 -duration=2s -count=6 -o $results/17-capstone.bench

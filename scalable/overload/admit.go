@@ -1,0 +1,199 @@
+package overload
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+
+	"works-vs-scales/shop"
+)
+
+// Limits says how much a server takes on: how many requests it serves at
+// once, how many may wait for a turn and for how long, and how fast one
+// client may ask.
+type Limits struct {
+	// Concurrency is how many requests are served at once. A server
+	// whose requests each hold a connection serves no more at once than
+	// its pool has connections: its size is the natural limit.
+	Concurrency int
+	// Queue is how many requests may wait for a turn; one more is refused
+	// at once. 0 refuses whatever cannot be served now.
+	Queue int
+	// QueueTimeout is how long a request waits for a turn before it is
+	// refused: a small part of what its client will wait in all, so that
+	// a request served is served in time.
+	QueueTimeout time.Duration
+	// RetryAfter is what a request refused for want of capacity is told
+	// to wait before it tries again, in whole seconds, at least 1.
+	RetryAfter time.Duration
+	// PerClient is the rate of requests, per second, that one client is
+	// served, with bursts of up to Burst; 0 sets no such limit. A client
+	// above it gets 429 and how long to wait.
+	PerClient rate.Limit
+	Burst     int
+	// Client names a request's client; nil means the host of its remote
+	// address.
+	Client func(*http.Request) string
+	// MaxClients is how many clients' rates are remembered at once; 0
+	// means 10,000. A client forgotten starts again with a full burst.
+	MaxClients int
+}
+
+// LimitsFor returns the limits of a server whose requests each hold one of
+// db's connections for a query: as many at once as the pool has connections;
+// four times as many waiting, to absorb a burst, none for more than 100 ms;
+// no limit per client.
+func LimitsFor(db *pgxpool.Pool) Limits {
+	size := int(db.Config().MaxConns)
+	return Limits{Concurrency: size, Queue: 4 * size, QueueTimeout: 100 * time.Millisecond, RetryAfter: time.Second}
+}
+
+// Validate returns an error wrapping shop.ErrInvalidConfig if the limits
+// cannot be kept: no request served at once, a negative queue, timeout,
+// rate, burst or client count, or a rate per client with no burst.
+func (l Limits) Validate() error {
+	var problem string
+	switch {
+	case l.Concurrency < 1:
+		problem = fmt.Sprintf("Concurrency %d: at least one request at once", l.Concurrency)
+	case l.Queue < 0:
+		problem = fmt.Sprintf("Queue %d is negative", l.Queue)
+	case l.QueueTimeout < 0 || l.RetryAfter < 0:
+		problem = fmt.Sprintf("QueueTimeout %v, RetryAfter %v: negative", l.QueueTimeout, l.RetryAfter)
+	case l.Queue > 0 && l.QueueTimeout == 0:
+		problem = fmt.Sprintf("Queue %d with no QueueTimeout: a request would wait for ever", l.Queue)
+	case l.PerClient < 0 || math.IsNaN(float64(l.PerClient)):
+		problem = fmt.Sprintf("PerClient %v is negative", l.PerClient)
+	case l.PerClient > 0 && l.Burst < 1:
+		problem = fmt.Sprintf("PerClient %v with Burst %d: at least 1", l.PerClient, l.Burst)
+	case l.MaxClients < 0:
+		problem = fmt.Sprintf("MaxClients %d is negative", l.MaxClients)
+	default:
+		return nil
+	}
+	return fmt.Errorf("admission limits: %s: %w", problem, shop.ErrInvalidConfig)
+}
+
+// Admit returns next behind admission control: a request is served at once
+// if fewer than limits.Concurrency are being served, waits for a turn if
+// fewer than limits.Queue are waiting, and is otherwise refused at once with
+// 503 Service Unavailable and a Retry-After header; so is one that waited
+// limits.QueueTimeout without a turn. A client above its rate gets 429 Too
+// Many Requests, with Retry-After saying when its next request would pass.
+//
+// A refusal costs the server microseconds and tells the client the truth at
+// once; an accepted request that waits longer than its client is worth
+// nothing, and costs a goroutine, a place in the pool's queue and, when it
+// is finally served, a connection's time.
+func Admit(next http.Handler, limits Limits) (http.Handler, error) {
+	if err := limits.Validate(); err != nil {
+		return nil, err
+	}
+	if limits.MaxClients == 0 {
+		limits.MaxClients = 10_000
+	}
+	if limits.Client == nil {
+		limits.Client = remoteHost
+	}
+	return &admission{
+		next:    next,
+		limits:  limits,
+		turns:   semaphore.NewWeighted(int64(limits.Concurrency)),
+		clients: make(map[string]*rate.Limiter),
+	}, nil
+}
+
+type admission struct {
+	next    http.Handler
+	limits  Limits
+	turns   *semaphore.Weighted // a weight per request being served; FIFO for those waiting
+	waiting atomic.Int64        // requests waiting for a turn
+
+	mu      sync.Mutex
+	clients map[string]*rate.Limiter
+}
+
+// ServeHTTP serves r if it gets a turn: at once, or after waiting in the
+// queue for at most QueueTimeout. Otherwise it refuses r at once.
+func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.limits.PerClient > 0 {
+		if wait, ok := a.allow(a.limits.Client(r)); !ok {
+			refuse(w, http.StatusTooManyRequests, wait, "too many requests from this client")
+			return
+		}
+	}
+	if !a.turns.TryAcquire(1) {
+		if a.waiting.Add(1) > int64(a.limits.Queue) {
+			a.waiting.Add(-1)
+			refuse(w, http.StatusServiceUnavailable, a.limits.RetryAfter, "the server is at capacity")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), a.limits.QueueTimeout)
+		err := a.turns.Acquire(ctx, 1)
+		cancel()
+		a.waiting.Add(-1)
+		if r.Context().Err() != nil {
+			if err == nil {
+				a.turns.Release(1)
+			}
+			return // the client has gone
+		}
+		if err != nil {
+			refuse(w, http.StatusServiceUnavailable, a.limits.RetryAfter, "the server is at capacity")
+			return
+		}
+	}
+	defer a.turns.Release(1)
+	a.next.ServeHTTP(w, r)
+}
+
+// allow takes a request from the client's rate, or says how long until its
+// next request would be allowed.
+func (a *admission) allow(client string) (time.Duration, bool) {
+	a.mu.Lock()
+	limiter, ok := a.clients[client]
+	if !ok {
+		if len(a.clients) >= a.limits.MaxClients {
+			for forget := range a.clients { // any one: the map is full
+				delete(a.clients, forget)
+				break
+			}
+		}
+		limiter = rate.NewLimiter(a.limits.PerClient, a.limits.Burst)
+		a.clients[client] = limiter
+	}
+	a.mu.Unlock()
+	reservation := limiter.Reserve()
+	if wait := reservation.Delay(); wait > 0 {
+		reservation.Cancel()
+		return wait, false
+	}
+	return 0, true
+}
+
+// remoteHost is a request's client: the host of its remote address.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// refuse answers status with a Retry-After of wait, in whole seconds rounded
+// up (at least 1), and a JSON body {"error": msg}.
+func refuse(w http.ResponseWriter, status int, wait time.Duration, msg string) {
+	seconds := max(1, int64(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
+	writeError(w, status, msg)
+}
