@@ -16,6 +16,7 @@ import (
 	"works-vs-scales/scalable/bulkhead"
 	"works-vs-scales/scalable/caching"
 	"works-vs-scales/scalable/observe"
+	"works-vs-scales/scalable/overload"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
@@ -37,7 +38,8 @@ const (
 )
 
 // scalable is the wiring the lessons build: validation first, keyset pages,
-// a deadline per request, a pool per workload, a cache, a breaker, metrics.
+// a deadline per request, a pool per workload, admission control, a cache, a
+// breaker, metrics.
 type scalable struct {
 	pools    bulkhead.Pools
 	timeouts bulkhead.Timeouts
@@ -67,20 +69,32 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 		if err == nil {
 			s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
 			// Each route's requests, errors and latencies are counted under
-			// its pattern, never its URL (lesson 15), and served on /metrics.
+			// its pattern, never its URL (lesson 15), and served on /metrics;
+			// each workload admits what its pool can serve in time (lesson 16).
 			metrics := observe.NewMetrics()
 			mux := http.NewServeMux()
 			for _, r := range []struct {
 				pattern string
 				handle  http.HandlerFunc
+				pool    *pgxpool.Pool
 			}{
-				{"GET /users/{id}/orders", s.orders},
-				{"GET /products/{id}", s.product},
-				{"POST /payments", s.pay},
+				{"GET /users/{id}/orders", s.orders, pools.Orders},
+				{"GET /products/{id}", s.product, pools.Orders},
+				{"POST /payments", s.pay, pools.Payments},
 			} {
-				mux.Handle(r.pattern, metrics.Instrument(r.pattern, r.handle))
+				h, aerr := admit(r.handle, overload.LimitsFor(r.pool))
+				if aerr != nil {
+					err = aerr
+					break
+				}
+				mux.Handle(r.pattern, metrics.Instrument(r.pattern, h))
 			}
 			mux.Handle("GET /metrics", metrics.Handler())
+			if err != nil {
+				products.Close()
+				pools.Close()
+				return nil, fmt.Errorf("shopd: %w", err)
+			}
 			return &Service{
 				impl:    Scalable,
 				handler: limitBody(mux),

@@ -2,16 +2,20 @@ package shopd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/scalable/overload"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
@@ -94,4 +98,37 @@ func TestWithDatabaseRefusesWhatIsNotAServerURL(t *testing.T) {
 	}
 	_, err = withDatabase("postgres://db/postgres", "")
 	assert.ErrorIs(t, err, shop.ErrInvalidConfig)
+}
+
+func TestAdmitRefusesInTheServicesErrorShape(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	})
+	h, err := admit(slow, overload.Limits{Concurrency: 1, Queue: 0, RetryAfter: time.Second})
+	require.NoError(t, err)
+	first := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(first, httptest.NewRequest(http.MethodGet, "/users/1/orders", nil))
+	}()
+	<-entered // the one turn is taken
+
+	refused := httptest.NewRecorder()
+	h.ServeHTTP(refused, httptest.NewRequest(http.MethodGet, "/users/1/orders", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, refused.Code)
+	assert.Equal(t, "1", refused.Header().Get("Retry-After"))
+	assert.Equal(t, "application/json", refused.Header().Get("Content-Type"))
+	var body ErrorBody
+	require.NoError(t, json.Unmarshal(refused.Body.Bytes(), &body), refused.Body.String())
+	assert.Equal(t, CodeOverloaded, body.Error.Code)
+
+	close(release)
+	<-done
+	assert.Equal(t, http.StatusOK, first.Code)
+	assert.JSONEq(t, `{"ok": "yes"}`, first.Body.String(), "an admitted request's answer passes through")
 }
