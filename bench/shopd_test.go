@@ -356,9 +356,15 @@ func TestShopdInitTouchesOnlyItsOwnDatabase(t *testing.T) {
 	assert.ErrorIs(t, err, shopd.ErrNotOurs, "nor dropped")
 	assert.False(t, dropped)
 
-	url, err := shopd.InitDatabase(ctx, server, ours, shop.Small)
+	foreignURL, err := url.Parse(server)
 	require.NoError(t, err)
-	db, err := pgx.Connect(ctx, url)
+	foreignURL.Path = "/" + foreign
+	assert.ErrorIs(t, shopd.CheckShop(ctx, foreignURL.String()), shopd.ErrNoShop, "a service on an empty database says so at once")
+
+	dbURL, err := shopd.InitDatabase(ctx, server, ours, shop.Small)
+	require.NoError(t, err)
+	assert.NoError(t, shopd.CheckShop(ctx, dbURL))
+	db, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	var users int
 	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&users))
@@ -372,7 +378,7 @@ func TestShopdInitTouchesOnlyItsOwnDatabase(t *testing.T) {
 	before := oid()
 	again, err := shopd.InitDatabase(ctx, server, ours, shop.Small)
 	require.NoError(t, err)
-	assert.Equal(t, url, again)
+	assert.Equal(t, dbURL, again)
 	assert.Equal(t, before, oid(), "loaded once, then reused: not made again")
 
 	dropped, err = shopd.DropDatabase(ctx, server, ours)

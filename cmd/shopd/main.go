@@ -94,6 +94,9 @@ func run() error {
 			return err
 		}
 	}
+	if err := shopd.CheckShop(ctx, url); err != nil {
+		return err
+	}
 	if *rtt > 0 {
 		proxied, proxy, err := shopd.ThroughRTTProxy(url, *rtt)
 		if err != nil {

@@ -147,3 +147,27 @@ func DropDatabase(ctx context.Context, serverURL, name string) (bool, error) {
 	}
 	return true, nil
 }
+
+// ErrNoShop is returned by CheckShop for a database without the shop's tables.
+var ErrNoShop = errors.New("the database holds no shop (no orders table): run cmd/shopd with -init, or point -db at a shop")
+
+// CheckShop returns an error wrapping ErrNoShop if the database at dbURL
+// does not hold the shop's tables, so that a service started on the wrong
+// database says so at once rather than with a 500 per request.
+func CheckShop(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("shopd: connect to %s: %w", redacted(dbURL), err)
+	}
+	defer conn.Close(context.Background())
+	// to_regclass is NULL for a table that does not exist.
+	const shopQuery = `SELECT to_regclass('orders') IS NOT NULL AND to_regclass('users') IS NOT NULL`
+	var ok bool
+	if err := conn.QueryRow(ctx, shopQuery).Scan(&ok); err != nil {
+		return fmt.Errorf("shopd: look for the shop in %s: %w", redacted(dbURL), err)
+	}
+	if !ok {
+		return fmt.Errorf("shopd: %s: %w", redacted(dbURL), ErrNoShop)
+	}
+	return nil
+}
