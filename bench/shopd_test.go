@@ -126,6 +126,7 @@ func TestShopdWiringsAgree(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	gw := startGateway(t)
 	naive, _ := startShopd(t, shopd.Naive, db, gw.Client())
+	join, _ := startShopd(t, shopd.Join, db, gw.Client())
 	scalable, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 
 	users := []int64{}
@@ -140,6 +141,9 @@ func TestShopdWiringsAgree(t *testing.T) {
 			var all shopd.OrdersPage
 			require.Equal(t, http.StatusOK, getJSON(t, fmt.Sprintf("%s/users/%d/orders", naive, id), &all))
 			assert.Empty(t, all.NextCursor, "the naive wiring has no pages")
+			var joined shopd.OrdersPage
+			require.Equal(t, http.StatusOK, getJSON(t, fmt.Sprintf("%s/users/%d/orders", join, id), &joined))
+			assert.Equal(t, all, joined, "the join wiring gives the naive wiring's answer")
 			user, orders, pages := scalablePages(t, scalable, id, limit)
 			assert.Equal(t, all.User, user)
 			require.Len(t, orders, shop.Small.OrdersOf(id))

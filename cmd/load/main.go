@@ -69,7 +69,7 @@ type options struct {
 
 func parseFlags() (options, error) {
 	var o options
-	impls := flag.String("impl", "naive,scalable", "wirings to measure, comma-separated")
+	impls := flag.String("impl", "naive,scalable", "wirings to measure, comma-separated: naive, join (naive with lesson 1's JOIN alone), scalable")
 	rates := flag.String("rates", "50,100,200,400,800", "request rates per second, comma-separated, each held for -duration")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each rate is held")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "how long a client waits for an answer")
@@ -81,8 +81,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "o", "", "write the benchmark lines to this file instead of stdout")
 	flag.Parse()
 	for _, impl := range strings.Split(*impls, ",") {
-		if impl != shopd.Naive && impl != shopd.Scalable {
-			return o, fmt.Errorf("-impl: %s is not %s or %s", shop.Quote(impl), shopd.Naive, shopd.Scalable)
+		if impl != shopd.Naive && impl != shopd.Join && impl != shopd.Scalable {
+			return o, fmt.Errorf("-impl: %s is not %s, %s or %s", shop.Quote(impl), shopd.Naive, shopd.Join, shopd.Scalable)
 		}
 		o.impls = append(o.impls, impl)
 	}

@@ -58,7 +58,7 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	impl := flag.String("impl", shopd.Scalable, "wiring: naive or scalable")
+	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone) or scalable")
 	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
 	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses (default from $"+pgtest.EnvDBPrefix+")")

@@ -13,6 +13,7 @@ import (
 	naivebreaker "works-vs-scales/naive/breaker"
 	naivecaching "works-vs-scales/naive/caching"
 	"works-vs-scales/naive/nplusone"
+	scalablenplusone "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
@@ -33,6 +34,7 @@ type OrdersPage struct {
 // naive is the wiring a first version writes: one pool, the naive packages,
 // no deadline but the client's.
 type naive struct {
+	impl     string
 	db       *pgxpool.Pool
 	products *naivecaching.Products
 	payments *naivebreaker.Payments
@@ -48,12 +50,12 @@ func newNaive(ctx context.Context, cfg Config) (*Service, error) {
 		db.Close()
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
-	n := &naive{db: db, products: naivecaching.NewProducts(db), payments: payments}
+	n := &naive{impl: cfg.Impl, db: db, products: naivecaching.NewProducts(db), payments: payments}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}/orders", n.orders)
 	mux.HandleFunc("GET /products/{id}", n.product)
 	mux.HandleFunc("POST /payments", n.pay)
-	return &Service{impl: Naive, handler: mux, pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
+	return &Service{impl: cfg.Impl, handler: mux, pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
 }
 
 // orders serves every order of the user at once: naive/nplusone, 2+N queries.
@@ -64,7 +66,11 @@ func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	uo, err := nplusone.GetUserOrders(r.Context(), n.db, id)
+	getUserOrders := nplusone.GetUserOrders
+	if n.impl == Join {
+		getUserOrders = scalablenplusone.GetUserOrders // lesson 1's fix alone
+	}
+	uo, err := getUserOrders(r.Context(), n.db, id)
 	if err != nil {
 		writeError(w, r, err)
 		return
