@@ -36,6 +36,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,7 +52,11 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "shopd:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "shopd") {
+			msg = "shopd: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }
@@ -88,7 +93,7 @@ func run() error {
 		return nil
 	}
 	if *initDB {
-		slog.Info("loading the shop, once", "database", *dbName, "scale", shop.Small)
+		slog.Info("loading the shop, once", "database", *dbName, "scale", shop.Small.String())
 		var err error
 		if url, err = shopd.InitDatabase(ctx, url, *dbName, shop.Small); err != nil {
 			return err
