@@ -78,6 +78,9 @@ func run() error {
 		slog.SetDefault(observe.NewLogger(os.Stderr, slog.LevelInfo))
 	}
 
+	if *impl != shopd.Naive && *impl != shopd.Join && *impl != shopd.Scalable {
+		return fmt.Errorf("-impl %s: want %s, %s or %s", shop.Quote(*impl), shopd.Naive, shopd.Join, shopd.Scalable)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *dbURL == "" {
@@ -93,7 +96,7 @@ func run() error {
 		return nil
 	}
 	if *initDB {
-		slog.Info("loading the shop, once", "database", *dbName, "scale", shop.Small.String())
+		slog.Info("the shop's database: loaded on first use (seconds), reused after", "database", *dbName, "scale", shop.Small.String())
 		var err error
 		if url, err = shopd.InitDatabase(ctx, url, *dbName, shop.Small); err != nil {
 			return err
