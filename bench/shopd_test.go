@@ -247,6 +247,8 @@ func TestShopdRefusesBadInput(t *testing.T) {
 		{"unknown user", naive, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown product", scalable, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"unknown product", naive, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
+		{"no such route", scalable, "GET", "/admin", nil, 404, shopd.CodeNoRoute},
+		{"no such route", naive, "POST", "/users/1/orders", []byte(`{}`), 404, shopd.CodeNoRoute},
 		{"oversized body", scalable, "POST", "/payments", append(bytes.TrimSuffix(ok, []byte("}")), []byte(`, "pad": "`+strings.Repeat("x", shopd.MaxBodyBytes)+`"}`)...), 413, shopd.CodeBodyTooLarge},
 		{"malformed body", scalable, "POST", "/payments", []byte(`{"user_id": "five"`), 400, shopd.CodeMalformedBody},
 		{"malformed body", naive, "POST", "/payments", []byte(`not json`), 400, shopd.CodeMalformedBody},

@@ -52,6 +52,7 @@ const (
 	CodeDeadline       = "deadline_exceeded"
 	CodeGatewayOpen    = "gateway_unavailable"
 	CodeInternal       = "internal"
+	CodeNoRoute        = "no_route"
 )
 
 // errBadID is a path id that is not a positive integer.
@@ -143,4 +144,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	// An error here is the client gone: nothing left to tell it.
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// noRoute answers a request that no route serves, in the service's error
+// shape rather than net/http's text.
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNoRoute, Message: "no route for " + r.Method + " " + shop.Quote(r.URL.Path)}})
 }

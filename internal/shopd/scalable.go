@@ -90,6 +90,7 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 				mux.Handle(r.pattern, metrics.Instrument(r.pattern, h))
 			}
 			mux.Handle("GET /metrics", metrics.Handler())
+			mux.HandleFunc("/", noRoute)
 			if err != nil {
 				products.Close()
 				pools.Close()
