@@ -119,6 +119,7 @@ var headlines = []headline{
 	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "naive", "copy", false},
 	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "series", "naive", "scalable", false},
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "p99-ms+goodput-rps", "naive", "scalable", true},
+	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Shopd", "p99-ms", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
 }
 

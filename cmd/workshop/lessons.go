@@ -77,6 +77,10 @@ var exercises = []exercise{
 		[]string{"bench/overload_test.go", "bench/overload_exercise_test.go", "bench/exercise16_test.go"}, false,
 		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +
 			"answer at once, and say when to come back. Give the turn back however the request ends."},
+	{17, "lessons/17-capstone.md", "exercises/capstone",
+		[]string{"bench/shopd_exercise_test.go", "bench/shopd_test.go", "bench/exercise17_test.go"}, true,
+		"A page is a question for the database, not a slice of everything it holds: ask for one more " +
+			"row than the page, and let the token say where the page ended."},
 	{18, "lessons/18-replicas.md", "exercises/replica",
 		[]string{"bench/replica_test.go", "bench/replica_exercise_test.go", "bench/exercise18_test.go"}, true,
 		"The primary can tell you a position in its log after a write, and a replica how far it has " +

@@ -116,6 +116,12 @@ lesson18() {
   go test -run '^$' -bench '^Benchmark(ReadYourWrites|ReadThroughput)$' -benchmem -count 6 ./bench > $results/18-replicas.bench
 }
 
+lesson17() {
+  run "lesson 17 (the service under open-loop load, loopback then 1 ms RTT; cmd/load loads its own database once)"
+  go run ./cmd/load -impl=naive,scalable -rates=100,200,400,800,1600 -duration=2s -count=6 -o $results/17-capstone.bench
+  go run ./cmd/load -impl=naive,join,scalable -rates=50,100,200,400 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))

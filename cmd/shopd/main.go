@@ -1,0 +1,156 @@
+// Command shopd serves the shop over HTTP, in the naive or the scalable
+// wiring of the lessons' packages (see internal/shopd):
+//
+//	GET  /users/{id}/orders?limit=&cursor=  a user and their orders
+//	GET  /products/{id}                     a product
+//	GET  /metrics                           Prometheus metrics (scalable wiring)
+//	POST /payments                          {"user_id":1,"amount_cents":1250,"currency":"EUR","reference":"order-1"}
+//	                                        with an Idempotency-Key header
+//
+// Usage:
+//
+//	go run ./cmd/shopd -init                 # create and load its own database, then serve
+//	go run ./cmd/shopd -impl=naive -init
+//	go run ./cmd/shopd -db=postgres://…/shop # serve a database that holds the shop already
+//	go run ./cmd/shopd -drop                 # drop the database -init made
+//
+// The database server is -db, by default WORKSHOP_DATABASE_URL. With -init,
+// shopd creates a database of its own on that server, named -dbname, loads
+// the generated shop into it once (seconds), and reuses it later; it touches
+// no database it did not create. Without -gateway, payments go to a fake
+// gateway in the process. SIGINT or SIGTERM stops it gracefully: requests in
+// flight finish first.
+//
+// -init names its database shopd_top10000 after WORKSHOP_DB_PREFIX (wvs_ when
+// unset), and -drop drops it; neither touches a database without the comment
+// -init leaves on its own.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/shopd"
+	"works-vs-scales/scalable/observe"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+	"works-vs-scales/shop/gateway/gatewaytest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "shopd") {
+			msg = "shopd: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone) or scalable")
+	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
+	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
+	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses (default from $"+pgtest.EnvDBPrefix+")")
+	drop := flag.Bool("drop", false, "drop the database -init made, and exit")
+	gatewayURL := flag.String("gateway", "", "payment gateway URL (default: a fake gateway in the process)")
+	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
+	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
+	flag.Parse()
+	if *impl == shopd.Scalable {
+		// JSON lines with trace ids (lesson 15); the naive wiring logs as
+		// the standard library does.
+		slog.SetDefault(observe.NewLogger(os.Stderr, slog.LevelInfo))
+	}
+
+	if *impl != shopd.Naive && *impl != shopd.Join && *impl != shopd.Scalable {
+		return fmt.Errorf("-impl %s: want %s, %s or %s", shop.Quote(*impl), shopd.Naive, shopd.Join, shopd.Scalable)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *dbURL == "" {
+		return fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres (docker compose up -d starts one)", pgtest.EnvDatabaseURL)
+	}
+	url := *dbURL
+	if *drop {
+		dropped, err := shopd.DropDatabase(ctx, url, *dbName)
+		if err != nil {
+			return err
+		}
+		slog.Info("dropped", "database", *dbName, "existed", dropped)
+		return nil
+	}
+	if *initDB {
+		slog.Info("the shop's database: loaded on first use (seconds), reused after", "database", *dbName, "scale", shop.Small.String())
+		var err error
+		if url, err = shopd.InitDatabase(ctx, url, *dbName, shop.Small); err != nil {
+			return err
+		}
+	}
+	if err := shopd.CheckShop(ctx, url); err != nil {
+		return err
+	}
+	if *rtt > 0 {
+		proxied, proxy, err := shopd.ThroughRTTProxy(url, *rtt)
+		if err != nil {
+			return err
+		}
+		defer proxy.Close()
+		url = proxied
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	gw := &gateway.Client{URL: *gatewayURL}
+	if *gatewayURL == "" {
+		fake := gatewaytest.Start()
+		defer fake.Close()
+		gw = fake.Client()
+		slog.Info("payments go to a fake gateway in the process", "url", fake.URL())
+	}
+	key := make([]byte, 32)
+	rand.Read(key) // page tokens last as long as the process
+	svc, err := shopd.New(ctx, shopd.Config{Impl: *impl, DB: cfg, Gateway: gw, CursorKey: key})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("serving", "impl", svc.Impl(), "addr", "http://"+ln.Addr().String(), "rtt", *rtt)
+	if err := svc.Serve(ctx, ln, *grace); err != nil {
+		return err
+	}
+	slog.Info("stopped: every request in flight was answered")
+	return nil
+}
+
+// envDuration returns the duration in the environment variable, or 0.
+func envDuration(name string) time.Duration {
+	d, err := time.ParseDuration(os.Getenv(name))
+	if err != nil {
+		if os.Getenv(name) != "" {
+			slog.Warn("ignored: not a duration", "var", name, "value", os.Getenv(name), "err", errors.Unwrap(err))
+		}
+		return 0
+	}
+	return d
+}

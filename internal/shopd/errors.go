@@ -1,0 +1,153 @@
+package shopd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	naivecaching "works-vs-scales/naive/caching"
+	"works-vs-scales/scalable/breaker"
+	scalablecaching "works-vs-scales/scalable/caching"
+	"works-vs-scales/scalable/validation"
+	"works-vs-scales/shop"
+)
+
+// ErrorBody is the JSON of every error the service answers, in both wirings:
+//
+//	{"error": {"code": "invalid_page", "message": "...", "fields": [...]}}
+//
+// Code is stable, for programs; Message is for people and may change. Fields
+// lists, for a request with wrong fields, each field and why.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is what went wrong; see ErrorBody.
+type ErrorDetail struct {
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Fields  []FieldError `json:"fields,omitempty"`
+}
+
+// FieldError says which field of a request was wrong, and why.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// The codes of ErrorDetail.
+const (
+	CodeInvalidID      = "invalid_id"
+	CodeInvalidPage    = "invalid_page"
+	CodeMalformedBody  = "malformed_body"
+	CodeBodyTooLarge   = "body_too_large"
+	CodeInvalidPayment = "invalid_payment"
+	CodeNoKey          = "no_idempotency_key"
+	CodeKeyReused      = "idempotency_key_reused"
+	CodeInProgress     = "payment_in_progress"
+	CodeUserNotFound   = "user_not_found"
+	CodeProductMissing = "product_not_found"
+	CodeDeadline       = "deadline_exceeded"
+	CodeGatewayOpen    = "gateway_unavailable"
+	CodeInternal       = "internal"
+	CodeNoRoute        = "no_route"
+)
+
+// errBadID is a path id that is not a positive integer.
+var errBadID = errors.New("not a positive integer id")
+
+// errMalformedBody is a request body that is not the JSON asked for.
+var errMalformedBody = errors.New("malformed JSON body")
+
+// status maps an error of the lessons' packages to the HTTP status and code
+// the client gets. Errors the client caused are 4xx and say what was wrong;
+// the rest are 5xx, and say nothing of the inside.
+func status(err error) (int, ErrorDetail) {
+	var tooLarge *http.MaxBytesError
+	var invalid *validation.ValidationError
+	switch {
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, ErrorDetail{Code: CodeBodyTooLarge, Message: err.Error()}
+	case errors.Is(err, errBadID):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidID, Message: err.Error()}
+	case errors.Is(err, errMalformedBody):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeMalformedBody, Message: err.Error()}
+	case errors.Is(err, shop.ErrInvalidPage):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidPage, Message: err.Error()}
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidPayment, Message: err.Error(), Fields: fieldErrors(err)}
+	case errors.Is(err, shop.ErrNoIdempotencyKey):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeNoKey, Message: err.Error()}
+	case errors.Is(err, shop.ErrKeyReused):
+		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeKeyReused, Message: err.Error()}
+	case errors.Is(err, shop.ErrInProgress):
+		return http.StatusConflict, ErrorDetail{Code: CodeInProgress, Message: err.Error()}
+	case errors.Is(err, shop.ErrUserNotFound):
+		return http.StatusNotFound, ErrorDetail{Code: CodeUserNotFound, Message: err.Error()}
+	case errors.Is(err, naivecaching.ErrProductNotFound), errors.Is(err, scalablecaching.ErrProductNotFound), errors.Is(err, shop.ErrProductNotFound):
+		return http.StatusNotFound, ErrorDetail{Code: CodeProductMissing, Message: err.Error()}
+	case errors.Is(err, breaker.ErrOpen):
+		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeGatewayOpen, Message: "the payment gateway is unavailable"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeDeadline, Message: "the request took longer than its deadline"}
+	default:
+		return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error"}
+	}
+}
+
+// fieldErrors lists every *validation.ValidationError joined in err.
+func fieldErrors(err error) []FieldError {
+	var fields []FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if v, ok := err.(*validation.ValidationError); ok {
+			fields = append(fields, FieldError{Field: v.Field, Reason: v.Err.Error()})
+			return
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return fields
+}
+
+// writeError answers err as JSON, with the status it maps to; an internal
+// error is logged, since its body says nothing (a request past its deadline
+// is counted by the metrics, not logged one by one: under overload, a log
+// line per request would add to the load). A request its client gave up on
+// gets no answer: nobody is left to read it.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
+	code, detail := status(err)
+	if code == http.StatusInternalServerError {
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, ErrorBody{Error: detail})
+}
+
+// writeJSON answers v as JSON with the status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	// An error here is the client gone: nothing left to tell it.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// noRoute answers a request that no route serves, in the service's error
+// shape rather than net/http's text.
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNoRoute, Message: "no route for " + r.Method + " " + shop.Quote(r.URL.Path)}})
+}

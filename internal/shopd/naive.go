@@ -1,0 +1,136 @@
+package shopd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	naivebreaker "works-vs-scales/naive/breaker"
+	naivecaching "works-vs-scales/naive/caching"
+	"works-vs-scales/naive/nplusone"
+	scalablenplusone "works-vs-scales/scalable/nplusone"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+// NaivePaymentTimeout is how long the naive wiring gives each try of a
+// charge: naive/breaker tries three times.
+const NaivePaymentTimeout = 2 * time.Second
+
+// OrdersPage is the JSON of GET /users/{id}/orders: the user, their orders
+// newest first with their items, and, in the scalable wiring, the token of
+// the next page ("" or absent after the last).
+type OrdersPage struct {
+	User       shop.User    `json:"user"`
+	Orders     []shop.Order `json:"orders"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+// naive is the wiring a first version writes: one pool, the naive packages,
+// no deadline but the client's.
+type naive struct {
+	impl     string
+	db       *pgxpool.Pool
+	products *naivecaching.Products
+	payments *naivebreaker.Payments
+}
+
+func newNaive(ctx context.Context, cfg Config) (*Service, error) {
+	db, err := pgxpool.NewWithConfig(ctx, cfg.DB.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("shopd: open the pool: %w", err)
+	}
+	payments, err := naivebreaker.NewPayments(db, cfg.Gateway, NaivePaymentTimeout)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
+	products, err := naivecaching.NewProducts(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
+	n := &naive{impl: cfg.Impl, db: db, products: products, payments: payments}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}/orders", n.orders)
+	mux.HandleFunc("GET /products/{id}", n.product)
+	mux.HandleFunc("POST /payments", n.pay)
+	mux.HandleFunc("/", noRoute)
+	return &Service{impl: cfg.Impl, handler: mux, pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
+}
+
+// orders serves every order of the user at once: naive/nplusone, 2+N queries.
+// Query parameters are not read: there are no pages.
+func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	getUserOrders := nplusone.GetUserOrders
+	if n.impl == Join {
+		getUserOrders = scalablenplusone.GetUserOrders // lesson 1's fix alone
+	}
+	uo, err := getUserOrders(r.Context(), n.db, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, OrdersPage{User: uo.User, Orders: nonNil(uo.Orders)})
+}
+
+// product serves a product from the database, every time.
+func (n *naive) product(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := n.products.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// pay charges the payment the body asks for, once per Idempotency-Key, with
+// naive/breaker: three tries, no breaker.
+func (n *naive) pay(w http.ResponseWriter, r *http.Request) {
+	var req gateway.ChargeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, r, fmt.Errorf("payment: %w: %w", errMalformedBody, err))
+		return
+	}
+	p, err := n.payments.Pay(r.Context(), r.Header.Get(gateway.IdempotencyKeyHeader), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// pathID returns the path value name as a positive id, or an error wrapping
+// errBadID.
+func pathID(r *http.Request, name string) (int64, error) {
+	s := r.PathValue(name)
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("%s %s: %w", name, shop.Quote(s), errBadID)
+	}
+	return id, nil
+}
+
+// nonNil returns orders, or an empty list for nil: a user without orders
+// gets [], not null.
+func nonNil(orders []shop.Order) []shop.Order {
+	if orders == nil {
+		return []shop.Order{}
+	}
+	return orders
+}

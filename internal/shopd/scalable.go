@@ -1,0 +1,253 @@
+package shopd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/scalable/breaker"
+	"works-vs-scales/scalable/bulkhead"
+	"works-vs-scales/scalable/caching"
+	"works-vs-scales/scalable/observe"
+	"works-vs-scales/scalable/overload"
+	"works-vs-scales/scalable/pagination"
+	"works-vs-scales/scalable/validation"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+// The scalable wiring's settings: each request's deadline is its workload's
+// in bulkhead.DefaultTimeouts.
+const (
+	// ProductTTL is how long a product is served from the cache.
+	ProductTTL = time.Minute
+	// ProductCacheSize bounds the products cached.
+	ProductCacheSize = 10_000
+	// GatewayTimeout is how long each try of a charge may take.
+	GatewayTimeout = 300 * time.Millisecond
+	// BreakerThreshold failures in a row open the breaker, for BreakerOpenFor.
+	BreakerThreshold = 5
+	BreakerOpenFor   = 5 * time.Second
+)
+
+// scalable is the wiring the lessons build: validation first, keyset pages,
+// a deadline per request, a pool per workload, admission control, a cache, a
+// breaker, metrics.
+type scalable struct {
+	pools    bulkhead.Pools
+	timeouts bulkhead.Timeouts
+	cursors  *pagination.CursorCodec
+	products *caching.Products
+	payments *breaker.Payments
+}
+
+func newScalable(ctx context.Context, cfg Config) (*Service, error) {
+	cursors, err := pagination.NewCursorCodec(cfg.CursorKey)
+	if err != nil {
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
+	pools, err := bulkhead.OpenPools(ctx, cfg.DB, bulkhead.DefaultSizes)
+	if err != nil {
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
+	products, err := caching.NewProducts(pools.Orders, caching.Options{TTL: ProductTTL, MaxEntries: ProductCacheSize})
+	if err != nil {
+		pools.Close()
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
+	guard, err := breaker.NewBreaker(BreakerThreshold, BreakerOpenFor)
+	if err == nil {
+		var payments *breaker.Payments
+		payments, err = breaker.NewPayments(pools.Payments, cfg.Gateway, GatewayTimeout, guard)
+		if err == nil {
+			s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
+			// Each route's requests, errors and latencies are counted under
+			// its pattern, never its URL (lesson 15), and served on /metrics;
+			// each workload admits what its pool can serve in time (lesson 16).
+			metrics := observe.NewMetrics()
+			mux := http.NewServeMux()
+			for _, r := range []struct {
+				pattern string
+				handle  http.HandlerFunc
+				pool    *pgxpool.Pool
+			}{
+				{"GET /users/{id}/orders", s.orders, pools.Orders},
+				{"GET /products/{id}", s.product, pools.Orders},
+				{"POST /payments", s.pay, pools.Payments},
+			} {
+				h, aerr := admit(r.handle, overload.LimitsFor(r.pool))
+				if aerr != nil {
+					err = aerr
+					break
+				}
+				mux.Handle(r.pattern, metrics.Instrument(r.pattern, h))
+			}
+			mux.Handle("GET /metrics", metrics.Handler())
+			mux.HandleFunc("/", noRoute)
+			if err != nil {
+				products.Close()
+				pools.Close()
+				return nil, fmt.Errorf("shopd: %w", err)
+			}
+			return &Service{
+				impl:    Scalable,
+				handler: limitBody(mux),
+				pools:   []*pgxpool.Pool{pools.Orders, pools.Search, pools.Payments},
+				close:   []func(){pools.Close, products.Close},
+			}, nil
+		}
+	}
+	products.Close()
+	pools.Close()
+	return nil, fmt.Errorf("shopd: %w", err)
+}
+
+// limitBody refuses to read more than MaxBodyBytes of any request's body.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// orders serves a page of the user's orders: the user, then
+// pagination.ListUserOrdersAfter from the cursor, two queries whatever the
+// user's history, within the orders deadline. Every parameter is checked
+// before the database is asked anything.
+func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit, after, err := s.pageRequest(r, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeouts.Orders)
+	defer cancel()
+	user, err := userByID(ctx, s.pools.Orders, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	orders, next, err := pagination.ListUserOrdersAfter(ctx, s.pools.Orders, id, after, limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	page := OrdersPage{User: user, Orders: nonNil(orders)}
+	if next != nil {
+		page.NextCursor = s.cursors.Encode(*next)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// pageRequest returns the page the query asks for: limit (DefaultPageSize
+// if absent) and the position after which it starts (nil for the first
+// page), or an error wrapping shop.ErrInvalidPage.
+func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.Cursor, error) {
+	q := r.URL.Query()
+	limit := DefaultPageSize
+	if text := q.Get("limit"); text != "" {
+		n, err := strconv.Atoi(text)
+		if err != nil {
+			return 0, nil, fmt.Errorf("limit %s: not a number: %w", shop.Quote(text), shop.ErrInvalidPage)
+		}
+		limit = n
+	}
+	if err := shop.CheckPageSize(limit); err != nil {
+		return 0, nil, fmt.Errorf("orders of user %d: %w", userID, err)
+	}
+	token := q.Get("cursor")
+	if token == "" {
+		return limit, nil, nil
+	}
+	c, err := s.cursors.Decode(token)
+	if err != nil {
+		return 0, nil, fmt.Errorf("orders of user %d: %w", userID, err)
+	}
+	return limit, &c, nil
+}
+
+// userByID returns the user, or an error wrapping shop.ErrUserNotFound.
+func userByID(ctx context.Context, db *pgxpool.Pool, id int64) (shop.User, error) {
+	// Uses users_pkey.
+	const userQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	var u shop.User
+	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return shop.User{}, fmt.Errorf("user %d: %w", id, shop.ErrUserNotFound)
+	}
+	if err != nil {
+		return shop.User{}, fmt.Errorf("user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// product serves a product through the in-process cache (lesson 6).
+func (s *scalable) product(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeouts.Orders)
+	defer cancel()
+	p, err := s.products.Get(ctx, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// pay checks the payment with validation.ParsePayment (lesson 8), then charges
+// it once per Idempotency-Key behind the breaker, queueing it while the
+// gateway is down (lessons 9 and 10), within the payments deadline.
+func (s *scalable) pay(w http.ResponseWriter, r *http.Request) {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	var req gateway.ChargeRequest
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, r, fmt.Errorf("payment: %w: %w", errMalformedBody, err))
+		return
+	}
+	// ParsePayment reads a payment as typed: the amount as text in units.
+	checked, err := validation.ParsePayment(shop.PaymentRequest{
+		UserID:   strconv.FormatInt(req.UserID, 10),
+		Amount:   centsText(req.AmountCents),
+		Currency: req.Currency,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	req.UserID, req.AmountCents, req.Currency = checked.UserID, checked.AmountCents, checked.Currency
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeouts.Payments)
+	defer cancel()
+	p, err := s.payments.Pay(ctx, r.Header.Get(gateway.IdempotencyKeyHeader), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// centsText writes cents as units with two decimals: 1250 is "12.50",
+// -5 is "-0.05".
+func centsText(cents int64) string {
+	sign, abs := "", uint64(cents)
+	if cents < 0 {
+		sign, abs = "-", uint64(-(cents+1))+1
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, abs/100, abs%100)
+}

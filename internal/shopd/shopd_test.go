@@ -1,0 +1,134 @@
+package shopd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/scalable/overload"
+	"works-vs-scales/scalable/pagination"
+	"works-vs-scales/scalable/validation"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+)
+
+func TestNewRefusesWhatCannotWork(t *testing.T) {
+	// Nothing connects: each is refused before a pool is opened.
+	db, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/none")
+	require.NoError(t, err)
+	gw := &gateway.Client{URL: "http://127.0.0.1:1"}
+	key := []byte("a key of thirty-two bytes, ok...")
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"no database", Config{Impl: Scalable, Gateway: gw, CursorKey: key}, shop.ErrInvalidConfig},
+		{"no gateway", Config{Impl: Naive, DB: db, CursorKey: key}, shop.ErrInvalidConfig},
+		{"unknown wiring", Config{Impl: "fast", DB: db, Gateway: gw, CursorKey: key}, ErrUnknownImpl},
+		{"empty wiring", Config{DB: db, Gateway: gw, CursorKey: key}, ErrUnknownImpl},
+		{"no cursor key", Config{Impl: Scalable, DB: db, Gateway: gw}, pagination.ErrWeakCursorKey},
+		{"short cursor key", Config{Impl: Scalable, DB: db, Gateway: gw, CursorKey: []byte("short")}, pagination.ErrWeakCursorKey},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			svc, err := New(context.Background(), c.cfg)
+			assert.Nil(t, svc)
+			assert.ErrorIs(t, err, c.want)
+			assert.ErrorIs(t, err, shop.ErrInvalidConfig)
+		})
+	}
+}
+
+func TestCentsText(t *testing.T) {
+	for cents, want := range map[int64]string{
+		0: "0.00", 5: "0.05", 1250: "12.50", -5: "-0.05", -1250: "-12.50",
+		math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08",
+	} {
+		assert.Equal(t, want, centsText(cents), "%d cents", cents)
+	}
+}
+
+func TestStatusMapsTheLessonsErrors(t *testing.T) {
+	_, invalid := validation.ParsePayment(shop.PaymentRequest{UserID: "1", Amount: "-1", Currency: "XXX"})
+	for _, c := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("id: %w", errBadID), http.StatusBadRequest, CodeInvalidID},
+		{fmt.Errorf("page: %w", pagination.ErrInvalidCursor), http.StatusBadRequest, CodeInvalidPage},
+		{invalid, http.StatusBadRequest, CodeInvalidPayment},
+		{fmt.Errorf("pay: %w", shop.ErrKeyReused), http.StatusUnprocessableEntity, CodeKeyReused},
+		{fmt.Errorf("pay: %w", shop.ErrInProgress), http.StatusConflict, CodeInProgress},
+		{fmt.Errorf("orders: %w", shop.ErrUserNotFound), http.StatusNotFound, CodeUserNotFound},
+		{fmt.Errorf("orders: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, CodeDeadline},
+		{&http.MaxBytesError{Limit: MaxBodyBytes}, http.StatusRequestEntityTooLarge, CodeBodyTooLarge},
+		{errors.New("connection reset by peer"), http.StatusInternalServerError, CodeInternal},
+	} {
+		status, detail := status(c.err)
+		assert.Equal(t, c.status, status, "%v", c.err)
+		assert.Equal(t, c.code, detail.Code, "%v", c.err)
+	}
+	_, detail := status(invalid)
+	assert.ElementsMatch(t, []string{"amount", "currency"}, []string{detail.Fields[0].Field, detail.Fields[1].Field}, "every wrong field")
+	_, detail = status(errors.New("password=hunter2"))
+	assert.Equal(t, "internal error", detail.Message, "an internal error says nothing of the inside")
+}
+
+func TestWithDatabaseRefusesWhatIsNotAServerURL(t *testing.T) {
+	got, err := withDatabase("postgres://u:secret@db:5432/postgres?sslmode=disable", "shopd_x")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u:secret@db:5432/shopd_x?sslmode=disable", got)
+	for _, bad := range []string{"mysql://db/x", "not a url", ""} {
+		_, err := withDatabase(bad, "shopd_x")
+		assert.ErrorIs(t, err, shop.ErrInvalidConfig, bad)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "secret")
+		}
+	}
+	_, err = withDatabase("postgres://db/postgres", "")
+	assert.ErrorIs(t, err, shop.ErrInvalidConfig)
+}
+
+func TestAdmitRefusesInTheServicesErrorShape(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	})
+	h, err := admit(slow, overload.Limits{Concurrency: 1, Queue: 0, RetryAfter: time.Second})
+	require.NoError(t, err)
+	first := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(first, httptest.NewRequest(http.MethodGet, "/users/1/orders", nil))
+	}()
+	<-entered // the one turn is taken
+
+	refused := httptest.NewRecorder()
+	h.ServeHTTP(refused, httptest.NewRequest(http.MethodGet, "/users/1/orders", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, refused.Code)
+	assert.Equal(t, "1", refused.Header().Get("Retry-After"))
+	assert.Equal(t, "application/json", refused.Header().Get("Content-Type"))
+	var body ErrorBody
+	require.NoError(t, json.Unmarshal(refused.Body.Bytes(), &body), refused.Body.String())
+	assert.Equal(t, CodeOverloaded, body.Error.Code)
+
+	close(release)
+	<-done
+	assert.Equal(t, http.StatusOK, first.Code)
+	assert.JSONEq(t, `{"ok": "yes"}`, first.Body.String(), "an admitted request's answer passes through")
+}
