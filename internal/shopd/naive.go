@@ -116,11 +116,12 @@ func (n *naive) pay(w http.ResponseWriter, r *http.Request) {
 }
 
 // pathID returns the path value name as a positive id, or an error wrapping
-// errBadID.
+// errBadID. The id is decimal digits alone: "+5" or "05" is not user 5, so
+// that one resource has one URL.
 func pathID(r *http.Request, name string) (int64, error) {
 	s := r.PathValue(name)
 	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 1 {
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != s {
 		return 0, fmt.Errorf("%s %s: %w", name, shop.Quote(s), errBadID)
 	}
 	return id, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -181,9 +182,9 @@ func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.
 // userByID returns the user, or an error wrapping shop.ErrUserNotFound.
 func userByID(ctx context.Context, db *pgxpool.Pool, id int64) (shop.User, error) {
 	// Uses users_pkey.
-	const userQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const userQuery = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	var u shop.User
-	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return shop.User{}, fmt.Errorf("user %d: %w", id, shop.ErrUserNotFound)
 	}
@@ -219,6 +220,11 @@ func (s *scalable) pay(w http.ResponseWriter, r *http.Request) {
 	var req gateway.ChargeRequest
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, r, fmt.Errorf("payment: %w: %w", errMalformedBody, err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		// Another value after the payment: which one did the client mean?
+		writeError(w, r, fmt.Errorf("payment: %w: more than one JSON value", errMalformedBody))
 		return
 	}
 	// ParsePayment reads a payment as typed: the amount as text in units.
