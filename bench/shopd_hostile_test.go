@@ -100,6 +100,13 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 	naive, _ := startShopd(t, shopd.Naive, db, gw.Client())
 	scalable, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 	heavy, _ := shop.Small.UserWithOrders(100)
+	const okPayment = `{"user_id": 5, "amount_cents": 1250, "currency": "EUR", "reference": "r"}`
+	// Distinct characters: a key the index cannot compress below its limit.
+	var longKey strings.Builder
+	for i := range 4000 {
+		longKey.WriteByte(byte('!' + i*7919%94))
+	}
+	keys := map[string]string{"key too long": longKey.String(), "key not text": "k\xff"}
 
 	cases := []struct {
 		name, method, path string
@@ -123,6 +130,10 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 		{"fraction of a cent", "POST", "/payments", `{"user_id": 5, "amount_cents": 12.5, "currency": "EUR", "reference": "r"}`, 400, shopd.CodeMalformedBody},
 		{"no such method", "DELETE", "/payments", "", 404, shopd.CodeNoRoute},
 		{"GET a POST route", "GET", "/payments", "", 404, shopd.CodeNoRoute},
+		{"key too long", "POST", "/payments", okPayment, 400, shopd.CodeInvalidKey},
+		{"key not text", "POST", "/payments", okPayment, 400, shopd.CodeInvalidKey},
+		{"reference with NUL", "POST", "/payments", `{"user_id": 5, "amount_cents": 1250, "currency": "EUR", "reference": "a\u0000b"}`, 400, shopd.CodeInvalidPayment},
+		{"reference too long", "POST", "/payments", `{"user_id": 5, "amount_cents": 1250, "currency": "EUR", "reference": "` + strings.Repeat("r", shopd.MaxReferenceBytes+1) + `"}`, 400, shopd.CodeInvalidPayment},
 	}
 	scalableOnly := []struct {
 		name, method, path string
@@ -146,7 +157,11 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 	}) {
 		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 		require.NoError(t, err)
-		req.Header.Set("Idempotency-Key", "hostile-"+c.name)
+		key, ok := keys[c.name]
+		if !ok {
+			key = "hostile-" + c.name
+		}
+		req.Header.Set("Idempotency-Key", key)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()

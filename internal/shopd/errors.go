@@ -45,6 +45,7 @@ const (
 	CodeBodyTooLarge   = "body_too_large"
 	CodeInvalidPayment = "invalid_payment"
 	CodeNoKey          = "no_idempotency_key"
+	CodeInvalidKey     = "invalid_idempotency_key"
 	CodeKeyReused      = "idempotency_key_reused"
 	CodeInProgress     = "payment_in_progress"
 	CodeUserNotFound   = "user_not_found"
@@ -60,6 +61,13 @@ var errBadID = errors.New("not a positive integer id")
 
 // errMalformedBody is a request body that is not the JSON asked for.
 var errMalformedBody = errors.New("malformed JSON body")
+
+// errBadKey is an Idempotency-Key the service does not store: see checkPaymentText.
+var errBadKey = errors.New("not an idempotency key")
+
+// errBadReference is a payment's reference the service does not store: see
+// checkPaymentText.
+var errBadReference = errors.New("not a payment reference")
 
 // status maps an error of the lessons' packages to the HTTP status and code
 // the client gets. Errors the client caused are 4xx and say what was wrong;
@@ -78,6 +86,10 @@ func status(err error) (int, ErrorDetail) {
 		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidPage, Message: err.Error()}
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidPayment, Message: err.Error(), Fields: fieldErrors(err)}
+	case errors.Is(err, errBadKey):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidKey, Message: err.Error()}
+	case errors.Is(err, errBadReference):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidPayment, Message: err.Error(), Fields: []FieldError{{Field: "reference", Reason: errBadReference.Error()}}}
 	case errors.Is(err, shop.ErrNoIdempotencyKey):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeNoKey, Message: err.Error()}
 	case errors.Is(err, shop.ErrKeyReused):

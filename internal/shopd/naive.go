@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -107,12 +110,49 @@ func (n *naive) pay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fmt.Errorf("payment: %w: %w", errMalformedBody, err))
 		return
 	}
-	p, err := n.payments.Pay(r.Context(), r.Header.Get(gateway.IdempotencyKeyHeader), req)
+	key := r.Header.Get(gateway.IdempotencyKeyHeader)
+	if err := checkPaymentText(key, req.Reference); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := n.payments.Pay(r.Context(), key, req)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// The longest Idempotency-Key and payment reference both wirings accept.
+const (
+	MaxIdempotencyKeyBytes = 255
+	MaxReferenceBytes      = 255
+)
+
+// checkPaymentText refuses, with an error wrapping errBadKey or
+// errBadReference, a non-empty key that is longer than
+// MaxIdempotencyKeyBytes or holds anything but printable ASCII, and a
+// reference that is longer than MaxReferenceBytes or holds a control
+// character. PostgreSQL stores neither a NUL nor bytes that are not UTF-8,
+// and an index entry has a size limit: without this check such a payment is
+// a 500, and the naive wiring's only after the gateway has charged it.
+// (An empty key is the payments packages' to refuse.)
+func checkPaymentText(key, reference string) error {
+	if len(key) > MaxIdempotencyKeyBytes {
+		return fmt.Errorf("Idempotency-Key of %d bytes: want at most %d: %w", len(key), MaxIdempotencyKeyBytes, errBadKey)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < ' ' || key[i] > '~' {
+			return fmt.Errorf("Idempotency-Key %s: want printable ASCII: %w", shop.Quote(key), errBadKey)
+		}
+	}
+	if len(reference) > MaxReferenceBytes {
+		return fmt.Errorf("reference of %d bytes: want at most %d: %w", len(reference), MaxReferenceBytes, errBadReference)
+	}
+	if !utf8.ValidString(reference) || strings.IndexFunc(reference, unicode.IsControl) >= 0 {
+		return fmt.Errorf("reference %s: want text without control characters: %w", shop.Quote(reference), errBadReference)
+	}
+	return nil
 }
 
 // pathID returns the path value name as a positive id, or an error wrapping

@@ -238,9 +238,14 @@ func (s *scalable) pay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.UserID, req.AmountCents, req.Currency = checked.UserID, checked.AmountCents, checked.Currency
+	key := r.Header.Get(gateway.IdempotencyKeyHeader)
+	if err := checkPaymentText(key, req.Reference); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeouts.Payments)
 	defer cancel()
-	p, err := s.payments.Pay(ctx, r.Header.Get(gateway.IdempotencyKeyHeader), req)
+	p, err := s.payments.Pay(ctx, key, req)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,8 @@ func TestStatusMapsTheLessonsErrors(t *testing.T) {
 		{fmt.Errorf("page: %w", pagination.ErrInvalidCursor), http.StatusBadRequest, CodeInvalidPage},
 		{invalid, http.StatusBadRequest, CodeInvalidPayment},
 		{fmt.Errorf("pay: %w", shop.ErrKeyReused), http.StatusUnprocessableEntity, CodeKeyReused},
+		{checkPaymentText("k\xff", "r"), http.StatusBadRequest, CodeInvalidKey},
+		{checkPaymentText("k", "a\x00b"), http.StatusBadRequest, CodeInvalidPayment},
 		{fmt.Errorf("pay: %w", shop.ErrInProgress), http.StatusConflict, CodeInProgress},
 		{fmt.Errorf("orders: %w", shop.ErrUserNotFound), http.StatusNotFound, CodeUserNotFound},
 		{fmt.Errorf("orders: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, CodeDeadline},
@@ -83,6 +86,18 @@ func TestStatusMapsTheLessonsErrors(t *testing.T) {
 	assert.ElementsMatch(t, []string{"amount", "currency"}, []string{detail.Fields[0].Field, detail.Fields[1].Field}, "every wrong field")
 	_, detail = status(errors.New("password=hunter2"))
 	assert.Equal(t, "internal error", detail.Message, "an internal error says nothing of the inside")
+}
+
+func TestCheckPaymentText(t *testing.T) {
+	for _, ok := range [][2]string{{"", "order-1"}, {"k-1 ~!", ""}, {strings.Repeat("k", MaxIdempotencyKeyBytes), strings.Repeat("é", MaxReferenceBytes/2)}} {
+		assert.NoError(t, checkPaymentText(ok[0], ok[1]), "key %q, reference %q", ok[0], ok[1])
+	}
+	for _, key := range []string{strings.Repeat("k", MaxIdempotencyKeyBytes+1), "k\xff", "k\x00", "k\n", "ключ"} {
+		assert.ErrorIs(t, checkPaymentText(key, "order-1"), errBadKey, "key %q", key)
+	}
+	for _, ref := range []string{strings.Repeat("r", MaxReferenceBytes+1), "a\x00b", "a\nb", "a\xffb"} {
+		assert.ErrorIs(t, checkPaymentText("k", ref), errBadReference, "reference %q", ref)
+	}
 }
 
 func TestWithDatabaseRefusesWhatIsNotAServerURL(t *testing.T) {
