@@ -68,7 +68,8 @@ func checkExercise17(t *testing.T, newHandler func(db *pgxpool.Pool) http.Handle
 		case code != http.StatusOK:
 			return "", fmt.Errorf("GET %s: status %d, want 200", path, code)
 		case !cmp.Equal(page.User, want.User):
-			return "", fmt.Errorf("GET %s: user %+v, want %+v", path, page.User, want.User)
+			// A diff: %+v would print the phone, a *string, as an address.
+			return "", fmt.Errorf("GET %s: the user is not the user's row (-want +got):\n%s", path, cmp.Diff(want.User, page.User))
 		case len(page.Orders) != n:
 			return "", fmt.Errorf("GET %s: %d orders, want a page of %d (the user has %d)", path, len(page.Orders), n, len(want.Orders))
 		case !cmp.Equal(page.Orders, want.Orders[from:from+n]):

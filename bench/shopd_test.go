@@ -43,17 +43,21 @@ func startShopd(tb testing.TB, impl string, db *pgxpool.Pool, gw *gateway.Client
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	var svc *shopd.Service
+	serving := false
 	tb.Cleanup(func() {
 		cancel()
-		if svc != nil {
+		if serving {
 			<-served
+		}
+		if svc != nil {
 			svc.Close()
 		}
 	})
 	svc, err := shopd.New(context.Background(), shopd.Config{Impl: impl, DB: db.Config(), Gateway: gw, CursorKey: shopdCursorKey})
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
+	require.NoError(tb, err) // the cleanup closes svc, and waits for no Serve
+	serving = true
 	go func() { served <- svc.Serve(ctx, ln, 10*time.Second) }()
 	stop := func() error {
 		cancel()
