@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -66,7 +67,7 @@ func run() error {
 	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone) or scalable")
 	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
-	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses (default from $"+pgtest.EnvDBPrefix+")")
+	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses, named after $"+pgtest.EnvDBPrefix)
 	drop := flag.Bool("drop", false, "drop the database -init made, and exit")
 	gatewayURL := flag.String("gateway", "", "payment gateway URL (default: a fake gateway in the process)")
 	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
@@ -80,6 +81,18 @@ func run() error {
 
 	if *impl != shopd.Naive && *impl != shopd.Join && *impl != shopd.Scalable {
 		return fmt.Errorf("-impl %s: want %s, %s or %s", shop.Quote(*impl), shopd.Naive, shopd.Join, shopd.Scalable)
+	}
+	switch {
+	case *initDB && *drop:
+		return errors.New("-init and -drop: one or the other")
+	case (*initDB || *drop) && *dbName == "":
+		return errors.New("-dbname is empty: name the database -init makes and -drop drops")
+	case *rtt < 0:
+		return fmt.Errorf("-rtt %v: want 0 or more", *rtt)
+	case *grace < 0:
+		return fmt.Errorf("-grace %v: want 0 or more", *grace)
+	case *gatewayURL != "" && !isHTTPURL(*gatewayURL):
+		return fmt.Errorf("-gateway %s: want an http:// or https:// URL", shop.Quote(*gatewayURL))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -141,6 +154,12 @@ func run() error {
 	}
 	slog.Info("stopped: every request in flight was answered")
 	return nil
+}
+
+// isHTTPURL reports whether raw is an absolute http or https URL with a host.
+func isHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // envDuration returns the duration in the environment variable, or 0.
