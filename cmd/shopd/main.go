@@ -5,7 +5,8 @@
 //	GET  /products/{id}                     a product
 //	GET  /metrics                           Prometheus metrics (scalable wiring)
 //	POST /payments                          {"user_id":1,"amount_cents":1250,"currency":"EUR","reference":"order-1"}
-//	                                        with an Idempotency-Key header
+//	                                        with an Idempotency-Key header (printable
+//	                                        ASCII, at most 255 bytes)
 //
 // Usage:
 //
