@@ -37,7 +37,9 @@ import (
 
 // EnvReplicaURL names a streaming replica of the server in
 // WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
-// replica. Its user must be a superuser for [SetReplicaDelay].
+// replica. Its user must be a superuser for [SetReplicaDelay], which changes
+// its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts back the
+// value it had, even after Ctrl-C.
 const EnvReplicaURL = "WORKSHOP_REPLICA_URL"
 
 // replicaReadyTimeout bounds the copy and the start of the replica.
@@ -65,6 +67,12 @@ type replicaServer struct {
 	cmd   *exec.Cmd
 	exit  chan struct{} // closed when cmd has exited
 	proxy *Proxy        // nil unless WORKSHOP_RTT is set
+
+	// ownDelay is recovery_min_apply_delay, in ms, as a replica the harness
+	// did not start had it before the first SetReplicaDelay ("" until then):
+	// stop puts it back, so that a run stopped by Ctrl-C, which skips the
+	// tests' cleanups, does not leave someone's replica behind on purpose.
+	ownDelay string
 }
 
 var replica struct {
@@ -325,6 +333,9 @@ func (r *replicaServer) stop() error {
 			<-r.exit
 		}
 	}
+	if r.cmd == nil && r.ownDelay != "" {
+		errs = append(errs, r.setApplyDelayMS(context.Background(), r.ownDelay))
+	}
 	if r.slot != "" {
 		if h := opened.h; h != nil {
 			errs = append(errs, dropSlot(context.Background(), h.admin, r.slot))
@@ -514,17 +525,20 @@ func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer,
 // setApplyDelay sets recovery_min_apply_delay on the replica and waits until
 // a new session sees it.
 func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error {
-	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
-	if err != nil {
-		return fmt.Errorf("connect to the replica: %w", err)
-	}
-	defer conn.Close(ctx)
 	ms := strconv.FormatInt(d.Milliseconds(), 10)
-	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET recovery_min_apply_delay = '"+ms+"ms'"); err != nil {
-		return fmt.Errorf("set recovery_min_apply_delay to %v: %w", d, err)
+	if r.cmd == nil && r.ownDelay == "" {
+		conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+		if err != nil {
+			return fmt.Errorf("connect to the replica: %w", err)
+		}
+		err = conn.QueryRow(ctx, "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'").Scan(&r.ownDelay)
+		conn.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("read recovery_min_apply_delay: %w", err)
+		}
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-		return fmt.Errorf("reload the replica's configuration: %w", err)
+	if err := r.setApplyDelayMS(ctx, ms); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -546,6 +560,26 @@ func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// setApplyDelayMS sets recovery_min_apply_delay on the replica to ms
+// milliseconds and reloads its configuration.
+func (r *replicaServer) setApplyDelayMS(ctx context.Context, ms string) error {
+	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+	if err != nil {
+		return fmt.Errorf("connect to the replica: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := strconv.ParseUint(ms, 10, 31); err != nil {
+		return fmt.Errorf("recovery_min_apply_delay %q: not milliseconds", ms)
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET recovery_min_apply_delay = '"+ms+"ms'"); err != nil {
+		return fmt.Errorf("set recovery_min_apply_delay to %sms: %w", ms, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("reload the replica's configuration: %w", err)
+	}
+	return nil
 }
 
 // connConfig is the configuration of a direct connection to the replica's
