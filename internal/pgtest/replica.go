@@ -526,16 +526,8 @@ func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer,
 // a new session sees it.
 func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error {
 	ms := strconv.FormatInt(d.Milliseconds(), 10)
-	if r.cmd == nil && r.ownDelay == "" {
-		conn, err := pgx.ConnectConfig(ctx, r.connConfig())
-		if err != nil {
-			return fmt.Errorf("connect to the replica: %w", err)
-		}
-		err = conn.QueryRow(ctx, "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'").Scan(&r.ownDelay)
-		conn.Close(ctx)
-		if err != nil {
-			return fmt.Errorf("read recovery_min_apply_delay: %w", err)
-		}
+	if err := r.saveOwnDelay(ctx); err != nil {
+		return err
 	}
 	if err := r.setApplyDelayMS(ctx, ms); err != nil {
 		return err
@@ -560,6 +552,24 @@ func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// saveOwnDelay sets r.ownDelay, once, for a replica the harness did not start.
+func (r *replicaServer) saveOwnDelay(ctx context.Context) error {
+	replica.mu.Lock() // StopReplica, after Ctrl-C, may read ownDelay at any time
+	defer replica.mu.Unlock()
+	if r.cmd != nil || r.ownDelay != "" {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+	if err != nil {
+		return fmt.Errorf("connect to the replica: %w", err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'").Scan(&r.ownDelay); err != nil {
+		return fmt.Errorf("read recovery_min_apply_delay: %w", err)
+	}
+	return nil
 }
 
 // setApplyDelayMS sets recovery_min_apply_delay on the replica to ms
