@@ -20,9 +20,3 @@ func TestParseLSN(t *testing.T) {
 		}
 	}
 }
-
-func TestNewRefusesMissingPools(t *testing.T) {
-	if _, err := New(nil, nil); err == nil {
-		t.Error("New(nil, nil): no error")
-	}
-}
