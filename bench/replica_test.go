@@ -273,6 +273,22 @@ func TestReadYourWritesOneUserFromManyRequests(t *testing.T) {
 	require.Zero(t, stale.Load(), "one user's %d requests at once each read their own write", tabs)
 }
 
+func TestReadYourWritesWaitEndsWithTheContext(t *testing.T) {
+	primary, replica := pgtest.ShopCloneWithReplica(t, shop.Small)
+	pgtest.SetReplicaDelay(t, time.Minute)
+	store, err := scalable.New(primary, replica)
+	require.NoError(t, err)
+	require.NoError(t, store.SetMaxWait(time.Hour)) // the caller's deadline comes first
+	_, err = store.PlaceOrder(context.Background(), 100, 1, 1)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	orders, err := store.RecentOrders(ctx, 100, 10)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the read waits for the replica no longer than its caller")
+	require.Nil(t, orders)
+	require.Equal(t, scalable.Stats{}, store.Stats(), "neither server answered")
+}
+
 func TestReplicaStoreReadsOthersFromTheReplica(t *testing.T) {
 	primary, replica := pgtest.ShopCloneWithReplica(t, shop.Small)
 	ctx := context.Background()
