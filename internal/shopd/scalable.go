@@ -181,9 +181,9 @@ func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.
 // userByID returns the user, or an error wrapping shop.ErrUserNotFound.
 func userByID(ctx context.Context, db *pgxpool.Pool, id int64) (shop.User, error) {
 	// Uses users_pkey.
-	const userQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const userQuery = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	var u shop.User
-	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return shop.User{}, fmt.Errorf("user %d: %w", id, shop.ErrUserNotFound)
 	}
