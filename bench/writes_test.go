@@ -204,6 +204,7 @@ func TestImportOrdersRefusesHostileInput(t *testing.T) {
 		"unknown user":    func(o *shop.Order) { o.UserID = 1 << 62 },
 		"unknown status":  func(o *shop.Order) { o.Status = "paid'; DROP TABLE orders; --" },
 		"no time":         func(o *shop.Order) { o.CreatedAt = time.Time{} },
+		"year 600,000":    func(o *shop.Order) { o.CreatedAt = time.Date(600_000, 1, 1, 0, 0, 0, 0, time.UTC) }, // beyond what pgx encodes: it wraps to year 15,445
 		"line zero":       func(o *shop.Order) { o.Items[0].LineNo = 0 },
 		"line twice":      func(o *shop.Order) { o.Items = append(o.Items, o.Items[0]) },
 		"unknown product": func(o *shop.Order) { o.Items[0].Product.ID = 1 << 62 },
