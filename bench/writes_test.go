@@ -281,7 +281,14 @@ func TestImportOrdersMultiRowChunksAtTheParameterLimit(t *testing.T) {
 		chunks = append(chunks, chunk)
 	}
 	require.Equal(t, [][]int{{1, 2}, {3, 4}, {5}}, chunks)
-	for range scalablewrites.Chunks([]int{1}, 0) { // a size below 1 is 1, not a loop forever
+	chunks = nil
+	for chunk := range scalablewrites.Chunks([]int{1, 2}, 0) { // a size below 1 is 1, not a loop forever
+		chunks = append(chunks, chunk)
+		require.LessOrEqual(t, len(chunks), 2, "a size of 0 yields the same empty chunk forever")
+	}
+	require.Equal(t, [][]int{{1}, {2}}, chunks)
+	for chunk := range scalablewrites.Chunks([]int(nil), 3) {
+		t.Errorf("no rows, no chunks: got %v", chunk)
 	}
 }
 
