@@ -238,8 +238,9 @@ type Verdict struct {
 }
 
 // DropDatabases drops the databases the harness made on the server at url
-// that opts selects and no live run uses, and says for each database under
-// the prefix what it did and why.
+// that opts selects and no live run uses, and the login roles of runs that
+// have ended, and says for each database and role under the prefix what it
+// did and why.
 func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict, error) {
 	prefix := opts.Prefix
 	if prefix == "" {
@@ -261,7 +262,8 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 }
 
 // reclaim drops the databases under prefix that opts selects and no live run
-// uses, never those of run self, using conn, whose session must hold no
+// uses, then the roles of runs that have ended (see LoginRole), never those
+// of run self, using conn, whose session must hold no
 // template lock (its own locks would not stop it).
 func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts DropOptions) ([]Verdict, error) {
 	const underPrefix = `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname`
@@ -283,7 +285,9 @@ func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts Drop
 			errs = append(errs, err)
 		}
 	}
-	return verdicts, errors.Join(errs...)
+	roles, err := reclaimRoles(ctx, conn, prefix, self, opts.DryRun) // after the databases holding their privileges
+	verdicts = append(verdicts, roles...)
+	return verdicts, errors.Join(append(errs, err)...)
 }
 
 // judge decides whether the database name may be dropped, and unless opts
