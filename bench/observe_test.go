@@ -529,6 +529,21 @@ func TestObserveMetricsCardinality(t *testing.T) {
 	}
 }
 
+// TestObserveMetricsTakeAnyOperationName: Prometheus panics on a label value
+// that is not UTF-8; the metrics record it under a valid one instead, on
+// either side, and a scrape still works.
+func TestObserveMetricsTakeAnyOperationName(t *testing.T) {
+	for _, impl := range metricsImpls {
+		t.Run(name("impl", impl.name), func(t *testing.T) {
+			m := impl.new()
+			require.NotPanics(t, func() { m.Observe("Process\xffOrder", -1, -time.Second, errors.New("refused")) })
+			series, err := m.Series()
+			require.NoError(t, err)
+			assert.Equal(t, impl.series(1)+1, series, "one request's series, and its error")
+		})
+	}
+}
+
 // BenchmarkObserveMetrics measures a scrape of /metrics after users users
 // made a request each: what Prometheus pays every 15 seconds, for ever.
 func BenchmarkObserveMetrics(b *testing.B) {
