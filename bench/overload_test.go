@@ -172,6 +172,10 @@ func TestAdmitRefusesInvalidLimits(t *testing.T) {
 		_, err := scalableoverload.Admit(ok, limits)
 		assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%+v", limits)
 	}
+	_, err := scalableoverload.Admit(nil, scalableoverload.Limits{Concurrency: 1})
+	assert.ErrorIs(t, err, shop.ErrInvalidConfig, "no handler: a panic at the first request otherwise")
+	_, err = scalableoverload.NewHandler(nil, scalableoverload.Limits{Concurrency: 1})
+	assert.ErrorIs(t, err, shop.ErrInvalidConfig, "no database: a panic at the first request otherwise")
 }
 
 const (
