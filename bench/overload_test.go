@@ -510,7 +510,6 @@ func proxiedPool(tb testing.TB, db *pgxpool.Pool, size int32, rtt time.Duration)
 // and timeouts.
 func BenchmarkOverload(b *testing.B) {
 	db := pgtest.Shop(b, shop.Small)
-	pool := proxiedPool(b, db, overloadPool, overloadRTT)
 	var users uint64
 	require.NoError(b, db.QueryRow(context.Background(), `SELECT max(id) FROM users`).Scan(&users))
 	impls := []struct {
@@ -525,6 +524,9 @@ func BenchmarkOverload(b *testing.B) {
 	rates, step := overloadRates()
 	for _, impl := range impls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {
+			// A pool and a proxy of its own: the same network and size for
+			// each server, and nothing the last one left queued on them.
+			pool := proxiedPool(b, db, overloadPool, overloadRTT)
 			handler, err := impl.handler(pool)
 			require.NoError(b, err)
 			url := serve(b, handler)
