@@ -136,6 +136,7 @@ func (b *bouncer) start(binary string, target *pgx.ConnConfig, cfg PgBouncerConf
 	b.cmd.Dir = b.dir
 	b.cmd.Stdout, b.cmd.Stderr = &b.output, &b.output
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential, Setpgid: true}
+	dieWithParent(b.cmd.SysProcAttr) // its cleanup does not run if the test binary is killed
 	if err := b.cmd.Start(); err != nil {
 		return nil, err
 	}
