@@ -56,6 +56,9 @@ type PgBouncerConfig struct {
 // trainer's to match. Without either, the test fails, saying how to get one.
 func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.ConnConfig {
 	tb.Helper()
+	if target == nil {
+		tb.Fatalf("pgtest: PgBouncer in front of no database: pass the config of the one to pool")
+	}
 	if url := os.Getenv(EnvPgBouncerURL); url != "" {
 		through, err := pgx.ParseConfig(url)
 		if err != nil {
