@@ -116,8 +116,9 @@ func TestConnsAgree(t *testing.T) {
 	require.Equal(t, [2]int64{0, 0}, answers["naive"][3], "a user with no orders spent nothing")
 }
 
-// TestConnsRefuseBadConfig: no database, a negative pool, no gateway: an
-// error wrapping shop.ErrInvalidConfig, on both sides.
+// TestConnsRefuseBadConfig: no database, a config pgx did not make, a
+// negative pool, no gateway: an error wrapping shop.ErrInvalidConfig, on
+// both sides.
 func TestConnsRefuseBadConfig(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := pgx.ParseConfig("postgres://nobody@127.0.0.1:1/none")
@@ -126,6 +127,8 @@ func TestConnsRefuseBadConfig(t *testing.T) {
 		_, err := impl.new(ctx, nil, 1)
 		require.ErrorIs(t, err, shop.ErrInvalidConfig, impl.name)
 		_, err = impl.new(ctx, cfg, -1)
+		require.ErrorIs(t, err, shop.ErrInvalidConfig, impl.name)
+		_, err = impl.new(ctx, &pgx.ConnConfig{}, 1) // not made by ParseConfig: pgx panics on it
 		require.ErrorIs(t, err, shop.ErrInvalidConfig, impl.name)
 	}
 	_, err = naiveconns.NewPayments(nil, instantGateway{})
