@@ -53,7 +53,11 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
-	pools, err := bulkhead.OpenPools(ctx, cfg.DB, bulkhead.DefaultSizes)
+	db := cfg.DB
+	if cfg.Tracer != nil {
+		db = tracedDB(db, cfg.Tracer)
+	}
+	pools, err := bulkhead.OpenPools(ctx, db, bulkhead.DefaultSizes)
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
@@ -87,7 +91,13 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 					err = aerr
 					break
 				}
-				mux.Handle(r.pattern, metrics.Instrument(r.pattern, h))
+				h = metrics.Instrument(r.pattern, h)
+				if cfg.Tracer != nil {
+					// Outermost, so that a refused request has its span
+					// too (lesson 15).
+					h = traced(cfg.Tracer, r.pattern, h)
+				}
+				mux.Handle(r.pattern, h)
 			}
 			mux.Handle("GET /metrics", metrics.Handler())
 			mux.HandleFunc("/", noRoute)
@@ -181,9 +191,9 @@ func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.
 // userByID returns the user, or an error wrapping shop.ErrUserNotFound.
 func userByID(ctx context.Context, db *pgxpool.Pool, id int64) (shop.User, error) {
 	// Uses users_pkey.
-	const userQuery = `SELECT id, name, email, created_at FROM users WHERE id = $1`
+	const userQuery = `SELECT id, name, email, phone, created_at FROM users WHERE id = $1`
 	var u shop.User
-	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.CreatedAt)
+	err := db.QueryRow(ctx, userQuery, id).Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return shop.User{}, fmt.Errorf("user %d: %w", id, shop.ErrUserNotFound)
 	}
