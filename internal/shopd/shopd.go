@@ -5,8 +5,9 @@
 // input, pages with scalable/pagination's keyset, answers within a deadline
 // from the bulkhead pools of scalable/bulkhead, serves products through
 // scalable/caching, takes payments behind scalable/breaker's circuit
-// breaker and outbox, and counts every route's requests, errors and
-// latencies on GET /metrics with scalable/observe.
+// breaker and outbox, counts every route's requests, errors and latencies on
+// GET /metrics with scalable/observe, and, given a tracer, traces each request
+// and its queries.
 //
 // The handlers hold no logic of their own but parsing, mapping errors to
 // statuses, and encoding JSON: what each wiring does is what its lessons
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
@@ -70,6 +72,13 @@ type Config struct {
 	// CursorKey signs the scalable wiring's page tokens: at least
 	// pagination.MinCursorKeySize bytes. Ignored by the naive wiring.
 	CursorKey []byte
+	// Tracer, if not nil, traces the scalable wiring's requests: a span
+	// for each request, named after its route, with a child span for each
+	// of its queries (scalable/observe's QueryTracer, after any tracer DB
+	// has). Its sampler decides which are recorded; every request's log
+	// records carry its trace id. Nil traces nothing. Ignored by the naive
+	// wirings.
+	Tracer trace.TracerProvider
 }
 
 // Service is the shop's HTTP API in one wiring, with the pools it opened.
