@@ -95,8 +95,9 @@ lesson13() {
 }
 
 lesson16() {
-  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes)"
+  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes; then coordinated omission, 40 s)"
   go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
+  go test -run '^$' -bench '^BenchmarkCoordinatedOmission$' -benchtime 1x -count 6 ./bench > $results/16-overload-omission.bench
 }
 
 lesson15() {
