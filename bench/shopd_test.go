@@ -139,6 +139,7 @@ func TestShopdWiringsAgree(t *testing.T) {
 	gw := startGateway(t)
 	naive, _ := startShopd(t, shopd.Naive, db, gw.Client())
 	join, _ := startShopd(t, shopd.Join, db, gw.Client())
+	page, _ := startShopd(t, shopd.Page, db, gw.Client())
 	scalable, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 
 	users := []int64{}
@@ -161,6 +162,9 @@ func TestShopdWiringsAgree(t *testing.T) {
 			require.Len(t, orders, shop.Small.OrdersOf(id))
 			assert.Equal(t, all.Orders, orders, "the scalable pages, put together, are the naive list")
 			assert.Equal(t, max(1, (len(orders)+limit-1)/limit), pages, "pages of %d", limit)
+			user, paged, _ := scalablePages(t, page, id, limit)
+			assert.Equal(t, all.User, user)
+			assert.Equal(t, all.Orders, paged, "the page wiring's pages, put together, are the naive list")
 		})
 	}
 	t.Run("product", func(t *testing.T) {
@@ -267,6 +271,7 @@ func TestShopdRefusesBadInput(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	naive, _ := startShopd(t, shopd.Naive, db, gw.Client())
+	page, _ := startShopd(t, shopd.Page, db, gw.Client())
 	scalable, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 
 	heavy, _ := shop.Small.UserWithOrders(100)
@@ -306,6 +311,9 @@ func TestShopdRefusesBadInput(t *testing.T) {
 		{"garbage cursor", scalable, "GET", fmt.Sprintf("/users/%d/orders?cursor=%%00%%ff", heavy), nil, 400, shopd.CodeInvalidPage},
 		{"unknown user", scalable, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown user", naive, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
+		{"negative limit", page, "GET", fmt.Sprintf("/users/%d/orders?limit=-1", heavy), nil, 400, shopd.CodeInvalidPage},
+		{"tampered cursor", page, "GET", fmt.Sprintf("/users/%d/orders?cursor=%s", heavy, url.QueryEscape(string(tampered))), nil, 400, shopd.CodeInvalidPage},
+		{"unknown user", page, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown product", scalable, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"unknown product", naive, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"no such route", scalable, "GET", "/admin", nil, 404, shopd.CodeNoRoute},
@@ -321,7 +329,10 @@ func TestShopdRefusesBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		impl := shopd.Naive
-		if c.base == scalable {
+		switch c.base {
+		case page:
+			impl = shopd.Page
+		case scalable:
 			impl = shopd.Scalable
 		}
 		t.Run(fmt.Sprintf("impl=%s/%s", impl, c.name), func(t *testing.T) {

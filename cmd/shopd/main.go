@@ -41,6 +41,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -71,7 +72,7 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone) or scalable")
+	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone), page (join with lesson 2's keyset pages) or scalable")
 	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
 	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses (default from $"+pgtest.EnvDBPrefix+")")
@@ -88,8 +89,8 @@ func run() error {
 		slog.SetDefault(observe.NewLogger(os.Stderr, slog.LevelInfo))
 	}
 
-	if *impl != shopd.Naive && *impl != shopd.Join && *impl != shopd.Scalable {
-		return fmt.Errorf("-impl %s: want %s, %s or %s", shop.Quote(*impl), shopd.Naive, shopd.Join, shopd.Scalable)
+	if !slices.Contains(shopd.Impls(), *impl) {
+		return fmt.Errorf("-impl %s: want one of %s", shop.Quote(*impl), strings.Join(shopd.Impls(), ", "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

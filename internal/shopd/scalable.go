@@ -137,7 +137,7 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	limit, after, err := s.pageRequest(r, id)
+	limit, after, err := pageRequest(r, s.cursors, id)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -163,8 +163,9 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 
 // pageRequest returns the page the query asks for: limit (DefaultPageSize
 // if absent) and the position after which it starts (nil for the first
-// page), or an error wrapping shop.ErrInvalidPage.
-func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.Cursor, error) {
+// page), its token checked by cursors, or an error wrapping
+// shop.ErrInvalidPage.
+func pageRequest(r *http.Request, cursors *pagination.CursorCodec, userID int64) (int, *pagination.Cursor, error) {
 	q := r.URL.Query()
 	limit := DefaultPageSize
 	if text := q.Get("limit"); text != "" {
@@ -181,7 +182,7 @@ func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.
 	if token == "" {
 		return limit, nil, nil
 	}
-	c, err := s.cursors.Decode(token)
+	c, err := cursors.Decode(token)
 	if err != nil {
 		return 0, nil, fmt.Errorf("orders of user %d: %w", userID, err)
 	}
