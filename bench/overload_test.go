@@ -644,14 +644,18 @@ func TestOverloadOpenLoopKeepsSendingDuringAStall(t *testing.T) {
 // BenchmarkCoordinatedOmission measures one service twice at the same
 // throughput: a service that takes 5 ms a request and stops the world for
 // 200 ms every second, loaded by a closed loop of omissionWorkers workers,
-// then by an open loop at the rate the closed one reached.
+// then by an open loop at the rate the closed one reached: 3 s each, 1 s
+// with -short.
 func BenchmarkCoordinatedOmission(b *testing.B) {
 	const (
-		work   = 5 * time.Millisecond
-		every  = time.Second
-		stall  = 200 * time.Millisecond
-		length = 3 * time.Second // three stalls a run
+		work  = 5 * time.Millisecond
+		every = time.Second
+		stall = 200 * time.Millisecond
 	)
+	length := 3 * time.Second // three stalls a run
+	if testing.Short() {
+		length = time.Second
+	}
 	svc := &pausingService{work: work}
 	url := serve(b, svc)
 	cfg := load.Config{
