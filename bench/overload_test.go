@@ -559,3 +559,172 @@ func BenchmarkOverload(b *testing.B) {
 		})
 	}
 }
+
+// Coordinated omission: a load that waits for its answers stops asking when
+// the service stalls, so it records one slow request a worker where users
+// arriving at their own pace would have queued a stall's worth.
+
+// pausingService answers each request after work, except during a pause: a
+// stop-the-world pause (a collector's, a lock held on a hot table) holds
+// every request until it ends. arrived counts the requests it has seen;
+// reached, when not nil, is closed when the at-th arrives.
+type pausingService struct {
+	world   sync.RWMutex
+	work    time.Duration
+	arrived atomic.Int64
+	at      int64
+	reached chan struct{}
+}
+
+func (s *pausingService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := s.arrived.Add(1); n == s.at && s.reached != nil {
+		close(s.reached)
+	}
+	s.world.RLock()
+	defer s.world.RUnlock()
+	if s.work > 0 {
+		time.Sleep(s.work) // the service's work: the benchmark's timing, not a test's
+	}
+}
+
+// pause stops the world until resume is called, which may be called more
+// than once. The test ends any pause it left running, before its server
+// waits for the requests held in it.
+func (s *pausingService) pause(tb testing.TB) (resume func()) {
+	s.world.Lock()
+	resume = sync.OnceFunc(s.world.Unlock)
+	tb.Cleanup(resume)
+	return resume
+}
+
+// omissionWorkers is the closed loop's workers, the benchmark's and the
+// tests'.
+const omissionWorkers = 2
+
+func TestOverloadClosedLoopSendsNoMoreThanItsWorkersDuringAStall(t *testing.T) {
+	svc := &pausingService{}
+	url := serve(t, svc)
+	cfg := load.Config{
+		Targets:  func(uint64) load.Target { return load.Target{URL: url} },
+		Duration: 100 * time.Millisecond,
+	}
+	// The stall outlasts the step: every worker's first request waits in
+	// it, and no worker can send another.
+	resume := svc.pause(t)
+	stall := 3 * cfg.Duration
+	var during atomic.Int64
+	timer := time.AfterFunc(stall, func() { during.Store(svc.arrived.Load()); resume() })
+	t.Cleanup(func() { timer.Stop() })
+	s, err := load.Closed(t.Context(), cfg, omissionWorkers)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, during.Load(), int64(omissionWorkers),
+		"requests sent by %d workers during a %v stall", omissionWorkers, stall)
+	assert.Equal(t, s.OK, s.Requests, "%+v", s)
+	// What the closed loop reports of the stall: one slow request a
+	// worker, however long it lasted (and one more, sent on the step's
+	// last tick once the stall ends).
+	assert.LessOrEqual(t, s.Requests, omissionWorkers+1, "%+v", s)
+}
+
+func TestOverloadOpenLoopKeepsSendingDuringAStall(t *testing.T) {
+	const want = 5 * omissionWorkers
+	svc := &pausingService{at: want, reached: make(chan struct{})}
+	url := serve(t, svc)
+	cfg := load.Config{
+		Targets:  func(uint64) load.Target { return load.Target{URL: url} },
+		Duration: 100 * time.Millisecond,
+	}
+	const rate = 200 // 20 requests in the step
+	resume := svc.pause(t)
+	done := make(chan struct{})
+	var steps []load.Step
+	var err error
+	go func() {
+		defer close(done)
+		steps, err = load.Open(t.Context(), cfg, rate)
+	}()
+	// Hold the stall until the open loop has sent several times as many
+	// requests as the closed loop's workers, none of them answered: a
+	// closed loop never gets there.
+	select {
+	case <-svc.reached:
+	case <-done:
+		t.Fatalf("the open loop ended after %d requests, all held in a stall, want %d", svc.arrived.Load(), want)
+	}
+	resume()
+	<-done
+	require.NoError(t, err)
+	require.Len(t, steps, 1)
+	assert.GreaterOrEqual(t, steps[0].Requests, want, "%+v", steps[0])
+	assert.Equal(t, steps[0].OK, steps[0].Requests, "%+v", steps[0])
+}
+
+// BenchmarkCoordinatedOmission measures one service twice at the same
+// throughput: a service that takes 5 ms a request and stops the world for
+// 200 ms every second, loaded by a closed loop of omissionWorkers workers,
+// then by an open loop at the rate the closed one reached: 3 s each, 1 s
+// with -short.
+func BenchmarkCoordinatedOmission(b *testing.B) {
+	const (
+		work  = 5 * time.Millisecond
+		every = time.Second
+		stall = 200 * time.Millisecond
+	)
+	length := 3 * time.Second // three stalls a run
+	if testing.Short() {
+		length = time.Second
+	}
+	svc := &pausingService{work: work}
+	url := serve(b, svc)
+	cfg := load.Config{
+		Targets:  func(uint64) load.Target { return load.Target{URL: url} },
+		Duration: length,
+	}
+	// stalls stops the world for stall in the middle of every period of
+	// the run's length, and returns when it has.
+	stalls := func() {
+		start := time.Now()
+		for i := range int(length / every) {
+			time.Sleep(time.Until(start.Add(time.Duration(i)*every + (every-stall)/2)))
+			resume := svc.pause(b)
+			time.Sleep(stall)
+			resume()
+		}
+	}
+	// run runs one step of load with the stalls, and returns it.
+	run := func(step func() (load.Step, error)) load.Step {
+		done := make(chan struct{})
+		go func() { defer close(done); stalls() }()
+		s, err := step()
+		<-done
+		require.NoError(b, err)
+		return s
+	}
+	// Warm up the client's connections.
+	_, err := load.Closed(context.Background(), load.Config{Targets: cfg.Targets, Duration: 100 * time.Millisecond}, omissionWorkers)
+	require.NoError(b, err)
+
+	var reached float64
+	b.Run("impl=closed", func(b *testing.B) {
+		var result load.Step
+		for b.Loop() {
+			result = run(func() (load.Step, error) { return load.Closed(context.Background(), cfg, omissionWorkers) })
+		}
+		reached = result.Rate
+		result.ReportTo(b)
+	})
+	b.Run("impl=open", func(b *testing.B) {
+		rate := max(1, int(reached+0.5))
+		var result load.Step
+		for b.Loop() {
+			result = run(func() (load.Step, error) {
+				steps, err := load.Open(context.Background(), cfg, rate)
+				if err != nil {
+					return load.Step{}, err
+				}
+				return steps[0], nil
+			})
+		}
+		result.ReportTo(b)
+	})
+}
