@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,8 +117,9 @@ func TestConnsAgree(t *testing.T) {
 	require.Equal(t, [2]int64{0, 0}, answers["naive"][3], "a user with no orders spent nothing")
 }
 
-// TestConnsRefuseBadConfig: no database, a negative pool, no gateway: an
-// error wrapping shop.ErrInvalidConfig, on both sides.
+// TestConnsRefuseBadConfig: no database, a config pgx did not make, a
+// negative pool, no gateway: an error wrapping shop.ErrInvalidConfig, on
+// both sides.
 func TestConnsRefuseBadConfig(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := pgx.ParseConfig("postgres://nobody@127.0.0.1:1/none")
@@ -125,6 +128,8 @@ func TestConnsRefuseBadConfig(t *testing.T) {
 		_, err := impl.new(ctx, nil, 1)
 		require.ErrorIs(t, err, shop.ErrInvalidConfig, impl.name)
 		_, err = impl.new(ctx, cfg, -1)
+		require.ErrorIs(t, err, shop.ErrInvalidConfig, impl.name)
+		_, err = impl.new(ctx, &pgx.ConnConfig{}, 1) // not made by ParseConfig: pgx panics on it
 		require.ErrorIs(t, err, shop.ErrInvalidConfig, impl.name)
 	}
 	_, err = naiveconns.NewPayments(nil, instantGateway{})
@@ -355,14 +360,20 @@ type poolWhileHeld struct {
 	canceledAcquires  int64 // acquires that gave up waiting
 }
 
-// fastQueryDeadline bounds the fast query while payments are held: it
-// needs a millisecond, given a connection.
-const fastQueryDeadline = 500 * time.Millisecond
+// fastQueryDeadline is how long the fast query waits when the payments in
+// the gateway hold every connection of the pool: it can never get one, so
+// the deadline only says how soon it gives up. With a connection to take, it
+// waits up to fastQueryPatience, which no machine, however busy, needs for
+// one query: that it succeeded is the verdict, not how fast.
+const (
+	fastQueryDeadline = 500 * time.Millisecond
+	fastQueryPatience = 30 * time.Second
+)
 
 // slowPaymentsAndAFastQuery starts slowPayPoolSize payments, waits until all
 // are inside the held gateway, reads the pool's statistics and runs one fast
-// query with fastQueryDeadline, then lets the gateway answer and returns the
-// payments' errors.
+// query (with fastQueryDeadline if every connection is held, fastQueryPatience
+// if not), then lets the gateway answer and returns the payments' errors.
 func slowPaymentsAndAFastQuery(t *testing.T, pool *pgxpool.Pool, payments slowPayer, held *heldGateway) (poolWhileHeld, error, []error) {
 	t.Helper()
 	ctx := context.Background()
@@ -378,7 +389,11 @@ func slowPaymentsAndAFastQuery(t *testing.T, pool *pgxpool.Pool, payments slowPa
 	before := pool.Stat()
 	var seen poolWhileHeld
 	seen.acquiredWhileHeld = before.AcquiredConns()
-	fastCtx, cancel := context.WithTimeout(ctx, fastQueryDeadline)
+	patience := fastQueryPatience
+	if seen.acquiredWhileHeld >= pool.Config().MaxConns {
+		patience = fastQueryDeadline
+	}
+	fastCtx, cancel := context.WithTimeout(ctx, patience)
 	var name string
 	fastErr := pool.QueryRow(fastCtx, `SELECT name FROM users WHERE id = 1`).Scan(&name)
 	cancel()
@@ -401,39 +416,13 @@ const (
 
 // appRole copies the shop, creates a login role that may open
 // connectionLimit connections and read the copy's tables, and returns the
-// copy and its connection config as that role. The role is dropped when the
-// test ends, before the copy.
+// copy and its connection config as that role. The harness drops the role
+// when the test ends, before the copy; one left by a killed run is dropped
+// by the next run, as its databases are.
 func appRole(t *testing.T) (*pgxpool.Pool, *pgx.ConnConfig) {
 	t.Helper()
 	db := pgtest.ShopClone(t, shop.Small)
-	cfg := db.Config().ConnConfig.Copy()
-	role := pgx.Identifier{cfg.Database + "_app"}.Sanitize()
-	t.Cleanup(func() { // registered before the role exists; runs before the copy is dropped
-		ctx := context.Background()
-		var exists bool
-		if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, cfg.Database+"_app").Scan(&exists); err != nil || !exists {
-			return
-		}
-		for _, sql := range []string{
-			`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '` + cfg.Database + `_app'`,
-			"DROP OWNED BY " + role, // its privileges on the copy's tables
-			"DROP ROLE " + role,
-		} {
-			if _, err := db.Exec(ctx, sql); err != nil {
-				t.Errorf("drop role %s: %s: %v", role, sql, err)
-			}
-		}
-	})
-	secret := make([]byte, 16)
-	rand.Read(secret)
-	password := hex.EncodeToString(secret)
-	ctx := context.Background()
-	_, err := db.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' CONNECTION LIMIT %d", role, password, connectionLimit))
-	require.NoError(t, err)
-	_, err = db.Exec(ctx, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+role)
-	require.NoError(t, err)
-	cfg.User, cfg.Password = cfg.Database+"_app", password
-	return db, cfg
+	return db, pgtest.LoginRole(t, db, connectionLimit)
 }
 
 // backendsOf returns how many server processes the role has on database.
@@ -539,6 +528,45 @@ func TestManyInstancesExceedTheServersConnections(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConnsRolesOfEndedRunsAreReclaimed: a role belongs to the server, not
+// to a copy of the shop, so a run killed before its cleanups (a -timeout
+// panic, SIGKILL) would leave the role of TestManyInstancesExceedTheServersConnections
+// behind for good. The next run drops it, as it drops the dead run's
+// databases, once the run's lock shows it gone; a live run's role stays.
+func TestConnsRolesOfEndedRunsAreReclaimed(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.ShopClone(t, shop.Small)
+	live := pgtest.LoginRole(t, db, 1)
+	run := regexp.MustCompile(`run_[0-9a-f]{8}_role_`).FindString(live.User)
+	require.NotEmpty(t, run, "role %s: named after its run", live.User)
+	var id [4]byte
+	rand.Read(id[:]) // a run nobody holds the lock of: one that has ended
+	dead := strings.Replace(live.User, run, "run_"+hex.EncodeToString(id[:])+"_role_", 1)
+	t.Cleanup(func() { // registered before the role exists, in case reclaiming fails
+		if _, err := db.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{dead}.Sanitize()); err != nil {
+			t.Errorf("drop role %s: %v", dead, err)
+		}
+	})
+	_, err := db.Exec(ctx, "CREATE ROLE "+pgx.Identifier{dead}.Sanitize()+" LOGIN CONNECTION LIMIT 1")
+	require.NoError(t, err)
+
+	verdicts, err := pgtest.DropDatabases(ctx, pgtest.ServerURL(t), pgtest.DropOptions{})
+	require.NoError(t, err)
+	exists := func(role string) bool {
+		var ok bool
+		require.NoError(t, db.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, role).Scan(&ok))
+		return ok
+	}
+	assert.False(t, exists(dead), "the role of a run that has ended is dropped")
+	assert.True(t, exists(live.User), "the role of this live run is kept")
+	said := make(map[string]pgtest.Verdict)
+	for _, v := range verdicts {
+		said[v.Name] = v
+	}
+	assert.True(t, said["role "+dead].Dropped, "%+v", said["role "+dead])
+	assert.False(t, said["role "+live.User].Dropped, "%+v", said["role "+live.User])
 }
 
 // TestPreparedStatementsBehindPgBouncer: in transaction pooling, a client's

@@ -425,19 +425,41 @@ func TestObserveConcurrentRequestsKeepTheirTraces(t *testing.T) {
 	tp, recorder := recordingTracing(t)
 	db := pgtest.ShopCloneTraced(t, shop.Small, scalableobserve.NewQueryTracer(tp))
 	var logs lockedBuffer
+	// A barrier in the notifier: no call returns before all of them are
+	// inside ProcessOrder at once, so that their spans and records are
+	// made while the others' are, not one call after another.
+	var arrived atomic.Int64
+	allIn := make(chan struct{})
+	barrier := notifierFunc(func(ctx context.Context, _, _ int64) error {
+		if arrived.Add(1) == requests {
+			close(allIn)
+		}
+		select {
+		case <-allIn:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 	svc, err := scalableobserve.NewService(scalableobserve.Config{
-		DB: db, Notifier: notifyNobody, Logger: scalableobserve.NewLogger(&logs, slog.LevelDebug),
+		DB: db, Notifier: barrier, Logger: scalableobserve.NewLogger(&logs, slog.LevelDebug),
 		Tracing: tp, Metrics: scalableobserve.NewMetrics(),
 	})
 	require.NoError(t, err)
 
+	// A call that fails before the barrier would hold the others there for
+	// ever: it cancels them, so the test fails rather than hangs.
+	calls, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, requests)
 	for i := range requests {
 		wg.Go(func() {
-			ctx, root := tp.Tracer("bench").Start(context.Background(), "request")
+			ctx, root := tp.Tracer("bench").Start(calls, "request")
 			defer root.End()
-			_, errs[i] = svc.ProcessOrder(ctx, int64(i+1), 3, 1)
+			if _, errs[i] = svc.ProcessOrder(ctx, int64(i+1), 3, 1); errs[i] != nil {
+				cancel()
+			}
 		})
 	}
 	wg.Wait()
@@ -525,6 +547,21 @@ func TestObserveMetricsCardinality(t *testing.T) {
 					require.Equal(t, impl.series(users), series, "series after %d users", users)
 				}
 			}
+		})
+	}
+}
+
+// TestObserveMetricsTakeAnyOperationName: Prometheus panics on a label value
+// that is not UTF-8; the metrics record it under a valid one instead, on
+// either side, and a scrape still works.
+func TestObserveMetricsTakeAnyOperationName(t *testing.T) {
+	for _, impl := range metricsImpls {
+		t.Run(name("impl", impl.name), func(t *testing.T) {
+			m := impl.new()
+			require.NotPanics(t, func() { m.Observe("Process\xffOrder", -1, -time.Second, errors.New("refused")) })
+			series, err := m.Series()
+			require.NoError(t, err)
+			assert.Equal(t, impl.series(1)+1, series, "one request's series, and its error")
 		})
 	}
 }

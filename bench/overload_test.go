@@ -172,6 +172,10 @@ func TestAdmitRefusesInvalidLimits(t *testing.T) {
 		_, err := scalableoverload.Admit(ok, limits)
 		assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%+v", limits)
 	}
+	_, err := scalableoverload.Admit(nil, scalableoverload.Limits{Concurrency: 1})
+	assert.ErrorIs(t, err, shop.ErrInvalidConfig, "no handler: a panic at the first request otherwise")
+	_, err = scalableoverload.NewHandler(nil, scalableoverload.Limits{Concurrency: 1})
+	assert.ErrorIs(t, err, shop.ErrInvalidConfig, "no database: a panic at the first request otherwise")
 }
 
 const (
@@ -304,19 +308,25 @@ func TestAdmitLimitsEachClient(t *testing.T) {
 }
 
 // TestClientHonoursRetryAfter: lesson 9's retry.Do, around a request to a
-// server at capacity, waits as long as the refusal's Retry-After says.
+// server at capacity, waits at least as long as the refusal's Retry-After
+// says. The refusal asks for an hour and the caller has a minute left, so a
+// client that honours it gives up at once, after one attempt; one that took
+// its own 1 ms backoff instead would try again and be served, the server
+// having room by then. No clock is read: the verdict is the attempts made.
 func TestClientHonoursRetryAfter(t *testing.T) {
 	h, entered, release := blockingHandler()
-	admitted, err := scalableoverload.Admit(h, scalableoverload.Limits{Concurrency: 1, RetryAfter: time.Second})
+	admitted, err := scalableoverload.Admit(h, scalableoverload.Limits{Concurrency: 1, RetryAfter: time.Hour})
 	require.NoError(t, err)
 	url := serve(t, admitted)
-	t.Cleanup(release)
+	t.Cleanup(release) // registered after the server: runs before it closes
 	go getURL(context.Background(), url)
 	<-entered
-	var attempts []time.Time
-	policy := scalableretry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxElapsed: 10 * time.Second}
-	err = scalableretry.Do(t.Context(), policy, func(ctx context.Context) error {
-		attempts = append(attempts, time.Now())
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // less than Retry-After, more than any attempt
+	defer cancel()
+	attempts := 0
+	policy := scalableretry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxElapsed: 2 * time.Hour}
+	err = scalableretry.Do(ctx, policy, func(ctx context.Context) error {
+		attempts++
 		a := getURL(ctx, url)
 		if a.err != nil {
 			return a.err
@@ -325,12 +335,18 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 			return nil
 		}
 		release() // the server has room by the next attempt
-		seconds, _ := strconv.Atoi(a.retryAfter)
+		seconds, err := strconv.Atoi(a.retryAfter)
+		if err != nil {
+			return fmt.Errorf("status %d, Retry-After %q: %w", a.status, a.retryAfter, err)
+		}
 		return &gateway.Error{StatusCode: a.status, RetryAfter: time.Duration(seconds) * time.Second}
 	})
-	require.NoError(t, err)
-	require.Len(t, attempts, 2)
-	assert.GreaterOrEqual(t, attempts[1].Sub(attempts[0]), time.Second, "the second attempt waited for Retry-After, not the 1 ms backoff")
+	var refused *gateway.Error
+	require.ErrorAs(t, err, &refused, "the client gave up on the refusal")
+	assert.Equal(t, http.StatusServiceUnavailable, refused.StatusCode)
+	assert.Equal(t, time.Hour, refused.RetryAfter, "Retry-After: 3600")
+	assert.Equal(t, 1, attempts, "no second attempt before Retry-After, none after the caller's deadline")
+	assert.NoError(t, ctx.Err(), "it gave up at once, without waiting for its deadline")
 }
 
 // summaries is lesson 16's fan-out, either version.
@@ -494,7 +510,6 @@ func proxiedPool(tb testing.TB, db *pgxpool.Pool, size int32, rtt time.Duration)
 // and timeouts.
 func BenchmarkOverload(b *testing.B) {
 	db := pgtest.Shop(b, shop.Small)
-	pool := proxiedPool(b, db, overloadPool, overloadRTT)
 	var users uint64
 	require.NoError(b, db.QueryRow(context.Background(), `SELECT max(id) FROM users`).Scan(&users))
 	impls := []struct {
@@ -509,6 +524,9 @@ func BenchmarkOverload(b *testing.B) {
 	rates, step := overloadRates()
 	for _, impl := range impls {
 		b.Run(name("impl", impl.name), func(b *testing.B) {
+			// A pool and a proxy of its own: the same network and size for
+			// each server, and nothing the last one left queued on them.
+			pool := proxiedPool(b, db, overloadPool, overloadRTT)
 			handler, err := impl.handler(pool)
 			require.NoError(b, err)
 			url := serve(b, handler)
@@ -540,4 +558,173 @@ func BenchmarkOverload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Coordinated omission: a load that waits for its answers stops asking when
+// the service stalls, so it records one slow request a worker where users
+// arriving at their own pace would have queued a stall's worth.
+
+// pausingService answers each request after work, except during a pause: a
+// stop-the-world pause (a collector's, a lock held on a hot table) holds
+// every request until it ends. arrived counts the requests it has seen;
+// reached, when not nil, is closed when the at-th arrives.
+type pausingService struct {
+	world   sync.RWMutex
+	work    time.Duration
+	arrived atomic.Int64
+	at      int64
+	reached chan struct{}
+}
+
+func (s *pausingService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := s.arrived.Add(1); n == s.at && s.reached != nil {
+		close(s.reached)
+	}
+	s.world.RLock()
+	defer s.world.RUnlock()
+	if s.work > 0 {
+		time.Sleep(s.work) // the service's work: the benchmark's timing, not a test's
+	}
+}
+
+// pause stops the world until resume is called, which may be called more
+// than once. The test ends any pause it left running, before its server
+// waits for the requests held in it.
+func (s *pausingService) pause(tb testing.TB) (resume func()) {
+	s.world.Lock()
+	resume = sync.OnceFunc(s.world.Unlock)
+	tb.Cleanup(resume)
+	return resume
+}
+
+// omissionWorkers is the closed loop's workers, the benchmark's and the
+// tests'.
+const omissionWorkers = 2
+
+func TestOverloadClosedLoopSendsNoMoreThanItsWorkersDuringAStall(t *testing.T) {
+	svc := &pausingService{}
+	url := serve(t, svc)
+	cfg := load.Config{
+		Targets:  func(uint64) load.Target { return load.Target{URL: url} },
+		Duration: 100 * time.Millisecond,
+	}
+	// The stall outlasts the step: every worker's first request waits in
+	// it, and no worker can send another.
+	resume := svc.pause(t)
+	stall := 3 * cfg.Duration
+	var during atomic.Int64
+	timer := time.AfterFunc(stall, func() { during.Store(svc.arrived.Load()); resume() })
+	t.Cleanup(func() { timer.Stop() })
+	s, err := load.Closed(t.Context(), cfg, omissionWorkers)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, during.Load(), int64(omissionWorkers),
+		"requests sent by %d workers during a %v stall", omissionWorkers, stall)
+	assert.Equal(t, s.OK, s.Requests, "%+v", s)
+	// What the closed loop reports of the stall: one slow request a
+	// worker, however long it lasted (and one more, sent on the step's
+	// last tick once the stall ends).
+	assert.LessOrEqual(t, s.Requests, omissionWorkers+1, "%+v", s)
+}
+
+func TestOverloadOpenLoopKeepsSendingDuringAStall(t *testing.T) {
+	const want = 5 * omissionWorkers
+	svc := &pausingService{at: want, reached: make(chan struct{})}
+	url := serve(t, svc)
+	cfg := load.Config{
+		Targets:  func(uint64) load.Target { return load.Target{URL: url} },
+		Duration: 100 * time.Millisecond,
+	}
+	const rate = 200 // 20 requests in the step
+	resume := svc.pause(t)
+	done := make(chan struct{})
+	var steps []load.Step
+	var err error
+	go func() {
+		defer close(done)
+		steps, err = load.Open(t.Context(), cfg, rate)
+	}()
+	// Hold the stall until the open loop has sent several times as many
+	// requests as the closed loop's workers, none of them answered: a
+	// closed loop never gets there.
+	select {
+	case <-svc.reached:
+	case <-done:
+		t.Fatalf("the open loop ended after %d requests, all held in a stall, want %d", svc.arrived.Load(), want)
+	}
+	resume()
+	<-done
+	require.NoError(t, err)
+	require.Len(t, steps, 1)
+	assert.GreaterOrEqual(t, steps[0].Requests, want, "%+v", steps[0])
+	assert.Equal(t, steps[0].OK, steps[0].Requests, "%+v", steps[0])
+}
+
+// BenchmarkCoordinatedOmission measures one service twice at the same
+// throughput: a service that takes 5 ms a request and stops the world for
+// 200 ms every second, loaded by a closed loop of omissionWorkers workers,
+// then by an open loop at the rate the closed one reached: 3 s each, 1 s
+// with -short.
+func BenchmarkCoordinatedOmission(b *testing.B) {
+	const (
+		work  = 5 * time.Millisecond
+		every = time.Second
+		stall = 200 * time.Millisecond
+	)
+	length := 3 * time.Second // three stalls a run
+	if testing.Short() {
+		length = time.Second
+	}
+	svc := &pausingService{work: work}
+	url := serve(b, svc)
+	cfg := load.Config{
+		Targets:  func(uint64) load.Target { return load.Target{URL: url} },
+		Duration: length,
+	}
+	// stalls stops the world for stall in the middle of every period of
+	// the run's length, and returns when it has.
+	stalls := func() {
+		start := time.Now()
+		for i := range int(length / every) {
+			time.Sleep(time.Until(start.Add(time.Duration(i)*every + (every-stall)/2)))
+			resume := svc.pause(b)
+			time.Sleep(stall)
+			resume()
+		}
+	}
+	// run runs one step of load with the stalls, and returns it.
+	run := func(step func() (load.Step, error)) load.Step {
+		done := make(chan struct{})
+		go func() { defer close(done); stalls() }()
+		s, err := step()
+		<-done
+		require.NoError(b, err)
+		return s
+	}
+	// Warm up the client's connections.
+	_, err := load.Closed(context.Background(), load.Config{Targets: cfg.Targets, Duration: 100 * time.Millisecond}, omissionWorkers)
+	require.NoError(b, err)
+
+	var reached float64
+	b.Run("impl=closed", func(b *testing.B) {
+		var result load.Step
+		for b.Loop() {
+			result = run(func() (load.Step, error) { return load.Closed(context.Background(), cfg, omissionWorkers) })
+		}
+		reached = result.Rate
+		result.ReportTo(b)
+	})
+	b.Run("impl=open", func(b *testing.B) {
+		rate := max(1, int(reached+0.5))
+		var result load.Step
+		for b.Loop() {
+			result = run(func() (load.Step, error) {
+				steps, err := load.Open(context.Background(), cfg, rate)
+				if err != nil {
+					return load.Step{}, err
+				}
+				return steps[0], nil
+			})
+		}
+		result.ReportTo(b)
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +21,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
+	"works-vs-scales/scalable/observe"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -41,6 +47,12 @@ var shopdCursorKey = []byte("lesson 17's test key, 32 bytes..")
 // when the test ends.
 func startShopd(tb testing.TB, impl string, db *pgxpool.Pool, gw *gateway.Client) (string, func() error) {
 	tb.Helper()
+	return startShopdWith(tb, shopd.Config{Impl: impl, DB: db.Config(), Gateway: gw, CursorKey: shopdCursorKey})
+}
+
+// startShopdWith is startShopd for a configuration of the test's own.
+func startShopdWith(tb testing.TB, cfg shopd.Config) (string, func() error) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	var svc *shopd.Service
@@ -54,7 +66,7 @@ func startShopd(tb testing.TB, impl string, db *pgxpool.Pool, gw *gateway.Client
 			svc.Close()
 		}
 	})
-	svc, err := shopd.New(context.Background(), shopd.Config{Impl: impl, DB: db.Config(), Gateway: gw, CursorKey: shopdCursorKey})
+	svc, err := shopd.New(context.Background(), cfg)
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err) // the cleanup closes svc, and waits for no Serve
@@ -132,6 +144,7 @@ func TestShopdWiringsAgree(t *testing.T) {
 	gw := startGateway(t)
 	naive, _ := startShopd(t, shopd.Naive, db, gw.Client())
 	join, _ := startShopd(t, shopd.Join, db, gw.Client())
+	page, _ := startShopd(t, shopd.Page, db, gw.Client())
 	scalable, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 
 	users := []int64{}
@@ -154,6 +167,9 @@ func TestShopdWiringsAgree(t *testing.T) {
 			require.Len(t, orders, shop.Small.OrdersOf(id))
 			assert.Equal(t, all.Orders, orders, "the scalable pages, put together, are the naive list")
 			assert.Equal(t, max(1, (len(orders)+limit-1)/limit), pages, "pages of %d", limit)
+			user, paged, _ := scalablePages(t, page, id, limit)
+			assert.Equal(t, all.User, user)
+			assert.Equal(t, all.Orders, paged, "the page wiring's pages, put together, are the naive list")
 		})
 	}
 	t.Run("product", func(t *testing.T) {
@@ -180,6 +196,55 @@ func TestShopdScalableServesMetrics(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, string(body), `shop_requests_total{op="GET /users/{id}/orders"} 2`, "both requests, under the route, not the URL")
 	assert.NotContains(t, string(body), fmt.Sprintf("/users/%d/", id), "no series per user")
+}
+
+// statementCounter counts the statements sent on a pool: the tracer a pool
+// had before the service added its own.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func TestShopdScalableTracesEachRequestAndItsQueries(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	gw := startGateway(t)
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	cfg := db.Config()
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	base, stop := startShopdWith(t, shopd.Config{Impl: shopd.Scalable, DB: cfg, Gateway: gw.Client(), CursorKey: shopdCursorKey, Tracer: tp})
+	id, _ := shop.Small.UserWithOrders(10)
+	require.Equal(t, http.StatusOK, getJSON(t, fmt.Sprintf("%s/users/%d/orders", base, id), nil))
+	require.NoError(t, stop()) // every span ended
+
+	var request sdktrace.ReadOnlySpan
+	var queries []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		switch s.SpanKind() {
+		case trace.SpanKindServer:
+			require.Nil(t, request, "two request spans for one request")
+			request = s
+		case trace.SpanKindClient:
+			queries = append(queries, s)
+		}
+	}
+	require.NotNil(t, request, "no request span among %d spans", len(spans.Ended()))
+	assert.Equal(t, "GET /users/{id}/orders", request.Name(), "named after the route, not the URL")
+	assert.Contains(t, request.Attributes(), attribute.Int("http.response.status_code", http.StatusOK))
+	require.Len(t, queries, 2, "the user, then the page")
+	for _, q := range queries {
+		assert.Contains(t, q.Attributes(), observe.AttrDBSystem.String("postgresql"))
+		assert.Equal(t, request.SpanContext().TraceID(), q.SpanContext().TraceID(), "the query's trace is the request's")
+		assert.Equal(t, request.SpanContext().SpanID(), q.Parent().SpanID(), "the query's span is a child of the request's")
+	}
+	// The pool's own tracer still sees every query: the service adds its
+	// tracer to it, not in its place. (Opening the pools may ask more.)
+	assert.GreaterOrEqual(t, counter.n.Load(), int64(2))
 }
 
 func TestShopdPaymentsAgree(t *testing.T) {
@@ -211,6 +276,7 @@ func TestShopdRefusesBadInput(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := startGateway(t)
 	naive, _ := startShopd(t, shopd.Naive, db, gw.Client())
+	page, _ := startShopd(t, shopd.Page, db, gw.Client())
 	scalable, _ := startShopd(t, shopd.Scalable, db, gw.Client())
 
 	heavy, _ := shop.Small.UserWithOrders(100)
@@ -250,6 +316,9 @@ func TestShopdRefusesBadInput(t *testing.T) {
 		{"garbage cursor", scalable, "GET", fmt.Sprintf("/users/%d/orders?cursor=%%00%%ff", heavy), nil, 400, shopd.CodeInvalidPage},
 		{"unknown user", scalable, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown user", naive, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
+		{"negative limit", page, "GET", fmt.Sprintf("/users/%d/orders?limit=-1", heavy), nil, 400, shopd.CodeInvalidPage},
+		{"tampered cursor", page, "GET", fmt.Sprintf("/users/%d/orders?cursor=%s", heavy, url.QueryEscape(string(tampered))), nil, 400, shopd.CodeInvalidPage},
+		{"unknown user", page, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown product", scalable, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"unknown product", naive, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"no such route", scalable, "GET", "/admin", nil, 404, shopd.CodeNoRoute},
@@ -265,7 +334,10 @@ func TestShopdRefusesBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		impl := shopd.Naive
-		if c.base == scalable {
+		switch c.base {
+		case page:
+			impl = shopd.Page
+		case scalable:
 			impl = shopd.Scalable
 		}
 		t.Run(fmt.Sprintf("impl=%s/%s", impl, c.name), func(t *testing.T) {

@@ -204,6 +204,7 @@ func TestImportOrdersRefusesHostileInput(t *testing.T) {
 		"unknown user":    func(o *shop.Order) { o.UserID = 1 << 62 },
 		"unknown status":  func(o *shop.Order) { o.Status = "paid'; DROP TABLE orders; --" },
 		"no time":         func(o *shop.Order) { o.CreatedAt = time.Time{} },
+		"year 600,000":    func(o *shop.Order) { o.CreatedAt = time.Date(600_000, 1, 1, 0, 0, 0, 0, time.UTC) }, // beyond what pgx encodes: it wraps to year 15,445
 		"line zero":       func(o *shop.Order) { o.Items[0].LineNo = 0 },
 		"line twice":      func(o *shop.Order) { o.Items = append(o.Items, o.Items[0]) },
 		"unknown product": func(o *shop.Order) { o.Items[0].Product.ID = 1 << 62 },
@@ -280,7 +281,14 @@ func TestImportOrdersMultiRowChunksAtTheParameterLimit(t *testing.T) {
 		chunks = append(chunks, chunk)
 	}
 	require.Equal(t, [][]int{{1, 2}, {3, 4}, {5}}, chunks)
-	for range scalablewrites.Chunks([]int{1}, 0) { // a size below 1 is 1, not a loop forever
+	chunks = nil
+	for chunk := range scalablewrites.Chunks([]int{1, 2}, 0) { // a size below 1 is 1, not a loop forever
+		chunks = append(chunks, chunk)
+		require.LessOrEqual(t, len(chunks), 2, "a size of 0 yields the same empty chunk forever")
+	}
+	require.Equal(t, [][]int{{1}, {2}}, chunks)
+	for chunk := range scalablewrites.Chunks([]int(nil), 3) {
+		t.Errorf("no rows, no chunks: got %v", chunk)
 	}
 }
 
@@ -430,4 +438,120 @@ func TestImportOrdersTwiceAtOnce(t *testing.T) {
 			require.Equal(t, orders, importedRows(t, db, importedIDs, importedIDs+n-1))
 		})
 	}
+}
+
+// TestImportOrdersCommitsAreCountedOnEveryPath checks the harness's commit
+// count, which the tests above assert and the benchmark reports, on every
+// way a write reaches the server: autocommit, an explicit transaction
+// committed, rolled back or failed, a batch outside and inside one, and a
+// COPY outside and inside one.
+func TestImportOrdersCommitsAreCountedOnEveryPath(t *testing.T) {
+	db := pgtest.ShopClone(t, writesScale)
+	id := int64(importedIDs)
+	next := func() int64 { id++; return id }
+	const insert = `INSERT INTO orders (id, user_id, status, created_at) VALUES ($1, 1, 'pending', now())`
+	const insertUnknownUser = `INSERT INTO orders (id, user_id, status, created_at) VALUES ($1, -1, 'pending', now())`
+	copyRows := func(ctx context.Context, q interface {
+		CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error)
+	}, userID int64) error {
+		rows := [][]any{{next(), userID, "pending", time.Now()}, {next(), userID, "pending", time.Now()}}
+		_, err := q.CopyFrom(ctx, pgx.Identifier{"orders"}, []string{"id", "user_id", "status", "created_at"}, pgx.CopyFromRows(rows))
+		return err
+	}
+	paths := []struct {
+		name    string
+		commits int64
+		write   func(ctx context.Context) error
+	}{
+		{"autocommit", 1, func(ctx context.Context) error {
+			_, err := db.Exec(ctx, insert, next())
+			return err
+		}},
+		{"autocommit that fails", 0, func(ctx context.Context) error {
+			_, err := db.Exec(ctx, insertUnknownUser, next())
+			return expectError(err)
+		}},
+		{"autocommit read, as pg_stat_database counts it", 1, func(ctx context.Context) error {
+			var n int64
+			return db.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n)
+		}},
+		{"transaction committed", 1, func(ctx context.Context) error {
+			return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+				for range 3 {
+					if _, err := tx.Exec(ctx, insert, next()); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}},
+		{"transaction rolled back", 0, func(ctx context.Context) error {
+			tx, err := db.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, insert, next()); err != nil {
+				return err
+			}
+			return tx.Rollback(ctx)
+		}},
+		{"commit of a failed transaction, which rolls back", 0, func(ctx context.Context) error {
+			tx, err := db.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			_, err = tx.Exec(ctx, insertUnknownUser, next())
+			if err := expectError(err); err != nil {
+				return err
+			}
+			_, err = tx.Conn().Exec(ctx, "COMMIT") // answered ROLLBACK, without an error
+			return err
+		}},
+		{"batch", 1, func(ctx context.Context) error {
+			var batch pgx.Batch
+			for range 3 {
+				batch.Queue(insert, next())
+			}
+			return db.SendBatch(ctx, &batch).Close()
+		}},
+		{"batch that fails", 0, func(ctx context.Context) error {
+			var batch pgx.Batch
+			batch.Queue(insert, next())
+			batch.Queue(insertUnknownUser, next())
+			return expectError(db.SendBatch(ctx, &batch).Close())
+		}},
+		{"batch in a transaction", 1, func(ctx context.Context) error {
+			return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+				var batch pgx.Batch
+				for range 3 {
+					batch.Queue(insert, next())
+				}
+				return tx.SendBatch(ctx, &batch).Close()
+			})
+		}},
+		{"copy", 1, func(ctx context.Context) error { return copyRows(ctx, db, 1) }},
+		{"copy that fails", 0, func(ctx context.Context) error { return expectError(copyRows(ctx, db, -1)) }},
+		{"copies in a transaction", 1, func(ctx context.Context) error {
+			return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+				if err := copyRows(ctx, tx, 1); err != nil {
+					return err
+				}
+				return copyRows(ctx, tx, 1)
+			})
+		}},
+	}
+	for _, p := range paths {
+		ctx, counts := pgtest.CountQueries(context.Background())
+		require.NoError(t, p.write(ctx), p.name)
+		require.Equal(t, p.commits, counts.Commits(), p.name)
+	}
+}
+
+// expectError returns nil if err is an error, and an error if it is nil.
+func expectError(err error) error {
+	if err == nil {
+		return errors.New("no error: want one")
+	}
+	return nil
 }

@@ -47,7 +47,9 @@ var orderStatuses = []string{"pending", "shipped", "delivered", "cancelled"}
 
 // CheckImportedOrder returns nil for an order an import may write, and an
 // error saying what is wrong with it otherwise: an id or user id below 1, a
-// status the shop does not use, no time of placing, or an item with a line
+// status the shop does not use, no time of placing or one outside the years
+// 1 to 9999 (beyond them pgx's encoding of a time wraps round, to another
+// time the database accepts), or an item with a line
 // number below 1 or used twice, a product id below 1, a quantity below 1 or
 // a negative price. Whether the user and products exist is the database's to
 // say.
@@ -61,6 +63,8 @@ func CheckImportedOrder(o Order) error {
 		return fmt.Errorf("order %d: status %s: want one of %s", o.ID, Quote(o.Status), strings.Join(orderStatuses, ", "))
 	case o.CreatedAt.IsZero():
 		return fmt.Errorf("order %d: no time of placing", o.ID)
+	case o.CreatedAt.Year() < 1 || o.CreatedAt.Year() > 9999:
+		return fmt.Errorf("order %d: placed in year %d: want 1 to 9999", o.ID, o.CreatedAt.Year())
 	}
 	lines := make(map[int32]bool, len(o.Items))
 	for _, item := range o.Items {

@@ -31,6 +31,8 @@ func TestCheckImportedOrder(t *testing.T) {
 		"user":     func(o *Order) { o.UserID = -1 },
 		"status":   func(o *Order) { o.Status = strings.Repeat("x", 1<<20) },
 		"time":     func(o *Order) { o.CreatedAt = time.Time{} },
+		"far time": func(o *Order) { o.CreatedAt = time.Date(600_000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"BC":       func(o *Order) { o.CreatedAt = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) },
 		"line":     func(o *Order) { o.Items[0].LineNo = -1 },
 		"twice":    func(o *Order) { o.Items = append(o.Items, o.Items[0]) },
 		"product":  func(o *Order) { o.Items[0].Product.ID = 0 },

@@ -1,7 +1,8 @@
 // Dropdbs drops the databases the workshop's harness made on the server at
 // $WORKSHOP_DATABASE_URL, named $WORKSHOP_DB_PREFIX… (default wvs_…), and
 // never one a live run uses: a live run's copies, or a template a live run
-// copies. It touches no other database.
+// copies; and the login roles of ended runs (named like their copies). It
+// touches no other database or role.
 //
 // Usage:
 //

@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +70,7 @@ type options struct {
 
 func parseFlags() (options, error) {
 	var o options
-	impls := flag.String("impl", "naive,scalable", "wirings to measure, comma-separated: naive, join (naive with lesson 1's JOIN alone), scalable")
+	impls := flag.String("impl", "naive,scalable", "wirings to measure, comma-separated: naive, join (naive with lesson 1's JOIN alone), page (join with lesson 2's keyset pages), scalable")
 	rates := flag.String("rates", "50,100,200,400,800", "request rates per second, comma-separated, each held for -duration")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each rate is held")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "how long a client waits for an answer")
@@ -81,8 +82,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "o", "", "write the benchmark lines to this file instead of stdout")
 	flag.Parse()
 	for _, impl := range strings.Split(*impls, ",") {
-		if impl != shopd.Naive && impl != shopd.Join && impl != shopd.Scalable {
-			return o, fmt.Errorf("-impl: %s is not %s, %s or %s", shop.Quote(impl), shopd.Naive, shopd.Join, shopd.Scalable)
+		if !slices.Contains(shopd.Impls(), impl) {
+			return o, fmt.Errorf("-impl: %s is not one of %s", shop.Quote(impl), strings.Join(shopd.Impls(), ", "))
 		}
 		o.impls = append(o.impls, impl)
 	}

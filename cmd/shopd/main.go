@@ -22,6 +22,11 @@
 // gateway in the process. SIGINT or SIGTERM stops it gracefully: requests in
 // flight finish first.
 //
+// The scalable wiring traces -trace-sample of its requests (1% by default; 0
+// turns tracing off): a span per request and one per query. -trace-file
+// writes the sampled spans there as JSON; without it they are dropped, but
+// every request still has a trace id, which its log lines carry.
+//
 // -init names its database shopd_top10000 after WORKSHOP_DB_PREFIX (wvs_ when
 // unset), and -drop drops it; neither touches a database without the comment
 // -init leaves on its own.
@@ -38,11 +43,15 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
@@ -65,7 +74,7 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone) or scalable")
+	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone), page (join with lesson 2's keyset pages) or scalable")
 	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
 	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses, named after $"+pgtest.EnvDBPrefix)
@@ -73,6 +82,8 @@ func run() error {
 	gatewayURL := flag.String("gateway", "", "payment gateway URL (default: a fake gateway in the process)")
 	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
 	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
+	traceSample := flag.Float64("trace-sample", 0.01, "fraction of requests traced by the scalable wiring, 0 to 1 (0: no tracing, and no trace ids in the logs)")
+	traceFile := flag.String("trace-file", "", "file to write the sampled traces' spans to, as JSON lines (default: none; sampling still gives the logs their trace ids)")
 	flag.Parse()
 	if *impl == shopd.Scalable {
 		// JSON lines with trace ids (lesson 15); the naive wiring logs as
@@ -80,8 +91,8 @@ func run() error {
 		slog.SetDefault(observe.NewLogger(os.Stderr, slog.LevelInfo))
 	}
 
-	if *impl != shopd.Naive && *impl != shopd.Join && *impl != shopd.Scalable {
-		return fmt.Errorf("-impl %s: want %s, %s or %s", shop.Quote(*impl), shopd.Naive, shopd.Join, shopd.Scalable)
+	if !slices.Contains(shopd.Impls(), *impl) {
+		return fmt.Errorf("-impl %s: want one of %s", shop.Quote(*impl), strings.Join(shopd.Impls(), ", "))
 	}
 	switch {
 	case *initDB && *drop:
@@ -138,9 +149,22 @@ func run() error {
 		gw = fake.Client()
 		slog.Info("payments go to a fake gateway in the process", "url", fake.URL())
 	}
+	tp, closeTraces, err := tracerProvider(*impl, *traceSample, *traceFile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := closeTraces(); err != nil {
+			slog.Error("traces not all written", "file", *traceFile, "err", err)
+		}
+	}()
 	key := make([]byte, 32)
 	rand.Read(key) // page tokens last as long as the process
-	svc, err := shopd.New(ctx, shopd.Config{Impl: *impl, DB: cfg, Gateway: gw, CursorKey: key})
+	scfg := shopd.Config{Impl: *impl, DB: cfg, Gateway: gw, CursorKey: key}
+	if tp != nil {
+		scfg.Tracer = tp
+	}
+	svc, err := shopd.New(ctx, scfg)
 	if err != nil {
 		return err
 	}
@@ -161,6 +185,43 @@ func run() error {
 func isHTTPURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// tracerProvider returns the scalable wiring's tracer provider, sampling
+// fraction of the requests and writing their spans to file (none if ""), and
+// a function that flushes the spans still batched and closes the file. The
+// provider is nil when there is nothing to trace: the naive wirings, or a
+// fraction of 0.
+func tracerProvider(impl string, fraction float64, file string) (*sdktrace.TracerProvider, func() error, error) {
+	none := func() error { return nil }
+	if !(fraction >= 0 && fraction <= 1) {
+		return nil, none, fmt.Errorf("-trace-sample %v: want a fraction from 0 to 1", fraction)
+	}
+	if impl != shopd.Scalable || fraction == 0 {
+		if file != "" {
+			return nil, none, fmt.Errorf("-trace-file %s: traces only come from -impl=%s with -trace-sample above 0", shop.Quote(file), shopd.Scalable)
+		}
+		return nil, none, nil
+	}
+	var exporter sdktrace.SpanExporter = tracetest.NewNoopExporter()
+	closeFile := none
+	if file != "" {
+		f, err := os.Create(file)
+		if err != nil {
+			return nil, none, fmt.Errorf("-trace-file: %w", err)
+		}
+		closeFile = f.Close
+		if exporter, err = stdouttrace.New(stdouttrace.WithWriter(f)); err != nil {
+			f.Close()
+			return nil, none, fmt.Errorf("-trace-file: %w", err)
+		}
+	}
+	tp, err := observe.NewTracerProvider(fraction, exporter)
+	if err != nil {
+		closeFile()
+		return nil, none, fmt.Errorf("-trace-sample: %w", err)
+	}
+	return tp, func() error { return errors.Join(tp.Shutdown(context.Background()), closeFile()) }, nil
 }
 
 // envDuration returns the duration in the environment variable, or 0.

@@ -5,9 +5,9 @@
 // scalable one has one.
 //
 // It seeds a small shop (a busiest user of 100 orders) in a database of its
-// own on the server at $WORKSHOP_DATABASE_URL, named $WORKSHOP_DB_PREFIX
-// (default wvs_) then trace_ and a random suffix, and drops it when done,
-// also on Ctrl-C.
+// own on the server at $WORKSHOP_DATABASE_URL, named like a test run's copy
+// under $WORKSHOP_DB_PREFIX (default wvs_), and drops it when done, also on
+// Ctrl-C; killed, it leaves it to the next test run, which drops it.
 //
 // Usage:
 //
@@ -17,8 +17,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,20 +64,18 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 		return fmt.Errorf("%w: set %s to a PostgreSQL server, e.g.\n  export %s='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'",
 			errUsage, pgtest.EnvDatabaseURL, pgtest.EnvDatabaseURL)
 	}
-	if prefix == "" {
-		prefix = pgtest.DefaultPrefix
-	}
-	suffix := make([]byte, 4)
-	if _, err := rand.Read(suffix); err != nil {
-		return err
-	}
-	name := prefix + "trace_" + hex.EncodeToString(suffix)
-
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", pgtest.EnvDatabaseURL, err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
+	// Named as a test run's copy, under a run lock admin holds: if this
+	// process is killed before it drops the database, the next test run
+	// (or cmd/dropdbs) does.
+	name, err := pgtest.ToolDatabase(ctx, admin, prefix)
+	if err != nil {
+		return fmt.Errorf("name the database: %w", err)
+	}
 	ident := pgx.Identifier{name}.Sanitize()
 	defer func() { // registered before the database is made, so a half-made one goes too
 		if _, dropErr := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); dropErr != nil {

@@ -18,7 +18,6 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -29,11 +28,20 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"works-vs-scales/shop"
 )
 
 // ErrInvalidConfig says that a run's configuration cannot be run: no rates,
-// a rate or duration not above zero, no targets.
-var ErrInvalidConfig = errors.New("invalid load configuration")
+// a rate or duration not above zero, a rate or worker count beyond
+// [MaxRate], no targets. It wraps shop.ErrInvalidConfig, as every other
+// refusal of a configuration in the workshop does.
+var ErrInvalidConfig = fmt.Errorf("invalid load configuration: %w", shop.ErrInvalidConfig)
+
+// MaxRate is the most requests per second Open sends, and the most workers
+// Closed runs: far beyond what one machine's loopback serves, and a bound on
+// the goroutines and connections a typo can ask for.
+const MaxRate = 100_000
 
 // Target is one request to send.
 type Target struct {
@@ -207,8 +215,8 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 		return nil, fmt.Errorf("no rates: %w", ErrInvalidConfig)
 	}
 	for _, r := range rates {
-		if r <= 0 {
-			return nil, fmt.Errorf("rate %d per second: %w", r, ErrInvalidConfig)
+		if r <= 0 || r > MaxRate {
+			return nil, fmt.Errorf("rate %d per second, want 1 to %d: %w", r, MaxRate, ErrInvalidConfig)
 		}
 	}
 	steps := make([]Step, 0, len(rates))
@@ -235,8 +243,8 @@ func Closed(ctx context.Context, cfg Config, workers int) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	if workers <= 0 || workers > 100_000 {
-		return Step{}, fmt.Errorf("%d workers: %w", workers, ErrInvalidConfig)
+	if workers <= 0 || workers > MaxRate {
+		return Step{}, fmt.Errorf("%d workers, want 1 to %d: %w", workers, MaxRate, ErrInvalidConfig)
 	}
 	attacker := newAttacker(cfg, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)))
 	// A rate of zero is vegeta's "as fast as the workers go".

@@ -31,10 +31,11 @@ func (c *Counts) RoundTrips() int64 { return c.roundTrips.Load() }
 // Rows is how many rows the statements returned (SELECT) or changed.
 func (c *Counts) Rows() int64 { return c.rows.Load() }
 
-// Commits is how many transactions the calls committed: a COMMIT, and each
-// statement, batch or COPY that succeeded outside a transaction (autocommit;
-// a batch outside a transaction is one implicit transaction). Each is a WAL
-// flush the caller waits for, if it wrote.
+// Commits is how many transactions the calls committed, as
+// pg_stat_database's xact_commit counts them: a COMMIT, and each statement,
+// batch or COPY that succeeded outside a transaction (autocommit; a batch
+// outside a transaction is one implicit transaction), a read included. Each
+// that wrote is a WAL flush the caller waits for; a read flushes nothing.
 func (c *Counts) Commits() int64 { return c.commits.Load() }
 
 // countCommit counts a commit if the call that just ended, without error,

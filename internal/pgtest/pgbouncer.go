@@ -56,6 +56,9 @@ type PgBouncerConfig struct {
 // trainer's to match. Without either, the test fails, saying how to get one.
 func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.ConnConfig {
 	tb.Helper()
+	if target == nil {
+		tb.Fatalf("pgtest: PgBouncer in front of no database: pass the config of the one to pool")
+	}
 	if url := os.Getenv(EnvPgBouncerURL); url != "" {
 		through, err := pgx.ParseConfig(url)
 		if err != nil {
@@ -117,8 +120,9 @@ type bouncer struct {
 func (b *bouncer) start(binary string, target *pgx.ConnConfig, cfg PgBouncerConfig) (*pgx.ConnConfig, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	removeStaleDirs(os.TempDir(), processAlive)
 	var err error
-	if b.dir, err = os.MkdirTemp("", "workshop-pgbouncer-"); err != nil {
+	if b.dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid())); err != nil {
 		return nil, err
 	}
 	credential, err := runAs()
@@ -136,6 +140,7 @@ func (b *bouncer) start(binary string, target *pgx.ConnConfig, cfg PgBouncerConf
 	b.cmd.Dir = b.dir
 	b.cmd.Stdout, b.cmd.Stderr = &b.output, &b.output
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential, Setpgid: true}
+	dieWithParent(b.cmd.SysProcAttr) // its cleanup does not run if the test binary is killed
 	if err := b.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -226,6 +231,30 @@ func (b *bouncer) stop() error {
 		errs = append(errs, os.RemoveAll(b.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// dirPrefix starts the name of each PgBouncer's directory, followed by the
+// process id of the test binary that made it.
+const dirPrefix = "workshop-pgbouncer-"
+
+// removeStaleDirs removes the PgBouncer directories under tmp left by test
+// binaries that are no longer running (killed before their cleanups ran),
+// as alive says; never this process's, never another's still running.
+func removeStaleDirs(tmp string, alive func(pid int) bool) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*-*"))
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(dir), dirPrefix), "-", 2)[0])
+		if err != nil || pid <= 0 || pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		os.RemoveAll(dir) // best effort: another run may be removing it too
+	}
+}
+
+// processAlive reports whether a process with that id exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // runAs returns the credential of the postgres OS user when this process runs

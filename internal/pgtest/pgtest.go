@@ -262,6 +262,7 @@ type harness struct {
 	admin  *pgxpool.Pool // the maintenance database, direct
 	proxy  *Proxy        // nil unless WORKSHOP_RTT is set
 	clones atomic.Int64
+	roles  atomic.Int64 // login roles made by LoginRole
 
 	// live holds the run's advisory lock, and a shared lock on each template
 	// the run copies, until the binary ends.
@@ -382,7 +383,7 @@ func (h *harness) useTemplate(ctx context.Context, name string) error {
 	return nil
 }
 
-// dropRun drops every database of this run, on a connection of its own: the
+// dropRun drops every database and role of this run, on a connection of its own: the
 // pools may be busy with the tests being interrupted.
 func (h *harness) dropRun(ctx context.Context) error {
 	conn, err := pgx.ConnectConfig(ctx, h.admin.Config().ConnConfig.Copy())
@@ -405,6 +406,7 @@ func (h *harness) dropRun(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
 		}
 	}
+	errs = append(errs, h.dropRunRoles(ctx, conn)) // after the databases holding their privileges
 	return errors.Join(errs...)
 }
 

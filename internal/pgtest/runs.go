@@ -238,9 +238,10 @@ type Verdict struct {
 }
 
 // DropDatabases drops the databases the harness made on the server at url
-// that opts selects and no live run uses, and the replication slots of runs
-// that have ended (a slot nobody reads holds WAL on the server for ever), and
-// says for each database and slot under the prefix what it did and why.
+// that opts selects and no live run uses, and the login roles and
+// replication slots of runs that have ended (a slot nobody reads holds WAL on
+// the server for ever), and says for each database, role and slot under the
+// prefix what it did and why.
 func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict, error) {
 	prefix := opts.Prefix
 	if prefix == "" {
@@ -264,7 +265,8 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 }
 
 // reclaim drops the databases under prefix that opts selects and no live run
-// uses, never those of run self, using conn, whose session must hold no
+// uses, then the roles of runs that have ended (see LoginRole), never those
+// of run self, using conn, whose session must hold no
 // template lock (its own locks would not stop it).
 func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts DropOptions) ([]Verdict, error) {
 	const underPrefix = `SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname`
@@ -286,7 +288,9 @@ func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts Drop
 			errs = append(errs, err)
 		}
 	}
-	return verdicts, errors.Join(errs...)
+	roles, err := reclaimRoles(ctx, conn, prefix, self, opts.DryRun) // after the databases holding their privileges
+	verdicts = append(verdicts, roles...)
+	return verdicts, errors.Join(append(errs, err)...)
 }
 
 // judge decides whether the database name may be dropped, and unless opts

@@ -17,6 +17,7 @@ import (
 	naivecaching "works-vs-scales/naive/caching"
 	"works-vs-scales/naive/nplusone"
 	scalablenplusone "works-vs-scales/scalable/nplusone"
+	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
@@ -41,9 +42,17 @@ type naive struct {
 	db       *pgxpool.Pool
 	products *naivecaching.Products
 	payments *naivebreaker.Payments
+	cursors  *pagination.CursorCodec // the Page wiring's
 }
 
 func newNaive(ctx context.Context, cfg Config) (*Service, error) {
+	var cursors *pagination.CursorCodec
+	if cfg.Impl == Page {
+		var err error
+		if cursors, err = pagination.NewCursorCodec(cfg.CursorKey); err != nil {
+			return nil, fmt.Errorf("shopd: %w", err)
+		}
+	}
 	db, err := pgxpool.NewWithConfig(ctx, cfg.DB.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("shopd: open the pool: %w", err)
@@ -58,7 +67,7 @@ func newNaive(ctx context.Context, cfg Config) (*Service, error) {
 		db.Close()
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
-	n := &naive{impl: cfg.Impl, db: db, products: products, payments: payments}
+	n := &naive{impl: cfg.Impl, db: db, products: products, payments: payments, cursors: cursors}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}/orders", n.orders)
 	mux.HandleFunc("GET /products/{id}", n.product)
@@ -67,12 +76,17 @@ func newNaive(ctx context.Context, cfg Config) (*Service, error) {
 	return &Service{impl: cfg.Impl, handler: mux, pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
 }
 
-// orders serves every order of the user at once: naive/nplusone, 2+N queries.
-// Query parameters are not read: there are no pages.
+// orders serves every order of the user at once: naive/nplusone, 2+N queries
+// (the Join wiring: scalable/nplusone, one). Query parameters are not read:
+// there are no pages, but in the Page wiring.
 func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if n.impl == Page {
+		n.page(w, r, id)
 		return
 	}
 	getUserOrders := nplusone.GetUserOrders
@@ -85,6 +99,32 @@ func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, OrdersPage{User: uo.User, Orders: nonNil(uo.Orders)})
+}
+
+// page serves a page of the user's orders as the scalable wiring does
+// (lesson 2's keyset, two queries whatever the user's history), and nothing
+// else of it: the one pool, no deadline but the client's.
+func (n *naive) page(w http.ResponseWriter, r *http.Request, id int64) {
+	limit, after, err := pageRequest(r, n.cursors, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	user, err := userByID(r.Context(), n.db, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	orders, next, err := pagination.ListUserOrdersAfter(r.Context(), n.db, id, after, limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	page := OrdersPage{User: user, Orders: nonNil(orders)}
+	if next != nil {
+		page.NextCursor = n.cursors.Encode(*next)
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 // product serves a product from the database, every time.

@@ -54,7 +54,11 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
-	pools, err := bulkhead.OpenPools(ctx, cfg.DB, bulkhead.DefaultSizes)
+	db := cfg.DB
+	if cfg.Tracer != nil {
+		db = tracedDB(db, cfg.Tracer)
+	}
+	pools, err := bulkhead.OpenPools(ctx, db, bulkhead.DefaultSizes)
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
@@ -88,7 +92,13 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 					err = aerr
 					break
 				}
-				mux.Handle(r.pattern, metrics.Instrument(r.pattern, h))
+				h = metrics.Instrument(r.pattern, h)
+				if cfg.Tracer != nil {
+					// Outermost, so that a refused request has its span
+					// too (lesson 15).
+					h = traced(cfg.Tracer, r.pattern, h)
+				}
+				mux.Handle(r.pattern, h)
 			}
 			mux.Handle("GET /metrics", metrics.Handler())
 			mux.HandleFunc("/", noRoute)
@@ -128,7 +138,7 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	limit, after, err := s.pageRequest(r, id)
+	limit, after, err := pageRequest(r, s.cursors, id)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -154,8 +164,9 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 
 // pageRequest returns the page the query asks for: limit (DefaultPageSize
 // if absent) and the position after which it starts (nil for the first
-// page), or an error wrapping shop.ErrInvalidPage.
-func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.Cursor, error) {
+// page), its token checked by cursors, or an error wrapping
+// shop.ErrInvalidPage.
+func pageRequest(r *http.Request, cursors *pagination.CursorCodec, userID int64) (int, *pagination.Cursor, error) {
 	q := r.URL.Query()
 	limit := DefaultPageSize
 	if text := q.Get("limit"); text != "" {
@@ -172,7 +183,7 @@ func (s *scalable) pageRequest(r *http.Request, userID int64) (int, *pagination.
 	if token == "" {
 		return limit, nil, nil
 	}
-	c, err := s.cursors.Decode(token)
+	c, err := cursors.Decode(token)
 	if err != nil {
 		return 0, nil, fmt.Errorf("orders of user %d: %w", userID, err)
 	}

@@ -5,8 +5,9 @@
 // input, pages with scalable/pagination's keyset, answers within a deadline
 // from the bulkhead pools of scalable/bulkhead, serves products through
 // scalable/caching, takes payments behind scalable/breaker's circuit
-// breaker and outbox, and counts every route's requests, errors and
-// latencies on GET /metrics with scalable/observe.
+// breaker and outbox, counts every route's requests, errors and latencies on
+// GET /metrics with scalable/observe, and, given a tracer, traces each request
+// and its queries.
 //
 // The handlers hold no logic of their own but parsing, mapping errors to
 // statuses, and encoding JSON: what each wiring does is what its lessons
@@ -19,22 +20,31 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
 
-// The wirings New accepts. Join is the naive wiring with lesson 1's fix
-// alone: every order of the user, in one query that joins them, to measure
-// how far that one lesson moves the service's knee.
+// The wirings New accepts, each the one before with more of the lessons, to
+// measure how far each moves the service's knee. Join is the naive wiring
+// with lesson 1's fix alone: every order of the user, in one query that joins
+// them. Page is Join with lesson 2's keyset pages, as the scalable wiring
+// serves them, and nothing else of it: one pool, no deadline, no admission
+// control, no cache. Scalable is every lesson.
 const (
 	Naive    = "naive"
 	Join     = "join"
+	Page     = "page"
 	Scalable = "scalable"
 )
+
+// Impls returns the wirings New accepts, from the naive to the scalable.
+func Impls() []string { return []string{Naive, Join, Page, Scalable} }
 
 // MaxBodyBytes is the largest request body the scalable wiring reads; a
 // larger one gets 413. A payment's JSON is about a hundred bytes.
@@ -53,13 +63,12 @@ const (
 	IdleTimeout  = 60 * time.Second
 )
 
-// ErrUnknownImpl is returned by New for a wiring other than Naive and
-// Scalable.
+// ErrUnknownImpl is returned by New for a wiring not among Impls.
 var ErrUnknownImpl = fmt.Errorf("unknown wiring: %w", shop.ErrInvalidConfig)
 
 // Config configures a Service.
 type Config struct {
-	// Impl picks the wiring: Naive, Join or Scalable.
+	// Impl picks the wiring: Naive, Join, Page or Scalable.
 	Impl string
 	// DB configures the connections to the shop's database. The naive wiring
 	// opens one pool of it as configured; the scalable one opens the bulkhead
@@ -68,8 +77,16 @@ type Config struct {
 	// Gateway charges the payments.
 	Gateway *gateway.Client
 	// CursorKey signs the scalable wiring's page tokens: at least
-	// pagination.MinCursorKeySize bytes. Ignored by the naive wiring.
+	// pagination.MinCursorKeySize bytes. Ignored by the Naive and Join
+	// wirings.
 	CursorKey []byte
+	// Tracer, if not nil, traces the scalable wiring's requests: a span
+	// for each request, named after its route, with a child span for each
+	// of its queries (scalable/observe's QueryTracer, after any tracer DB
+	// has). Its sampler decides which are recorded; every request's log
+	// records carry its trace id. Nil traces nothing. Ignored by the naive
+	// wirings.
+	Tracer trace.TracerProvider
 }
 
 // Service is the shop's HTTP API in one wiring, with the pools it opened.
@@ -91,12 +108,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("shopd: no payment gateway: %w", shop.ErrInvalidConfig)
 	}
 	switch cfg.Impl {
-	case Naive, Join:
+	case Naive, Join, Page:
 		return newNaive(ctx, cfg)
 	case Scalable:
 		return newScalable(ctx, cfg)
 	default:
-		return nil, fmt.Errorf("shopd: %s (want %s, %s or %s): %w", shop.Quote(cfg.Impl), Naive, Join, Scalable, ErrUnknownImpl)
+		return nil, fmt.Errorf("shopd: %s (want one of %s): %w", shop.Quote(cfg.Impl), strings.Join(Impls(), ", "), ErrUnknownImpl)
 	}
 }
 

@@ -40,6 +40,7 @@ func TestNewRefusesWhatCannotWork(t *testing.T) {
 		{"empty wiring", Config{DB: db, Gateway: gw, CursorKey: key}, ErrUnknownImpl},
 		{"no cursor key", Config{Impl: Scalable, DB: db, Gateway: gw}, pagination.ErrWeakCursorKey},
 		{"short cursor key", Config{Impl: Scalable, DB: db, Gateway: gw, CursorKey: []byte("short")}, pagination.ErrWeakCursorKey},
+		{"page wiring, no cursor key", Config{Impl: Page, DB: db, Gateway: gw}, pagination.ErrWeakCursorKey},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			svc, err := New(context.Background(), c.cfg)

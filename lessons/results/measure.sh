@@ -95,8 +95,9 @@ lesson13() {
 }
 
 lesson16() {
-  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes)"
+  run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes; then coordinated omission, 40 s)"
   go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench > $results/16-overload.bench
+  go test -run '^$' -bench '^BenchmarkCoordinatedOmission$' -benchtime 1x -count 6 ./bench > $results/16-overload-omission.bench
 }
 
 lesson15() {
@@ -119,7 +120,7 @@ lesson18() {
 lesson17() {
   run "lesson 17 (the service under open-loop load, loopback then 1 ms RTT; cmd/load loads its own database once)"
   go run ./cmd/load -impl=naive,scalable -rates=100,200,400,800,1600 -duration=2s -count=6 -o $results/17-capstone.bench
-  go run ./cmd/load -impl=naive,join,scalable -rates=50,100,200,400 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
+  go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
 }
 
 lessons=("$@")

@@ -29,8 +29,8 @@ type Shop struct {
 }
 
 // New returns a Shop that connects as cfg says. It connects to nothing yet;
-// a config without Conn, or with a negative MaxConns, is refused with an error
-// wrapping [shop.ErrInvalidConfig].
+// a config without Conn, with a Conn not made by pgx.ParseConfig, or with a
+// negative MaxConns, is refused with an error wrapping [shop.ErrInvalidConfig].
 func New(ctx context.Context, cfg Config) (*Shop, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
@@ -43,11 +43,14 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 }
 
 // checkConfig returns an error wrapping [shop.ErrInvalidConfig] for a config
-// without a database or with a negative number of connections.
+// without a database, with one pgx.ParseConfig did not make, or with a
+// negative number of connections.
 func checkConfig(cfg Config) error {
 	switch {
 	case cfg.Conn == nil:
 		return fmt.Errorf("shop: no database to connect to: %w", shop.ErrInvalidConfig)
+	case cfg.Conn.BuildFrontend == nil: // pgx panics on a config it did not make
+		return fmt.Errorf("shop: a connection config not made by pgx.ParseConfig: %w", shop.ErrInvalidConfig)
 	case cfg.MaxConns < 0:
 		return fmt.Errorf("shop: %d connections at most: %w", cfg.MaxConns, shop.ErrInvalidConfig)
 	}

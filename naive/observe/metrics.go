@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,7 @@ func NewMetrics() *Metrics {
 // and failed with err (nil if it did not).
 func (m *Metrics) Observe(op string, userID int64, d time.Duration, err error) {
 	user := strconv.FormatInt(userID, 10)
+	op = strings.ToValidUTF8(op, "\uFFFD") // Prometheus panics on a label that is not UTF-8
 	m.requests.WithLabelValues(op, user).Inc()
 	if err != nil {
 		m.errors.WithLabelValues(op, user).Inc()

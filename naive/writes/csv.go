@@ -29,22 +29,24 @@ func ImportCSV(ctx context.Context, db *pgxpool.Pool, file io.Reader) (int64, er
 	r.FieldsPerRecord = -1 // checked below, to say which line
 	r.ReuseRecord = true
 	var imported int64
+	header := true // the first line is the header, wherever the file's blank lines put it
 	for {
 		record, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
-			var parseErr *csv.ParseError
-			if errors.As(err, &parseErr) {
-				return imported, fmt.Errorf("import orders: %w", badRow(parseErr.Line, err))
-			}
-			return imported, fmt.Errorf("import orders: read line %d: %w", line, err)
+		var parseErr *csv.ParseError
+		if errors.As(err, &parseErr) {
+			return imported, fmt.Errorf("import orders: %w", badRow(parseErr.StartLine, err))
 		}
-		if line == 1 {
-			if len(record) != 4 || record[0] != "id" || record[1] != "user_id" || record[2] != "status" || record[3] != "created_at" {
-				return imported, fmt.Errorf("import orders: %w", badRow(1, fmt.Errorf("header %s: want %s", shop.Quote(fmt.Sprint(record)), CSVHeader)))
+		if err != nil {
+			return imported, fmt.Errorf("import orders, %d imported: read the file: %w", imported, err)
+		}
+		line, _ := r.FieldPos(0)
+		if header {
+			header = false
+			if !isHeader(record) {
+				return imported, fmt.Errorf("import orders: %w", badRow(line, fmt.Errorf("header %s: want %s", shop.Quote(fmt.Sprint(record)), CSVHeader)))
 			}
 			continue
 		}
@@ -59,6 +61,11 @@ func ImportCSV(ctx context.Context, db *pgxpool.Pool, file io.Reader) (int64, er
 		imported++
 	}
 	return imported, nil
+}
+
+// isHeader reports whether record is [CSVHeader].
+func isHeader(record []string) bool {
+	return len(record) == 4 && record[0] == "id" && record[1] == "user_id" && record[2] == "status" && record[3] == "created_at"
 }
 
 // parseOrder returns the order a line of a file of orders holds.

@@ -16,7 +16,8 @@ import (
 //
 // A bad order, malformed or naming a user or product the shop does not have,
 // stops the import with a [shop.RowError] naming it; the orders before it
-// stay imported.
+// stay imported, and so does the bad order itself, with the items before the
+// bad one, when what is bad is an item's product.
 func ImportOrders(ctx context.Context, db *pgxpool.Pool, orders []shop.Order) error {
 	for i, o := range orders {
 		if err := shop.CheckImportedOrder(o); err != nil {

@@ -3,6 +3,7 @@ package observe
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +50,8 @@ func NewMetrics() *Metrics {
 // request's trace and logs, where each request is one record and costs
 // nothing once it is gone.
 func (m *Metrics) Observe(op string, userID int64, d time.Duration, err error) {
-	_ = userID // not a label: see the doc comment
+	_ = userID                             // not a label: see the doc comment
+	op = strings.ToValidUTF8(op, "\uFFFD") // Prometheus panics on a label that is not UTF-8
 	m.requests.WithLabelValues(op).Inc()
 	if err != nil {
 		m.errors.WithLabelValues(op).Inc()

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -36,8 +37,12 @@ var (
 	_ pgx.BatchTracer = (*QueryTracer)(nil)
 )
 
-// NewQueryTracer returns a QueryTracer whose spans come from tp.
+// NewQueryTracer returns a QueryTracer whose spans come from tp; nil means
+// the global tracer provider (otel.GetTracerProvider).
 func NewQueryTracer(tp trace.TracerProvider) *QueryTracer {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
 	return &QueryTracer{tracer: tp.Tracer("works-vs-scales/scalable/observe/pgx")}
 }
 

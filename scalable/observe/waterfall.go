@@ -37,14 +37,19 @@ func WriteWaterfall(w io.Writer, spans []sdktrace.ReadOnlySpan) error {
 		slices.SortFunc(c, byStart)
 	}
 
+	seen := make(map[sdktrace.ReadOnlySpan]bool, len(spans))
 	for _, root := range roots {
 		begin, finish := root.StartTime(), root.EndTime()
 		total := max(finish.Sub(begin), time.Nanosecond)
 		var walk func(s sdktrace.ReadOnlySpan, depth int) error
 		walk = func(s sdktrace.ReadOnlySpan, depth int) error {
+			if seen[s] {
+				return nil // a span id twice among spans: its subtree is written once
+			}
+			seen[s] = true
 			label := strings.Repeat("  ", depth) + spanLabel(s)
-			if len(label) > labelWidth {
-				label = label[:labelWidth-1] + "…"
+			if runes := []rune(label); len(runes) > labelWidth { // never half a character
+				label = string(runes[:labelWidth-1]) + "…"
 			}
 			from := int(int64(barWidth) * int64(s.StartTime().Sub(begin)) / int64(total))
 			to := int(int64(barWidth) * int64(s.EndTime().Sub(begin)) / int64(total))

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -54,6 +57,30 @@ func TestWaterfallPutsChildrenUnderTheirParentInOrder(t *testing.T) {
 	if want := strings.Repeat(" ", 8) + strings.Repeat("█", 4) + strings.Repeat(" ", 28); bar != want {
 		t.Errorf("the query's bar is %q, want %q", bar, want)
 	}
+}
+
+func TestWaterfallCutsLongLabelsBetweenCharacters(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	_, span := tp.Tracer("test").Start(context.Background(), strings.Repeat("é", 100))
+	span.End()
+	var out strings.Builder
+	if err := observe.WriteWaterfall(&out, recorder.Ended()); err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.ValidString(out.String()) {
+		t.Errorf("not UTF-8: %q", out.String())
+	}
+	if label := strings.Repeat("é", 63) + "… "; !strings.HasPrefix(out.String(), label) {
+		t.Errorf("got %q, want it to start with %q", out.String(), label)
+	}
+}
+
+func TestQueryTracerWithNoProviderUsesTheGlobalOne(t *testing.T) {
+	tracer := observe.NewQueryTracer(nil)
+	ctx := tracer.TraceQueryStart(context.Background(), nil, pgx.TraceQueryStartData{SQL: "SELECT 1"})
+	tracer.TraceQueryEnd(ctx, nil, pgx.TraceQueryEndData{}) // no panic: the global provider, a no-op one here
 }
 
 func ExampleMetrics_Series() {

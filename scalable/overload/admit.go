@@ -84,7 +84,8 @@ func (l Limits) Validate() error {
 	return fmt.Errorf("admission limits: %s: %w", problem, shop.ErrInvalidConfig)
 }
 
-// Admit returns next behind admission control: a request is served at once
+// Admit returns next behind admission control (no next is an error wrapping
+// shop.ErrInvalidConfig, as are limits that Validate refuses): a request is served at once
 // if fewer than limits.Concurrency are being served, waits for a turn if
 // fewer than limits.Queue are waiting, and is otherwise refused at once with
 // 503 Service Unavailable and a Retry-After header; so is one that waited
@@ -96,6 +97,9 @@ func (l Limits) Validate() error {
 // nothing, and costs a goroutine, a place in the pool's queue and, when it
 // is finally served, a connection's time.
 func Admit(next http.Handler, limits Limits) (http.Handler, error) {
+	if next == nil {
+		return nil, fmt.Errorf("admission: no handler to admit requests to: %w", shop.ErrInvalidConfig)
+	}
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}

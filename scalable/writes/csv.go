@@ -57,6 +57,7 @@ func readCSV(file io.Reader) ([]shop.Order, []int, error) {
 	var lines []int
 	var bad []shop.BadRow
 	seen := make(map[int64]int)
+	header := true // the first line is the header, wherever the file's blank lines put it
 	for {
 		record, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -64,16 +65,18 @@ func readCSV(file io.Reader) ([]shop.Order, []int, error) {
 		}
 		var parseErr *csv.ParseError
 		if errors.As(err, &parseErr) {
-			bad = append(bad, shop.BadRow{Row: parseErr.Line, Reason: err.Error()})
+			header = false
+			bad = append(bad, shop.BadRow{Row: parseErr.StartLine, Reason: err.Error()})
 			continue
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("read the file: %w", err)
 		}
 		line, _ := r.FieldPos(0)
-		if line == 1 {
-			if len(record) != 4 || record[0] != "id" || record[1] != "user_id" || record[2] != "status" || record[3] != "created_at" {
-				bad = append(bad, shop.BadRow{Row: 1, Reason: fmt.Sprintf("header %s: want %s", shop.Quote(fmt.Sprint(record)), CSVHeader)})
+		if header {
+			header = false
+			if !isHeader(record) {
+				bad = append(bad, shop.BadRow{Row: line, Reason: fmt.Sprintf("header %s: want %s", shop.Quote(fmt.Sprint(record)), CSVHeader)})
 			}
 			continue
 		}
@@ -94,6 +97,11 @@ func readCSV(file io.Reader) ([]shop.Order, []int, error) {
 		return nil, nil, &shop.RowError{Rows: bad}
 	}
 	return orders, lines, nil
+}
+
+// isHeader reports whether record is [CSVHeader].
+func isHeader(record []string) bool {
+	return len(record) == 4 && record[0] == "id" && record[1] == "user_id" && record[2] == "status" && record[3] == "created_at"
 }
 
 // parseOrder returns the order a line of a file of orders holds.

@@ -1,0 +1,27 @@
+package pgtest
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ToolDatabase names a database for a tool outside the tests (cmd/trace) to
+// create, use and drop, and makes it reclaimable as a test run's copies
+// are: it takes a new run's lock on conn, held until conn's session ends,
+// and returns the name of a writable copy of that run under prefix (the
+// value of WORKSHOP_DB_PREFIX; empty means wvs_). A tool killed before it
+// drops the database leaves it to the next test run on the server, or to
+// cmd/dropdbs, which drop it once conn's session is gone. An invalid prefix
+// is an error.
+func ToolDatabase(ctx context.Context, conn *pgx.Conn, prefix string) (string, error) {
+	prefix, err := parsePrefix(prefix)
+	if err != nil {
+		return "", err
+	}
+	id, err := holdRunLock(ctx, conn)
+	if err != nil {
+		return "", err
+	}
+	return runName(prefix, id, "clone_1"), nil
+}
