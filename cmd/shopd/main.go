@@ -75,7 +75,9 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone), page (join with lesson 2's keyset pages) or scalable")
-	dbURL := flag.String("db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
+	// The URL is read from the environment after the flags, not as the flag's
+	// default: -h would print its password.
+	dbURL := flag.String("db", "", "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
 	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses, named after $"+pgtest.EnvDBPrefix)
 	drop := flag.Bool("drop", false, "drop the database -init made, and exit")
@@ -108,6 +110,9 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *dbURL == "" {
+		*dbURL = os.Getenv(pgtest.EnvDatabaseURL)
+	}
 	if *dbURL == "" {
 		return fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres (docker compose up -d starts one)", pgtest.EnvDatabaseURL)
 	}
