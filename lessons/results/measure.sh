@@ -119,7 +119,7 @@ lesson18() {
 
 lesson17() {
   run "lesson 17 (the service under open-loop load, loopback then 1 ms RTT; cmd/load loads its own database once)"
-  go run ./cmd/load -impl=naive,scalable -rates=100,200,400,800,1600 -duration=2s -count=6 -o $results/17-capstone.bench
+  go run ./cmd/load -impl=naive,scalable -rates=100,200,400,800,1600,3200 -duration=2s -count=6 -o $results/17-capstone.bench
   go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
 }
 
