@@ -322,7 +322,7 @@ func TestShopdRefusesBadInput(t *testing.T) {
 		{"unknown product", scalable, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"unknown product", naive, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},
 		{"no such route", scalable, "GET", "/admin", nil, 404, shopd.CodeNoRoute},
-		{"no such route", naive, "POST", "/users/1/orders", []byte(`{}`), 404, shopd.CodeNoRoute},
+		{"wrong method", naive, "POST", "/users/1/orders", []byte(`{}`), 405, shopd.CodeWrongMethod},
 		{"oversized body", scalable, "POST", "/payments", append(bytes.TrimSuffix(ok, []byte("}")), []byte(`, "pad": "`+strings.Repeat("x", shopd.MaxBodyBytes)+`"}`)...), 413, shopd.CodeBodyTooLarge},
 		{"malformed body", scalable, "POST", "/payments", []byte(`{"user_id": "five"`), 400, shopd.CodeMalformedBody},
 		{"malformed body", naive, "POST", "/payments", []byte(`not json`), 400, shopd.CodeMalformedBody},
@@ -605,8 +605,8 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 		{"wrong type", "POST", "/payments", `{"user_id": 5, "amount_cents": "1250", "currency": "EUR", "reference": "r"}`, 400, shopd.CodeMalformedBody},
 		{"amount overflows", "POST", "/payments", `{"user_id": 5, "amount_cents": 9223372036854775808, "currency": "EUR", "reference": "r"}`, 400, shopd.CodeMalformedBody},
 		{"fraction of a cent", "POST", "/payments", `{"user_id": 5, "amount_cents": 12.5, "currency": "EUR", "reference": "r"}`, 400, shopd.CodeMalformedBody},
-		{"no such method", "DELETE", "/payments", "", 404, shopd.CodeNoRoute},
-		{"GET a POST route", "GET", "/payments", "", 404, shopd.CodeNoRoute},
+		{"no such method", "DELETE", "/payments", "", 405, shopd.CodeWrongMethod},
+		{"GET a POST route", "GET", "/payments", "", 405, shopd.CodeWrongMethod},
 		{"key too long", "POST", "/payments", okPayment, 400, shopd.CodeInvalidKey},
 		{"key not text", "POST", "/payments", okPayment, 400, shopd.CodeInvalidKey},
 		{"reference with NUL", "POST", "/payments", `{"user_id": 5, "amount_cents": 1250, "currency": "EUR", "reference": "a\u0000b"}`, 400, shopd.CodeInvalidPayment},
@@ -648,6 +648,9 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 			assert.Equal(t, c.code, answer.Error.Code, "message %q", answer.Error.Message)
 		}
 		assert.NotEmpty(t, answer.Error.Message)
+		if c.status == http.StatusMethodNotAllowed {
+			assert.NotEmpty(t, resp.Header.Get("Allow"), "a 405 says which methods the route has")
+		}
 	}
 	for _, c := range cases {
 		t.Run("impl=naive/"+c.name, func(t *testing.T) { run(t, naive, c) })

@@ -54,6 +54,7 @@ const (
 	CodeGatewayOpen    = "gateway_unavailable"
 	CodeInternal       = "internal"
 	CodeNoRoute        = "no_route"
+	CodeWrongMethod    = "method_not_allowed"
 )
 
 // errBadID is a path id that is not a positive integer.
@@ -158,8 +159,48 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// noRoute answers a request that no route serves, in the service's error
-// shape rather than net/http's text.
-func noRoute(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNoRoute, Message: "no route for " + r.Method + " " + shop.Quote(r.URL.Path)}})
+// routes serves mux's routes, and answers a path no route has with 404 and a
+// route asked with another method with 405 and its Allow header, both in the
+// service's error shape rather than the mux's plain text.
+func routes(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No pattern matched: the mux's answer is a 404, a 405 or a
+		// redirect to the clean path. Keep a redirect; rewrite the others.
+		rec := &headerRecorder{header: make(http.Header)}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: CodeWrongMethod,
+				Message: r.Method + " is not allowed on " + shop.Quote(r.URL.Path) + "; allowed: " + rec.header.Get("Allow")}})
+		case http.StatusNotFound:
+			writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNoRoute, Message: "no route for " + r.Method + " " + shop.Quote(r.URL.Path)}})
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// headerRecorder keeps the status and headers a handler writes, and drops its body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+
+func (h *headerRecorder) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
 }

@@ -72,8 +72,7 @@ func newNaive(ctx context.Context, cfg Config) (*Service, error) {
 	mux.HandleFunc("GET /users/{id}/orders", n.orders)
 	mux.HandleFunc("GET /products/{id}", n.product)
 	mux.HandleFunc("POST /payments", n.pay)
-	mux.HandleFunc("/", noRoute)
-	return &Service{impl: cfg.Impl, handler: mux, pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
+	return &Service{impl: cfg.Impl, handler: routes(mux), pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
 }
 
 // orders serves every order of the user at once: naive/nplusone, 2+N queries

@@ -101,7 +101,6 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 				mux.Handle(r.pattern, h)
 			}
 			mux.Handle("GET /metrics", metrics.Handler())
-			mux.HandleFunc("/", noRoute)
 			if err != nil {
 				products.Close()
 				pools.Close()
@@ -109,7 +108,7 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 			}
 			return &Service{
 				impl:    Scalable,
-				handler: limitBody(mux),
+				handler: limitBody(routes(mux)),
 				pools:   []*pgxpool.Pool{pools.Orders, pools.Search, pools.Payments},
 				close:   []func(){pools.Close, products.Close},
 			}, nil
