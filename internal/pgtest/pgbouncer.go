@@ -120,7 +120,7 @@ type bouncer struct {
 func (b *bouncer) start(binary string, target *pgx.ConnConfig, cfg PgBouncerConfig) (*pgx.ConnConfig, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	removeStaleDirs(os.TempDir(), processAlive)
+	removeStaleDirs(os.TempDir(), dirPrefix, processAlive)
 	var err error
 	if b.dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid())); err != nil {
 		return nil, err
@@ -237,13 +237,14 @@ func (b *bouncer) stop() error {
 // process id of the test binary that made it.
 const dirPrefix = "workshop-pgbouncer-"
 
-// removeStaleDirs removes the PgBouncer directories under tmp left by test
-// binaries that are no longer running (killed before their cleanups ran),
-// as alive says; never this process's, never another's still running.
-func removeStaleDirs(tmp string, alive func(pid int) bool) {
-	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*-*"))
+// removeStaleDirs removes the directories under tmp named prefix<pid>-…
+// (a PgBouncer's, a replica's) left by test binaries that are no longer
+// running (killed before their cleanups ran), as alive says; never this
+// process's, never another's still running.
+func removeStaleDirs(tmp, prefix string, alive func(pid int) bool) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, prefix+"*-*"))
 	for _, dir := range dirs {
-		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(dir), dirPrefix), "-", 2)[0])
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(dir), prefix), "-", 2)[0])
 		if err != nil || pid <= 0 || pid == os.Getpid() || alive(pid) {
 			continue
 		}

@@ -39,7 +39,7 @@ func TestStaleDirsOfEndedRunsAreRemoved(t *testing.T) {
 	own := dir(fmt.Sprintf("%s%d-123", dirPrefix, os.Getpid()))
 	older := dir(dirPrefix + "123456") // named before the pid was in the name: unknown, kept
 	other := dir("something-else-4242-1")
-	removeStaleDirs(tmp, func(pid int) bool { return pid == 4343 })
+	removeStaleDirs(tmp, dirPrefix, func(pid int) bool { return pid == 4343 })
 	for path, want := range map[string]bool{dead: false, live: true, own: true, older: true, other: true} {
 		_, err := os.Stat(path)
 		require.Equal(t, want, err == nil, "%s: exists %v", filepath.Base(path), err == nil)

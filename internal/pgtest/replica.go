@@ -230,7 +230,8 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	if err := h.reclaimSlots(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err) // not this run's failure
 	}
-	if r.dir, err = os.MkdirTemp("", "wvs-replica-"); err != nil {
+	removeStaleDirs(os.TempDir(), replicaDirPrefix, processAlive)
+	if r.dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", replicaDirPrefix, os.Getpid())); err != nil {
 		return fmt.Errorf("make the replica's directory: %w", err)
 	}
 	if owner != nil {
@@ -373,6 +374,11 @@ func dropSlot(ctx context.Context, admin *pgxpool.Pool, slot string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// replicaDirPrefix starts the name of a replica's directory, followed by the
+// process id of the test binary that made it: a directory whose binary was
+// killed (kill -9 skips every cleanup) is removed by the next replica.
+const replicaDirPrefix = "wvs-replica-"
 
 // replicaSlotPattern matches the slot of a run's replica, after the prefix.
 var replicaSlotPattern = regexp.MustCompile(`^run_([0-9a-f]{8})_replica$`)
