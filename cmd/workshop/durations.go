@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,7 +224,9 @@ func durationsTable(root string) (string, error) {
 // repeat runs themselves (lesson 8's loop) and time left their -count alone.
 func scale(d doc, count int) float64 {
 	for _, b := range d.blocks {
-		if inMeasure(d, b.section) && strings.Contains(b.text, "-bench") && strings.Contains(b.text, fmt.Sprintf("-count %d", benchCountInLessons)) {
+		if inMeasure(d, b.section) && measures(b.text) && slices.ContainsFunc(countFlag.FindAllString(b.text, -1), func(flag string) bool {
+			return flag[len("-count "):] == strconv.Itoa(benchCountInLessons)
+		}) {
 			return float64(benchCountInLessons) / float64(count)
 		}
 	}
@@ -253,7 +256,13 @@ func (w *workshop) durations(args []string) error {
 	return nil
 }
 
-var countFlag = regexp.MustCompile(`-count \d+`)
+var countFlag = regexp.MustCompile(`-count[ =]\d+`)
+
+// measures reports whether a lesson's commands measure (benchmarks, or
+// cmd/load's load) rather than test.
+func measures(script string) bool {
+	return strings.Contains(script, "-bench") || strings.Contains(script, "./cmd/load")
+}
 
 // timeCommands runs every lesson's commands once (its Measure it section:
 // tests, then benchmarks with -count as given) and its exercise's check, and
@@ -305,7 +314,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 			}
 			script := countFlag.ReplaceAllString(strings.Join(keep, "\n"), fmt.Sprintf("-count %d", *count))
 			kind, into := "tests", &t.tests
-			if strings.Contains(script, "-bench") {
+			if measures(script) {
 				kind, into = "benchmarks", &t.bench
 			}
 			fmt.Fprintf(w.out, "lesson %d, %s:\n%s", e.n, kind, indent(script)+"\n")

@@ -118,3 +118,12 @@ func TestDurationsSayWhatWasNotMeasured(t *testing.T) {
 	require.Contains(t, table, "| half a day | 0, 1, 2, 5 | more than ")
 	require.Contains(t, table, "the commands of 2 were not measured")
 }
+
+// cmd/load's runs are measurements, and its -count=N is a count as go test's -count N is.
+func TestTimeKnowsTheLoadToolsCommands(t *testing.T) {
+	script := "go run ./cmd/load -impl=naive,scalable -rates=100 -duration=2s -count=6 -o mine/17.bench"
+	require.True(t, measures(script))
+	require.False(t, measures("go test -run 'Shopd' -v ./bench"))
+	require.Equal(t, "go run ./cmd/load -impl=naive,scalable -rates=100 -duration=2s -count 1 -o mine/17.bench",
+		countFlag.ReplaceAllString(script, "-count 1"))
+}
