@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,7 +124,7 @@ func (b *bouncer) start(binary string, target *pgx.ConnConfig, cfg PgBouncerConf
 	if b.dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid())); err != nil {
 		return nil, err
 	}
-	credential, err := runAs()
+	credential, err := serverUser()
 	if err != nil {
 		return nil, err
 	}
@@ -256,27 +255,6 @@ func removeStaleDirs(tmp, prefix string, alive func(pid int) bool) {
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-// runAs returns the credential of the postgres OS user when this process runs
-// as root, which PgBouncer refuses, and nil otherwise.
-func runAs() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root, PgBouncer needs another user to run as: %w", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 // freePort returns a loopback TCP port nothing listens on now. Another

@@ -626,15 +626,16 @@ func serverBinary(name, major string) (string, error) {
 	return "", fmt.Errorf("no %s of PostgreSQL %s: looked in %s", name, major, strings.Join(candidates, ", "))
 }
 
-// serverUser returns the credential the server programs run as: the postgres
-// OS user when this process is root, which they refuse; nil otherwise.
+// serverUser returns the credential the server programs (postgres,
+// pg_basebackup, PgBouncer) run as: the postgres OS user when this process is
+// root, which they refuse; nil otherwise.
 func serverUser() (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("running as root, and the server refuses root: no postgres user to run it as: %w", err)
+		return nil, fmt.Errorf("running as root, which PostgreSQL and PgBouncer refuse: no postgres user to run them as: %w", err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {

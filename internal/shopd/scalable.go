@@ -56,7 +56,7 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	db := cfg.DB
 	if cfg.Tracer != nil {
-		db = tracedDB(db, cfg.Tracer)
+		db = observe.TracePool(db, cfg.Tracer)
 	}
 	pools, err := bulkhead.OpenPools(ctx, db, bulkhead.DefaultSizes)
 	if err != nil {
@@ -96,7 +96,7 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 				if cfg.Tracer != nil {
 					// Outermost, so that a refused request has its span
 					// too (lesson 15).
-					h = traced(cfg.Tracer, r.pattern, h)
+					h = observe.TraceRequests(cfg.Tracer, r.pattern, h)
 				}
 				mux.Handle(r.pattern, h)
 			}
