@@ -63,12 +63,17 @@ var replicaLags = []time.Duration{0, 10 * time.Millisecond, 100 * time.Milliseco
 // at once, as the next page would: it returns whether the new order was
 // missing, and how long the list took.
 func placeThenList(ctx context.Context, store replicaStore, userID int64) (stale bool, listed time.Duration, err error) {
+	return placeThenListN(ctx, store, userID, 10)
+}
+
+// placeThenListN is placeThenList with a list of up to limit orders.
+func placeThenListN(ctx context.Context, store replicaStore, userID int64, limit int) (stale bool, listed time.Duration, err error) {
 	orderID, err := store.PlaceOrder(ctx, userID, 1, 1)
 	if err != nil {
 		return false, 0, err
 	}
 	started := time.Now()
-	orders, err := store.RecentOrders(ctx, userID, 10)
+	orders, err := store.RecentOrders(ctx, userID, limit)
 	listed = time.Since(started)
 	if err != nil {
 		return false, 0, err
@@ -245,8 +250,11 @@ func TestReadYourWritesOneUserFromManyRequests(t *testing.T) {
 	store, err := scalable.New(primary, replica)
 	require.NoError(t, err)
 	// One user in several tabs at once: each tab's list has that tab's order,
-	// whichever write the Store remembers last. Fewer tabs than the list's
-	// 10 orders, so other tabs' newer orders never push a tab's own out.
+	// whichever write the Store remembers last. The list is as long as every
+	// order the test places: the seeded orders are older than any of them
+	// (created_at DESC), so at most tabs×rounds-1 orders, all the test's own,
+	// come before a tab's order, and a list that misses it read stale data,
+	// however the tabs interleave.
 	const tabs, rounds, user = 8, 5, 100
 	var stale atomic.Int64
 	var wg sync.WaitGroup
@@ -256,7 +264,7 @@ func TestReadYourWritesOneUserFromManyRequests(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			for range rounds {
-				missing, _, err := placeThenList(context.Background(), store, user)
+				missing, _, err := placeThenListN(context.Background(), store, user, tabs*rounds)
 				if err != nil {
 					errs[i] = err
 					return
