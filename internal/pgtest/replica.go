@@ -33,7 +33,8 @@ import (
 // server binaries refuse root). [StopReplica], which bench's TestMain passes
 // to [Main], stops it, drops the slot and removes the directory. The server
 // is a child that the kernel kills if the test binary dies; a slot left by a
-// killed run is dropped by the next run, once the run's lock shows it gone.
+// killed run is dropped by the next run, once the run's lock and sessions
+// show it gone.
 
 // EnvReplicaURL names a streaming replica of the server in
 // WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
@@ -67,6 +68,7 @@ type replicaServer struct {
 	cmd   *exec.Cmd
 	exit  chan struct{} // closed when cmd has exited
 	proxy *Proxy        // nil unless WORKSHOP_RTT is set
+	tag   string        // the application_name of the run's connections to it, and of its stream
 
 	// ownDelay is recovery_min_apply_delay, in ms, as a replica the harness
 	// did not start had it before the first SetReplicaDelay ("" until then):
@@ -174,7 +176,7 @@ func startReplica(tb testing.TB, h *harness) *replicaServer {
 // startReplica sets replica.r to what it starts, before starting it, so that
 // StopReplica removes whatever part of it exists.
 func (h *harness) startReplica(ctx context.Context) error {
-	r := &replicaServer{}
+	r := &replicaServer{tag: runTag(h.prefix, h.runID)}
 	replica.mu.Lock()
 	replica.r = r
 	replica.mu.Unlock()
@@ -244,7 +246,8 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	copyCmd := exec.CommandContext(ctx, basebackup,
 		"--host", primary.Host, "--port", strconv.Itoa(int(primary.Port)), "--username", primary.User,
 		"--pgdata", data, "--write-recovery-conf", "--wal-method", "stream",
-		"--create-slot", "--slot", r.slot, "--checkpoint", "fast", "--no-sync")
+		"--create-slot", "--slot", r.slot, "--checkpoint", "fast", "--no-sync",
+		"--dbname", "application_name="+r.tag) // kept in primary_conninfo: the replica's stream carries the run's tag
 	copyCmd.SysProcAttr = &syscall.SysProcAttr{Credential: owner}
 	if primary.Password != "" {
 		copyCmd.Env = append(os.Environ(), "PGPASSWORD="+primary.Password)
@@ -425,7 +428,7 @@ func reclaimSlots(ctx context.Context, conn *pgx.Conn, prefix, self string, dryR
 		case sl.Active:
 			verdicts = append(verdicts, Verdict{Name: sl.Name, Reason: "a replica streams from this slot"})
 		default:
-			v, err := dropSlotOfEndedRun(ctx, conn, sl.Name, m[1], dryRun)
+			v, err := dropSlotOfEndedRun(ctx, conn, prefix, sl.Name, m[1], dryRun)
 			verdicts = append(verdicts, v)
 			if err != nil {
 				errs = append(errs, err)
@@ -435,18 +438,16 @@ func reclaimSlots(ctx context.Context, conn *pgx.Conn, prefix, self string, dryR
 	return verdicts, errors.Join(errs...)
 }
 
-// dropSlotOfEndedRun drops slot, of run id, if the run's lock shows it has
-// ended; it holds that lock, in conn's session, while it drops.
-func dropSlotOfEndedRun(ctx context.Context, conn *pgx.Conn, slot, id string, dryRun bool) (Verdict, error) {
-	var ended bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(id)).Scan(&ended); err != nil {
-		return Verdict{Name: slot}, fmt.Errorf("try the lock of run %s: %w", id, err)
+// dropSlotOfEndedRun drops slot, of run id under prefix, if the run has
+// ended (see claimEndedRun); it holds the run's lock, in conn's session,
+// while it drops.
+func dropSlotOfEndedRun(ctx context.Context, conn *pgx.Conn, prefix, slot, id string, dryRun bool) (v Verdict, err error) {
+	release, live, err := claimEndedRun(ctx, conn, prefix, id)
+	if err != nil || release == nil {
+		return Verdict{Name: slot, Reason: live}, err
 	}
-	if !ended {
-		return Verdict{Name: slot, Reason: "run " + id + " is live"}, nil
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int4, $2::int4)", runLockSpace, runKey(id))
-	v := Verdict{Name: slot, Dropped: true, Reason: "replication slot left by run " + id + ", which has ended"}
+	defer func() { err = errors.Join(err, release()) }()
+	v = Verdict{Name: slot, Dropped: true, Reason: "replication slot left by run " + id + ", which has ended"}
 	if dryRun {
 		return v, nil
 	}
@@ -471,6 +472,7 @@ func (r *replicaServer) newPool(ctx context.Context, name string) (*pgxpool.Pool
 		cfg.ConnConfig.Fallbacks = nil
 	}
 	cfg.ConnConfig.Tracer = tracer{}
+	cfg.ConnConfig.RuntimeParams["application_name"] = r.tag
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s on the replica: %w", name, err)
@@ -605,6 +607,7 @@ func (r *replicaServer) connConfig() *pgx.ConnConfig {
 	if err != nil {
 		panic(fmt.Sprintf("pgtest: the replica's URL %q was parsed once already: %v", r.url, err))
 	}
+	cfg.RuntimeParams["application_name"] = r.tag
 	return cfg
 }
 
