@@ -69,6 +69,12 @@ func parsePrefix(setting string) (string, error) {
 	return setting, nil
 }
 
+// Prefix returns the prefix of this process's databases: WORKSHOP_DB_PREFIX,
+// or wvs_ when it is unset (or invalid, which the harness reports). Other
+// stores the tests write to (Redis) name their keys after it too, so that
+// runs under different prefixes never see each other's.
+func Prefix() string { return prefixFromEnv() }
+
 // prefixFromEnv is the prefix of this process, the default if the setting is invalid
 // (start reports that).
 func prefixFromEnv() string {
