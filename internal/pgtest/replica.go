@@ -38,9 +38,10 @@ import (
 
 // EnvReplicaURL names a streaming replica of the server in
 // WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
-// replica. Its user must be a superuser for [SetReplicaDelay], which changes
-// its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts back the
-// value it had, even after Ctrl-C.
+// replica. Its user must be a superuser, or be granted ALTER SYSTEM on
+// recovery_min_apply_delay and pg_reload_conf(), for [SetReplicaDelay], which
+// changes its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts
+// back the value it had, even after Ctrl-C.
 const EnvReplicaURL = "WORKSHOP_REPLICA_URL"
 
 // replicaReadyTimeout bounds the copy and the start of the replica.
@@ -48,16 +49,26 @@ const replicaReadyTimeout = 2 * time.Minute
 
 const howToGetAReplica = `Give lesson 18 a streaming replica in one of two ways:
 
-  1. Let the harness start one: it needs the PostgreSQL server binaries of the
-     server's major version (pg_basebackup, postgres) on this machine, and a
-     primary that accepts replication connections from 127.0.0.1 without a
-     password, in a line above any other replication line; on Debian, as root:
-       sed -i '1i host replication all 127.0.0.1/32 trust' /etc/postgresql/15/main/pg_hba.conf
-       psql "$WORKSHOP_DATABASE_URL" -c 'SELECT pg_reload_conf()'
-     (wal_level=replica, the default, and a free max_wal_senders slot.)
+  1. Let the harness start one on this machine. It needs the PostgreSQL server
+     binaries of the server's major version here (pg_basebackup, postgres), and
+     the server's DBA to let the user of WORKSHOP_DATABASE_URL, and only that
+     user, copy the server: the role has REPLICATION, pg_hba.conf has a
+     replication line for that role alone from this machine (with its password,
+     never trust for all), and a max_wal_senders slot is free. What to grant,
+     and why the copy is of the whole server: lessons/TRAINER.md, "What a
+     server needs". Do not change a server you share yourself.
 
   2. Point it at a replica you have, streaming from WORKSHOP_DATABASE_URL:
        export WORKSHOP_REPLICA_URL='postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable'`
+
+// howToDelayAReplica is what a test that delays the replica says when the
+// server refuses its user ALTER SYSTEM.
+const howToDelayAReplica = `lesson 18 delays its replica with ALTER SYSTEM SET recovery_min_apply_delay and
+pg_reload_conf(): a superuser may, and the server's DBA can let the user of
+WORKSHOP_DATABASE_URL do just that (on the primary; the replica copies it):
+  GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO <that user>;
+  GRANT EXECUTE ON FUNCTION pg_reload_conf() TO <that user>;
+(lessons/TRAINER.md, "What a server needs")`
 
 // replicaServer is the binary's replica: what was started, so that
 // [StopReplica] undoes exactly that.
@@ -592,9 +603,15 @@ func (r *replicaServer) setApplyDelayMS(ctx context.Context, ms string) error {
 		return fmt.Errorf("recovery_min_apply_delay %q: not milliseconds", ms)
 	}
 	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET recovery_min_apply_delay = '"+ms+"ms'"); err != nil {
+		if isInsufficientPrivilege(err) {
+			return fmt.Errorf("set recovery_min_apply_delay to %sms: %w\n\n%s", ms, err, howToDelayAReplica)
+		}
 		return fmt.Errorf("set recovery_min_apply_delay to %sms: %w", ms, err)
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		if isInsufficientPrivilege(err) {
+			return fmt.Errorf("reload the replica's configuration: %w\n\n%s", err, howToDelayAReplica)
+		}
 		return fmt.Errorf("reload the replica's configuration: %w", err)
 	}
 	return nil

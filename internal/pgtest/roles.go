@@ -65,9 +65,19 @@ func LoginRole(tb testing.TB, db *pgxpool.Pool, connectionLimit int) *pgx.ConnCo
 	// password is hex and the limit a number.
 	create := fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' CONNECTION LIMIT %d", ident(name), password, connectionLimit)
 	if _, err := db.Exec(ctx, create); err != nil {
+		if isInsufficientPrivilege(err) {
+			tb.Fatalf("pgtest: create role %s: %v\n\nLesson 13 makes login roles of its own: the user of %s needs CREATEROLE, "+
+				"which the server's DBA grants (ALTER ROLE <that user> CREATEROLE; lessons/TRAINER.md, \"What a server needs\")", name, err, EnvDatabaseURL)
+		}
 		tb.Fatalf("pgtest: create role %s: %v", name, err)
 	}
 	h.own.addRole(name)
+	// Membership lets a role that is no superuser (CREATEROLE only, as a DBA
+	// grants it) see the new role's sessions in full, end them and drop what
+	// it owns; a superuser has all that already.
+	if _, err := db.Exec(ctx, "GRANT "+ident(name)+" TO CURRENT_USER"); err != nil {
+		tb.Fatalf("pgtest: make this run's user a member of role %s: %v", name, err)
+	}
 	if _, err := db.Exec(ctx, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+ident(name)); err != nil {
 		tb.Fatalf("pgtest: let role %s read %s: %v", name, db.Config().ConnConfig.Database, err)
 	}
@@ -185,6 +195,13 @@ func (h *harness) dropRunRoles(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isInsufficientPrivilege reports whether err is PostgreSQL refusing for
+// want of a privilege (SQLSTATE 42501).
+func isInsufficientPrivilege(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42501"
 }
 
 // isUndefinedObject reports whether err says a role does not exist (42704).
