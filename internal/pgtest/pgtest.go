@@ -400,7 +400,7 @@ func (h *harness) dropRun(ctx context.Context) error {
 	}
 	var errs []error
 	for _, name := range names {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+		if err := dropForce(ctx, conn, name); err != nil {
 			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
 		}
 	}
@@ -613,7 +613,7 @@ func (h *harness) drop(ctx context.Context, name string) error {
 		return fmt.Errorf("refusing to drop %s: the harness made no such database", name)
 	}
 	h.own.removeDatabase(name) // first: a drop under way is no loss
-	if _, err := h.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+	if err := dropForce(ctx, h.admin, name); err != nil {
 		return fmt.Errorf("drop %s: %w", name, err)
 	}
 	return nil

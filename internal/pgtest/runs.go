@@ -433,6 +433,27 @@ func dropUnderLock(ctx context.Context, conn *pgx.Conn, name string, k kind, spa
 	return v, nil
 }
 
+// dropForce drops the database name, a run's own, ending the sessions on it.
+// DROP DATABASE … WITH (FORCE) does that, but PostgreSQL (15 at least)
+// refuses it to a user that is no superuser while an autovacuum worker is on
+// the database (the worker is no role's the user is a member of); then this ends
+// the client sessions on it (the run's, and its login roles', which the user
+// is a member of) and drops it plainly, which stops autovacuum itself.
+func dropForce(ctx context.Context, conn executor, name string) error {
+	_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
+	if err == nil || !isInsufficientPrivilege(err) {
+		return err
+	}
+	const endClients = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`
+	if _, err := conn.Exec(ctx, endClients, name); err != nil {
+		return fmt.Errorf("end the sessions on %s: %w", name, err)
+	}
+	// Waits up to 5 s for the ended sessions to go, and stops autovacuum.
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name))
+	return err
+}
+
 // isObjectInUse reports whether err is PostgreSQL refusing to drop a database
 // that a session is on (SQLSTATE 55006).
 func isObjectInUse(err error) bool {
