@@ -92,7 +92,7 @@ func takeRunLock(ctx context.Context, config *pgx.ConnConfig, prefix string, che
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	l := &runLock{id: id, config: config.Copy(), check: check, conn: conn, done: make(chan struct{})}
+	l := &runLock{id: id, config: config.Copy(), check: check, conn: conn, done: make(chan struct{}), wake: func() {}}
 	l.config.RuntimeParams["application_name"] = runTag(prefix, id)
 	var watchCtx context.Context
 	watchCtx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
