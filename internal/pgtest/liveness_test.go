@@ -44,8 +44,23 @@ func newTestRuns(t *testing.T) *testRuns {
 		if runs.url == "" {
 			return
 		}
-		_, err := DropDatabases(context.Background(), runs.url, DropOptions{Prefix: prefix, Templates: true})
+		// A closed session lets go of its locks a moment later, on the server.
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, runs.url)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		waitFor(t, "the runs' sessions to end", func() bool {
+			var n int
+			require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE left(application_name, length($1)) = $1", prefix).Scan(&n))
+			return n == 0
+		})
+		_, err = DropDatabases(ctx, runs.url, DropOptions{Prefix: prefix, Templates: true})
 		assert.NoError(t, err)
+		rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1", prefix)
+		require.NoError(t, err)
+		left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		assert.Empty(t, left, "everything under the test's prefix is dropped")
 	})
 	return runs
 }
