@@ -1,8 +1,11 @@
 // Dropdbs drops the databases the workshop's harness made on the server at
 // $WORKSHOP_DATABASE_URL, named $WORKSHOP_DB_PREFIX… (default wvs_…), and
 // never one a live run uses: a live run's copies, or a template a live run
-// copies; and the login roles of ended runs (named like their copies). It
-// touches no other database or role.
+// copies; and the login roles and replication slots of ended runs (named
+// like their copies). A run counts as ended only when its lock is free and
+// no session of it is open (none carries its application_name,
+// <prefix>run_<id>, none is on its copies or logs in as its roles). It
+// touches no other database, role or slot.
 //
 // Usage:
 //

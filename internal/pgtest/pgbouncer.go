@@ -65,6 +65,9 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 		}
 		through.Database, through.User, through.Password = target.Database, target.User, target.Password
 		through.Tracer = target.Tracer
+		if tag, ok := target.RuntimeParams["application_name"]; ok { // the run's, which PgBouncer passes on
+			through.RuntimeParams["application_name"] = tag
+		}
 		return through
 	}
 	binary, err := findPgBouncer(exec.LookPath)

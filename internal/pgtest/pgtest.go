@@ -156,7 +156,9 @@ func ServerURL(tb testing.TB) string {
 // On SIGINT (Ctrl-C) or SIGTERM it drops this binary's databases and runs
 // cleanups at once, then exits with status 128+signal. A -timeout panic or a
 // SIGKILL cannot be caught: the next run on the server drops what this one
-// left, once its run lock shows it gone.
+// left, once its run lock and sessions show it gone. If the run stopped
+// because it could not prove itself live (see runLock), it exits non-zero,
+// saying why.
 func Main(m *testing.M, cleanups ...func() error) {
 	printRunConfig(os.Stdout)
 	signals := make(chan os.Signal, 1)
@@ -168,6 +170,10 @@ func Main(m *testing.M, cleanups ...func() error) {
 	code := m.Run()
 	signal.Stop(signals)
 	if h := opened.h; h != nil {
+		if err := h.lock.err(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = max(code, 1)
+		}
 		cleanups = append(cleanups, func() error { return h.close(context.Background()) })
 	}
 	for _, cleanup := range cleanups {
@@ -251,6 +257,9 @@ func open(tb testing.TB) *harness {
 		}
 		tb.Fatalf("pgtest: %v", opened.err)
 	}
+	if err := opened.h.lock.err(); err != nil {
+		tb.Fatal(err)
+	}
 	return opened.h
 }
 
@@ -264,11 +273,11 @@ type harness struct {
 	clones atomic.Int64
 	roles  atomic.Int64 // login roles made by LoginRole
 
-	// live holds the run's advisory lock, and a shared lock on each template
-	// the run copies, until the binary ends.
-	liveMu sync.Mutex
-	live   *pgx.Conn
-	using  map[string]bool // templates whose shared lock live holds
+	// lock holds the run's advisory lock, and a shared lock on each template
+	// the run copies, until the binary ends; own is what the run made, which
+	// it checks is still there when it has to take its lock again.
+	lock *runLock
+	own  owned
 
 	mu      sync.Mutex
 	readers map[shop.Scale]*readerDB
@@ -294,12 +303,12 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{server: srv, prefix: prefix, readers: make(map[shop.Scale]*readerDB), using: make(map[string]bool)}
-	if h.admin, err = h.newPool(ctx, "", nil); err != nil {
-		return nil, errors.Join(err, h.close(ctx))
-	}
+	h := &harness{server: srv, prefix: prefix, readers: make(map[shop.Scale]*readerDB)}
 	if err := h.connect(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", redact(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
+	}
+	if h.admin, err = h.newPool(ctx, "", nil); err != nil { // tagged with the run's id, known now
+		return nil, errors.Join(err, h.close(ctx))
 	}
 	if err := h.reclaim(ctx); err != nil {
 		// Not this run's failure: what is left, the next run tries again.
@@ -316,25 +325,23 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 	return h, nil
 }
 
-// connect checks that the server answers within connectTimeout, then opens
-// the run's own connection and takes the run's lock on it.
+// connect opens the run's own connection, within connectTimeout, takes the
+// run's lock on it and starts watching it (see runLock).
 func (h *harness) connect(ctx context.Context) error {
+	cfg, err := pgxpool.ParseConfig(h.server.url) // the pools' settings (pool_max_conns) are no server's
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	if err := h.admin.Ping(ctx); err != nil {
+	h.lock, err = takeRunLock(ctx, cfg.ConnConfig, h.prefix, h.own.check)
+	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("no answer within %v: %w", connectTimeout, err)
 		}
 		return err
 	}
-	live, err := pgx.ConnectConfig(ctx, h.admin.Config().ConnConfig.Copy())
-	if err != nil {
-		return fmt.Errorf("open the run's connection: %w", err)
-	}
-	h.live = live
-	if h.runID, err = holdRunLock(ctx, live); err != nil {
-		return err
-	}
+	h.runID = h.lock.id
 	return nil
 }
 
@@ -371,16 +378,7 @@ func (h *harness) reclaim(ctx context.Context) error {
 // useTemplate takes, once per run, a shared lock on template name on the
 // run's own connection: nobody drops a template while a live run may copy it.
 func (h *harness) useTemplate(ctx context.Context, name string) error {
-	h.liveMu.Lock()
-	defer h.liveMu.Unlock()
-	if h.using[name] {
-		return nil
-	}
-	if _, err := h.live.Exec(ctx, "SELECT pg_advisory_lock_shared($1::int4, $2::int4)", templateLockSpace, templateKey(name)); err != nil {
-		return fmt.Errorf("lock template %s for use: %w", name, err)
-	}
-	h.using[name] = true
-	return nil
+	return h.lock.shareTemplate(ctx, name)
 }
 
 // dropRun drops every database and role of this run, on a connection of its own: the
@@ -402,7 +400,7 @@ func (h *harness) dropRun(ctx context.Context) error {
 	}
 	var errs []error
 	for _, name := range names {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+		if err := dropForce(ctx, conn, name); err != nil {
 			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
 		}
 	}
@@ -445,6 +443,7 @@ func (h *harness) newPool(ctx context.Context, name string, proxy *Proxy) (*pgxp
 		cfg.ConnConfig.Fallbacks = nil
 	}
 	cfg.ConnConfig.Tracer = tracer{}
+	cfg.ConnConfig.RuntimeParams["application_name"] = runTag(h.prefix, h.runID)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s: %w", name, err)
@@ -580,6 +579,7 @@ func (h *harness) copyOf(ctx context.Context, s shop.Scale, name string) error {
 	if _, err := h.admin.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("copy %s to %s: %w", template, name, err)
 	}
+	h.own.addDatabase(name)
 	return nil
 }
 
@@ -612,7 +612,8 @@ func (h *harness) drop(ctx context.Context, name string) error {
 	if p := parseName(h.prefix, name); p.kind == unknown || p.kind == legacy {
 		return fmt.Errorf("refusing to drop %s: the harness made no such database", name)
 	}
-	if _, err := h.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+	h.own.removeDatabase(name) // first: a drop under way is no loss
+	if err := dropForce(ctx, h.admin, name); err != nil {
 		return fmt.Errorf("drop %s: %w", name, err)
 	}
 	return nil
@@ -635,8 +636,8 @@ func (h *harness) close(ctx context.Context) error {
 	if h.admin != nil {
 		h.admin.Close()
 	}
-	if h.live != nil { // last: it says the run is live until its databases are gone
-		errs = append(errs, h.live.Close(ctx))
+	if h.lock != nil { // last: it says the run is live until its databases are gone
+		errs = append(errs, h.lock.close(ctx))
 	}
 	if h.server.stop != nil {
 		errs = append(errs, h.server.stop())

@@ -33,13 +33,15 @@ import (
 // server binaries refuse root). [StopReplica], which bench's TestMain passes
 // to [Main], stops it, drops the slot and removes the directory. The server
 // is a child that the kernel kills if the test binary dies; a slot left by a
-// killed run is dropped by the next run, once the run's lock shows it gone.
+// killed run is dropped by the next run, once the run's lock and sessions
+// show it gone.
 
 // EnvReplicaURL names a streaming replica of the server in
 // WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
-// replica. Its user must be a superuser for [SetReplicaDelay], which changes
-// its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts back the
-// value it had, even after Ctrl-C.
+// replica. Its user must be a superuser, or be granted ALTER SYSTEM on
+// recovery_min_apply_delay and pg_reload_conf(), for [SetReplicaDelay], which
+// changes its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts
+// back the value it had, even after Ctrl-C.
 const EnvReplicaURL = "WORKSHOP_REPLICA_URL"
 
 // replicaReadyTimeout bounds the copy and the start of the replica.
@@ -47,16 +49,26 @@ const replicaReadyTimeout = 2 * time.Minute
 
 const howToGetAReplica = `Give lesson 18 a streaming replica in one of two ways:
 
-  1. Let the harness start one: it needs the PostgreSQL server binaries of the
-     server's major version (pg_basebackup, postgres) on this machine, and a
-     primary that accepts replication connections from 127.0.0.1 without a
-     password, in a line above any other replication line; on Debian, as root:
-       sed -i '1i host replication all 127.0.0.1/32 trust' /etc/postgresql/15/main/pg_hba.conf
-       psql "$WORKSHOP_DATABASE_URL" -c 'SELECT pg_reload_conf()'
-     (wal_level=replica, the default, and a free max_wal_senders slot.)
+  1. Let the harness start one on this machine. It needs the PostgreSQL server
+     binaries of the server's major version here (pg_basebackup, postgres), and
+     the server's DBA to let the user of WORKSHOP_DATABASE_URL, and only that
+     user, copy the server: the role has REPLICATION, pg_hba.conf has a
+     replication line for that role alone from this machine (with its password,
+     never trust for all), and a max_wal_senders slot is free. What to grant,
+     and why the copy is of the whole server: lessons/TRAINER.md, "What a
+     server needs". Do not change a server you share yourself.
 
   2. Point it at a replica you have, streaming from WORKSHOP_DATABASE_URL:
        export WORKSHOP_REPLICA_URL='postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable'`
+
+// howToDelayAReplica is what a test that delays the replica says when the
+// server refuses its user ALTER SYSTEM.
+const howToDelayAReplica = `lesson 18 delays its replica with ALTER SYSTEM SET recovery_min_apply_delay and
+pg_reload_conf(): a superuser may, and the server's DBA can let the user of
+WORKSHOP_DATABASE_URL do just that (on the primary; the replica copies it):
+  GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO <that user>;
+  GRANT EXECUTE ON FUNCTION pg_reload_conf() TO <that user>;
+(lessons/TRAINER.md, "What a server needs")`
 
 // replicaServer is the binary's replica: what was started, so that
 // [StopReplica] undoes exactly that.
@@ -67,6 +79,7 @@ type replicaServer struct {
 	cmd   *exec.Cmd
 	exit  chan struct{} // closed when cmd has exited
 	proxy *Proxy        // nil unless WORKSHOP_RTT is set
+	tag   string        // the application_name of the run's connections to it, and of its stream
 
 	// ownDelay is recovery_min_apply_delay, in ms, as a replica the harness
 	// did not start had it before the first SetReplicaDelay ("" until then):
@@ -174,7 +187,7 @@ func startReplica(tb testing.TB, h *harness) *replicaServer {
 // startReplica sets replica.r to what it starts, before starting it, so that
 // StopReplica removes whatever part of it exists.
 func (h *harness) startReplica(ctx context.Context) error {
-	r := &replicaServer{}
+	r := &replicaServer{tag: runTag(h.prefix, h.runID)}
 	replica.mu.Lock()
 	replica.r = r
 	replica.mu.Unlock()
@@ -244,7 +257,8 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	copyCmd := exec.CommandContext(ctx, basebackup,
 		"--host", primary.Host, "--port", strconv.Itoa(int(primary.Port)), "--username", primary.User,
 		"--pgdata", data, "--write-recovery-conf", "--wal-method", "stream",
-		"--create-slot", "--slot", r.slot, "--checkpoint", "fast", "--no-sync")
+		"--create-slot", "--slot", r.slot, "--checkpoint", "fast", "--no-sync",
+		"--dbname", "application_name="+r.tag) // kept in primary_conninfo: the replica's stream carries the run's tag
 	copyCmd.SysProcAttr = &syscall.SysProcAttr{Credential: owner}
 	if primary.Password != "" {
 		copyCmd.Env = append(os.Environ(), "PGPASSWORD="+primary.Password)
@@ -425,7 +439,7 @@ func reclaimSlots(ctx context.Context, conn *pgx.Conn, prefix, self string, dryR
 		case sl.Active:
 			verdicts = append(verdicts, Verdict{Name: sl.Name, Reason: "a replica streams from this slot"})
 		default:
-			v, err := dropSlotOfEndedRun(ctx, conn, sl.Name, m[1], dryRun)
+			v, err := dropSlotOfEndedRun(ctx, conn, prefix, sl.Name, m[1], dryRun)
 			verdicts = append(verdicts, v)
 			if err != nil {
 				errs = append(errs, err)
@@ -435,18 +449,16 @@ func reclaimSlots(ctx context.Context, conn *pgx.Conn, prefix, self string, dryR
 	return verdicts, errors.Join(errs...)
 }
 
-// dropSlotOfEndedRun drops slot, of run id, if the run's lock shows it has
-// ended; it holds that lock, in conn's session, while it drops.
-func dropSlotOfEndedRun(ctx context.Context, conn *pgx.Conn, slot, id string, dryRun bool) (Verdict, error) {
-	var ended bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(id)).Scan(&ended); err != nil {
-		return Verdict{Name: slot}, fmt.Errorf("try the lock of run %s: %w", id, err)
+// dropSlotOfEndedRun drops slot, of run id under prefix, if the run has
+// ended (see claimEndedRun); it holds the run's lock, in conn's session,
+// while it drops.
+func dropSlotOfEndedRun(ctx context.Context, conn *pgx.Conn, prefix, slot, id string, dryRun bool) (v Verdict, err error) {
+	release, live, err := claimEndedRun(ctx, conn, prefix, id)
+	if err != nil || release == nil {
+		return Verdict{Name: slot, Reason: live}, err
 	}
-	if !ended {
-		return Verdict{Name: slot, Reason: "run " + id + " is live"}, nil
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int4, $2::int4)", runLockSpace, runKey(id))
-	v := Verdict{Name: slot, Dropped: true, Reason: "replication slot left by run " + id + ", which has ended"}
+	defer func() { err = errors.Join(err, release()) }()
+	v = Verdict{Name: slot, Dropped: true, Reason: "replication slot left by run " + id + ", which has ended"}
 	if dryRun {
 		return v, nil
 	}
@@ -471,6 +483,7 @@ func (r *replicaServer) newPool(ctx context.Context, name string) (*pgxpool.Pool
 		cfg.ConnConfig.Fallbacks = nil
 	}
 	cfg.ConnConfig.Tracer = tracer{}
+	cfg.ConnConfig.RuntimeParams["application_name"] = r.tag
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s on the replica: %w", name, err)
@@ -590,9 +603,15 @@ func (r *replicaServer) setApplyDelayMS(ctx context.Context, ms string) error {
 		return fmt.Errorf("recovery_min_apply_delay %q: not milliseconds", ms)
 	}
 	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET recovery_min_apply_delay = '"+ms+"ms'"); err != nil {
+		if isInsufficientPrivilege(err) {
+			return fmt.Errorf("set recovery_min_apply_delay to %sms: %w\n\n%s", ms, err, howToDelayAReplica)
+		}
 		return fmt.Errorf("set recovery_min_apply_delay to %sms: %w", ms, err)
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		if isInsufficientPrivilege(err) {
+			return fmt.Errorf("reload the replica's configuration: %w\n\n%s", err, howToDelayAReplica)
+		}
 		return fmt.Errorf("reload the replica's configuration: %w", err)
 	}
 	return nil
@@ -605,6 +624,7 @@ func (r *replicaServer) connConfig() *pgx.ConnConfig {
 	if err != nil {
 		panic(fmt.Sprintf("pgtest: the replica's URL %q was parsed once already: %v", r.url, err))
 	}
+	cfg.RuntimeParams["application_name"] = r.tag
 	return cfg
 }
 

@@ -21,7 +21,8 @@ import (
 //
 // A role belongs to the whole server, not to a database, so dropping a dead
 // run's copies does not drop it: reclaim drops it after them, once the run's
-// lock shows the run gone, and the run drops its own when it ends.
+// lock and pg_stat_activity show the run gone, and the run drops its own when
+// it ends.
 var roleNamePattern = regexp.MustCompile(`^run_([0-9a-f]{8})_role_[0-9]+$`)
 
 // parseRole returns the run id of role, a role under prefix, or "" if the
@@ -51,6 +52,7 @@ func LoginRole(tb testing.TB, db *pgxpool.Pool, connectionLimit int) *pgx.ConnCo
 	h := open(tb)
 	name := runName(h.prefix, h.runID, fmt.Sprintf("role_%d", h.roles.Add(1)))
 	tb.Cleanup(func() { // registered before the role exists; runs before db's copy is dropped
+		h.own.removeRole(name)
 		if err := dropRole(context.Background(), db, name); err != nil {
 			tb.Errorf("pgtest: %v", err)
 		}
@@ -63,7 +65,18 @@ func LoginRole(tb testing.TB, db *pgxpool.Pool, connectionLimit int) *pgx.ConnCo
 	// password is hex and the limit a number.
 	create := fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' CONNECTION LIMIT %d", ident(name), password, connectionLimit)
 	if _, err := db.Exec(ctx, create); err != nil {
+		if isInsufficientPrivilege(err) {
+			tb.Fatalf("pgtest: create role %s: %v\n\nLesson 13 makes login roles of its own: the user of %s needs CREATEROLE, "+
+				"which the server's DBA grants (ALTER ROLE <that user> CREATEROLE; lessons/TRAINER.md, \"What a server needs\")", name, err, EnvDatabaseURL)
+		}
 		tb.Fatalf("pgtest: create role %s: %v", name, err)
+	}
+	h.own.addRole(name)
+	// Membership lets a role that is no superuser (CREATEROLE only, as a DBA
+	// grants it) see the new role's sessions in full, end them and drop what
+	// it owns; a superuser has all that already.
+	if _, err := db.Exec(ctx, "GRANT "+ident(name)+" TO CURRENT_USER"); err != nil {
+		tb.Fatalf("pgtest: make this run's user a member of role %s: %v", name, err)
 	}
 	if _, err := db.Exec(ctx, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+ident(name)); err != nil {
 		tb.Fatalf("pgtest: let role %s read %s: %v", name, db.Config().ConnConfig.Database, err)
@@ -123,7 +136,7 @@ func reclaimRoles(ctx context.Context, conn *pgx.Conn, prefix, self string, dryR
 		case run == self:
 			verdicts = append(verdicts, Verdict{Name: "role " + name, Reason: "this run's own"})
 		default:
-			v, err := dropRoleUnderLock(ctx, conn, name, run, dryRun)
+			v, err := dropRoleOfEndedRun(ctx, conn, prefix, name, run, dryRun)
 			verdicts = append(verdicts, v)
 			if err != nil {
 				errs = append(errs, err)
@@ -133,30 +146,21 @@ func reclaimRoles(ctx context.Context, conn *pgx.Conn, prefix, self string, dryR
 	return verdicts, errors.Join(errs...)
 }
 
-// dropRoleUnderLock drops role, of run, if run's lock is free, holding it
-// while it drops.
-func dropRoleUnderLock(ctx context.Context, conn *pgx.Conn, role, run string, dryRun bool) (v Verdict, err error) {
+// dropRoleOfEndedRun drops role, of run under prefix, if the run has ended
+// (see claimEndedRun: then no session logs in as the role either), holding
+// the run's lock while it drops.
+func dropRoleOfEndedRun(ctx context.Context, conn *pgx.Conn, prefix, role, run string, dryRun bool) (v Verdict, err error) {
 	v = Verdict{Name: "role " + role}
-	var free bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(run)).Scan(&free); err != nil {
-		return v, fmt.Errorf("try the lock of run %s: %w", run, err)
+	release, live, err := claimEndedRun(ctx, conn, prefix, run)
+	if err != nil || release == nil {
+		v.Reason = live
+		return v, err
 	}
-	if !free {
-		v.Reason = "run " + run + " is live"
-		return v, nil
-	}
-	defer func() {
-		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1::int4, $2::int4)", runLockSpace, runKey(run)); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("release the lock of run %s: %w", run, uerr))
-		}
-	}()
+	defer func() { err = errors.Join(err, release()) }()
 	v.Reason = "left by run " + run + ", which has ended"
 	if dryRun {
 		v.Dropped = true
 		return v, nil
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role); err != nil {
-		return v, fmt.Errorf("end the sessions of role %s: %w", role, err)
 	}
 	if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+ident(role)); err != nil {
 		var pgErr *pgconn.PgError
@@ -191,6 +195,13 @@ func (h *harness) dropRunRoles(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isInsufficientPrivilege reports whether err is PostgreSQL refusing for
+// want of a privilege (SQLSTATE 42501).
+func isInsufficientPrivilege(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42501"
 }
 
 // isUndefinedObject reports whether err says a role does not exist (42704).

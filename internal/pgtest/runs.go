@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
 )
@@ -35,10 +36,14 @@ import (
 // The run id is 32 random bits, so names never collide across processes,
 // containers or machines sharing a server. For as long as it lives, a run
 // holds a session-level advisory lock keyed on its id, on a connection of its
-// own, and a shared advisory lock on each template it copies. A database is
-// dropped by anyone but its run only when its lock can be taken: the run is
-// provably gone (PostgreSQL releases a session's locks when the session ends,
-// however the process died), or nobody uses the template. A name the harness
+// own, and a shared advisory lock on each template it copies; every
+// connection it opens carries <prefix>run_<run id> as its application_name.
+// A run's copy is dropped by anyone but its run only when the run is provably
+// gone: its lock can be taken (PostgreSQL releases a session's locks when the
+// session ends, however the process died) and pg_stat_activity shows no
+// session of it (see claimEndedRun; a run that lost only its lock connection
+// still has others, and takes its lock again: see runLock). A template is
+// dropped only when its lock can be taken: nobody uses it. A name the harness
 // cannot parse is never dropped automatically.
 
 // EnvDBPrefix starts the name of every database the harness creates, e.g.
@@ -63,6 +68,12 @@ func parsePrefix(setting string) (string, error) {
 	}
 	return setting, nil
 }
+
+// Prefix returns the prefix of this process's databases: WORKSHOP_DB_PREFIX,
+// or wvs_ when it is unset (or invalid, which the harness reports). Other
+// stores the tests write to (Redis) name their keys after it too, so that
+// runs under different prefixes never see each other's.
+func Prefix() string { return prefixFromEnv() }
 
 // prefixFromEnv is the prefix of this process, the default if the setting is invalid
 // (start reports that).
@@ -195,25 +206,9 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// holdRunLock picks a run id whose advisory lock nobody holds and takes that
-// lock on conn, for as long as the session lives.
-func holdRunLock(ctx context.Context, conn *pgx.Conn) (string, error) {
-	for range 10 {
-		id := newRunID()
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", runLockSpace, runKey(id)).Scan(&ok); err != nil {
-			return "", fmt.Errorf("take the run lock of %s: %w", id, err)
-		}
-		if ok {
-			return id, nil
-		}
-	}
-	return "", errors.New("take a run lock: 10 random run ids were all taken")
-}
-
 // DropOptions says which of the harness's databases [DropDatabases] drops.
 // Whatever they say, it drops nothing a live run uses: copies of a run that
-// still holds its lock, templates a live run copies.
+// still holds its lock or has a session open, templates a live run copies.
 type DropOptions struct {
 	// Prefix selects the databases: those named <Prefix>…. Empty means
 	// WORKSHOP_DB_PREFIX, or wvs_.
@@ -252,8 +247,13 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 	} else if _, err := parsePrefix(prefix); err != nil {
 		return nil, fmt.Errorf("prefix %.40q: %w", prefix, err)
 	}
+	cfg, err := pgxpool.ParseConfig(url) // a URL the pools take (pool_max_conns) is fine here too
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", redact(url), err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = prefix + "dropdbs" // no run's: it proves no run live
 	connectCtx, cancel := context.WithTimeout(ctx, connectTimeout)
-	conn, err := pgx.Connect(connectCtx, url)
+	conn, err := pgx.ConnectConfig(connectCtx, cfg.ConnConfig)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
@@ -282,7 +282,7 @@ func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts Drop
 	var verdicts []Verdict
 	var errs []error
 	for _, name := range names {
-		v, err := judge(ctx, conn, name, parseName(prefix, name), current, self, opts)
+		v, err := judge(ctx, conn, prefix, name, parseName(prefix, name), current, self, opts)
 		verdicts = append(verdicts, v)
 		if err != nil {
 			errs = append(errs, err)
@@ -295,15 +295,14 @@ func reclaim(ctx context.Context, conn *pgx.Conn, prefix, self string, opts Drop
 
 // judge decides whether the database name may be dropped, and unless opts
 // says DryRun, drops it.
-func judge(ctx context.Context, conn *pgx.Conn, name string, p parsed, current, self string, opts DropOptions) (Verdict, error) {
+func judge(ctx context.Context, conn *pgx.Conn, prefix, name string, p parsed, current, self string, opts DropOptions) (Verdict, error) {
 	keep := func(reason string) (Verdict, error) { return Verdict{Name: name, Reason: reason}, nil }
 	switch p.kind {
 	case runCopy:
 		if p.run == self {
 			return keep("this run's own")
 		}
-		return dropUnderLock(ctx, conn, name, runCopy, runLockSpace, runKey(p.run), opts.DryRun,
-			"left by run "+p.run+", which has ended", "run "+p.run+" is live")
+		return dropOfEndedRun(ctx, conn, prefix, name, p.run, opts.DryRun)
 	case template, building:
 		if p.kind == template && p.hash == current && !opts.Templates {
 			return keep("the current template")
@@ -355,10 +354,38 @@ func judgeTemplate(ctx context.Context, conn *pgx.Conn, name string, p parsed, c
 		why, "a live run copies it")
 }
 
-// dropUnderLock drops name, a database of kind k, if the exclusive advisory
-// lock (space, key) is free, holding it while it drops. A run's copy is
-// dropped with FORCE (its run is gone; its sessions are the dead process's); a
-// template or building without: a session on it means something unknown uses it.
+// dropOfEndedRun drops name, a copy made by run id under prefix, if the run
+// has ended (see claimEndedRun), holding the run's lock while it drops. It
+// drops without FORCE: PostgreSQL refuses while any session is on the copy,
+// whoever opened it, so nothing in use is dropped between the look at
+// pg_stat_activity and the drop.
+func dropOfEndedRun(ctx context.Context, conn *pgx.Conn, prefix, name, id string, dryRun bool) (v Verdict, err error) {
+	v = Verdict{Name: name}
+	release, live, err := claimEndedRun(ctx, conn, prefix, id)
+	if err != nil || release == nil {
+		v.Reason = live
+		return v, err
+	}
+	defer func() { err = errors.Join(err, release()) }()
+	v.Reason = "left by run " + id + ", which has ended"
+	if dryRun {
+		v.Dropped = true
+		return v, nil
+	}
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)); err != nil {
+		if isObjectInUse(err) {
+			v.Reason = "left by run " + id + ", but a session is on it"
+			return v, nil
+		}
+		return v, fmt.Errorf("drop %s: %w", name, err)
+	}
+	v.Dropped = true
+	return v, nil
+}
+
+// dropUnderLock drops name, a template or a building (kind k), if the
+// exclusive advisory lock (space, key) is free, holding it while it drops;
+// without FORCE: a session on it means something unknown uses it.
 func dropUnderLock(ctx context.Context, conn *pgx.Conn, name string, k kind, space, key int32, dryRun bool, why, live string) (v Verdict, err error) {
 	v = Verdict{Name: name}
 	var free bool
@@ -381,8 +408,6 @@ func dropUnderLock(ctx context.Context, conn *pgx.Conn, name string, k kind, spa
 	}
 	var sqls []string
 	switch k {
-	case runCopy:
-		sqls = []string{"DROP DATABASE IF EXISTS " + ident(name) + " WITH (FORCE)"}
 	case template:
 		sqls = []string{"ALTER DATABASE " + ident(name) + " WITH IS_TEMPLATE false", "DROP DATABASE IF EXISTS " + ident(name)}
 	default:
@@ -406,6 +431,27 @@ func dropUnderLock(ctx context.Context, conn *pgx.Conn, name string, k kind, spa
 	}
 	v.Dropped = true
 	return v, nil
+}
+
+// dropForce drops the database name, a run's own, ending the sessions on it.
+// DROP DATABASE … WITH (FORCE) does that, but PostgreSQL (15 at least)
+// refuses it to a user that is no superuser while an autovacuum worker is on
+// the database (the worker is no role's the user is a member of); then this ends
+// the client sessions on it (the run's, and its login roles', which the user
+// is a member of) and drops it plainly, which stops autovacuum itself.
+func dropForce(ctx context.Context, conn executor, name string) error {
+	_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
+	if err == nil || !isInsufficientPrivilege(err) {
+		return err
+	}
+	const endClients = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`
+	if _, err := conn.Exec(ctx, endClients, name); err != nil {
+		return fmt.Errorf("end the sessions on %s: %w", name, err)
+	}
+	// Waits up to 5 s for the ended sessions to go, and stops autovacuum.
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name))
+	return err
 }
 
 // isObjectInUse reports whether err is PostgreSQL refusing to drop a database

@@ -4,8 +4,9 @@
 // WORKSHOP_RTT set, Redis is reached through the same kind of latency proxy
 // as PostgreSQL.
 //
-// Each caller gets its own key prefix, and its keys are deleted when its test
-// ends: the harness touches no key it did not write.
+// Each caller gets its own key prefix, under wvs:<WORKSHOP_DB_PREFIX>, and
+// its keys are deleted when its test ends: the harness touches no key it did
+// not write, and runs under different prefixes never see each other's keys.
 package redistest
 
 import (
@@ -39,7 +40,7 @@ var ErrNoRedis = errors.New("no Redis available")
 
 const howToGetOne = `Give the workshop a Redis in one of three ways:
 
-  1. Point it at a server you have (it writes and deletes only keys under wvs:):
+  1. Point it at a server you have (it writes and deletes only keys under wvs:<prefix>):
        export WORKSHOP_REDIS_URL='redis://127.0.0.1:6379/0'
 
   2. Start Docker and run the tests again: the harness starts a ` + DefaultImage + ` container.
@@ -89,14 +90,15 @@ var server struct {
 }
 
 // Client returns a client on the workshop's Redis and a key prefix of the
-// caller's own; the keys under it are deleted when the test ends.
+// caller's own, wvs:<WORKSHOP_DB_PREFIX><pid>:<n>:; the keys under it are
+// deleted when the test ends.
 func Client(tb testing.TB) (*redis.Client, string) {
 	tb.Helper()
 	server.once.Do(func() { server.client, server.stop, server.err = open(context.Background(), os.Getenv) })
 	if server.err != nil {
 		tb.Fatalf("redistest: %v", server.err)
 	}
-	prefix := fmt.Sprintf("wvs:%d:%d:", os.Getpid(), server.prefixes.Add(1))
+	prefix := fmt.Sprintf("wvs:%s%d:%d:", pgtest.Prefix(), os.Getpid(), server.prefixes.Add(1))
 	tb.Cleanup(func() {
 		if err := DeleteKeys(context.Background(), server.client, prefix); err != nil {
 			tb.Errorf("redistest: %v", err)
