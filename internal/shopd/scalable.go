@@ -49,6 +49,13 @@ const (
 	RelayEvery     = time.Second
 	ReconcileEvery = time.Second
 	WorkerConns    = 2
+	// PaymentsAtOnce is how many payments the scalable wiring serves at
+	// once. A payment holds a connection for two short statements only,
+	// and waits on the gateway in between, for up to three of its
+	// timeouts, holding none: what limits it is the gateway, not the pool.
+	// Admitted by the pool's size, as the reads are, two payments would be
+	// served at once, ten a second at 200 ms a charge.
+	PaymentsAtOnce = 32
 )
 
 // scalable is the wiring the lessons build: validation first, keyset pages,
@@ -133,16 +140,18 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	metrics := observe.NewMetrics()
 	metrics.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
+	payLimits := overload.LimitsFor(pools.Payments)
+	payLimits.Concurrency, payLimits.Queue = PaymentsAtOnce, 4*PaymentsAtOnce
 	for _, r := range []struct {
 		pattern string
 		handle  http.HandlerFunc
-		pool    *pgxpool.Pool
+		limits  overload.Limits
 	}{
-		{"GET /users/{id}/orders", s.orders, pools.Orders},
-		{"GET /products/{id}", s.product, pools.Orders},
-		{"POST /payments", s.pay, pools.Payments},
+		{"GET /users/{id}/orders", s.orders, overload.LimitsFor(pools.Orders)},
+		{"GET /products/{id}", s.product, overload.LimitsFor(pools.Orders)},
+		{"POST /payments", s.pay, payLimits},
 	} {
-		limits := overload.LimitsFor(r.pool)
+		limits := r.limits
 		limits.PerClient, limits.Burst, limits.Client = client.rate, client.burst, client.name
 		h, err := admit(r.handle, limits)
 		if err != nil {
