@@ -228,7 +228,7 @@ func TestRelayRunFinishesThePaymentAtHandWhenStopped(t *testing.T) {
 	assert.Zero(t, unsent)
 }
 
-func TestBackgroundWorkRefusesWhatCannotWork(t *testing.T) {
+func TestReconcilerAndRelayRunRefuseWhatCannotWork(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	gw := bgGateway(t)
 	_, err := scalablebreaker.NewReconciler(nil, gw.Client(), time.Second, bgGuard(t))
