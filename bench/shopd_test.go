@@ -181,23 +181,6 @@ func TestShopdWiringsAgree(t *testing.T) {
 	})
 }
 
-func TestShopdScalableServesMetrics(t *testing.T) {
-	db := pgtest.Shop(t, shop.Small)
-	gw := startGateway(t)
-	base, _ := startShopd(t, shopd.Scalable, db, gw.Client())
-	id, _ := shop.Small.UserWithOrders(10)
-	require.Equal(t, http.StatusOK, getJSON(t, fmt.Sprintf("%s/users/%d/orders", base, id), nil))
-	require.Equal(t, http.StatusBadRequest, getJSON(t, base+"/users/x/orders", nil))
-	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(body), `shop_requests_total{op="GET /users/{id}/orders"} 2`, "both requests, under the route, not the URL")
-	assert.NotContains(t, string(body), fmt.Sprintf("/users/%d/", id), "no series per user")
-}
-
 // statementCounter counts the statements sent on a pool: the tracer a pool
 // had before the service added its own.
 type statementCounter struct{ n atomic.Int64 }

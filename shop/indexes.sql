@@ -45,3 +45,7 @@ ALTER TABLE payments ADD CONSTRAINT payments_user_id_idempotency_key_key UNIQUE 
 
 -- The relay's next batch: unsent payments in queue order (lesson 10).
 CREATE INDEX payment_outbox_unsent_idx ON payment_outbox (id) WHERE sent_at IS NULL;
+
+-- The reconciler's next payment: pending ones, by the end of their lease
+-- (lesson 17). Few are pending at any time, so the index stays small.
+CREATE INDEX payments_stale_idx ON payments (lease_expires_at) WHERE status = 'pending';

@@ -160,7 +160,9 @@ func run() error {
 		}
 		key := make([]byte, 32)
 		rand.Read(key)
-		svc, err := shopd.New(ctx, shopd.Config{Impl: impl, DB: cfg, Gateway: fake.Client(), CursorKey: key})
+		// No limit per client: this one process plays every user, from one
+		// address.
+		svc, err := shopd.New(ctx, shopd.Config{Impl: impl, DB: cfg, Gateway: fake.Client(), CursorKey: key, ClientRate: -1})
 		if err != nil {
 			return err
 		}

@@ -3,10 +3,14 @@
 //
 //	GET  /users/{id}/orders?limit=&cursor=  a user and their orders
 //	GET  /products/{id}                     a product
-//	GET  /metrics                           Prometheus metrics (scalable wiring)
 //	POST /payments                          {"user_id":1,"amount_cents":1250,"currency":"EUR","reference":"order-1"}
 //	                                        with an Idempotency-Key header (printable
 //	                                        ASCII, at most 255 bytes)
+//
+// and, on the admin address (-admin-addr, loopback by default; scalable
+// wiring), what its operators read:
+//
+//	GET  /metrics                           Prometheus metrics
 //
 // Usage:
 //
@@ -20,7 +24,17 @@
 // the generated shop into it once (seconds), and reuses it later; it touches
 // no database it did not create. Without -gateway, payments go to a fake
 // gateway in the process. SIGINT or SIGTERM stops it gracefully: requests in
-// flight finish first.
+// flight finish first, then the background work (the scalable wiring's
+// outbox relay and reconciler of stale payments) finishes the payment at
+// hand, all within -grace.
+//
+// The scalable wiring serves each client at most -client-rate requests a
+// second on each route, in bursts of -client-burst, and answers 429 beyond
+// (-client-rate=0: no limit). A client is the host of the connection's
+// remote address; behind a proxy, every request comes from the proxy, and
+// -client-header names the header the proxy sets to the real client
+// (X-Forwarded-For, X-Real-IP): set it only when every request comes
+// through that proxy, since a client may send any header.
 //
 // The scalable wiring traces -trace-sample of its requests (1% by default; 0
 // turns tracing off): a span per request and one per query. -trace-file
@@ -39,6 +53,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -52,6 +67,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"golang.org/x/sync/errgroup"
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
@@ -86,6 +102,10 @@ func run() error {
 	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
 	traceSample := flag.Float64("trace-sample", 0.01, "fraction of requests traced by the scalable wiring, 0 to 1 (0: no tracing, and no trace ids in the logs)")
 	traceFile := flag.String("trace-file", "", "file to write the sampled traces' spans to, as JSON lines (default: none; sampling still gives the logs their trace ids)")
+	adminAddr := flag.String("admin-addr", "127.0.0.1:9090", "address of the admin server, GET /metrics (scalable wiring); empty: none. Keep it off the public network")
+	clientRate := flag.Float64("client-rate", shopd.DefaultClientRate, "requests a second each client is served on each route (scalable wiring), 429 beyond; 0: no limit per client")
+	clientBurst := flag.Int("client-burst", shopd.DefaultClientBurst, "the burst of -client-rate: requests a client may send at once")
+	clientHeader := flag.String("client-header", "", "header naming the client, set by a trusted proxy in front of the service (its last comma-separated value: X-Forwarded-For, X-Real-IP); default: the remote address")
 	flag.Parse()
 	if *impl == shopd.Scalable {
 		// JSON lines with trace ids (lesson 15); the naive wiring logs as
@@ -107,6 +127,10 @@ func run() error {
 		return fmt.Errorf("-grace %v: want 0 or more", *grace)
 	case *gatewayURL != "" && !isHTTPURL(*gatewayURL):
 		return fmt.Errorf("-gateway %s: want an http:// or https:// URL", shop.Quote(*gatewayURL))
+	case !(*clientRate >= 0) || math.IsInf(*clientRate, 0):
+		return fmt.Errorf("-client-rate %v: want 0 (no limit) or more requests a second", *clientRate)
+	case *clientRate > 0 && *clientBurst < 1:
+		return fmt.Errorf("-client-burst %d: want at least 1", *clientBurst)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -165,7 +189,11 @@ func run() error {
 	}()
 	key := make([]byte, 32)
 	rand.Read(key) // page tokens last as long as the process
-	scfg := shopd.Config{Impl: *impl, DB: cfg, Gateway: gw, CursorKey: key}
+	scfg := shopd.Config{Impl: *impl, DB: cfg, Gateway: gw, CursorKey: key,
+		ClientRate: *clientRate, ClientBurst: *clientBurst, ClientHeader: *clientHeader}
+	if *clientRate == 0 {
+		scfg.ClientRate = -1 // Config's 0 is the default; the flag's is none
+	}
 	if tp != nil {
 		scfg.Tracer = tp
 	}
@@ -178,11 +206,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	servers, ctx := errgroup.WithContext(ctx) // one stopping stops the other
+	if *adminAddr != "" && svc.AdminHandler() != nil {
+		adminLn, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("-admin-addr: %w", err)
+		}
+		slog.Info("admin", "metrics", "http://"+adminLn.Addr().String()+"/metrics")
+		servers.Go(func() error { return svc.ServeAdmin(ctx, adminLn, *grace) })
+	} else if *adminAddr != "" {
+		slog.Info("no admin server: the naive wirings count nothing", "impl", svc.Impl())
+	}
 	slog.Info("serving", "impl", svc.Impl(), "addr", "http://"+ln.Addr().String(), "rtt", *rtt)
-	if err := svc.Serve(ctx, ln, *grace); err != nil {
+	servers.Go(func() error { return svc.Serve(ctx, ln, *grace) })
+	if err := servers.Wait(); err != nil {
 		return err
 	}
-	slog.Info("stopped: every request in flight was answered")
+	slog.Info("stopped: every request in flight was answered, the background work finished")
 	return nil
 }
 

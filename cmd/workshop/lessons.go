@@ -51,7 +51,7 @@ var exercises = []exercise{
 	{9, "lessons/09-retries.md", "exercises/retry", []string{"bench/retry_test.go"}, true,
 		"Forwarding the key to the gateway is not enough: what does your own table hold when fifty " +
 			"callers with one key arrive at once? Let the database decide who goes first."},
-	{10, "lessons/10-circuit-breaker.md", "exercises/breaker", []string{"bench/breaker_test.go"}, true,
+	{10, "lessons/10-circuit-breaker.md", "exercises/breaker", []string{"bench/breaker_test.go", "bench/breaker_background_test.go"}, true,
 		"After a few failures in a row, stop calling the gateway for a while, and write the payment " +
 			"somewhere it will be picked up from when the gateway is back."},
 	{11, "lessons/11-bulkheads.md", "exercises/bulkhead", []string{"bench/bulkhead_test.go"}, true,
@@ -78,7 +78,7 @@ var exercises = []exercise{
 		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +
 			"answer at once, and say when to come back. Give the turn back however the request ends."},
 	{17, "lessons/17-capstone.md", "exercises/capstone",
-		[]string{"bench/shopd_exercise_test.go", "bench/shopd_test.go", "bench/exercise17_test.go"}, true,
+		[]string{"bench/shopd_exercise_test.go", "bench/shopd_test.go", "bench/shopd_ops_test.go", "bench/shopd_faults_test.go", "bench/exercise17_test.go"}, true,
 		"A page is a question for the database, not a slice of everything it holds: ask for one more " +
 			"row than the page, and let the token say where the page ended."},
 	{18, "lessons/18-replicas.md", "exercises/replica",

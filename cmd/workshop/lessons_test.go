@@ -47,7 +47,7 @@ var (
 	placeholder = regexp.MustCompile(`<[a-z][^<>]*>`)
 	// outputFlags are the flags by which go test and the harness write files.
 	outputFlags = []string{"o", "cpuprofile", "memprofile", "blockprofile", "mutexprofile", "trace",
-		"coverprofile", "outputdir", "explain-out", "hostile-out"}
+		"coverprofile", "outputdir", "explain-out", "hostile-out", "drill-out"}
 	// maintainerOnly are the commands that rewrite tracked files or drop
 	// other people's databases.
 	maintainerOnly = []string{"./cmd/lessons", "measure.sh", "./cmd/dropdbs"}

@@ -73,6 +73,19 @@ type Config struct {
 	// Timeout). Nil means vegeta's default client: keep-alive, up to
 	// 10,000 idle connections per host.
 	Client *http.Client
+	// OnAnswer, if not nil, is called with each request's answer as it
+	// comes in, one call at a time: what a step's sums cannot say, such as
+	// when the failures of a fault drill stopped.
+	OnAnswer func(Answer)
+}
+
+// Answer is what one request got.
+type Answer struct {
+	Method, URL string
+	Sent        time.Time     // when it left
+	Latency     time.Duration // until its answer, or until the client gave up
+	Status      int           // the HTTP status; 0 for no answer
+	Timeout     bool          // given up on by the client after Timeout
 }
 
 // Step is what one step of load saw.
@@ -305,6 +318,10 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		}
 		latencies = append(latencies, latency)
 		total += latency
+		if cfg.OnAnswer != nil {
+			cfg.OnAnswer(Answer{Method: res.Method, URL: res.URL, Sent: res.Timestamp, Latency: res.Latency,
+				Status: int(res.Code), Timeout: res.Code == 0 && isTimeout(res.Error)})
+		}
 		if first.IsZero() || res.Timestamp.Before(first) {
 			first = res.Timestamp
 		}

@@ -258,3 +258,34 @@ func TestWriteBenchIsReadByTheReport(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenReportsEachAnswer(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seq, _ := strconv.Atoi(r.URL.Query().Get("seq")); seq%2 == 1 {
+			http.Error(w, "odd", http.StatusServiceUnavailable)
+		}
+	}))
+	var answers []load.Answer
+	start := time.Now()
+	cfg := load.Config{Targets: get(url), Duration: 200 * time.Millisecond, OnAnswer: func(a load.Answer) { answers = append(answers, a) }}
+	steps, err := load.Open(t.Context(), cfg, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(answers) != steps[0].Requests {
+		t.Fatalf("%d answers reported for %d requests", len(answers), steps[0].Requests)
+	}
+	for _, a := range answers {
+		seq, err := strconv.Atoi(a.URL[len(url)+len("/?seq="):])
+		if err != nil {
+			t.Fatalf("answer for %q: %v", a.URL, err)
+		}
+		want := http.StatusOK
+		if seq%2 == 1 {
+			want = http.StatusServiceUnavailable
+		}
+		if a.Method != http.MethodGet || a.Status != want || a.Timeout || a.Sent.Before(start) || a.Latency <= 0 {
+			t.Errorf("answer %+v, want GET answered %d after the start", a, want)
+		}
+	}
+}

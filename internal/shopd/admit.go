@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"works-vs-scales/scalable/observe"
 	"works-vs-scales/scalable/overload"
 )
 
@@ -15,9 +16,11 @@ const (
 )
 
 // admit returns next behind overload.Admit with limits (lesson 16): served
-// at once, queued briefly, or refused at once with 503 and Retry-After. The
-// refusals are answered in the service's error shape (ErrorBody) rather than
-// Admit's own, so that a client reads every error of the service one way.
+// at once, queued briefly, or refused at once with 503 and Retry-After (429
+// for a client above its rate). The refusals are answered in the service's
+// error shape (ErrorBody) rather than Admit's own, so that a client reads
+// every error of the service one way, and marked as sheds for the metrics
+// (observe.Shed): the service protecting itself, not failing.
 func admit(next http.Handler, limits overload.Limits) (http.Handler, error) {
 	inner, err := overload.Admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := r.Context().Value(refusalKey{}).(*refusalWriter)
@@ -28,7 +31,7 @@ func admit(next http.Handler, limits overload.Limits) (http.Handler, error) {
 		return nil, fmt.Errorf("shopd: admission control: %w", err)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rw := &refusalWriter{ResponseWriter: w}
+		rw := &refusalWriter{ResponseWriter: w, ctx: r.Context()}
 		inner.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), refusalKey{}, rw)))
 	}), nil
 }
@@ -40,6 +43,7 @@ type refusalKey struct{}
 // a refusal's body into an ErrorBody, keeping its status and Retry-After.
 type refusalWriter struct {
 	http.ResponseWriter
+	ctx                context.Context // the request's, to mark a refusal shed
 	admitted, answered bool
 }
 
@@ -49,6 +53,7 @@ func (w *refusalWriter) WriteHeader(code int) {
 		return
 	}
 	w.answered = true
+	observe.Shed(w.ctx)
 	detail := ErrorDetail{Code: CodeOverloaded, Message: "the service is at capacity: try again after Retry-After seconds"}
 	if code == http.StatusTooManyRequests {
 		detail = ErrorDetail{Code: CodeRateLimited, Message: "too many requests from this client: try again after Retry-After seconds"}

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	naivecaching "works-vs-scales/naive/caching"
 	"works-vs-scales/scalable/breaker"
 	scalablecaching "works-vs-scales/scalable/caching"
 	"works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
 )
 
 // ErrorBody is the JSON of every error the service answers, in both wirings:
@@ -52,6 +56,7 @@ const (
 	CodeProductMissing = "product_not_found"
 	CodeDeadline       = "deadline_exceeded"
 	CodeGatewayOpen    = "gateway_unavailable"
+	CodeUnavailable    = "unavailable"
 	CodeInternal       = "internal"
 	CodeNoRoute        = "no_route"
 	CodeWrongMethod    = "method_not_allowed"
@@ -104,10 +109,37 @@ func status(err error) (int, ErrorDetail) {
 	case errors.Is(err, breaker.ErrOpen):
 		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeGatewayOpen, Message: "the payment gateway is unavailable"}
 	case errors.Is(err, context.DeadlineExceeded):
+		// Pool exhaustion too: a request that waited its deadline for a
+		// connection gets pgxpool's context.DeadlineExceeded.
 		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeDeadline, Message: "the request took longer than its deadline"}
+	case unavailable(err):
+		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: "a service this request needs is unavailable: try again after Retry-After seconds"}
 	default:
 		return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error"}
 	}
+}
+
+// unavailable reports whether err says that a service the request needs,
+// the database or the payment gateway, is down, restarting or out of reach,
+// rather than that the request is wrong: a connection refused, reset or
+// closed (the database restarted, a proxy or a load balancer dropped it),
+// PostgreSQL shutting down or starting (SQLSTATE 57P01–57P03, 57P05), a
+// connection failure (class 08), too many connections (53300), or the
+// gateway's own outage (gateway.IsOutage: a 5xx, 408 or 429 after the
+// tries). The same request may pass later: the answer is 503 with
+// Retry-After, not 500.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		code := pgErr.Code
+		return strings.HasPrefix(code, "08") || code == "53300" ||
+			code == "57P01" || code == "57P02" || code == "57P03" || code == "57P05"
+	}
+	// A connection's failure is a net.Error (refused, reset), io.EOF or
+	// io.ErrUnexpectedEOF (closed), or pgx's closed connection, wrapped as
+	// the database's or the gateway's client returns it; gateway.IsOutage
+	// reads the transport's errors, whoever's they are.
+	return errors.Is(err, pgconn.ErrConnClosed) || gateway.IsOutage(err)
 }
 
 // fieldErrors lists every *validation.ValidationError joined in err.
@@ -145,7 +177,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 	}
-	if code == http.StatusServiceUnavailable {
+	if code == http.StatusServiceUnavailable || code == http.StatusConflict {
+		// An outage, or a payment another call is making: the same request
+		// may pass in a moment.
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, ErrorBody{Error: detail})

@@ -6,12 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
 
 	"works-vs-scales/scalable/breaker"
 	"works-vs-scales/scalable/bulkhead"
@@ -36,6 +42,20 @@ const (
 	// BreakerThreshold failures in a row open the breaker, for BreakerOpenFor.
 	BreakerThreshold = 5
 	BreakerOpenFor   = 5 * time.Second
+	// RelayEvery is how often the outbox relay sends the queued payments,
+	// and ReconcileEvery how often the reconciler settles the stale pending
+	// ones, both on a pool of their own of WorkerConns connections: the
+	// background work never takes a request's connection.
+	RelayEvery     = time.Second
+	ReconcileEvery = time.Second
+	WorkerConns    = 2
+	// PaymentsAtOnce is how many payments the scalable wiring serves at
+	// once. A payment holds a connection for two short statements only,
+	// and waits on the gateway in between, for up to three of its
+	// timeouts, holding none: what limits it is the gateway, not the pool.
+	// Admitted by the pool's size, as the reads are, two payments would be
+	// served at once, ten a second at 200 ms a charge.
+	PaymentsAtOnce = 32
 )
 
 // scalable is the wiring the lessons build: validation first, keyset pages,
@@ -54,69 +74,167 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
+	client, err := clientLimits(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
 	db := cfg.DB
 	if cfg.Tracer != nil {
 		db = observe.TracePool(db, cfg.Tracer)
 	}
+	svc := &Service{impl: Scalable}
+	fail := func(err error) (*Service, error) {
+		svc.Close()
+		return nil, fmt.Errorf("shopd: %w", err)
+	}
 	pools, err := bulkhead.OpenPools(ctx, db, bulkhead.DefaultSizes)
 	if err != nil {
-		return nil, fmt.Errorf("shopd: %w", err)
+		return fail(err)
 	}
+	svc.close = append(svc.close, pools.Close)
+	svc.pools = []*pgxpool.Pool{pools.Orders, pools.Search, pools.Payments}
 	products, err := caching.NewProducts(pools.Orders, caching.Options{TTL: ProductTTL, MaxEntries: ProductCacheSize})
 	if err != nil {
-		pools.Close()
-		return nil, fmt.Errorf("shopd: %w", err)
+		return fail(err)
 	}
+	svc.close = append(svc.close, products.Close)
 	guard, err := breaker.NewBreaker(BreakerThreshold, BreakerOpenFor)
-	if err == nil {
-		var payments *breaker.Payments
-		payments, err = breaker.NewPayments(pools.Payments, cfg.Gateway, GatewayTimeout, guard)
-		if err == nil {
-			s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
-			// Each route's requests, errors and latencies are counted under
-			// its pattern, never its URL (lesson 15), and served on /metrics;
-			// each workload admits what its pool can serve in time (lesson 16).
-			metrics := observe.NewMetrics()
-			mux := http.NewServeMux()
-			for _, r := range []struct {
-				pattern string
-				handle  http.HandlerFunc
-				pool    *pgxpool.Pool
-			}{
-				{"GET /users/{id}/orders", s.orders, pools.Orders},
-				{"GET /products/{id}", s.product, pools.Orders},
-				{"POST /payments", s.pay, pools.Payments},
-			} {
-				h, aerr := admit(r.handle, overload.LimitsFor(r.pool))
-				if aerr != nil {
-					err = aerr
-					break
-				}
-				h = metrics.Instrument(r.pattern, h)
-				if cfg.Tracer != nil {
-					// Outermost, so that a refused request has its span
-					// too (lesson 15).
-					h = observe.TraceRequests(cfg.Tracer, r.pattern, h)
-				}
-				mux.Handle(r.pattern, h)
+	if err != nil {
+		return fail(err)
+	}
+	payments, err := breaker.NewPayments(pools.Payments, cfg.Gateway, GatewayTimeout, guard)
+	if err != nil {
+		return fail(err)
+	}
+	// The payments the service takes are finished in the background (lesson
+	// 10's relay sends the queued ones, its reconciler settles those whose
+	// maker died), behind the same breaker, on a pool of their own (lesson
+	// 11).
+	workerDB := cfg.DB.Copy()
+	workerDB.MaxConns = WorkerConns
+	workerPool, err := pgxpool.NewWithConfig(ctx, workerDB)
+	if err != nil {
+		return fail(fmt.Errorf("open the background work's pool: %w", err))
+	}
+	svc.close = append(svc.close, workerPool.Close)
+	relay, err := breaker.NewRelay(workerPool, cfg.Gateway, GatewayTimeout, guard)
+	if err != nil {
+		return fail(err)
+	}
+	reconciler, err := breaker.NewReconciler(workerPool, cfg.Gateway, GatewayTimeout, guard)
+	if err != nil {
+		return fail(err)
+	}
+	logWorkError := func(err error) { slog.Warn("background work", "err", err) }
+	svc.workers = []func(context.Context) error{
+		func(ctx context.Context) error { return relay.Run(ctx, RelayEvery, logWorkError) },
+		func(ctx context.Context) error { return reconciler.Run(ctx, ReconcileEvery, logWorkError) },
+	}
+
+	s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
+	// Each route's requests, statuses, sheds, errors and latencies are
+	// counted under its pattern, never its URL (lesson 15), with the Go
+	// runtime's and the process's own, on the admin handler; each workload
+	// admits what its pool can serve in time, and each client its share
+	// (lesson 16).
+	metrics := observe.NewMetrics()
+	metrics.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	payLimits := overload.LimitsFor(pools.Payments)
+	payLimits.Concurrency, payLimits.Queue = PaymentsAtOnce, 4*PaymentsAtOnce
+	for _, r := range []struct {
+		pattern string
+		handle  http.HandlerFunc
+		limits  overload.Limits
+	}{
+		{"GET /users/{id}/orders", s.orders, overload.LimitsFor(pools.Orders)},
+		{"GET /products/{id}", s.product, overload.LimitsFor(pools.Orders)},
+		{"POST /payments", s.pay, payLimits},
+	} {
+		limits := r.limits
+		limits.PerClient, limits.Burst, limits.Client = client.rate, client.burst, client.name
+		h, err := admit(r.handle, limits)
+		if err != nil {
+			return fail(err)
+		}
+		h = metrics.Instrument(r.pattern, h)
+		if cfg.Tracer != nil {
+			// Outermost, so that a refused request has its span
+			// too (lesson 15).
+			h = observe.TraceRequests(cfg.Tracer, r.pattern, h)
+		}
+		mux.Handle(r.pattern, h)
+	}
+	admin := http.NewServeMux()
+	admin.Handle("GET /metrics", metrics.Handler())
+	svc.handler = limitBody(routes(mux))
+	svc.admin = routes(admin)
+	return svc, nil
+}
+
+// clientLimit is the limit per client of the scalable wiring's routes.
+type clientLimit struct {
+	rate  rate.Limit
+	burst int
+	name  func(*http.Request) string // nil: the remote address's host
+}
+
+// clientLimits returns the limit per client cfg asks for, its defaults
+// filled in, or an error wrapping shop.ErrInvalidConfig.
+func clientLimits(cfg Config) (clientLimit, error) {
+	switch {
+	case math.IsNaN(cfg.ClientRate) || math.IsInf(cfg.ClientRate, 0):
+		return clientLimit{}, fmt.Errorf("client rate %v: want a number of requests a second: %w", cfg.ClientRate, shop.ErrInvalidConfig)
+	case cfg.ClientRate < 0:
+		return clientLimit{}, nil // no limit per client
+	case cfg.ClientRate == 0:
+		cfg.ClientRate, cfg.ClientBurst = DefaultClientRate, DefaultClientBurst
+	case cfg.ClientBurst < 1:
+		return clientLimit{}, fmt.Errorf("client rate %v with a burst of %d: want at least 1: %w", cfg.ClientRate, cfg.ClientBurst, shop.ErrInvalidConfig)
+	}
+	limit := clientLimit{rate: rate.Limit(cfg.ClientRate), burst: cfg.ClientBurst}
+	if cfg.ClientHeader != "" {
+		if !validHeaderName(cfg.ClientHeader) {
+			return clientLimit{}, fmt.Errorf("client header %s: not a header name: %w", shop.Quote(cfg.ClientHeader), shop.ErrInvalidConfig)
+		}
+		limit.name = clientFromHeader(cfg.ClientHeader)
+	}
+	return limit, nil
+}
+
+// clientFromHeader returns a function naming a request's client by the last
+// comma-separated value of header (the hop the trusted proxy added), or, for
+// a request without it, by the host of its remote address.
+func clientFromHeader(header string) func(*http.Request) string {
+	return func(r *http.Request) string {
+		values := r.Header.Values(header)
+		if len(values) > 0 {
+			last := values[len(values)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
 			}
-			mux.Handle("GET /metrics", metrics.Handler())
-			if err != nil {
-				products.Close()
-				pools.Close()
-				return nil, fmt.Errorf("shopd: %w", err)
+			if name := strings.TrimSpace(last); name != "" {
+				return name
 			}
-			return &Service{
-				impl:    Scalable,
-				handler: limitBody(routes(mux)),
-				pools:   []*pgxpool.Pool{pools.Orders, pools.Search, pools.Payments},
-				close:   []func(){pools.Close, products.Close},
-			}, nil
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	}
+}
+
+// validHeaderName reports whether name is an HTTP header name: one or more
+// of RFC 9110's token characters.
+func validHeaderName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
 		}
 	}
-	products.Close()
-	pools.Close()
-	return nil, fmt.Errorf("shopd: %w", err)
+	return name != ""
 }
 
 // limitBody refuses to read more than MaxBodyBytes of any request's body.

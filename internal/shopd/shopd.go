@@ -3,11 +3,14 @@
 // with naive/nplusone (2+N queries, every order at once) and takes payments
 // with naive/breaker (retries, no breaker); the scalable one validates every
 // input, pages with scalable/pagination's keyset, answers within a deadline
-// from the bulkhead pools of scalable/bulkhead, serves products through
-// scalable/caching, takes payments behind scalable/breaker's circuit
-// breaker and outbox, counts every route's requests, errors and latencies on
-// GET /metrics with scalable/observe, and, given a tracer, traces each request
-// and its queries.
+// from the bulkhead pools of scalable/bulkhead, admits what each pool can
+// serve and a fair share per client with scalable/overload, serves products
+// through scalable/caching, takes payments behind scalable/breaker's circuit
+// breaker and outbox, runs that lesson's relay and reconciler in the
+// background so that every payment ends charged and recorded or refused and
+// uncharged, counts every route's requests, statuses, sheds, errors and
+// latencies with scalable/observe on an admin handler of its own, and, given
+// a tracer, traces each request and its queries.
 //
 // The handlers hold no logic of their own but parsing, mapping errors to
 // statuses, and encoding JSON: what each wiring does is what its lessons
@@ -18,9 +21,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -87,14 +92,45 @@ type Config struct {
 	// records carry its trace id. Nil traces nothing. Ignored by the naive
 	// wirings.
 	Tracer trace.TracerProvider
+	// ClientRate is how many requests a second one client is served on
+	// each route of the scalable wiring, in bursts of up to ClientBurst;
+	// a client above it gets 429 and when to come back (lesson 16). 0 means
+	// DefaultClientRate and DefaultClientBurst; a negative rate sets no
+	// limit per client. Ignored by the naive wirings.
+	ClientRate  float64
+	ClientBurst int
+	// ClientHeader, if not empty, names the header that names a request's
+	// client: its last comma-separated value, the one the proxy in front
+	// of the service appended (X-Forwarded-For) or set (X-Real-IP). Set it
+	// only behind a proxy that sets the header on every request: a client
+	// can send any header, and one that names itself anew each time has no
+	// limit. Empty: the client is the host of the request's remote address.
+	ClientHeader string
 }
 
-// Service is the shop's HTTP API in one wiring, with the pools it opened.
+// The limit per client the scalable wiring sets when Config sets none: a
+// person's browser or app asks a route a few times a second at most, and a
+// program that asks more is told to slow down before it takes the turns of
+// everyone else.
+const (
+	DefaultClientRate  = 20
+	DefaultClientBurst = 40
+)
+
+// Service is the shop's HTTP API in one wiring, with the pools it opened
+// and the work it runs in the background while it serves.
 type Service struct {
 	impl    string
 	handler http.Handler
+	admin   http.Handler                  // nil for a wiring that has no metrics
+	workers []func(context.Context) error // run by Serve until it shuts down
 	pools   []*pgxpool.Pool
 	close   []func()
+
+	startWork sync.Once
+	work      context.Context    // the workers', cancelled to stop them
+	stopWork  context.CancelFunc // by Serve's shutdown, or by Close
+	running   sync.WaitGroup     // the workers Serve started
 }
 
 // New opens the pools cfg asks for and returns the service, or an error
@@ -107,14 +143,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Gateway == nil {
 		return nil, fmt.Errorf("shopd: no payment gateway: %w", shop.ErrInvalidConfig)
 	}
+	var svc *Service
+	var err error
 	switch cfg.Impl {
 	case Naive, Join, Page:
-		return newNaive(ctx, cfg)
+		svc, err = newNaive(ctx, cfg)
 	case Scalable:
-		return newScalable(ctx, cfg)
+		svc, err = newScalable(ctx, cfg)
 	default:
 		return nil, fmt.Errorf("shopd: %s (want one of %s): %w", shop.Quote(cfg.Impl), strings.Join(Impls(), ", "), ErrUnknownImpl)
 	}
+	if err != nil {
+		return nil, err
+	}
+	svc.work, svc.stopWork = context.WithCancel(context.Background())
+	return svc, nil
 }
 
 // Impl returns the wiring the service runs.
@@ -122,6 +165,15 @@ func (s *Service) Impl() string { return s.impl }
 
 // Handler returns the service's routes.
 func (s *Service) Handler() http.Handler { return s.handler }
+
+// AdminHandler returns what the service shows its operators, apart from its
+// API: GET /metrics, in Prometheus's text format (the routes' requests,
+// responses by status class, sheds, errors and latencies, the Go runtime's
+// and the process's). It is nil for the naive wirings, which count nothing.
+// Serve it on an address of its own (ServeAdmin), reachable from the
+// monitoring only, never on the API's: what the service counts is not its
+// clients' business.
+func (s *Service) AdminHandler() http.Handler { return s.admin }
 
 // PoolStats returns the statistics of the service's pools, added up: how
 // many connections are in use, and how long requests waited for one.
@@ -147,21 +199,66 @@ type PoolStats struct {
 	EmptyAcquireCount int64         // how many of them had to wait
 }
 
-// Close closes the service's pools and what else New opened. It does not
-// wait for requests: Serve drains them first.
+// Close stops the background work Serve started and waits for it to finish
+// the payment at hand, then closes the service's pools and what else New
+// opened. It does not wait for requests: Serve drains them first.
 func (s *Service) Close() {
+	if s.stopWork != nil {
+		s.stopWork()
+	}
+	s.running.Wait()
 	for i := len(s.close) - 1; i >= 0; i-- {
 		s.close[i]()
 	}
 }
 
-// Serve serves the service on ln until ctx is done, then shuts the server
-// down gracefully: it stops accepting, lets the requests in flight finish
-// within grace, and returns. It returns nil after a graceful shutdown, or
-// the error that stopped the server.
+// Serve serves the service's API on ln, and runs its background work (the
+// scalable wiring's outbox relay and reconciler of stale payments, started
+// by the first Serve), until ctx is done; then it shuts down gracefully: it
+// stops accepting, lets the requests in flight finish, then stops the
+// background work, which finishes the payment at hand, all within grace, and
+// returns. It returns nil after a graceful shutdown, or the error that
+// stopped the server or the shutdown.
 func (s *Service) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	s.startWork.Do(func() {
+		for _, w := range s.workers {
+			s.running.Go(func() {
+				if err := w(s.work); err != nil {
+					slog.Error("background work stopped", "err", err)
+				}
+			})
+		}
+	})
+	return serveHTTP(ctx, s.handler, ln, grace, func(shutdown context.Context) error {
+		// The requests are answered: no payment is queued after this.
+		s.stopWork()
+		done := make(chan struct{})
+		go func() { s.running.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-shutdown.Done():
+			return fmt.Errorf("shopd: background work not stopped within the grace: %w", shutdown.Err())
+		}
+	})
+}
+
+// ServeAdmin serves AdminHandler on ln until ctx is done, then shuts it
+// down gracefully within grace, as Serve does. It refuses a service without
+// one.
+func (s *Service) ServeAdmin(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	if s.admin == nil {
+		return fmt.Errorf("shopd: the %s wiring has no admin handler: %w", s.impl, shop.ErrInvalidConfig)
+	}
+	return serveHTTP(ctx, s.admin, ln, grace, nil)
+}
+
+// serveHTTP serves h on ln until ctx is done, then shuts the server down
+// within grace: it stops accepting and lets the requests in flight finish;
+// then, if drain is not nil, it calls drain with what is left of the grace.
+func serveHTTP(ctx context.Context, h http.Handler, ln net.Listener, grace time.Duration, drain func(context.Context) error) error {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           h,
 		ReadHeaderTimeout: ReadTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -171,17 +268,30 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, grace time.Duratio
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		if drain != nil {
+			shutdown, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			err = errors.Join(err, drain(shutdown))
+		}
 		return fmt.Errorf("shopd: serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := srv.Shutdown(shutdown); err != nil {
 		srv.Close()
+		if drain != nil {
+			err = errors.Join(err, drain(shutdown))
+		}
 		return fmt.Errorf("shopd: shut down within %v: %w", grace, err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shopd: serve on %s: %w", ln.Addr(), err)
+	}
+	if drain != nil {
+		if err := drain(shutdown); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,16 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"works-vs-scales/scalable/overload"
 	"works-vs-scales/scalable/pagination"
@@ -78,6 +83,21 @@ func TestStatusMapsTheLessonsErrors(t *testing.T) {
 		{fmt.Errorf("orders: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, CodeDeadline},
 		{&http.MaxBytesError{Limit: MaxBodyBytes}, http.StatusRequestEntityTooLarge, CodeBodyTooLarge},
 		{errors.New("connection reset by peer"), http.StatusInternalServerError, CodeInternal},
+		// Outages: the database or the gateway down, restarting, out of reach.
+		{fmt.Errorf("orders: %w", &pgconn.PgError{Code: "57P01"}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", &pgconn.PgError{Code: "57P03"}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", &pgconn.PgError{Code: "08006"}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", &pgconn.PgError{Code: "53300"}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("orders: %w", pgconn.ErrConnClosed), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("pay: 3 tries: %w", &gateway.Error{StatusCode: http.StatusServiceUnavailable}), http.StatusServiceUnavailable, CodeUnavailable},
+		{fmt.Errorf("acquire a connection: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, CodeDeadline},
+		// Not outages: the same request fails the same way again.
+		{fmt.Errorf("pay: %w", &pgconn.PgError{Code: "23505"}), http.StatusInternalServerError, CodeInternal},
+		{fmt.Errorf("pay: %w", &gateway.Error{StatusCode: http.StatusBadRequest}), http.StatusInternalServerError, CodeInternal},
+		{fmt.Errorf("pay: %w", context.Canceled), http.StatusInternalServerError, CodeInternal},
 	} {
 		status, detail := status(c.err)
 		assert.Equal(t, c.status, status, "%v", c.err)
@@ -87,6 +107,66 @@ func TestStatusMapsTheLessonsErrors(t *testing.T) {
 	assert.ElementsMatch(t, []string{"amount", "currency"}, []string{detail.Fields[0].Field, detail.Fields[1].Field}, "every wrong field")
 	_, detail = status(errors.New("password=hunter2"))
 	assert.Equal(t, "internal error", detail.Message, "an internal error says nothing of the inside")
+}
+
+func TestWriteErrorSaysWhenToComeBack(t *testing.T) {
+	for _, c := range []struct {
+		err        error
+		status     int
+		retryAfter string
+	}{
+		{fmt.Errorf("orders: %w", &pgconn.PgError{Code: "57P01"}), http.StatusServiceUnavailable, "1"},
+		{fmt.Errorf("orders: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "1"},
+		{fmt.Errorf("pay: %w", shop.ErrInProgress), http.StatusConflict, "1"},
+		{fmt.Errorf("pay: %w", shop.ErrKeyReused), http.StatusUnprocessableEntity, ""},
+		{errors.New("a bug"), http.StatusInternalServerError, ""},
+	} {
+		rec := httptest.NewRecorder()
+		writeError(rec, httptest.NewRequest(http.MethodGet, "/users/1/orders", nil), c.err)
+		assert.Equal(t, c.status, rec.Code, "%v", c.err)
+		assert.Equal(t, c.retryAfter, rec.Header().Get("Retry-After"), "%v", c.err)
+	}
+}
+
+func TestClientLimits(t *testing.T) {
+	def, err := clientLimits(Config{})
+	require.NoError(t, err)
+	assert.Equal(t, rate.Limit(DefaultClientRate), def.rate, "on by default")
+	assert.Equal(t, DefaultClientBurst, def.burst)
+	assert.Nil(t, def.name, "by default the client is the remote address's host (overload's default)")
+	off, err := clientLimits(Config{ClientRate: -1})
+	require.NoError(t, err)
+	assert.Zero(t, off.rate, "a negative rate: no limit per client")
+	for _, bad := range []Config{
+		{ClientRate: 5},
+		{ClientRate: math.NaN(), ClientBurst: 1},
+		{ClientRate: math.Inf(1), ClientBurst: 1},
+		{ClientRate: 5, ClientBurst: 1, ClientHeader: "X Forwarded"},
+		{ClientRate: 5, ClientBurst: 1, ClientHeader: "X-Real-IP\r\n"},
+	} {
+		_, err := clientLimits(bad)
+		assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%+v", bad)
+	}
+
+	byHeader, err := clientLimits(Config{ClientRate: 5, ClientBurst: 1, ClientHeader: "X-Forwarded-For"})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		header []string
+		want   string
+	}{
+		{nil, "192.0.2.7"}, // not through the proxy: the remote address
+		{[]string{"203.0.113.5"}, "203.0.113.5"},
+		{[]string{"10.0.0.1, 203.0.113.5"}, "203.0.113.5"},            // the proxy's hop is the last
+		{[]string{"spoofed", "10.0.0.1,203.0.113.5 "}, "203.0.113.5"}, // of the last header
+		{[]string{""}, "192.0.2.7"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/users/1/orders", nil)
+		r.RemoteAddr = "192.0.2.7:4242"
+		for _, v := range c.header {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		assert.Equal(t, c.want, byHeader.name(r), "X-Forwarded-For %q", c.header)
+	}
 }
 
 func TestCheckPaymentText(t *testing.T) {

@@ -10,7 +10,9 @@
 // The pieces are usable on their own, as the capstone service does:
 // [NewLogger] (slog with trace ids), [NewQueryTracer] (a pgx tracer making a
 // span per query and per batch), [NewMetrics] (request, error and latency
-// metrics, served by [Metrics.Handler] on /metrics) and [NewTracerProvider].
+// metrics, served by [Metrics.Handler] on /metrics; [Metrics.Instrument] adds
+// responses by status class, and counts the requests a handler marks with
+// [Shed] apart from errors) and [NewTracerProvider].
 //
 // Compare with works-vs-scales/naive/observe, which logs strings.
 package observe

@@ -1,8 +1,10 @@
 package observe
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,10 +22,12 @@ var LatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 // whatever the number of users. It has its own registry, served by Handler.
 // It is safe for concurrent use.
 type Metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	errors   *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	responses *prometheus.CounterVec // by op and status class (Instrument)
+	shed      *prometheus.CounterVec // refused on purpose (Instrument and Shed)
 }
 
 // NewMetrics returns Metrics registered on a registry of their own.
@@ -40,8 +44,14 @@ func NewMetrics() *Metrics {
 			Name: "shop_request_duration_seconds", Help: "Time to handle a request, by operation.",
 			Buckets: LatencyBuckets,
 		}, []string{"op"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shop_responses_total", Help: "HTTP responses, by operation and status class (2xx, 4xx, 5xx).",
+		}, []string{"op", "status"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shop_requests_shed_total", Help: "Requests refused on purpose to protect the service (admission control's 503 and 429), by operation; not errors.",
+		}, []string{"op"}),
 	}
-	m.registry.MustRegister(m.requests, m.errors, m.latency)
+	m.registry.MustRegister(m.requests, m.errors, m.latency, m.responses, m.shed)
 	return m
 }
 
@@ -94,19 +104,50 @@ func countSeries(g prometheus.Gatherer) (int, error) {
 
 // Instrument returns a handler that calls next and records each request under
 // the operation route (a fixed name such as "GET /users/{id}/orders", never
-// the URL itself, whose ids would make a series per user). A response with a
-// status of 500 or more counts as an error.
+// the URL itself, whose ids would make a series per user), and its response
+// under the route and its status class, "2xx" to "5xx": a label with five
+// values at most, where the status itself would take whatever a handler
+// writes. A response with a status of 500 or more counts as an error, unless
+// the handler refused the request on purpose and said so with [Shed]: a
+// shed is the service protecting itself, counted apart, so that an alert on
+// errors does not fire when admission control works as it should.
 func (m *Metrics) Instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
+		shed := new(bool)
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), shedKey{}, shed)))
 		var err error
-		if sw.status >= 500 {
+		switch {
+		case *shed:
+			m.shed.WithLabelValues(route).Inc()
+		case sw.status >= 500:
 			err = fmt.Errorf("%s: status %d", route, sw.status)
 		}
+		m.responses.WithLabelValues(route, statusClass(sw.status)).Inc()
 		m.Observe(route, 0, time.Since(start), err)
 	})
+}
+
+// Shed marks the request of ctx as refused on purpose (a 503 or 429 of
+// admission control), for [Metrics.Instrument] to count as shed rather than
+// as an error. Outside Instrument it does nothing.
+func Shed(ctx context.Context) {
+	if shed, ok := ctx.Value(shedKey{}).(*bool); ok {
+		*shed = true
+	}
+}
+
+// shedKey keys Instrument's flag in a request's context.
+type shedKey struct{}
+
+// statusClass returns the class of an HTTP status, "1xx" to "5xx"; "other"
+// for a status outside 100–599.
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status/100) + "xx"
 }
 
 // statusWriter remembers the status a handler wrote.

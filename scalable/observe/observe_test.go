@@ -89,6 +89,49 @@ func TestMetricsHandlerServesInstrumentedRoutes(t *testing.T) {
 	}
 }
 
+func TestInstrumentCountsShedsApartFromErrors(t *testing.T) {
+	m := observe.NewMetrics()
+	h := m.Instrument("GET /x", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("answer") {
+		case "shed":
+			observe.Shed(r.Context()) // admission control refusing on purpose
+			http.Error(w, "at capacity", http.StatusServiceUnavailable)
+		case "limited":
+			observe.Shed(r.Context())
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "down":
+			http.Error(w, "database down", http.StatusServiceUnavailable)
+		case "odd":
+			w.WriteHeader(999)
+		case "missing":
+			http.Error(w, "no", http.StatusNotFound)
+		default:
+			w.Write([]byte("ok"))
+		}
+	}))
+	for _, answer := range []string{"ok", "ok", "shed", "shed", "limited", "down", "odd", "missing"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x?answer="+answer, nil))
+	}
+	observe.Shed(t.Context()) // outside Instrument: nothing to mark, no panic
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`shop_requests_total{op="GET /x"} 8`,
+		`shop_requests_shed_total{op="GET /x"} 3`,
+		`shop_request_errors_total{op="GET /x"} 2`, // the database down and the 999, not the sheds
+		`shop_responses_total{op="GET /x",status="2xx"} 2`,
+		`shop_responses_total{op="GET /x",status="4xx"} 2`,
+		`shop_responses_total{op="GET /x",status="5xx"} 3`,
+		`shop_responses_total{op="GET /x",status="other"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}
+
 func TestNewTracerProviderRefusesBadConfig(t *testing.T) {
 	for _, fraction := range []float64{-0.1, 1.5} {
 		if _, err := observe.NewTracerProvider(fraction, tracetest.NewNoopExporter()); err == nil {

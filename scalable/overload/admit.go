@@ -177,12 +177,16 @@ func (a *admission) allow(client string) (time.Duration, bool) {
 		a.clients[client] = limiter
 	}
 	a.mu.Unlock()
-	reservation := limiter.Reserve()
-	if wait := reservation.Delay(); wait > 0 {
-		reservation.Cancel()
-		return wait, false
+	// AllowN takes a token only if there is one. (Reserve, then Cancel when
+	// it says wait, gives back less than it took while the client's other
+	// requests reserve meanwhile: a client sending many at once would be
+	// served far below its rate.)
+	now := time.Now()
+	if limiter.AllowN(now, 1) {
+		return 0, true
 	}
-	return 0, true
+	missing := 1 - limiter.TokensAt(now)
+	return time.Duration(missing / float64(limiter.Limit()) * float64(time.Second)), false
 }
 
 // remoteHost is a request's client: the host of its remote address.
