@@ -18,6 +18,7 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/redistest"
+	"works-vs-scales/internal/rttproxy"
 	naive "works-vs-scales/naive/caching"
 	scalable "works-vs-scales/scalable/caching"
 	"works-vs-scales/shop"
@@ -306,7 +307,7 @@ func TestRedisCacheIsFilledWithItsTTL(t *testing.T) {
 // faultyRedisProducts is the Redis tier reached through a proxy the test
 // drives, with the client and key prefix under it; its Redis calls time out
 // after 100 ms.
-func faultyRedisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProducts, *redis.Client, string, *pgtest.Proxy) {
+func faultyRedisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProducts, *redis.Client, string, *rttproxy.Proxy) {
 	t.Helper()
 	rdb, prefix, proxy := redistest.ClientWithFaults(t, 100*time.Millisecond)
 	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL})

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	naivebulkhead "works-vs-scales/naive/bulkhead"
 	naivecaching "works-vs-scales/naive/caching"
 	naiveexport "works-vs-scales/naive/export"
@@ -714,7 +715,7 @@ const raceChildEnv = "WVS_EXERCISE06_RACE_CHILD"
 // check both report it.
 func unlockedCacheUnderRace(t *testing.T) {
 	child := exec.Command(os.Args[0], "-test.run=^TestExercise06CheckFailsOnWrongAnswers$/^no_mutex$", "-test.v", "-test.count=1")
-	child.Env = append(os.Environ(), raceChildEnv+"=1", pgtest.EnvDatabaseURL+"="+pgtest.ServerURL(t))
+	child.Env = append(os.Environ(), raceChildEnv+"=1", workshopenv.DatabaseURL+"="+pgtest.ServerURL(t))
 	out, err := child.CombinedOutput()
 	require.Error(t, err, "the cache without a mutex passed under -race:\n%s", out)
 	require.Contains(t, string(out), "WARNING: DATA RACE")

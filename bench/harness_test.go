@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -227,9 +228,9 @@ func TestRunsShareOneServer(t *testing.T) {
 	}
 	ctx := context.Background()
 	url := pgtest.ServerURL(t)
-	parentPrefix := os.Getenv(pgtest.EnvDBPrefix) // valid, or the harness would have failed
+	parentPrefix := os.Getenv(workshopenv.DBPrefix) // valid, or the harness would have failed
 	if parentPrefix == "" {
-		parentPrefix = pgtest.DefaultPrefix
+		parentPrefix = workshopenv.DefaultPrefix
 	}
 	prefix := fmt.Sprintf("%smp%04x_", parentPrefix, rand.N(1<<16))
 	currentTemplate := prefix + strings.TrimPrefix(pgtest.TemplateName(heldScale), parentPrefix)
@@ -256,7 +257,7 @@ func TestRunsShareOneServer(t *testing.T) {
 	if strings.Contains(url, "?") {
 		childURL = url + "&pool_max_conns=2"
 	}
-	env := []string{envHoldCopies + "=1", pgtest.EnvDBPrefix + "=" + prefix, pgtest.EnvDatabaseURL + "=" + childURL}
+	env := []string{envHoldCopies + "=1", workshopenv.DBPrefix + "=" + prefix, workshopenv.DatabaseURL + "=" + childURL}
 	live := []*childRun{startChildRun(t, env...), startChildRun(t, env...)}
 	interrupted, killed := startChildRun(t, env...), startChildRun(t, env...)
 	var liveNames []string
@@ -333,9 +334,9 @@ func TestRunsShareOneServer(t *testing.T) {
 func TestDropDatabasesReclaimsTheSlotsOfEndedRuns(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.ServerURL(t)
-	parentPrefix := os.Getenv(pgtest.EnvDBPrefix)
+	parentPrefix := os.Getenv(workshopenv.DBPrefix)
 	if parentPrefix == "" {
-		parentPrefix = pgtest.DefaultPrefix
+		parentPrefix = workshopenv.DefaultPrefix
 	}
 	prefix := fmt.Sprintf("%ssl%04x_", parentPrefix, rand.N(1<<16))
 	ended, live := prefix+"run_0badc0de_replica", prefix+"run_1badc0de_replica"

@@ -24,6 +24,7 @@ import (
 
 	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/rttproxy"
 	naiveoverload "works-vs-scales/naive/overload"
 	scalableoverload "works-vs-scales/scalable/overload"
 	scalableretry "works-vs-scales/scalable/retry"
@@ -478,13 +479,13 @@ func proxiedPool(tb testing.TB, db *pgxpool.Pool, size int32, rtt time.Duration)
 	if strings.HasPrefix(cfg.ConnConfig.Host, "/") {
 		network, target = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
 	}
-	var proxy *pgtest.Proxy
+	var proxy *rttproxy.Proxy
 	tb.Cleanup(func() {
 		if proxy != nil {
 			proxy.Close()
 		}
 	})
-	proxy, err := pgtest.StartProxy(network, target, rtt)
+	proxy, err := rttproxy.Start(network, target, rtt)
 	require.NoError(tb, err)
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", uint16(proxy.Addr().Port), nil
 	cfg.MaxConns = size

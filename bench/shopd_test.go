@@ -29,6 +29,7 @@ import (
 	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/scalable/observe"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
@@ -418,9 +419,9 @@ func TestShopdShutdownDrainsRequestsInFlight(t *testing.T) {
 func TestShopdInitTouchesOnlyItsOwnDatabase(t *testing.T) {
 	server := pgtest.ServerURL(t)
 	ctx := context.Background()
-	prefix := os.Getenv(pgtest.EnvDBPrefix)
+	prefix := os.Getenv(workshopenv.DBPrefix)
 	if prefix == "" {
-		prefix = pgtest.DefaultPrefix
+		prefix = workshopenv.DefaultPrefix
 	}
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	ours, foreign := prefix+"shopd_test_"+suffix, prefix+"shopd_foreign_"+suffix

@@ -5,20 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"works-vs-scales/internal/workshopenv"
+
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
-)
-
-// The environment variables the harness reads.
-const (
-	// EnvDatabaseURL names a PostgreSQL server to use as is, e.g.
-	// postgres://postgres@127.0.0.1:5432/postgres. The harness connects to that
-	// database only to create and drop its own.
-	EnvDatabaseURL = "WORKSHOP_DATABASE_URL"
-	// EnvImage overrides the image of the container started when no URL is set.
-	EnvImage = "WORKSHOP_POSTGRES_IMAGE"
-	// EnvRTT adds a network round-trip time to every connection, e.g. "1ms".
-	EnvRTT = "WORKSHOP_RTT"
 )
 
 // DefaultImage is the PostgreSQL the container path runs: the same major
@@ -39,10 +29,10 @@ type startFunc func(ctx context.Context, image string) (url string, stop func() 
 // locate finds PostgreSQL the documented way: the URL in WORKSHOP_DATABASE_URL,
 // else a container, else an error that says how to get one.
 func locate(ctx context.Context, getenv func(string) string, start startFunc) (server, error) {
-	if url := getenv(EnvDatabaseURL); url != "" {
-		return server{url: url, origin: EnvDatabaseURL}, nil
+	if url := getenv(workshopenv.DatabaseURL); url != "" {
+		return server{url: url, origin: workshopenv.DatabaseURL}, nil
 	}
-	image := getenv(EnvImage)
+	image := getenv(workshopenv.PostgresImage)
 	if image == "" {
 		image = DefaultImage
 	}
@@ -52,7 +42,7 @@ func locate(ctx context.Context, getenv func(string) string, start startFunc) (s
 			err = errors.Join(err, stop())
 		}
 		return server{}, fmt.Errorf("%w: %s is not set and no container could be started (%v)\n\n%s",
-			ErrNoDatabase, EnvDatabaseURL, err, howToGetOne)
+			ErrNoDatabase, workshopenv.DatabaseURL, err, howToGetOne)
 	}
 	return server{url: url, origin: "container " + image, stop: stop}, nil
 }

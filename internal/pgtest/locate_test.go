@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"works-vs-scales/internal/workshopenv"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,7 +35,7 @@ func (s *starter) start(_ context.Context, image string) (string, func() error, 
 func TestLocateUsesTheURLAsIs(t *testing.T) {
 	var containers starter
 	const url = "postgres://me@db.example:5432/shop"
-	srv, err := locate(context.Background(), env(map[string]string{EnvDatabaseURL: url}), containers.start)
+	srv, err := locate(context.Background(), env(map[string]string{workshopenv.DatabaseURL: url}), containers.start)
 	require.NoError(t, err)
 	assert.Equal(t, url, srv.url)
 	assert.Nil(t, srv.stop, "nothing to stop: the harness started nothing")
@@ -53,7 +55,7 @@ func TestLocateStartsAContainerWithoutURL(t *testing.T) {
 
 func TestLocateImageCanBeOverridden(t *testing.T) {
 	var containers starter
-	_, err := locate(context.Background(), env(map[string]string{EnvImage: "postgres:17"}), containers.start)
+	_, err := locate(context.Background(), env(map[string]string{workshopenv.PostgresImage: "postgres:17"}), containers.start)
 	require.NoError(t, err)
 	assert.Equal(t, "postgres:17", containers.image)
 }
@@ -71,16 +73,4 @@ func TestLocateFailsWithTheWayOut(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.True(t, containers.stopped, "a half-started container is cleaned up")
-}
-
-func TestParseRTT(t *testing.T) {
-	for setting, want := range map[string]string{"": "0s", "1ms": "1ms", "500us": "500µs"} {
-		rtt, err := parseRTT(setting)
-		require.NoError(t, err, setting)
-		assert.Equal(t, want, rtt.String())
-	}
-	for _, bad := range []string{"1", "fast", "-1ms"} {
-		_, err := parseRTT(bad)
-		assert.ErrorContains(t, err, EnvRTT, bad)
-	}
 }

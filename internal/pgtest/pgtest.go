@@ -38,6 +38,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"works-vs-scales/internal/rttproxy"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -100,7 +102,7 @@ func (h *harness) copyForTest(tb testing.TB, s shop.Scale) string {
 // the test drives to inject faults: latency, a hang, a reset, the database
 // down and back up. The proxy adds WORKSHOP_RTT, if set, until told otherwise;
 // it is closed when the test ends.
-func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *Proxy) {
+func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *rttproxy.Proxy) {
 	tb.Helper()
 	h := open(tb)
 	name := h.copyForTest(tb, s)
@@ -257,10 +259,10 @@ func open(tb testing.TB) *harness {
 // harness is a PostgreSQL server and the databases this binary made on it.
 type harness struct {
 	server server
-	prefix string        // starts every database name
-	runID  string        // in every copy's name; its advisory lock says the run is live
-	admin  *pgxpool.Pool // the maintenance database, direct
-	proxy  *Proxy        // nil unless WORKSHOP_RTT is set
+	prefix string          // starts every database name
+	runID  string          // in every copy's name; its advisory lock says the run is live
+	admin  *pgxpool.Pool   // the maintenance database, direct
+	proxy  *rttproxy.Proxy // nil unless WORKSHOP_RTT is set
 	clones atomic.Int64
 	roles  atomic.Int64 // login roles made by LoginRole
 
@@ -282,11 +284,11 @@ type readerDB struct {
 }
 
 func start(ctx context.Context, getenv func(string) string, startContainer startFunc) (*harness, error) {
-	rtt, err := parseRTT(getenv(EnvRTT))
+	rtt, err := workshopenv.ParseRTT(getenv(workshopenv.RTT))
 	if err != nil {
 		return nil, err
 	}
-	prefix, err := parsePrefix(getenv(EnvDBPrefix))
+	prefix, err := parsePrefix(getenv(workshopenv.DBPrefix))
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +301,7 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 		return nil, errors.Join(err, h.close(ctx))
 	}
 	if err := h.connect(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", redact(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
+		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", workshopenv.Redacted(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
 	}
 	if err := h.reclaim(ctx); err != nil {
 		// Not this run's failure: what is left, the next run tries again.
@@ -410,32 +412,21 @@ func (h *harness) dropRun(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func parseRTT(setting string) (time.Duration, error) {
-	if setting == "" {
-		return 0, nil
-	}
-	rtt, err := time.ParseDuration(setting)
-	if err != nil || rtt < 0 {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 1ms or 500us", EnvRTT, setting)
-	}
-	return rtt, nil
-}
-
 // startProxyTo starts a latency proxy in front of the server cfg connects to.
-func startProxyTo(cfg *pgx.ConnConfig, rtt time.Duration) (*Proxy, error) {
+func startProxyTo(cfg *pgx.ConnConfig, rtt time.Duration) (*rttproxy.Proxy, error) {
 	network, address := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 	if strings.HasPrefix(cfg.Host, "/") {
 		network, address = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
 	}
-	return StartProxy(network, address, rtt)
+	return rttproxy.Start(network, address, rtt)
 }
 
 // newPool connects to the database name ("" for the maintenance database),
 // through proxy unless it is nil.
-func (h *harness) newPool(ctx context.Context, name string, proxy *Proxy) (*pgxpool.Pool, error) {
+func (h *harness) newPool(ctx context.Context, name string, proxy *rttproxy.Proxy) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(h.server.url)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
+		return nil, fmt.Errorf("parse %s: %w", workshopenv.DatabaseURL, err)
 	}
 	if name != "" {
 		cfg.ConnConfig.Database = name
@@ -651,12 +642,3 @@ func lockKey(name string) int64 {
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-// redact hides the password of a database URL.
-func redact(url string) string {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil || cfg.Password == "" {
-		return url
-	}
-	return strings.Replace(url, cfg.Password, "xxxxx", 1)
-}

@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"works-vs-scales/internal/rttproxy"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -34,13 +36,6 @@ import (
 // to [Main], stops it, drops the slot and removes the directory. The server
 // is a child that the kernel kills if the test binary dies; a slot left by a
 // killed run is dropped by the next run, once the run's lock shows it gone.
-
-// EnvReplicaURL names a streaming replica of the server in
-// WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
-// replica. Its user must be a superuser for [SetReplicaDelay], which changes
-// its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts back the
-// value it had, even after Ctrl-C.
-const EnvReplicaURL = "WORKSHOP_REPLICA_URL"
 
 // replicaReadyTimeout bounds the copy and the start of the replica.
 const replicaReadyTimeout = 2 * time.Minute
@@ -65,8 +60,8 @@ type replicaServer struct {
 	dir   string // the temporary directory holding its data; "" if none
 	slot  string // the replication slot on the primary; "" if none
 	cmd   *exec.Cmd
-	exit  chan struct{} // closed when cmd has exited
-	proxy *Proxy        // nil unless WORKSHOP_RTT is set
+	exit  chan struct{}   // closed when cmd has exited
+	proxy *rttproxy.Proxy // nil unless WORKSHOP_RTT is set
 
 	// ownDelay is recovery_min_apply_delay, in ms, as a replica the harness
 	// did not start had it before the first SetReplicaDelay ("" until then):
@@ -178,7 +173,7 @@ func (h *harness) startReplica(ctx context.Context) error {
 	replica.mu.Lock()
 	replica.r = r
 	replica.mu.Unlock()
-	if url := os.Getenv(EnvReplicaURL); url != "" {
+	if url := os.Getenv(workshopenv.ReplicaURL); url != "" {
 		r.url = url
 	} else if err := h.makeReplica(ctx, r); err != nil {
 		return err
@@ -202,7 +197,7 @@ func (h *harness) startReplica(ctx context.Context) error {
 		return fmt.Errorf("ask the replica whether it is one: %w", err)
 	}
 	if !inRecovery {
-		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", redact(r.url))
+		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", workshopenv.Redacted(r.url))
 	}
 	return waitForReplay(ctx, h.admin, r, replicaReadyTimeout)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -41,14 +42,6 @@ import (
 // however the process died), or nobody uses the template. A name the harness
 // cannot parse is never dropped automatically.
 
-// EnvDBPrefix starts the name of every database the harness creates, e.g.
-// wvs_alice_: trainees sharing one server can keep apart, and the harness
-// touches nothing outside its prefix.
-const EnvDBPrefix = "WORKSHOP_DB_PREFIX"
-
-// DefaultPrefix is the prefix when WORKSHOP_DB_PREFIX is not set.
-const DefaultPrefix = "wvs_"
-
 // validPrefix keeps every name the harness makes a plain, short identifier:
 // PostgreSQL truncates names beyond 63 bytes.
 var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,20}_$`)
@@ -56,10 +49,10 @@ var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,20}_$`)
 // parsePrefix returns the prefix setting says, or the default when it is empty.
 func parsePrefix(setting string) (string, error) {
 	if setting == "" {
-		return DefaultPrefix, nil
+		return workshopenv.DefaultPrefix, nil
 	}
 	if !validPrefix.MatchString(setting) {
-		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", EnvDBPrefix, setting)
+		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", workshopenv.DBPrefix, setting)
 	}
 	return setting, nil
 }
@@ -67,9 +60,9 @@ func parsePrefix(setting string) (string, error) {
 // prefixFromEnv is the prefix of this process, the default if the setting is invalid
 // (start reports that).
 func prefixFromEnv() string {
-	prefix, err := parsePrefix(os.Getenv(EnvDBPrefix))
+	prefix, err := parsePrefix(os.Getenv(workshopenv.DBPrefix))
 	if err != nil {
-		return DefaultPrefix
+		return workshopenv.DefaultPrefix
 	}
 	return prefix
 }
@@ -246,7 +239,7 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 	prefix := opts.Prefix
 	if prefix == "" {
 		var err error
-		if prefix, err = parsePrefix(os.Getenv(EnvDBPrefix)); err != nil {
+		if prefix, err = parsePrefix(os.Getenv(workshopenv.DBPrefix)); err != nil {
 			return nil, err
 		}
 	} else if _, err := parsePrefix(prefix); err != nil {
@@ -256,7 +249,7 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 	conn, err := pgx.Connect(connectCtx, url)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connect to %s: %w", workshopenv.Redacted(url), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	verdicts, err := reclaim(ctx, conn, prefix, "", opts)

@@ -1,4 +1,9 @@
-package pgtest
+// Package rttproxy is a TCP proxy that plays the network between an
+// application and its server: it adds a round-trip time to every reply, and
+// fails on command as a network does (a hang, a reset, the server down). The
+// test harness puts it before PostgreSQL and Redis (WORKSHOP_RTT, and the
+// lessons' fault drills), and cmd/shopd -rtt before the shop's database.
+package rttproxy
 
 import (
 	"container/heap"
@@ -41,9 +46,9 @@ type Proxy struct {
 	wg       sync.WaitGroup
 }
 
-// StartProxy listens on a free loopback port and forwards each connection to
+// Start listens on a free loopback port and forwards each connection to
 // the target network address ("tcp", "127.0.0.1:5432"; or "unix", a socket path).
-func StartProxy(network, target string, rtt time.Duration) (*Proxy, error) {
+func Start(network, target string, rtt time.Duration) (*Proxy, error) {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("proxy to %s: listen: %w", target, err)

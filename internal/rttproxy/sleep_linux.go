@@ -1,4 +1,4 @@
-package pgtest
+package rttproxy
 
 import (
 	"syscall"

@@ -3,7 +3,7 @@
 // The race detector multiplies the CPU cost of every channel operation and
 // system call, which is not what this file measures: it builds without it.
 
-package pgtest
+package rttproxy
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func TestProxyDelaysWithoutSpinning(t *testing.T) {
 		trips  = 100
 		budget = rtt / 5 // of CPU per round trip
 	)
-	proxy, err := StartProxy("tcp", echoServer(t), rtt)
+	proxy, err := Start("tcp", echoServer(t), rtt)
 	require.NoError(t, err)
 	defer proxy.Close()
 	clients := make([]net.Conn, conns)

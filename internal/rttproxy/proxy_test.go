@@ -1,4 +1,4 @@
-package pgtest
+package rttproxy
 
 import (
 	"bufio"
@@ -65,7 +65,7 @@ func echo(conn net.Conn, line string, wait time.Duration) (string, error) {
 
 func TestProxyAddsTheRoundTrip(t *testing.T) {
 	const rtt = 20 * time.Millisecond
-	proxy, err := StartProxy("tcp", echoServer(t), rtt)
+	proxy, err := Start("tcp", echoServer(t), rtt)
 	require.NoError(t, err)
 	defer proxy.Close()
 
@@ -85,7 +85,7 @@ func TestProxyAddsTheRoundTrip(t *testing.T) {
 }
 
 func TestProxyCloseEndsConnections(t *testing.T) {
-	proxy, err := StartProxy("tcp", echoServer(t), time.Millisecond)
+	proxy, err := Start("tcp", echoServer(t), time.Millisecond)
 	require.NoError(t, err)
 	conn, err := net.Dial("tcp", proxy.Addr().String())
 	require.NoError(t, err)
@@ -104,7 +104,7 @@ func TestProxyCloseEndsConnections(t *testing.T) {
 
 func TestProxyHangHoldsEveryByteUntilResume(t *testing.T) {
 	server, accepted := countingEchoServer(t)
-	proxy, err := StartProxy("tcp", server, 0)
+	proxy, err := Start("tcp", server, 0)
 	require.NoError(t, err)
 	defer proxy.Close()
 	conn, err := net.Dial("tcp", proxy.Addr().String())
@@ -138,7 +138,7 @@ func TestProxyHangHoldsEveryByteUntilResume(t *testing.T) {
 }
 
 func TestProxyResetClosesOpenConnectionsOnly(t *testing.T) {
-	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	proxy, err := Start("tcp", echoServer(t), 0)
 	require.NoError(t, err)
 	defer proxy.Close()
 	conn, err := net.Dial("tcp", proxy.Addr().String())
@@ -160,7 +160,7 @@ func TestProxyResetClosesOpenConnectionsOnly(t *testing.T) {
 }
 
 func TestProxyDownRefusesUntilUp(t *testing.T) {
-	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	proxy, err := Start("tcp", echoServer(t), 0)
 	require.NoError(t, err)
 	defer proxy.Close()
 
@@ -186,7 +186,7 @@ func TestProxyDownRefusesUntilUp(t *testing.T) {
 }
 
 func TestProxySetRTTAddsLatencyToOpenConnections(t *testing.T) {
-	proxy, err := StartProxy("tcp", echoServer(t), 0)
+	proxy, err := Start("tcp", echoServer(t), 0)
 	require.NoError(t, err)
 	defer proxy.Close()
 	conn, err := net.Dial("tcp", proxy.Addr().String())
