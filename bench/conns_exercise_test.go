@@ -9,10 +9,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	exerciseconns "works-vs-scales/exercises/conns"
+	exerciseconns "works-vs-scales/exercises/connections"
 	"works-vs-scales/internal/pgtest"
-	naiveconns "works-vs-scales/naive/conns"
-	scalableconns "works-vs-scales/scalable/conns"
+	naiveconns "works-vs-scales/naive/connections"
+	scalableconns "works-vs-scales/scalable/connections"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naiveconns "works-vs-scales/naive/conns"
-	scalableconns "works-vs-scales/scalable/conns"
+	naiveconns "works-vs-scales/naive/connections"
+	scalableconns "works-vs-scales/scalable/connections"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )

@@ -11,14 +11,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	naivebulkhead "works-vs-scales/naive/bulkhead"
+	naivebulkhead "works-vs-scales/naive/bulkheads"
 	naivecaching "works-vs-scales/naive/caching"
+	naivestock "works-vs-scales/naive/races"
 	naivestampede "works-vs-scales/naive/stampede"
-	naivestock "works-vs-scales/naive/stock"
-	scalablebulkhead "works-vs-scales/scalable/bulkhead"
+	scalablebulkhead "works-vs-scales/scalable/bulkheads"
 	scalablecaching "works-vs-scales/scalable/caching"
+	scalablestock "works-vs-scales/scalable/races"
 	scalablestampede "works-vs-scales/scalable/stampede"
-	scalablestock "works-vs-scales/scalable/stock"
 	"works-vs-scales/shop"
 )
 

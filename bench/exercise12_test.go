@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	coupon "works-vs-scales/exercises/stock"
+	coupon "works-vs-scales/exercises/races"
 )
 
 // The trainee's check of lesson 12: go test -tags exercise -run Exercise12 ./bench

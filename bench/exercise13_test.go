@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	exerciseconns "works-vs-scales/exercises/conns"
-	naiveconns "works-vs-scales/naive/conns"
+	exerciseconns "works-vs-scales/exercises/connections"
+	naiveconns "works-vs-scales/naive/connections"
 )
 
 // The trainee's check of lesson 13: go test -tags exercise -run '^TestExercise13$' ./bench

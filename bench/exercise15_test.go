@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	exercise "works-vs-scales/exercises/observe"
+	exercise "works-vs-scales/exercises/observability"
 )
 
 // The trainee's check of lesson 15: go test -tags exercise -run '^TestExercise15$' -v ./bench

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	mine "works-vs-scales/exercises/replica"
+	mine "works-vs-scales/exercises/replicas"
 )
 
 // The trainee's check of lesson 18: go test -tags exercise -run '^TestExercise18$' ./bench

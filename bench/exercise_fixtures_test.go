@@ -17,9 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/singleflight"
 
-	naivebulkhead "works-vs-scales/naive/bulkhead"
-	scalablebreaker "works-vs-scales/scalable/breaker"
-	scalablebulkhead "works-vs-scales/scalable/bulkhead"
+	naivebulkhead "works-vs-scales/naive/bulkheads"
+	scalablebulkhead "works-vs-scales/scalable/bulkheads"
+	scalablebreaker "works-vs-scales/scalable/circuitbreaker"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )

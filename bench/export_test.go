@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naive "works-vs-scales/naive/export"
-	scalable "works-vs-scales/scalable/export"
+	naive "works-vs-scales/naive/streaming"
+	scalable "works-vs-scales/scalable/streaming"
 	"works-vs-scales/shop"
 )
 

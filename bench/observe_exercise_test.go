@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	exercise "works-vs-scales/exercises/observe"
+	exercise "works-vs-scales/exercises/observability"
 	"works-vs-scales/internal/pgtest"
-	scalableobserve "works-vs-scales/scalable/observe"
+	scalableobserve "works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 )
 

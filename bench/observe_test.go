@@ -31,9 +31,9 @@ import (
 
 	"works-vs-scales/internal/pgtest"
 	naivenplusone "works-vs-scales/naive/nplusone"
-	naiveobserve "works-vs-scales/naive/observe"
+	naiveobserve "works-vs-scales/naive/observability"
 	scalablenplusone "works-vs-scales/scalable/nplusone"
-	scalableobserve "works-vs-scales/scalable/observe"
+	scalableobserve "works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 )
 

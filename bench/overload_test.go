@@ -27,7 +27,7 @@ import (
 	"works-vs-scales/internal/rttproxy"
 	naiveoverload "works-vs-scales/naive/overload"
 	scalableoverload "works-vs-scales/scalable/overload"
-	scalableretry "works-vs-scales/scalable/retry"
+	scalableretry "works-vs-scales/scalable/retries"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naive "works-vs-scales/naive/replica"
-	scalable "works-vs-scales/scalable/replica"
+	naive "works-vs-scales/naive/replicas"
+	scalable "works-vs-scales/scalable/replicas"
 	"works-vs-scales/shop"
 )
 

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naiveretry "works-vs-scales/naive/retry"
-	scalablebreaker "works-vs-scales/scalable/breaker"
-	scalableretry "works-vs-scales/scalable/retry"
+	naiveretry "works-vs-scales/naive/retries"
+	scalablebreaker "works-vs-scales/scalable/circuitbreaker"
+	scalableretry "works-vs-scales/scalable/retries"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naivebulkhead "works-vs-scales/naive/bulkhead"
-	scalablebulkhead "works-vs-scales/scalable/bulkhead"
+	naivebulkhead "works-vs-scales/naive/bulkheads"
+	scalablebulkhead "works-vs-scales/scalable/bulkheads"
 	"works-vs-scales/shop"
 )
 

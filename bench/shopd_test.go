@@ -30,7 +30,7 @@ import (
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/internal/workshopenv"
-	"works-vs-scales/scalable/observe"
+	"works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -239,7 +239,7 @@ func TestShopdScalableTracesEachRequestAndItsQueries(t *testing.T) {
 	assert.Contains(t, request.Attributes(), attribute.Int("http.response.status_code", http.StatusOK))
 	require.Len(t, queries, 2, "the user, then the page")
 	for _, q := range queries {
-		assert.Contains(t, q.Attributes(), observe.AttrDBSystem.String("postgresql"))
+		assert.Contains(t, q.Attributes(), observability.AttrDBSystem.String("postgresql"))
 		assert.Equal(t, request.SpanContext().TraceID(), q.SpanContext().TraceID(), "the query's trace is the request's")
 		assert.Equal(t, request.SpanContext().SpanID(), q.Parent().SpanID(), "the query's span is a child of the request's")
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
-	naivestock "works-vs-scales/naive/stock"
-	scalablestock "works-vs-scales/scalable/stock"
+	naivestock "works-vs-scales/naive/races"
+	scalablestock "works-vs-scales/scalable/races"
 	"works-vs-scales/shop"
 )
 

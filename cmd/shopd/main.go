@@ -55,7 +55,7 @@ import (
 
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/internal/workshopenv"
-	"works-vs-scales/scalable/observe"
+	observe "works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"

@@ -33,7 +33,7 @@ import (
 	"works-vs-scales/internal/workshopenv"
 	naive "works-vs-scales/naive/nplusone"
 	scalable "works-vs-scales/scalable/nplusone"
-	"works-vs-scales/scalable/observe"
+	"works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 )
 
@@ -105,7 +105,7 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 	recorder := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	defer tp.Shutdown(context.WithoutCancel(ctx))
-	cfg.ConnConfig.Tracer = observe.NewQueryTracer(tp)
+	cfg.ConnConfig.Tracer = observability.NewQueryTracer(tp)
 	db, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", name, err)
@@ -128,7 +128,7 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 		}
 		spans := recorder.Ended()
 		fmt.Fprintf(w, "%s.GetUserOrders, user %d with %d orders: %d spans, %d of them queries\n\n", impl.name, userID, orders, len(spans), len(spans)-1)
-		if err := observe.WriteWaterfall(w, spans); err != nil {
+		if err := observability.WriteWaterfall(w, spans); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)

@@ -33,7 +33,7 @@ var exercises = []exercise{
 	{3, "lessons/03-indexes.md", "exercises/indexes", []string{"bench/indexes_test.go"}, true,
 		"Read the plan of ProductSales with EXPLAIN: which column does its WHERE filter on, and which " +
 			"does its ORDER BY sort on? An index can serve both, in that order."},
-	{4, "lessons/04-streaming.md", "exercises/export", []string{"bench/export_test.go"}, true,
+	{4, "lessons/04-streaming.md", "exercises/streaming", []string{"bench/export_test.go"}, true,
 		"Anything that collects every row before writing the first one holds the whole table. Write " +
 			"each row to the writer as it arrives from the database, and keep nothing after."},
 	{5, "lessons/05-nested-loops.md", "exercises/nestedloops", []string{"bench/nestedloops_test.go"}, false,
@@ -48,20 +48,20 @@ var exercises = []exercise{
 	{8, "lessons/08-validation.md", "exercises/validation", []string{"bench/validation_test.go"}, true,
 		"Two separate jobs: decide whether the currency is one the shop takes, and pass the value to " +
 			"PostgreSQL as a parameter ($1), never as part of the SQL text."},
-	{9, "lessons/09-retries.md", "exercises/retry", []string{"bench/retry_test.go"}, true,
+	{9, "lessons/09-retries.md", "exercises/retries", []string{"bench/retry_test.go"}, true,
 		"Forwarding the key to the gateway is not enough: what does your own table hold when fifty " +
 			"callers with one key arrive at once? Let the database decide who goes first."},
-	{10, "lessons/10-circuit-breaker.md", "exercises/breaker", []string{"bench/breaker_test.go"}, true,
+	{10, "lessons/10-circuit-breaker.md", "exercises/circuitbreaker", []string{"bench/breaker_test.go"}, true,
 		"After a few failures in a row, stop calling the gateway for a while, and write the payment " +
 			"somewhere it will be picked up from when the gateway is back."},
-	{11, "lessons/11-bulkheads.md", "exercises/bulkhead", []string{"bench/bulkhead_test.go"}, true,
+	{11, "lessons/11-bulkheads.md", "exercises/bulkheads", []string{"bench/bulkhead_test.go"}, true,
 		"One stuck workload can take every connection of a shared pool. Give each workload its own, " +
 			"small pool, and put a deadline on every call so nobody waits forever."},
-	{12, "lessons/12-races.md", "exercises/stock",
+	{12, "lessons/12-races.md", "exercises/races",
 		[]string{"bench/stock_test.go", "bench/stock_exercise_test.go", "bench/exercise12_test.go"}, true,
 		"A check in Go and then a write is two steps another server can slip between. Let one " +
 			"statement, or one constraint, decide: the database sees every server's request."},
-	{13, "lessons/13-connections.md", "exercises/conns",
+	{13, "lessons/13-connections.md", "exercises/connections",
 		[]string{"bench/conns_test.go", "bench/conns_exercise_test.go", "bench/exercise13_test.go"}, true,
 		"Count what holds a connection while the gateway thinks. Write down that you are about to " +
 			"charge, let the connection go, charge, then come back and write what happened."},
@@ -69,7 +69,7 @@ var exercises = []exercise{
 		[]string{"bench/writes_exercise_test.go", "bench/writes_test.go", "bench/exercise14_test.go"}, true,
 		"Every line that goes to the database on its own pays a round trip and a commit. Read and " +
 			"check the whole file first, then send every good row in one stream, inside one transaction."},
-	{15, "lessons/15-observability.md", "exercises/observe",
+	{15, "lessons/15-observability.md", "exercises/observability",
 		[]string{"bench/observe_test.go", "bench/observe_exercise_test.go", "bench/exercise15_test.go"}, true,
 		"Read the waterfall: which step has one span per past order? Ask the database for the " +
 			"answer of that step in one statement, and let it do the adding up."},
@@ -81,7 +81,7 @@ var exercises = []exercise{
 		[]string{"bench/shopd_exercise_test.go", "bench/shopd_test.go", "bench/exercise17_test.go"}, true,
 		"A page is a question for the database, not a slice of everything it holds: ask for one more " +
 			"row than the page, and let the token say where the page ended."},
-	{18, "lessons/18-replicas.md", "exercises/replica",
+	{18, "lessons/18-replicas.md", "exercises/replicas",
 		[]string{"bench/replica_test.go", "bench/replica_exercise_test.go", "bench/exercise18_test.go"}, true,
 		"The primary can tell you a position in its log after a write, and a replica how far it has " +
 			"replayed. A user who just wrote needs a server past their write; everyone else can use the replica."},

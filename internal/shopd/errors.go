@@ -8,8 +8,8 @@ import (
 	"net/http"
 
 	naivecaching "works-vs-scales/naive/caching"
-	"works-vs-scales/scalable/breaker"
 	scalablecaching "works-vs-scales/scalable/caching"
+	breaker "works-vs-scales/scalable/circuitbreaker"
 	"works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
 )

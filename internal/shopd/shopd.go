@@ -1,12 +1,12 @@
 // Package shopd is the shop as an HTTP service: the lessons' packages wired
 // behind net/http, in two wirings. The naive wiring serves a user's orders
 // with naive/nplusone (2+N queries, every order at once) and takes payments
-// with naive/breaker (retries, no breaker); the scalable one validates every
+// with naive/circuitbreaker (retries, no breaker); the scalable one validates every
 // input, pages with scalable/pagination's keyset, answers within a deadline
-// from the bulkhead pools of scalable/bulkhead, serves products through
-// scalable/caching, takes payments behind scalable/breaker's circuit
+// from the bulkhead pools of scalable/bulkheads, serves products through
+// scalable/caching, takes payments behind scalable/circuitbreaker's circuit
 // breaker and outbox, counts every route's requests, errors and latencies on
-// GET /metrics with scalable/observe, and, given a tracer, traces each request
+// GET /metrics with scalable/observability, and, given a tracer, traces each request
 // and its queries.
 //
 // The handlers hold no logic of their own but parsing, mapping errors to
@@ -82,7 +82,7 @@ type Config struct {
 	CursorKey []byte
 	// Tracer, if not nil, traces the scalable wiring's requests: a span
 	// for each request, named after its route, with a child span for each
-	// of its queries (scalable/observe's QueryTracer, after any tracer DB
+	// of its queries (scalable/observability's QueryTracer, after any tracer DB
 	// has). Its sampler decides which are recorded; every request's log
 	// records carry its trace id. Nil traces nothing. Ignored by the naive
 	// wirings.
