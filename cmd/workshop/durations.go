@@ -106,7 +106,7 @@ func reading(path string) (words, codeLines int, err error) {
 		return 0, 0, fmt.Errorf("read lesson: %w", err)
 	}
 	fence, generated := false, false
-	for _, line := range strings.Split(string(trimCR(text)), "\n") {
+	for _, line := range strings.Split(string(withoutNudge(trimCR(text))), "\n") {
 		switch {
 		case strings.HasPrefix(line, "<!-- insert:") || strings.HasPrefix(line, "<!-- include:"):
 			generated = true
@@ -284,7 +284,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 		path = filepath.Join(w.root, path)
 	}
 	// Compile first, so the first lesson does not pay for everyone's build.
-	for _, warm := range [][]string{{"test", "-count", "1", "-run", "^$", "./bench"}, {"test", "-tags", "exercise", "-count", "1", "-run", "^$", "./bench"}} {
+	for _, warm := range [][]string{{"test", "-count", "1", "-run", "^$", "./bench/..."}, {"test", "-tags", "exercise", "-count", "1", "-run", "^$", "./bench/..."}} {
 		if out, err := w.run.run(ctx, w.root, "go", warm...); err != nil {
 			return fmt.Errorf("time: build: %w\n%s", err, tail(string(out), 20))
 		}
@@ -295,6 +295,10 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 		fmt.Fprintf(&b, "note: %s\n", strings.ReplaceAll(*note, "\n", " "))
 	}
 	b.WriteString("lesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n")
+	exercises, err := w.exercises()
+	if err != nil {
+		return err
+	}
 	for _, e := range exercises {
 		d, err := readDoc(filepath.Join(w.root, e.lesson))
 		if err != nil {
@@ -327,7 +331,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 			}
 		}
 		start := w.now()
-		output, err := w.run.run(ctx, w.root, "go", checkArgs(e.n)...)
+		output, err := w.run.run(ctx, w.root, "go", checkArgs(e)...)
 		t.check = w.now().Sub(start).Seconds()
 		if strings.Contains(string(output), "[build failed]") {
 			failed = append(failed, "check")

@@ -152,14 +152,16 @@ func ServerURL(tb testing.TB) string {
 }
 
 // Main prints where the run happens as benchmark configuration lines, runs the
-// tests and benchmarks of m, then runs cleanups (other harnesses' Close), drops
-// this binary's databases, stops any container it started, and exits.
+// tests and benchmarks of m, then runs cleanups (other harnesses' Close),
+// stops the replica if a test started one ([StopReplica]), drops this
+// binary's databases, and exits.
 //
 // On SIGINT (Ctrl-C) or SIGTERM it drops this binary's databases and runs
 // cleanups at once, then exits with status 128+signal. A -timeout panic or a
 // SIGKILL cannot be caught: the next run on the server drops what this one
 // left, once its run lock shows it gone.
 func Main(m *testing.M, cleanups ...func() error) {
+	cleanups = append(slices.Clip(cleanups), StopReplica)
 	printRunConfig(os.Stdout)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

@@ -32,8 +32,8 @@ import (
 // (<prefix>run_<run id>_replica) so the primary keeps the WAL the replica has
 // not received yet, and postgres serves the copy as a hot standby on a free
 // loopback port, as the postgres OS user when the tests run as root (the
-// server binaries refuse root). [StopReplica], which bench's TestMain passes
-// to [Main], stops it, drops the slot and removes the directory. The server
+// server binaries refuse root). [StopReplica], which [Main] runs at the end,
+// stops it, drops the slot and removes the directory. The server
 // is a child that the kernel kills if the test binary dies; a slot left by a
 // killed run is dropped by the next run, once the run's lock shows it gone.
 
@@ -134,8 +134,9 @@ func SetReplicaDelay(tb testing.TB, d time.Duration) {
 }
 
 // StopReplica stops the replica the harness started, if any, drops its
-// replication slot and removes its directory. bench's TestMain passes it to
-// [Main]; it runs while the harness's connection to the primary is open.
+// replication slot and removes its directory. [Main] runs it after the
+// tests, and on Ctrl-C, while the harness's connection to the primary is
+// open.
 func StopReplica() error {
 	replica.mu.Lock()
 	defer replica.mu.Unlock()

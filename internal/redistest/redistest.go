@@ -255,7 +255,8 @@ func DeleteKeys(ctx context.Context, client *redis.Client, prefix string) error 
 }
 
 // Close closes the client and stops the container the harness started, if
-// any. The bench TestMain runs it after the tests.
+// any. The TestMain of a lesson that uses Redis (bench/caching) passes it to
+// pgtest.Main, which runs it after the tests.
 func Close() error {
 	var errs []error
 	if server.client != nil {
