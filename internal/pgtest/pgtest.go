@@ -1,17 +1,22 @@
 // Package pgtest gives the workshop's tests and benchmarks a real PostgreSQL
 // holding the generated shop, and counts what they ask of it.
 //
-// The server is found once per test binary (see [locate]); each scale of the
-// shop is seeded once per server into a template database that later runs
-// reuse, named by a hash of the code that builds it. Readers share one
+// The server is found once per test binary (see [locate]): every lesson has a
+// test binary of its own (bench/<lesson>), and go test ./... runs several at
+// once, so they share one server, and without a URL one container for the
+// whole go test run. Each scale of the shop is seeded once per server into a
+// template database that later runs reuse, named by a hash of the code that
+// builds it; an advisory lock lets one binary seed it while the others wait,
+// then copy it. Readers share one
 // read-only copy per scale, writers get a copy each, dropped when their test
 // ends. Every database the harness makes starts with WORKSHOP_DB_PREFIX
 // (default wvs_) and carries the id of the run that made it; it touches no
 // other, and never one a live run uses (see [DropDatabases]).
 //
-// A package that uses it runs [Main] from its TestMain, so the copies and any
-// container are removed when the binary ends, or is interrupted by SIGINT or
-// SIGTERM. What a killed run leaves, the next run on the server drops.
+// A package that uses it runs [Main] from its TestMain, so the copies are
+// dropped when the binary ends, or is interrupted by SIGINT or SIGTERM. What a
+// killed run leaves, the next run on the server drops. The run's container is
+// removed by testcontainers' reaper once the last binary of the run is gone.
 package pgtest
 
 import (
@@ -37,6 +42,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/testcontainers/testcontainers-go"
 
 	"works-vs-scales/internal/rttproxy"
 	"works-vs-scales/internal/workshopenv"
@@ -294,7 +300,7 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 	if err != nil {
 		return nil, err
 	}
-	srv, err := locate(ctx, getenv, startContainer)
+	srv, err := locate(ctx, getenv, startContainer, testcontainers.SessionID())
 	if err != nil {
 		return nil, err
 	}
