@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -729,4 +730,17 @@ func BenchmarkCoordinatedOmission(b *testing.B) {
 		}
 		result.ReportTo(b)
 	})
+}
+
+// TestOrdersHandlerIsTheSameOnBothSides: the lesson changes what stands in
+// front of the handler (admission, a limit, shedding), not the handler, so
+// naive/overload/orders.go and scalable/overload/orders.go are one file,
+// kept identical: diff -r naive/overload scalable/overload then shows the
+// lesson and nothing else.
+func TestOrdersHandlerIsTheSameOnBothSides(t *testing.T) {
+	works, err := os.ReadFile("../../naive/overload/orders.go")
+	require.NoError(t, err)
+	scales, err := os.ReadFile("../../scalable/overload/orders.go")
+	require.NoError(t, err)
+	require.Equal(t, string(works), string(scales), "change both, or neither")
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"works-vs-scales/shop"
 )
 
 // Reading rates and the trainer's allowances the durations are computed with.
@@ -67,22 +69,22 @@ func readTimings(path string) (timings, error) {
 			ts.header = append(ts.header, line)
 			if v, ok := strings.CutPrefix(line, "count: "); ok {
 				if ts.count, err = strconv.Atoi(v); err != nil || ts.count < 1 {
-					return timings{}, fmt.Errorf("%s:%d: count %.40q is not a positive number", path, i+1, v)
+					return timings{}, fmt.Errorf("%s:%d: count %s is not a positive number", path, i+1, shop.Quote(v))
 				}
 			}
 		default:
 			f := fields(line)
 			if len(f) < 4 {
-				return timings{}, fmt.Errorf("%s:%d: want lesson, tests, benchmarks and check seconds, got %.40q", path, i+1, line)
+				return timings{}, fmt.Errorf("%s:%d: want lesson, tests, benchmarks and check seconds, got %s", path, i+1, shop.Quote(line))
 			}
 			n, err := strconv.Atoi(f[0])
 			if err != nil {
-				return timings{}, fmt.Errorf("%s:%d: lesson %.40q: %w", path, i+1, f[0], err)
+				return timings{}, fmt.Errorf("%s:%d: lesson %s: %w", path, i+1, shop.Quote(f[0]), err)
 			}
 			var t timing
 			for j, p := range []*float64{&t.tests, &t.bench, &t.check} {
 				if *p, err = strconv.ParseFloat(f[j+1], 64); err != nil || *p < 0 {
-					return timings{}, fmt.Errorf("%s:%d: seconds %.40q are not a duration", path, i+1, f[j+1])
+					return timings{}, fmt.Errorf("%s:%d: seconds %s are not a duration", path, i+1, shop.Quote(f[j+1]))
 				}
 			}
 			if len(f) > 4 {

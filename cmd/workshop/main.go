@@ -102,7 +102,7 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 		}
 		n, err := strconv.Atoi(strings.TrimLeft(args[1], "0"))
 		if err != nil {
-			return 0, fmt.Errorf("exercise %.40q is not a number: %w", args[1], errUsage)
+			return 0, fmt.Errorf("exercise %s is not a number: %w", shop.Quote(args[1]), errUsage)
 		}
 		return n, nil
 	}
@@ -125,7 +125,7 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 		stage := 1
 		if len(args) > 2 {
 			if stage, err = strconv.Atoi(args[2]); err != nil || stage < 1 {
-				return fmt.Errorf("hint stage %.40q is not 1 or 2: %w", args[2], errUsage)
+				return fmt.Errorf("hint stage %s is not 1 or 2: %w", shop.Quote(args[2]), errUsage)
 			}
 		}
 		return w.hint(n, stage)
@@ -142,7 +142,7 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 	case "time":
 		return w.timeCommands(ctx, args[1:])
 	}
-	return fmt.Errorf("unknown command %.40q: %w", args[0], errUsage)
+	return fmt.Errorf("unknown command %s: %w", shop.Quote(args[0]), errUsage)
 }
 
 // progressFile keeps the verdict of each exercise's last check.

@@ -57,23 +57,23 @@ func NewCoupons(db *pgxpool.Pool) (*Coupons, error) {
 // [shop.ErrAlreadyRedeemed] if the user has redeemed it before.
 func (c *Coupons) Redeem(ctx context.Context, userID int64, code string) error {
 	if code == "" || len(code) > 64 {
-		return fmt.Errorf("redeem %.40q: %w", code, shop.ErrInvalidCoupon)
+		return fmt.Errorf("redeem %s: %w", shop.Quote(code), shop.ErrInvalidCoupon)
 	}
 	const redeemed = `SELECT EXISTS (SELECT FROM coupon_redemptions WHERE user_id = $1 AND code = $2)`
 	var done bool
 	if err := c.db.QueryRow(ctx, redeemed, userID, code).Scan(&done); err != nil {
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, err)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, err)
 	}
 	if done {
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, shop.ErrAlreadyRedeemed)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, shop.ErrAlreadyRedeemed)
 	}
 	const redeem = `INSERT INTO coupon_redemptions (user_id, code) VALUES ($1, $2)`
 	_, err := c.db.Exec(ctx, redeem, userID, code)
 	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, shop.ErrUserNotFound)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, shop.ErrUserNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, err)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, err)
 	}
 	return nil
 }

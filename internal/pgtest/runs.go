@@ -52,7 +52,7 @@ func parsePrefix(setting string) (string, error) {
 		return workshopenv.DefaultPrefix, nil
 	}
 	if !validPrefix.MatchString(setting) {
-		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", workshopenv.DBPrefix, setting)
+		return "", fmt.Errorf("%s=%s: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", workshopenv.DBPrefix, shop.Quote(setting))
 	}
 	return setting, nil
 }
@@ -243,7 +243,7 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 			return nil, err
 		}
 	} else if _, err := parsePrefix(prefix); err != nil {
-		return nil, fmt.Errorf("prefix %.40q: %w", prefix, err)
+		return nil, fmt.Errorf("prefix %s: %w", shop.Quote(prefix), err)
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, connectTimeout)
 	conn, err := pgx.Connect(connectCtx, url)

@@ -49,7 +49,7 @@ type scalable struct {
 	payments *breaker.Payments
 }
 
-func newScalable(ctx context.Context, cfg Config) (*Service, error) {
+func newScalable(ctx context.Context, cfg Config) (_ *Service, err error) {
 	cursors, err := pagination.NewCursorCodec(cfg.CursorKey)
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
@@ -62,61 +62,62 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shopd: %w", err)
 	}
+	svc := &Service{
+		impl:  Scalable,
+		pools: []*pgxpool.Pool{pools.Orders, pools.Search, pools.Payments},
+		close: []func(){pools.Close},
+	}
+	defer func() { // what is open so far, closed once, if the wiring fails
+		if err != nil {
+			svc.Close()
+			err = fmt.Errorf("shopd: %w", err)
+		}
+	}()
+
 	products, err := caching.NewProducts(pools.Orders, caching.Options{TTL: ProductTTL, MaxEntries: ProductCacheSize})
 	if err != nil {
-		pools.Close()
-		return nil, fmt.Errorf("shopd: %w", err)
+		return nil, err
 	}
+	svc.close = append(svc.close, products.Close)
 	guard, err := breaker.NewBreaker(BreakerThreshold, BreakerOpenFor)
-	if err == nil {
-		var payments *breaker.Payments
-		payments, err = breaker.NewPayments(pools.Payments, cfg.Gateway, GatewayTimeout, guard)
-		if err == nil {
-			s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
-			// Each route's requests, errors and latencies are counted under
-			// its pattern, never its URL (lesson 15), and served on /metrics;
-			// each workload admits what its pool can serve in time (lesson 16).
-			metrics := observe.NewMetrics()
-			mux := http.NewServeMux()
-			for _, r := range []struct {
-				pattern string
-				handle  http.HandlerFunc
-				pool    *pgxpool.Pool
-			}{
-				{"GET /users/{id}/orders", s.orders, pools.Orders},
-				{"GET /products/{id}", s.product, pools.Orders},
-				{"POST /payments", s.pay, pools.Payments},
-			} {
-				h, aerr := admit(r.handle, overload.LimitsFor(r.pool))
-				if aerr != nil {
-					err = aerr
-					break
-				}
-				h = metrics.Instrument(r.pattern, h)
-				if cfg.Tracer != nil {
-					// Outermost, so that a refused request has its span
-					// too (lesson 15).
-					h = observe.TraceRequests(cfg.Tracer, r.pattern, h)
-				}
-				mux.Handle(r.pattern, h)
-			}
-			mux.Handle("GET /metrics", metrics.Handler())
-			if err != nil {
-				products.Close()
-				pools.Close()
-				return nil, fmt.Errorf("shopd: %w", err)
-			}
-			return &Service{
-				impl:    Scalable,
-				handler: limitBody(routes(mux)),
-				pools:   []*pgxpool.Pool{pools.Orders, pools.Search, pools.Payments},
-				close:   []func(){pools.Close, products.Close},
-			}, nil
-		}
+	if err != nil {
+		return nil, err
 	}
-	products.Close()
-	pools.Close()
-	return nil, fmt.Errorf("shopd: %w", err)
+	payments, err := breaker.NewPayments(pools.Payments, cfg.Gateway, GatewayTimeout, guard)
+	if err != nil {
+		return nil, err
+	}
+	s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
+
+	// Each route's requests, errors and latencies are counted under its
+	// pattern, never its URL (lesson 15), and served on /metrics; each
+	// workload admits what its pool can serve in time (lesson 16).
+	metrics := observe.NewMetrics()
+	mux := http.NewServeMux()
+	for _, r := range []struct {
+		pattern string
+		handle  http.HandlerFunc
+		pool    *pgxpool.Pool
+	}{
+		{"GET /users/{id}/orders", s.orders, pools.Orders},
+		{"GET /products/{id}", s.product, pools.Orders},
+		{"POST /payments", s.pay, pools.Payments},
+	} {
+		h, err := admit(r.handle, overload.LimitsFor(r.pool))
+		if err != nil {
+			return nil, err
+		}
+		h = metrics.Instrument(r.pattern, h)
+		if cfg.Tracer != nil {
+			// Outermost, so that a refused request has its span too
+			// (lesson 15).
+			h = observe.TraceRequests(cfg.Tracer, r.pattern, h)
+		}
+		mux.Handle(r.pattern, h)
+	}
+	mux.Handle("GET /metrics", metrics.Handler())
+	svc.handler = limitBody(routes(mux))
+	return svc, nil
 }
 
 // limitBody refuses to read more than MaxBodyBytes of any request's body.

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
+	"works-vs-scales/shop/ledger"
 )
 
 // Attempts is how many times Pay tries the gateway.
@@ -53,11 +53,11 @@ func NewPayments(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) (*
 // with [shop.ErrNoIdempotencyKey].
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
 	if key == "" {
-		return shop.Payment{}, fmt.Errorf("pay %.40q: %w", req.Reference, shop.ErrNoIdempotencyKey)
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), shop.ErrNoIdempotencyKey)
 	}
-	stored, err := p.stored(ctx, key, req)
+	paid, err := ledger.Find(ctx, p.db, req.UserID, key, req.AmountCents, req.Currency)
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return stored, err
+		return paid, err // paid before, or the key paid for something else
 	}
 	var charge gateway.Charge
 	for range Attempts {
@@ -66,42 +66,10 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 		}
 	}
 	if err != nil {
-		return shop.Payment{}, fmt.Errorf("pay %s: %d tries: %w", req.Reference, Attempts, err)
+		return shop.Payment{}, fmt.Errorf("pay %s: %d tries: %w", shop.Quote(req.Reference), Attempts, err)
 	}
-	const insertPayment = `
-		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status, charge_id)
-		VALUES ($1, $2, $3, $4, $5, 'charged', $6) RETURNING id`
-	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentCharged, ChargeID: charge.ID}
-	err = p.db.QueryRow(ctx, insertPayment, key, req.Reference, req.UserID, req.AmountCents, req.Currency, charge.ID).Scan(&payment.ID)
-	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-		// A caller with the same key recorded it first, after the same
-		// charge (the gateway answers one key with one charge): answer theirs.
-		return p.stored(ctx, key, req)
-	}
-	if err != nil {
-		return shop.Payment{}, fmt.Errorf("record payment %s, charged as %s: %w", req.Reference, charge.ID, err)
-	}
-	return payment, nil
-}
-
-// stored returns the payment recorded under the user's key, an error wrapping
-// [shop.ErrKeyReused] if it was for another amount or currency, or
-// [pgx.ErrNoRows] if there is none.
-func (p *Payments) stored(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
-	const storedPayment = `
-		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
-		FROM payments WHERE user_id = $1 AND idempotency_key = $2`
-	var stored shop.Payment
-	err := p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&stored.ID, &stored.UserID, &stored.AmountCents, &stored.Currency, &stored.Status, &stored.ChargeID)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return shop.Payment{}, err
-	case err != nil:
-		return shop.Payment{}, fmt.Errorf("pay %.40q: read the payment of key %.40q: %w", req.Reference, key, err)
-	case stored.AmountCents != req.AmountCents || stored.Currency != req.Currency:
-		return shop.Payment{}, fmt.Errorf("pay %.40q with key %.40q: %w", req.Reference, key, shop.ErrKeyReused)
-	}
-	return stored, nil
+	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, ChargeID: charge.ID}
+	return ledger.RecordCharged(ctx, p.db, key, req.Reference, payment)
 }
 
 func (p *Payments) chargeOnce(ctx context.Context, key string, req gateway.ChargeRequest) (gateway.Charge, error) {

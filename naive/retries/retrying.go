@@ -48,12 +48,12 @@ func NewRetryingPayments(db *pgxpool.Pool, gw *gateway.Client) (*RetryingPayment
 // [shop.ErrNoIdempotencyKey].
 func (p *RetryingPayments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
 	if key == "" {
-		return shop.Payment{}, fmt.Errorf("pay %.40q: %w", req.Reference, shop.ErrNoIdempotencyKey)
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), shop.ErrNoIdempotencyKey)
 	}
 	if paid, ok := p.paid.Load(paidKey{req.UserID, key}); ok { // check…
 		payment := paid.(shop.Payment)
 		if payment.AmountCents != req.AmountCents || payment.Currency != req.Currency {
-			return shop.Payment{}, fmt.Errorf("pay %.40q with key %.40q: %w", req.Reference, key, shop.ErrKeyReused)
+			return shop.Payment{}, fmt.Errorf("pay %s with key %s: %w", shop.Quote(req.Reference), shop.Quote(key), shop.ErrKeyReused)
 		}
 		return payment, nil
 	}

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -92,7 +91,7 @@ func (p *Payments) WithoutOutbox() *Payments {
 // which the gateway answers with the first charge, if there was one.
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
 	if key == "" {
-		return shop.Payment{}, fmt.Errorf("pay %s: %w", quoted(req.Reference), shop.ErrNoIdempotencyKey)
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), shop.ErrNoIdempotencyKey)
 	}
 	owner := rand.Text()
 	payment, created, err := p.create(ctx, key, owner, req)
@@ -121,14 +120,14 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 		return payment, p.record(ctx, owner, payment)
 	case p.noOutbox && (errors.Is(err, ErrOpen) || IsOutage(err) || errors.Is(err, context.Canceled)):
 		payment.Status = shop.PaymentFailed
-		return payment, errors.Join(fmt.Errorf("pay %s: %w", quoted(req.Reference), err), p.record(ctx, owner, payment))
+		return payment, errors.Join(fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), err), p.record(ctx, owner, payment))
 	case errors.Is(err, ErrOpen) || IsOutage(err) || errors.Is(err, context.Canceled):
 		// Not charged, or not known to be: the relay will find out, with the key.
 		payment.Status = shop.PaymentQueued
 		return payment, p.queue(ctx, owner, payment)
 	default:
 		payment.Status = shop.PaymentFailed
-		return payment, errors.Join(fmt.Errorf("pay %s: %w", quoted(req.Reference), err), p.record(ctx, owner, payment))
+		return payment, errors.Join(fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), err), p.record(ctx, owner, payment))
 	}
 }
 
@@ -160,23 +159,23 @@ func (p *Payments) create(ctx context.Context, key, owner string, req gateway.Ch
 		return payment, true, nil
 	}
 	if isUnknownUser(err) {
-		return shop.Payment{}, false, fmt.Errorf("pay %s for user %d: %w", quoted(req.Reference), req.UserID, shop.ErrUserNotFound)
+		return shop.Payment{}, false, fmt.Errorf("pay %s for user %d: %w", shop.Quote(req.Reference), req.UserID, shop.ErrUserNotFound)
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", quoted(req.Reference), err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", shop.Quote(req.Reference), err)
 	}
 	const storedPayment = `
 		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
 		FROM payments WHERE user_id = $1 AND idempotency_key = $2`
 	err = p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &payment.Status, &payment.ChargeID)
 	if err != nil {
-		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", quoted(req.Reference), quoted(key), err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", shop.Quote(req.Reference), shop.Quote(key), err)
 	}
 	if payment.AmountCents != req.AmountCents || payment.Currency != req.Currency {
-		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), shop.ErrKeyReused)
+		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", shop.Quote(req.Reference), shop.Quote(key), shop.ErrKeyReused)
 	}
 	if payment.Status == shop.PaymentPending {
-		return payment, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), shop.ErrInProgress)
+		return payment, false, fmt.Errorf("pay %s with key %s: %w", shop.Quote(req.Reference), shop.Quote(key), shop.ErrInProgress)
 	}
 	return payment, false, nil
 }
@@ -217,16 +216,6 @@ func (p *Payments) queue(ctx context.Context, owner string, payment shop.Payment
 		return fmt.Errorf("queue payment %d: %w", payment.ID, err)
 	}
 	return nil
-}
-
-// quoted returns s quoted for an error message, cut to its first 40 bytes:
-// an error never echoes a huge input back.
-func quoted(s string) string {
-	const most = 40
-	if len(s) > most {
-		return strconv.Quote(s[:most]) + "…"
-	}
-	return strconv.Quote(s)
 }
 
 // isUnknownUser reports whether err is the payment's foreign key to users

@@ -44,18 +44,18 @@ func NewCoupons(db *pgxpool.Pool) (*Coupons, error) {
 // one inserts and the other waits for it, then does nothing.
 func (c *Coupons) Redeem(ctx context.Context, userID int64, code string) error {
 	if code == "" || len(code) > 64 {
-		return fmt.Errorf("redeem %.40q: %w", code, shop.ErrInvalidCoupon)
+		return fmt.Errorf("redeem %s: %w", shop.Quote(code), shop.ErrInvalidCoupon)
 	}
 	const redeem = `INSERT INTO coupon_redemptions (user_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 	tag, err := c.db.Exec(ctx, redeem, userID, code)
 	if isCode(err, "23503") { // foreign_key_violation
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, shop.ErrUserNotFound)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, shop.ErrUserNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, err)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("redeem %.40q for user %d: %w", code, userID, shop.ErrAlreadyRedeemed)
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, shop.ErrAlreadyRedeemed)
 	}
 	return nil
 }

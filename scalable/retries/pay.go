@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +74,7 @@ func (p *Payments) WithPolicy(policy Policy) (*Payments, error) {
 // it.
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
 	if key == "" {
-		return shop.Payment{}, fmt.Errorf("pay %s: %w", quoted(req.Reference), shop.ErrNoIdempotencyKey)
+		return shop.Payment{}, fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), shop.ErrNoIdempotencyKey)
 	}
 	owner := rand.Text()
 	payment, claimed, err := p.claim(ctx, key, owner, req)
@@ -106,10 +105,10 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 		}
 	}
 	if err := p.record(settleCtx, owner, payment); err != nil {
-		return shop.Payment{}, fmt.Errorf("pay %s: %s as %q: %w", quoted(req.Reference), payment.Status, payment.ChargeID, errors.Join(chargeErr, err))
+		return shop.Payment{}, fmt.Errorf("pay %s: %s as %q: %w", shop.Quote(req.Reference), payment.Status, payment.ChargeID, errors.Join(chargeErr, err))
 	}
 	if chargeErr != nil {
-		return payment, fmt.Errorf("pay %s: %w", quoted(req.Reference), chargeErr)
+		return payment, fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), chargeErr)
 	}
 	return payment, nil
 }
@@ -130,7 +129,7 @@ func (p *Payments) reconcile(ctx context.Context, key string, req gateway.Charge
 	case errors.Is(err, gateway.ErrNoCharge):
 		return shop.PaymentFailed, "", nil
 	}
-	return shop.PaymentUnknown, "", fmt.Errorf("reconcile key %s: %w", quoted(key), err)
+	return shop.PaymentUnknown, "", fmt.Errorf("reconcile key %s: %w", shop.Quote(key), err)
 }
 
 // lease is how long a claim is its owner's: long enough for Pay to charge,
@@ -168,10 +167,10 @@ func (p *Payments) claim(ctx context.Context, key, owner string, req gateway.Cha
 		return payment, true, nil
 	}
 	if isUnknownUser(err) {
-		return shop.Payment{}, false, fmt.Errorf("pay %s for user %d: %w", quoted(req.Reference), req.UserID, shop.ErrUserNotFound)
+		return shop.Payment{}, false, fmt.Errorf("pay %s for user %d: %w", shop.Quote(req.Reference), req.UserID, shop.ErrUserNotFound)
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return shop.Payment{}, false, fmt.Errorf("pay %s: claim key %s: %w", quoted(req.Reference), quoted(key), err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: claim key %s: %w", shop.Quote(req.Reference), shop.Quote(key), err)
 	}
 	const storedPayment = `
 		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
@@ -180,11 +179,11 @@ func (p *Payments) claim(ctx context.Context, key, owner string, req gateway.Cha
 	err = p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&stored.ID, &stored.UserID, &stored.AmountCents, &stored.Currency, &stored.Status, &stored.ChargeID)
 	switch {
 	case err != nil:
-		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", quoted(req.Reference), quoted(key), err)
+		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", shop.Quote(req.Reference), shop.Quote(key), err)
 	case stored.AmountCents != req.AmountCents || stored.Currency != req.Currency:
-		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), ErrKeyReused)
+		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", shop.Quote(req.Reference), shop.Quote(key), ErrKeyReused)
 	case stored.Status != shop.PaymentCharged:
-		return stored, false, fmt.Errorf("pay %s with key %s: %w", quoted(req.Reference), quoted(key), ErrInProgress)
+		return stored, false, fmt.Errorf("pay %s with key %s: %w", shop.Quote(req.Reference), shop.Quote(key), ErrInProgress)
 	}
 	return stored, false, nil
 }
@@ -210,16 +209,6 @@ func (p *Payments) record(ctx context.Context, owner string, payment shop.Paymen
 		return fmt.Errorf("record payment %d as %s: its lease was taken over: %w", payment.ID, payment.Status, ErrInProgress)
 	}
 	return nil
-}
-
-// quoted returns s quoted for an error message, cut to its first 40 bytes:
-// an error never echoes a huge input back.
-func quoted(s string) string {
-	const most = 40
-	if len(s) > most {
-		return strconv.Quote(s[:most]) + "…"
-	}
-	return strconv.Quote(s)
 }
 
 // isUnknownUser reports whether err is the payment's foreign key to users
