@@ -1,7 +1,7 @@
-// Package circuitbreaker takes payments through the payment gateway, trying each up
-// to three times, each try with a timeout. While the gateway is down, every
-// payment waits out three timeouts, sends three requests to a service that
-// cannot answer, and is lost.
+// Package circuitbreaker takes payments through the payment gateway, trying
+// each up to three times, each try with a timeout. While the gateway is down,
+// every payment waits out three timeouts, sends three requests to a service
+// that cannot answer, and is lost.
 package circuitbreaker
 
 import (

@@ -1,7 +1,7 @@
-// Package connections answers the shop's requests the way that works first, with
-// the connections used the simplest way: Shop opens a connection for each
-// request and closes it after, and Payments keeps its transaction, and so
-// its connection, open while the payment gateway takes the money.
+// Package connections answers the shop's requests the way that works first,
+// with the connections used the simplest way: Shop opens a connection for each
+// request and closes it after, and Payments keeps its transaction, and so its
+// connection, open while the payment gateway takes the money.
 //
 // Each is correct. A connection costs a TCP handshake, PostgreSQL's startup
 // and authentication and a new server process, several round trips before

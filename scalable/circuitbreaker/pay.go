@@ -1,8 +1,8 @@
-// Package circuitbreaker takes payments through the payment gateway behind a circuit
-// breaker. While the gateway is down, the breaker opens after a few failures
-// and payments stop waiting on it: each is queued in an outbox table, in the
-// same transaction as its row, and a [Relay] charges it when the gateway is
-// back. Nothing is lost, and nothing hammers a service that is down.
+// Package circuitbreaker takes payments through the payment gateway behind a
+// circuit breaker. While the gateway is down, the breaker opens after a few
+// failures and payments stop waiting on it: each is queued in an outbox table,
+// in the same transaction as its row, and a [Relay] charges it when the gateway
+// is back. Nothing is lost, and nothing hammers a service that is down.
 package circuitbreaker
 
 import (

@@ -1,7 +1,7 @@
-// Package observability places an order and tells the user, instrumented so that a
-// slow request explains itself: JSON logs carrying the trace and span ids of
-// the request, an OpenTelemetry span per step and per database query, and
-// Prometheus metrics whose labels are bounded.
+// Package observability places an order and tells the user, instrumented so
+// that a slow request explains itself: JSON logs carrying the trace and span
+// ids of the request, an OpenTelemetry span per step and per database query,
+// and Prometheus metrics whose labels are bounded.
 //
 // Its cost is a few microseconds and a few dozen allocations per request when
 // every request is traced (see lesson 15's results), and much less when a
