@@ -25,18 +25,19 @@ import (
 	"os"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 )
 
 func main() {
 	leftovers := flag.Bool("leftovers", false, "keep the current templates; drop only copies of ended runs and superseded templates")
 	dryRun := flag.Bool("n", false, "dry run: say what would be dropped, drop nothing")
 	legacy := flag.Bool("legacy", false, "also drop copies named by an older harness (by process id) that no session is on")
-	prefix := flag.String("prefix", "", "the prefix of the databases to consider (default $"+pgtest.EnvDBPrefix+", else "+pgtest.DefaultPrefix+")")
+	prefix := flag.String("prefix", "", "the prefix of the databases to consider (default $"+workshopenv.DBPrefix+", else "+workshopenv.DefaultPrefix+")")
 	flag.Parse()
-	url := os.Getenv(pgtest.EnvDatabaseURL)
+	url := os.Getenv(workshopenv.DatabaseURL)
 	if url == "" {
 		fmt.Fprintf(os.Stderr, "dropdbs: set %s to the server to clean, e.g.\n  export %s='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'\n",
-			pgtest.EnvDatabaseURL, pgtest.EnvDatabaseURL)
+			workshopenv.DatabaseURL, workshopenv.DatabaseURL)
 		os.Exit(2)
 	}
 	verdicts, err := pgtest.DropDatabases(context.Background(), url, pgtest.DropOptions{

@@ -41,8 +41,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/internal/load"
-	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway/gatewaytest"
 )
@@ -77,8 +77,8 @@ func parseFlags() (options, error) {
 	flag.DurationVar(&o.deadline, "deadline", time.Second, "how long a user waits: a success slower than this is not goodput")
 	flag.IntVar(&o.count, "count", 1, "how many times every rate is measured")
 	flag.DurationVar(&o.rtt, "rtt", 0, "round-trip time added to every database round trip (as WORKSHOP_RTT)")
-	flag.StringVar(&o.dbURL, "db", os.Getenv(pgtest.EnvDatabaseURL), "PostgreSQL server URL (default $"+pgtest.EnvDatabaseURL+")")
-	flag.StringVar(&o.dbName, "dbname", shopd.DefaultDatabaseName(), "the shop database, as cmd/shopd -init makes it (default from $"+pgtest.EnvDBPrefix+")")
+	flag.StringVar(&o.dbURL, "db", os.Getenv(workshopenv.DatabaseURL), "PostgreSQL server URL (default $"+workshopenv.DatabaseURL+")")
+	flag.StringVar(&o.dbName, "dbname", shopd.DefaultDatabaseName(), "the shop database, as cmd/shopd -init makes it (default from $"+workshopenv.DBPrefix+")")
 	flag.StringVar(&o.out, "o", "", "write the benchmark lines to this file instead of stdout")
 	flag.Parse()
 	for _, impl := range strings.Split(*impls, ",") {
@@ -98,7 +98,7 @@ func parseFlags() (options, error) {
 		return o, fmt.Errorf("-duration, -timeout and -count must be positive, -rtt not negative")
 	}
 	if o.dbURL == "" {
-		return o, fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres", pgtest.EnvDatabaseURL)
+		return o, fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres", workshopenv.DatabaseURL)
 	}
 	return o, nil
 }
@@ -309,7 +309,7 @@ func writeConfig(ctx context.Context, w io.Writer, db *pgx.Conn, rtt time.Durati
 	if commit, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		fmt.Fprintf(w, "commit: %s\n", strings.TrimSpace(string(commit)))
 	}
-	fmt.Fprintf(w, "postgres: %s\npostgres-from: %s\n", version, pgtest.EnvDatabaseURL)
+	fmt.Fprintf(w, "postgres: %s\npostgres-from: %s\n", version, workshopenv.DatabaseURL)
 	for _, name := range []string{"fsync", "shared_buffers", "synchronous_commit"} {
 		fmt.Fprintf(w, "postgres-%s: %s\n", name, settings[name])
 	}

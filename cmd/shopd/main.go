@@ -69,9 +69,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"golang.org/x/sync/errgroup"
 
-	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
-	"works-vs-scales/scalable/observe"
+	"works-vs-scales/internal/workshopenv"
+	observe "works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -93,12 +93,12 @@ func run() error {
 	impl := flag.String("impl", shopd.Scalable, "wiring: naive, join (naive with lesson 1's JOIN alone), page (join with lesson 2's keyset pages) or scalable")
 	// The URL is read from the environment after the flags, not as the flag's
 	// default: -h would print its password.
-	dbURL := flag.String("db", "", "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+pgtest.EnvDatabaseURL+")")
+	dbURL := flag.String("db", "", "PostgreSQL URL: the shop's database, or with -init the server to create it on (default $"+workshopenv.DatabaseURL+")")
 	initDB := flag.Bool("init", false, "create and load the shop in a database of its own on the -db server (once), and serve it")
-	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses, named after $"+pgtest.EnvDBPrefix)
+	dbName := flag.String("dbname", shopd.DefaultDatabaseName(), "the database -init creates and uses, named after $"+workshopenv.DBPrefix)
 	drop := flag.Bool("drop", false, "drop the database -init made, and exit")
 	gatewayURL := flag.String("gateway", "", "payment gateway URL (default: a fake gateway in the process)")
-	rtt := flag.Duration("rtt", envDuration(pgtest.EnvRTT), "round-trip time added to every database round trip (default $"+pgtest.EnvRTT+")")
+	rtt := flag.Duration("rtt", envDuration(workshopenv.RTT), "round-trip time added to every database round trip (default $"+workshopenv.RTT+")")
 	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for requests in flight")
 	traceSample := flag.Float64("trace-sample", 0.01, "fraction of requests traced by the scalable wiring, 0 to 1 (0: no tracing, and no trace ids in the logs)")
 	traceFile := flag.String("trace-file", "", "file to write the sampled traces' spans to, as JSON lines (default: none; sampling still gives the logs their trace ids)")
@@ -135,10 +135,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *dbURL == "" {
-		*dbURL = os.Getenv(pgtest.EnvDatabaseURL)
+		*dbURL = os.Getenv(workshopenv.DatabaseURL)
 	}
 	if *dbURL == "" {
-		return fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres (docker compose up -d starts one)", pgtest.EnvDatabaseURL)
+		return fmt.Errorf("no database: set -db or %s, e.g. postgres://postgres@127.0.0.1:5432/postgres (docker compose up -d starts one)", workshopenv.DatabaseURL)
 	}
 	url := *dbURL
 	if *drop {

@@ -30,9 +30,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	naive "works-vs-scales/naive/nplusone"
 	scalable "works-vs-scales/scalable/nplusone"
-	"works-vs-scales/scalable/observe"
+	"works-vs-scales/scalable/observability"
 	"works-vs-scales/shop"
 )
 
@@ -44,7 +45,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	err := run(ctx, os.Stdout, os.Getenv(pgtest.EnvDatabaseURL), os.Getenv(pgtest.EnvDBPrefix), *orders)
+	err := run(ctx, os.Stdout, os.Getenv(workshopenv.DatabaseURL), os.Getenv(workshopenv.DBPrefix), *orders)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		os.Exit(1)
@@ -62,11 +63,11 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 	}
 	if url == "" {
 		return fmt.Errorf("%w: set %s to a PostgreSQL server, e.g.\n  export %s='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'",
-			errUsage, pgtest.EnvDatabaseURL, pgtest.EnvDatabaseURL)
+			errUsage, workshopenv.DatabaseURL, workshopenv.DatabaseURL)
 	}
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", pgtest.EnvDatabaseURL, err)
+		return fmt.Errorf("connect to %s: %w", workshopenv.DatabaseURL, err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	// Named as a test run's copy, under a run lock admin holds: if this
@@ -88,7 +89,7 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", pgtest.EnvDatabaseURL, err)
+		return fmt.Errorf("parse %s: %w", workshopenv.DatabaseURL, err)
 	}
 	cfg.ConnConfig.Database = name
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
@@ -104,7 +105,7 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 	recorder := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	defer tp.Shutdown(context.WithoutCancel(ctx))
-	cfg.ConnConfig.Tracer = observe.NewQueryTracer(tp)
+	cfg.ConnConfig.Tracer = observability.NewQueryTracer(tp)
 	db, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", name, err)
@@ -127,7 +128,7 @@ func run(ctx context.Context, w io.Writer, url, prefix string, orders int) (err 
 		}
 		spans := recorder.Ended()
 		fmt.Fprintf(w, "%s.GetUserOrders, user %d with %d orders: %d spans, %d of them queries\n\n", impl.name, userID, orders, len(spans), len(spans)-1)
-		if err := observe.WriteWaterfall(w, spans); err != nil {
+		if err := observability.WriteWaterfall(w, spans); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)

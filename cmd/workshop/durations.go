@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"works-vs-scales/shop"
 )
 
 // Reading rates and the trainer's allowances the durations are computed with.
@@ -67,22 +69,22 @@ func readTimings(path string) (timings, error) {
 			ts.header = append(ts.header, line)
 			if v, ok := strings.CutPrefix(line, "count: "); ok {
 				if ts.count, err = strconv.Atoi(v); err != nil || ts.count < 1 {
-					return timings{}, fmt.Errorf("%s:%d: count %.40q is not a positive number", path, i+1, v)
+					return timings{}, fmt.Errorf("%s:%d: count %s is not a positive number", path, i+1, shop.Quote(v))
 				}
 			}
 		default:
 			f := fields(line)
 			if len(f) < 4 {
-				return timings{}, fmt.Errorf("%s:%d: want lesson, tests, benchmarks and check seconds, got %.40q", path, i+1, line)
+				return timings{}, fmt.Errorf("%s:%d: want lesson, tests, benchmarks and check seconds, got %s", path, i+1, shop.Quote(line))
 			}
 			n, err := strconv.Atoi(f[0])
 			if err != nil {
-				return timings{}, fmt.Errorf("%s:%d: lesson %.40q: %w", path, i+1, f[0], err)
+				return timings{}, fmt.Errorf("%s:%d: lesson %s: %w", path, i+1, shop.Quote(f[0]), err)
 			}
 			var t timing
 			for j, p := range []*float64{&t.tests, &t.bench, &t.check} {
 				if *p, err = strconv.ParseFloat(f[j+1], 64); err != nil || *p < 0 {
-					return timings{}, fmt.Errorf("%s:%d: seconds %.40q are not a duration", path, i+1, f[j+1])
+					return timings{}, fmt.Errorf("%s:%d: seconds %s are not a duration", path, i+1, shop.Quote(f[j+1]))
 				}
 			}
 			if len(f) > 4 {
@@ -106,7 +108,7 @@ func reading(path string) (words, codeLines int, err error) {
 		return 0, 0, fmt.Errorf("read lesson: %w", err)
 	}
 	fence, generated := false, false
-	for _, line := range strings.Split(string(trimCR(text)), "\n") {
+	for _, line := range strings.Split(string(withoutNudge(trimCR(text))), "\n") {
 		switch {
 		case strings.HasPrefix(line, "<!-- insert:") || strings.HasPrefix(line, "<!-- include:"):
 			generated = true
@@ -284,7 +286,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 		path = filepath.Join(w.root, path)
 	}
 	// Compile first, so the first lesson does not pay for everyone's build.
-	for _, warm := range [][]string{{"test", "-count", "1", "-run", "^$", "./bench"}, {"test", "-tags", "exercise", "-count", "1", "-run", "^$", "./bench"}} {
+	for _, warm := range [][]string{{"test", "-count", "1", "-run", "^$", "./bench/..."}, {"test", "-tags", "exercise", "-count", "1", "-run", "^$", "./bench/..."}} {
 		if out, err := w.run.run(ctx, w.root, "go", warm...); err != nil {
 			return fmt.Errorf("time: build: %w\n%s", err, tail(string(out), 20))
 		}
@@ -295,6 +297,10 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 		fmt.Fprintf(&b, "note: %s\n", strings.ReplaceAll(*note, "\n", " "))
 	}
 	b.WriteString("lesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n")
+	exercises, err := w.exercises()
+	if err != nil {
+		return err
+	}
 	for _, e := range exercises {
 		d, err := readDoc(filepath.Join(w.root, e.lesson))
 		if err != nil {
@@ -327,7 +333,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 			}
 		}
 		start := w.now()
-		output, err := w.run.run(ctx, w.root, "go", checkArgs(e.n)...)
+		output, err := w.run.run(ctx, w.root, "go", checkArgs(e)...)
 		t.check = w.now().Sub(start).Seconds()
 		if strings.Contains(string(output), "[build failed]") {
 			failed = append(failed, "check")

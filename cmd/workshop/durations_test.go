@@ -60,6 +60,7 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
 
 func TestTimeRunsEachLessonsCommandsOnce(t *testing.T) {
+	exercises := mustExercises(t)
 	r := &fakeRunner{output: "ok\n"}
 	w, _ := newWorkshop(t, r)
 	c := &clock{t: time.Date(2026, 11, 29, 13, 0, 0, 0, time.UTC)}
@@ -80,7 +81,7 @@ func TestTimeRunsEachLessonsCommandsOnce(t *testing.T) {
 	require.Equal(t, len(exercises), checks, "one check a lesson")
 	joined := strings.Join(scripts, "\n")
 	require.NotContains(t, joined, "-count 6", "benchmarks run with the -count asked for")
-	require.Contains(t, joined, "-bench 'GetUserOrders|ListPosts' -benchmem -count 2 ./bench > mine/01-n-plus-one.bench")
+	require.Contains(t, joined, "-bench 'GetUserOrders|ListPosts' -benchmem -count 2 ./bench/nplusone > mine/01-n-plus-one.bench")
 	require.NotContains(t, joined, "./cmd/report", "comparing is not timed")
 	require.NotContains(t, joined, "-fuzz", "a fuzz run lasts as long as it is told")
 	require.NotContains(t, joined, "-tags exercise -run Exercise", "the exercise section is timed as the check")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,91 +11,106 @@ import (
 	"strings"
 )
 
-// An exercise is one lesson's exercise: where it is, what its check needs and
-// the nudge its second hint gives.
+// An exercise is one lesson's exercise, found in the tree: the lesson's file
+// lessons/NN-slug.md, and the folders named after its slug without hyphens
+// (exercises/<name>, bench/<name>), so that no table ties them.
 type exercise struct {
-	n          int      // the lesson's number
-	lesson     string   // the lesson's file, from the repository's root
-	dir        string   // the exercise's package, from the repository's root
-	benchFiles []string // the lesson's tests and benchmarks in bench/
-	needsDB    bool     // whether its check needs PostgreSQL
-	nudge      string   // the second hint: a direction, never the answer
+	n       int    // the lesson's number, NN
+	lesson  string // the lesson's file, from the repository's root
+	name    string // the lesson's folders' name: its slug without hyphens
+	needsDB bool   // whether its check uses the database harness (pgtest)
+	nudge   string // the second hint, from the lesson's nudge comment: a direction, never the answer
 }
 
-// exercises are the workshop's exercises, in lesson order.
-var exercises = []exercise{
-	{1, "lessons/01-n-plus-one.md", "exercises/nplusone", []string{"bench/nplusone_test.go"}, true,
-		"Count your queries: one for the posts, then one per post. Ask for the comments of every " +
-			"post of the page at once, in the same statement or in one more, and keep three per post " +
-			"inside the database, not in Go."},
-	{2, "lessons/02-pagination.md", "exercises/pagination", []string{"bench/pagination_test.go"}, true,
-		"An offset counts rows, and a new post moves every row by one. Let the token say where the " +
-			"last page ended (the last post's sort key, made unique), and ask for what comes after it."},
-	{3, "lessons/03-indexes.md", "exercises/indexes", []string{"bench/indexes_test.go"}, true,
-		"Read the plan of ProductSales with EXPLAIN: which column does its WHERE filter on, and which " +
-			"does its ORDER BY sort on? An index can serve both, in that order."},
-	{4, "lessons/04-streaming.md", "exercises/export", []string{"bench/export_test.go"}, true,
-		"Anything that collects every row before writing the first one holds the whole table. Write " +
-			"each row to the writer as it arrives from the database, and keep nothing after."},
-	{5, "lessons/05-nested-loops.md", "exercises/nestedloops", []string{"bench/nestedloops_test.go"}, false,
-		"Looking a customer up in a list reads the list. Build something from one list, once, in which " +
-			"a lookup costs the same however long the list is."},
-	{6, "lessons/06-caching.md", "exercises/caching", []string{"bench/caching_test.go"}, true,
-		"Keep the answer beside the time you got it, and think about who else holds it: two callers " +
-			"at once, and a caller who changes the map you gave them."},
-	{7, "lessons/07-stampede.md", "exercises/stampede", []string{"bench/stampede_test.go"}, true,
-		"Callers who arrive while the query runs should wait for it rather than start their own. " +
-			"golang.org/x/sync, already in go.mod, has a package for exactly that."},
-	{8, "lessons/08-validation.md", "exercises/validation", []string{"bench/validation_test.go"}, true,
-		"Two separate jobs: decide whether the currency is one the shop takes, and pass the value to " +
-			"PostgreSQL as a parameter ($1), never as part of the SQL text."},
-	{9, "lessons/09-retries.md", "exercises/retry", []string{"bench/retry_test.go"}, true,
-		"Forwarding the key to the gateway is not enough: what does your own table hold when fifty " +
-			"callers with one key arrive at once? Let the database decide who goes first."},
-	{10, "lessons/10-circuit-breaker.md", "exercises/breaker", []string{"bench/breaker_test.go", "bench/breaker_background_test.go"}, true,
-		"After a few failures in a row, stop calling the gateway for a while, and write the payment " +
-			"somewhere it will be picked up from when the gateway is back."},
-	{11, "lessons/11-bulkheads.md", "exercises/bulkhead", []string{"bench/bulkhead_test.go"}, true,
-		"One stuck workload can take every connection of a shared pool. Give each workload its own, " +
-			"small pool, and put a deadline on every call so nobody waits forever."},
-	{12, "lessons/12-races.md", "exercises/stock",
-		[]string{"bench/stock_test.go", "bench/stock_exercise_test.go", "bench/exercise12_test.go"}, true,
-		"A check in Go and then a write is two steps another server can slip between. Let one " +
-			"statement, or one constraint, decide: the database sees every server's request."},
-	{13, "lessons/13-connections.md", "exercises/conns",
-		[]string{"bench/conns_test.go", "bench/conns_exercise_test.go", "bench/exercise13_test.go"}, true,
-		"Count what holds a connection while the gateway thinks. Write down that you are about to " +
-			"charge, let the connection go, charge, then come back and write what happened."},
-	{14, "lessons/14-writes.md", "exercises/writes",
-		[]string{"bench/writes_exercise_test.go", "bench/writes_test.go", "bench/exercise14_test.go"}, true,
-		"Every line that goes to the database on its own pays a round trip and a commit. Read and " +
-			"check the whole file first, then send every good row in one stream, inside one transaction."},
-	{15, "lessons/15-observability.md", "exercises/observe",
-		[]string{"bench/observe_test.go", "bench/observe_exercise_test.go", "bench/exercise15_test.go"}, true,
-		"Read the waterfall: which step has one span per past order? Ask the database for the " +
-			"answer of that step in one statement, and let it do the adding up."},
-	{16, "lessons/16-overload.md", "exercises/overload",
-		[]string{"bench/overload_test.go", "bench/overload_exercise_test.go", "bench/exercise16_test.go"}, false,
-		"Count the requests being served. When the count is at the limit, do not wait for a turn: " +
-			"answer at once, and say when to come back. Give the turn back however the request ends."},
-	{17, "lessons/17-capstone.md", "exercises/capstone",
-		[]string{"bench/shopd_exercise_test.go", "bench/shopd_test.go", "bench/shopd_ops_test.go", "bench/shopd_faults_test.go", "bench/exercise17_test.go"}, true,
-		"A page is a question for the database, not a slice of everything it holds: ask for one more " +
-			"row than the page, and let the token say where the page ended."},
-	{18, "lessons/18-replicas.md", "exercises/replica",
-		[]string{"bench/replica_test.go", "bench/replica_exercise_test.go", "bench/exercise18_test.go"}, true,
-		"The primary can tell you a position in its log after a write, and a replica how far it has " +
-			"replayed. A user who just wrote needs a server past their write; everyone else can use the replica."},
+// dir is the exercise's package, from the repository's root.
+func (e exercise) dir() string { return "exercises/" + e.name }
+
+// bench is the lesson's test package, from the repository's root.
+func (e exercise) bench() string { return "bench/" + e.name }
+
+// lessonFile matches a numbered lesson's file name: 01-n-plus-one.md.
+var lessonFile = regexp.MustCompile(`^(\d\d)-([a-z0-9-]+)\.md$`)
+
+// nudgeComment is a lesson's second hint: an HTML comment in its Exercise
+// section, which the lesson does not show and hint 1 leaves out.
+var nudgeComment = regexp.MustCompile(`(?s)<!-- nudge: (.*?) -->`)
+
+// findExercises returns the exercises of the repository at root, in lesson
+// order: every lessons/NN-slug.md with an exercises/<slug without hyphens>
+// folder. Its check is TestExerciseNN in bench/<name>/exercise_test.go, and it
+// needs PostgreSQL if that file or the check's (exercise_check_test.go) uses
+// the harness.
+func findExercises(root string) ([]exercise, error) {
+	paths, err := filepath.Glob(filepath.Join(root, "lessons", "[0-9][0-9]-*.md"))
+	if err != nil {
+		return nil, err
+	}
+	var found []exercise
+	for _, p := range paths {
+		m := lessonFile.FindStringSubmatch(filepath.Base(p))
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		e := exercise{n: n, lesson: "lessons/" + m[0], name: strings.ReplaceAll(m[2], "-", "")}
+		if info, err := os.Stat(filepath.Join(root, e.dir())); err != nil || !info.IsDir() {
+			continue // lesson 0, the checklist: no exercise
+		}
+		text, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read lesson: %w", err)
+		}
+		if nudge := nudgeComment.FindSubmatch(text); nudge != nil {
+			e.nudge = strings.Join(strings.Fields(string(nudge[1])), " ")
+		}
+		for _, f := range []string{"exercise_test.go", "exercise_check_test.go"} {
+			code, err := os.ReadFile(filepath.Join(root, e.bench(), f))
+			if err != nil {
+				return nil, fmt.Errorf("lesson %d's check: %w", n, err)
+			}
+			e.needsDB = e.needsDB || strings.Contains(string(code), "pgtest.")
+		}
+		found = append(found, e)
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("no exercises under %s: run the workshop from the repository's root", root)
+	}
+	return found, nil
 }
 
-// exerciseN returns lesson n's exercise.
-func exerciseN(n int) (exercise, error) {
-	for _, e := range exercises {
+// withoutNudge returns a lesson's text with its nudge comment blanked, line
+// for line: it is the second hint, neither read with the lesson nor shown by
+// the first.
+func withoutNudge(text []byte) []byte {
+	return nudgeComment.ReplaceAllFunc(text, func(c []byte) []byte {
+		return bytes.Repeat([]byte("\n"), bytes.Count(c, []byte("\n")))
+	})
+}
+
+// exercises returns the workshop's exercises, found in the tree on first use.
+func (w *workshop) exercises() ([]exercise, error) {
+	if w.found == nil {
+		found, err := findExercises(w.root)
+		if err != nil {
+			return nil, err
+		}
+		w.found = found
+	}
+	return w.found, nil
+}
+
+// exercise returns lesson n's exercise.
+func (w *workshop) exercise(n int) (exercise, error) {
+	all, err := w.exercises()
+	if err != nil {
+		return exercise{}, err
+	}
+	for _, e := range all {
 		if e.n == n {
 			return e, nil
 		}
 	}
-	return exercise{}, fmt.Errorf("no exercise %d: the exercises are those of lessons %s", n, exerciseNumbers())
+	return exercise{}, fmt.Errorf("no exercise %d: the exercises are those of lessons %s", n, exerciseNumbers(all))
 }
 
 // A section is one "## " section of a lesson: its heading and its lines.
@@ -121,16 +137,15 @@ type doc struct {
 
 // readDoc reads the markdown file at path.
 func readDoc(path string) (doc, error) {
-	f, err := os.Open(path)
+	text, err := os.ReadFile(path)
 	if err != nil {
 		return doc{}, fmt.Errorf("read lesson: %w", err)
 	}
-	defer f.Close()
 	d := doc{path: path}
 	var cur *section
 	var fence, sh bool
 	var code strings.Builder
-	scan := bufio.NewScanner(f)
+	scan := bufio.NewScanner(bytes.NewReader(withoutNudge(text)))
 	scan.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for line := 1; scan.Scan(); line++ {
 		text := scan.Text()
@@ -249,7 +264,7 @@ func flagValue(command, name string) (string, bool) {
 }
 
 // exerciseNumbers lists the lessons that have an exercise: "1-13, 16".
-func exerciseNumbers() string {
+func exerciseNumbers(exercises []exercise) string {
 	var parts []string
 	for i := 0; i < len(exercises); {
 		j := i

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -153,10 +152,11 @@ func TestEveryMeasurementIsCompared(t *testing.T) {
 	}
 }
 
-// benchFuncs returns the file in bench/ of every test and benchmark function.
-func benchFuncs(t *testing.T) map[string]string {
+// benchFuncs returns the test and benchmark functions of the test package in
+// dir, e.g. bench/nplusone, with the file of each.
+func benchFuncs(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root, "bench", "*_test.go"))
+	files, err := filepath.Glob(filepath.Join(root, dir, "*_test.go"))
 	require.NoError(t, err)
 	funcs := map[string]string{}
 	fset := token.NewFileSet()
@@ -164,15 +164,18 @@ func benchFuncs(t *testing.T) map[string]string {
 		parsed, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
 		require.NoError(t, err)
 		for _, d := range parsed.Decls {
-			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil &&
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.Name != "TestMain" &&
 				(strings.HasPrefix(fn.Name.Name, "Test") || strings.HasPrefix(fn.Name.Name, "Benchmark")) {
-				funcs[fn.Name.Name] = "bench/" + filepath.Base(f)
+				funcs[fn.Name.Name] = dir + "/" + filepath.Base(f)
 			}
 		}
 	}
-	require.NotEmpty(t, funcs)
+	require.NotEmpty(t, funcs, dir)
 	return funcs
 }
+
+// benchPackage matches the test package a go test command runs: ./bench/name.
+var benchPackage = regexp.MustCompile(`\./bench(?:/([a-z0-9]+))?(?:\s|$)`)
 
 // topLevel returns the alternatives a -run or -bench pattern matches top-level
 // names with, as go test splits it: at "|" and "/" outside brackets and
@@ -238,16 +241,27 @@ func TestTopLevelSplitsAsGoTestDoes(t *testing.T) {
 	require.Equal(t, []string{"BenchmarkPay$"}, topLevel("BenchmarkPay$"))
 }
 
-// A lesson's -run and -bench filters select its own tests and benchmarks
-// only: lesson 9's must not run lessons 8, 10 and 11.
-func TestLessonFiltersSelectOnlyTheirLesson(t *testing.T) {
-	funcs := benchFuncs(t)
+// A lesson's go test commands run its own test package (bench/<name>, its
+// folders' name), and their -run and -bench filters select something there:
+// lesson 9's commands must not run lessons 8, 10 and 11, and a typo must not
+// select nothing. An exercise's check selects its TestExerciseNN alone.
+func TestLessonCommandsRunTheirOwnPackage(t *testing.T) {
+	exercises := mustExercises(t)
 	for _, e := range exercises {
 		d, err := readDoc(filepath.Join(root, e.lesson))
 		require.NoError(t, err)
+		funcs := benchFuncs(t, e.bench())
 		for _, b := range d.blocks {
 			for _, c := range commands(b) {
-				if !strings.Contains(c, "go test") || !strings.Contains(c, "./bench") {
+				if !strings.Contains(c, "go test") {
+					continue
+				}
+				m := benchPackage.FindStringSubmatch(c)
+				if m == nil {
+					continue
+				}
+				if m[1] != e.name {
+					t.Errorf("%s:%d: runs ./bench/%s, not the lesson's ./%s\n\t%s", e.lesson, b.line, m[1], e.bench(), c)
 					continue
 				}
 				for flag, prefix := range map[string]string{"run": "Test", "bench": "Benchmark"} {
@@ -257,15 +271,11 @@ func TestLessonFiltersSelectOnlyTheirLesson(t *testing.T) {
 					}
 					names := matched(t, funcs, prefix, pattern)
 					if len(names) == 0 {
-						t.Errorf("%s:%d: -%s %q selects nothing\n\t%s", e.lesson, b.line, flag, pattern, c)
+						t.Errorf("%s:%d: -%s %q selects nothing in %s\n\t%s", e.lesson, b.line, flag, pattern, e.bench(), c)
 					}
 					for _, name := range names {
-						own := slices.Contains(e.benchFiles, funcs[name])
-						if strings.Contains(c, "-tags exercise") {
-							own = strings.HasPrefix(name, fmt.Sprintf("TestExercise%02d", e.n))
-						}
-						if !own {
-							t.Errorf("%s:%d: -%s %q also selects %s (%s)\n\t%s", e.lesson, b.line, flag, pattern, name, funcs[name], c)
+						if strings.Contains(c, "-tags exercise") && !strings.HasPrefix(name, fmt.Sprintf("TestExercise%02d", e.n)) {
+							t.Errorf("%s:%d: the check's -%s %q also selects %s (%s)\n\t%s", e.lesson, b.line, flag, pattern, name, funcs[name], c)
 						}
 					}
 				}

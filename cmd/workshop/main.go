@@ -13,7 +13,10 @@
 //	go run ./cmd/workshop durations  # the trainer's table of durations
 //	go run ./cmd/workshop time       # time every lesson's commands (maintainer)
 //
-// A check runs go test -tags exercise -run '^TestExerciseNN$' ./bench. What
+// The exercises are found in the tree: lessons/NN-slug.md, and the folders
+// named after the slug without hyphens (exercises/nplusone, bench/nplusone).
+// A check runs go test -tags exercise -run '^TestExerciseNN$' ./bench/<name>,
+// its lesson's test package alone. What
 // it found is kept in mine/progress.txt, which git ignores, so following the
 // workshop changes no tracked file.
 package main
@@ -71,6 +74,7 @@ type workshop struct {
 	out   io.Writer
 	run   runner
 	now   func() time.Time
+	found []exercise // the exercises, once found in the tree
 }
 
 // statePath returns where the progress file is.
@@ -98,7 +102,7 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 		}
 		n, err := strconv.Atoi(strings.TrimLeft(args[1], "0"))
 		if err != nil {
-			return 0, fmt.Errorf("exercise %.40q is not a number: %w", args[1], errUsage)
+			return 0, fmt.Errorf("exercise %s is not a number: %w", shop.Quote(args[1]), errUsage)
 		}
 		return n, nil
 	}
@@ -121,7 +125,7 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 		stage := 1
 		if len(args) > 2 {
 			if stage, err = strconv.Atoi(args[2]); err != nil || stage < 1 {
-				return fmt.Errorf("hint stage %.40q is not 1 or 2: %w", args[2], errUsage)
+				return fmt.Errorf("hint stage %s is not 1 or 2: %w", shop.Quote(args[2]), errUsage)
 			}
 		}
 		return w.hint(n, stage)
@@ -138,7 +142,7 @@ func (w *workshop) main(ctx context.Context, args []string) error {
 	case "time":
 		return w.timeCommands(ctx, args[1:])
 	}
-	return fmt.Errorf("unknown command %.40q: %w", args[0], errUsage)
+	return fmt.Errorf("unknown command %s: %w", shop.Quote(args[0]), errUsage)
 }
 
 // progressFile keeps the verdict of each exercise's last check.
@@ -175,6 +179,10 @@ func (w *workshop) record(n int, solved bool) error {
 		return err
 	}
 	progress[n] = solved
+	exercises, err := w.exercises()
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	b.WriteString("# written by go run ./cmd/workshop check: the verdict of each exercise's last check\n")
 	for _, e := range exercises {
@@ -214,6 +222,10 @@ func (w *workshop) list() error {
 	if err != nil {
 		return err
 	}
+	exercises, err := w.exercises()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(w.out, "works-vs-scales: your exercises (verdicts of your last checks, kept in "+progressFile+")")
 	fmt.Fprintln(w.out)
 	done := 0
@@ -227,7 +239,7 @@ func (w *workshop) list() error {
 		if !e.needsDB {
 			needs = "pure Go: needs no database"
 		}
-		fmt.Fprintf(w.out, "  %-7s  %-24s %-24s %s\n", status, w.title(e), e.dir+"/", needs)
+		fmt.Fprintf(w.out, "  %-7s  %-24s %-28s %s\n", status, w.title(e), e.dir()+"/", needs)
 	}
 	fmt.Fprintf(w.out, "\n%d of %d solved.\n", done, len(exercises))
 	return w.next()
@@ -239,11 +251,15 @@ func (w *workshop) next() error {
 	if err != nil {
 		return err
 	}
+	exercises, err := w.exercises()
+	if err != nil {
+		return err
+	}
 	for _, e := range exercises {
 		if progress[e.n] {
 			continue
 		}
-		fmt.Fprintf(w.out, "Next: %s. Read %s, change %s/, then check it:\n\n", w.title(e), e.lesson, e.dir)
+		fmt.Fprintf(w.out, "Next: %s. Read %s, change %s/, then check it:\n\n", w.title(e), e.lesson, e.dir())
 		fmt.Fprintf(w.out, "    go run ./cmd/workshop check %d\n\n", e.n)
 		fmt.Fprintf(w.out, "Stuck? go run ./cmd/workshop hint %d\n", e.n)
 		return nil
@@ -252,9 +268,11 @@ func (w *workshop) next() error {
 	return nil
 }
 
-// checkArgs are the arguments of go test that run exercise n's check.
-func checkArgs(n int) []string {
-	return []string{"test", "-tags", "exercise", "-count", "1", "-v", "-run", fmt.Sprintf("^TestExercise%02d$", n), "./bench"}
+// checkArgs are the arguments of go test that run exercise e's check: its
+// lesson's test package alone, so that another exercise that does not compile
+// is not in the way.
+func checkArgs(e exercise) []string {
+	return []string{"test", "-tags", "exercise", "-count", "1", "-v", "-run", fmt.Sprintf("^TestExercise%02d$", e.n), "./" + e.bench()}
 }
 
 var (
@@ -266,12 +284,12 @@ var (
 // check measured; not yet, with what it found wrong; or what is missing to
 // run it at all.
 func (w *workshop) check(ctx context.Context, n int) error {
-	e, err := exerciseN(n)
+	e, err := w.exercise(n)
 	if err != nil {
 		return err
 	}
 	title := w.title(e)
-	args := checkArgs(n)
+	args := checkArgs(e)
 	fmt.Fprintf(w.out, "Checking %s: go %s\n\n", title, strings.Join(quoteArgs(args), " "))
 	out, runErr := w.run.run(ctx, w.root, "go", args...)
 	text := string(out)
@@ -319,7 +337,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 		}
 		return errNotSolved
 	case runErr == nil:
-		fmt.Fprintf(w.out, "Not checked: go test ran no check named TestExercise%02d. Is bench/exercise_test.go there?\n", n)
+		fmt.Fprintf(w.out, "Not checked: go test ran no check named TestExercise%02d. Is %s/exercise_test.go there?\n", n, e.bench())
 		return errNotSolved
 	}
 	fmt.Fprintf(w.out, "Not checked: go test failed before the check could say anything (%v). Its last lines:\n\n%s\n", runErr, indent(tail(text, 20)))
@@ -434,7 +452,7 @@ func sentences(text string) []string {
 // hint prints exercise n's hint at stage: 1 is what the lesson says about it,
 // 2 a nudge. No stage gives the answer.
 func (w *workshop) hint(n, stage int) error {
-	e, err := exerciseN(n)
+	e, err := w.exercise(n)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
@@ -52,17 +54,17 @@ const (
     exercise_test.go:30: round trips: 2, was 151 with the naive version
 --- PASS: TestExercise01 (0.52s)
 PASS
-ok  	works-vs-scales/bench	1.204s
+ok  	works-vs-scales/bench/nplusone	1.204s
 `
 	failed = `=== RUN   TestExercise01
     exercise_test.go:30: 
-        	Error Trace:	/repo/bench/exercise_test.go:30
+        	Error Trace:	/repo/bench/nplusone/exercise_test.go:30
         	Error:      	Received unexpected error:
         	            	exercise 1: 31 round trips for one page: want at most 2
         	Test:       	TestExercise01
 --- FAIL: TestExercise01 (0.61s)
 FAIL
-FAIL	works-vs-scales/bench	1.530s
+FAIL	works-vs-scales/bench/nplusone	1.530s
 FAIL
 `
 	noDatabase = `=== RUN   TestExercise01
@@ -72,12 +74,13 @@ FAIL
 `
 	noBuild = `# works-vs-scales/exercises/nplusone
 exercises/nplusone/comments.go:21:9: undefined: posts
-FAIL	works-vs-scales/bench [build failed]
+FAIL	works-vs-scales/bench/nplusone [build failed]
 FAIL
 `
 )
 
 func TestListBeforeAnyCheck(t *testing.T) {
+	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
 	require.NoError(t, w.main(context.Background(), nil))
 	text := out.String()
@@ -100,10 +103,11 @@ func TestListBeforeAnyCheck(t *testing.T) {
 }
 
 func TestCheckSolvedShowsWhatTheCheckMeasured(t *testing.T) {
+	exercises := mustExercises(t)
 	r := &fakeRunner{output: passed}
 	w, out := newWorkshop(t, r)
 	require.NoError(t, w.main(context.Background(), []string{"check", "1"}))
-	require.Equal(t, [][]string{{"go", "test", "-tags", "exercise", "-count", "1", "-v", "-run", "^TestExercise01$", "./bench"}}, r.ran)
+	require.Equal(t, [][]string{{"go", "test", "-tags", "exercise", "-count", "1", "-v", "-run", "^TestExercise01$", "./bench/nplusone"}}, r.ran)
 	text := out.String()
 	require.Contains(t, text, "Solved: 1. N+1 queries.")
 	require.Contains(t, text, "What the check measured:\n  round trips: 2, was 151 with the naive version\n")
@@ -122,6 +126,7 @@ func TestCheckSolvedWithoutFiguresQuotesTheLesson(t *testing.T) {
 }
 
 func TestCheckNotYetSaysWhatIsWrong(t *testing.T) {
+	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{output: passed})
 	require.NoError(t, w.main(context.Background(), []string{"check", "1"}))
 	w.run = &fakeRunner{output: failed, err: exitStatus1}
@@ -162,6 +167,7 @@ func TestCheckOfAMissingTest(t *testing.T) {
 }
 
 func TestHintsComeInStagesAndNeverGiveTheAnswer(t *testing.T) {
+	exercises := mustExercises(t)
 	for _, e := range exercises {
 		w, out := newWorkshop(t, &fakeRunner{})
 		n := []string{"hint", itoa(e.n)}
@@ -176,12 +182,13 @@ func TestHintsComeInStagesAndNeverGiveTheAnswer(t *testing.T) {
 		require.Contains(t, second, "a nudge", e.lesson)
 		for _, text := range []string{first, second} {
 			require.NotContains(t, text, "One answer is", e.lesson)
-			require.NotContains(t, text, "scalable/"+filepath.Base(e.dir)+"/", "a hint points at no answer: %s", e.lesson)
+			require.NotContains(t, text, "scalable/"+e.name+"/", "a hint points at no answer: %s", e.lesson)
 		}
 	}
 }
 
 func TestHostileCommandLines(t *testing.T) {
+	exercises := mustExercises(t)
 	for _, args := range [][]string{
 		{"check"}, {"check", "0"}, {"check", itoa(exercises[len(exercises)-1].n + 1)}, {"check", "-1"}, {"check", "abc"},
 		{"check", "99999999999999999999999"}, {"hint", "1", "0"}, {"hint", "1", "3"}, {"hint", "x"},
@@ -195,6 +202,7 @@ func TestHostileCommandLines(t *testing.T) {
 }
 
 func TestAProgressFileATraineeEditedIsRead(t *testing.T) {
+	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
 	require.NoError(t, os.WriteFile(w.statePath(), []byte("# mine\n02 solved\nxx solved\n05\n\n03 not-yet\n"), 0o644))
 	require.NoError(t, w.main(context.Background(), []string{"next"}))
@@ -205,6 +213,7 @@ func TestAProgressFileATraineeEditedIsRead(t *testing.T) {
 }
 
 func TestEverythingSolvedPointsAtTheChecklist(t *testing.T) {
+	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
 	var b strings.Builder
 	for _, e := range exercises {
@@ -226,11 +235,12 @@ func TestTemplatePrintsTheHarnessNames(t *testing.T) {
 }
 
 func TestExercisesMatchTheRepository(t *testing.T) {
+	exercises := mustExercises(t)
+	require.Len(t, exercises, 18, "lessons 1 to 18 have an exercise")
+	var pureGo []int
 	for i, e := range exercises {
-		if i > 0 {
-			require.Greater(t, e.n, exercises[i-1].n, "exercises in lesson order")
-		}
-		for _, p := range append([]string{e.lesson, e.dir}, e.benchFiles...) {
+		require.Equal(t, i+1, e.n, "exercises in lesson order, none missing")
+		for _, p := range []string{e.lesson, e.dir(), e.bench() + "/exercise_test.go", e.bench() + "/exercise_check_test.go"} {
 			_, err := os.Stat(filepath.Join(root, p))
 			require.NoError(t, err, "exercise %d", e.n)
 		}
@@ -239,7 +249,105 @@ func TestExercisesMatchTheRepository(t *testing.T) {
 		_, ok := d.section("Exercise")
 		require.True(t, ok, "%s has an Exercise section", e.lesson)
 		require.True(t, strings.HasPrefix(d.shortTitle(), itoa(e.n)+". "), d.title)
+		require.NotEmpty(t, e.nudge, "%s has a nudge comment for hint 2", e.lesson)
+		if !e.needsDB {
+			pureGo = append(pureGo, e.n)
+		}
+	}
+	require.Equal(t, []int{5, 16}, pureGo, "the checks that need no database")
+}
+
+// TestEveryFolderIsNamedAfterALesson: each folder of naive/, scalable/,
+// exercises/ and bench/ carries the name of a lesson (its file's slug without
+// hyphens), so lesson N maps to its code without a table; bench/ also holds
+// the shared benchkit and the harness's own tests.
+func TestEveryFolderIsNamedAfterALesson(t *testing.T) {
+	names := map[string]bool{"benchkit": true, "harness": true}
+	paths, err := filepath.Glob(filepath.Join(root, "lessons", "[0-9][0-9]-*.md"))
+	require.NoError(t, err)
+	for _, p := range paths {
+		if m := lessonFile.FindStringSubmatch(filepath.Base(p)); m != nil {
+			names[strings.ReplaceAll(m[2], "-", "")] = true
+		}
+	}
+	for _, side := range []string{"naive", "scalable", "exercises", "bench"} {
+		entries, err := os.ReadDir(filepath.Join(root, side))
+		require.NoError(t, err)
+		for _, entry := range entries {
+			if entry.IsDir() {
+				assert.True(t, names[entry.Name()], "%s/%s is named after no lesson", side, entry.Name())
+			}
+		}
 	}
 }
 
+// TestExercisesAreFoundByTheirNames: a new lesson needs no table: its file
+// and its folders are enough.
+func TestExercisesAreFoundByTheirNames(t *testing.T) {
+	dir := t.TempDir()
+	write := func(path, text string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644))
+	}
+	write("lessons/00-start-here.md", "# 0. Start here\n")
+	write("lessons/19-partitions.md", "# 19. Partitions: one table, or many\n\n## Exercise\n\nDo it.\n\n<!-- nudge: Look at\nthe plan. -->\n")
+	write("lessons/20-migrations.md", "# 20. Migrations\n")
+	write("lessons/99-checklist.md", "# The checklist\n")
+	write("exercises/partitions/p.go", "package partitions\n")
+	write("bench/partitions/exercise_test.go", "//go:build exercise\n\npackage partitions\n")
+	write("bench/partitions/exercise_check_test.go", "package partitions\n\nvar db = pgtest.Shop\n")
+	found, err := findExercises(dir)
+	require.NoError(t, err)
+	require.Equal(t, []exercise{{n: 19, lesson: "lessons/19-partitions.md", name: "partitions", needsDB: true, nudge: "Look at the plan."}}, found,
+		"lesson 20 has no exercises/migrations yet")
+	require.Equal(t, []string{"test", "-tags", "exercise", "-count", "1", "-v", "-run", "^TestExercise19$", "./bench/partitions"}, checkArgs(found[0]))
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// mustExercises returns the exercises found in this repository.
+func mustExercises(t *testing.T) []exercise {
+	t.Helper()
+	found, err := findExercises(root)
+	require.NoError(t, err)
+	return found
+}
+
+// TestABrokenExerciseBlocksOnlyItsOwnCheck: exercise 3 that does not compile
+// fails its own check, which says so with the compiler's words, and exercise
+// 5's check still runs and gives its verdict: each check builds its lesson's
+// test package alone. The broken file is given to go as an overlay
+// (GOFLAGS=-overlay), so the tree is not touched; the checks run as a
+// trainee's do, through go test.
+func TestABrokenExerciseBlocksOnlyItsOwnCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two lessons' test packages; skipped with -short")
+	}
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.go")
+	require.NoError(t, os.WriteFile(broken, []byte("package indexes\n\nvar broken int = \"half edited\"\n"), 0o644))
+	target, err := filepath.Abs(filepath.Join(root, "exercises", "indexes", "broken.go"))
+	require.NoError(t, err)
+	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {target: broken}})
+	require.NoError(t, err)
+	overlayFile := filepath.Join(dir, "overlay.json")
+	require.NoError(t, os.WriteFile(overlayFile, overlay, 0o644))
+	t.Setenv("GOFLAGS", "-overlay="+overlayFile)
+
+	w, out := newWorkshop(t, execRunner{})
+	require.ErrorIs(t, w.main(context.Background(), []string{"check", "3"}), errNotSolved)
+	require.Contains(t, out.String(), "Not yet: the code does not compile.", out.String())
+	require.Contains(t, out.String(), "# works-vs-scales/exercises/indexes", "the compiler names the broken package")
+
+	out.Reset()
+	err = w.main(context.Background(), []string{"check", "5"})
+	text := out.String()
+	require.NotContains(t, text, "does not compile", "exercise 3 is not in exercise 5's way:\n%s", text)
+	require.NotContains(t, text, "Not checked", text)
+	if err != nil { // unsolved, as the tree has it; a trainee's answer passes
+		require.ErrorIs(t, err, errNotSolved)
+		require.Contains(t, text, "Not yet: 5. Nested loops. What the check found:", text)
+	} else {
+		require.Contains(t, text, "Solved: 5. Nested loops.", text)
+	}
+}

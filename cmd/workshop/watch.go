@@ -26,16 +26,20 @@ func (w *workshop) watch(ctx context.Context, tick <-chan time.Time) error {
 		if err != nil {
 			return err
 		}
-		e, ok := firstUnsolved(progress)
+		exercises, err := w.exercises()
+		if err != nil {
+			return err
+		}
+		e, ok := firstUnsolved(exercises, progress)
 		if !ok {
 			fmt.Fprintln(w.out, "Every exercise is solved. Close with lessons/99-checklist.md.")
 			return nil
 		}
 		if e.n != current {
 			current, last = e.n, "never checked"
-			fmt.Fprintf(w.out, "Watching %s/ (exercise %d): save a file to check it again; Ctrl-C to stop.\n\n", e.dir, e.n)
+			fmt.Fprintf(w.out, "Watching %s/ (exercise %d): save a file to check it again; Ctrl-C to stop.\n\n", e.dir(), e.n)
 		}
-		if sig := signature(filepath.Join(w.root, e.dir)); sig != last {
+		if sig := signature(filepath.Join(w.root, e.dir())); sig != last {
 			last = sig
 			if err := w.check(ctx, e.n); err != nil && !errors.Is(err, errNotSolved) {
 				return err
@@ -52,7 +56,7 @@ func (w *workshop) watch(ctx context.Context, tick <-chan time.Time) error {
 }
 
 // firstUnsolved returns the first exercise progress does not hold as solved.
-func firstUnsolved(progress map[int]bool) (exercise, bool) {
+func firstUnsolved(exercises []exercise, progress map[int]bool) (exercise, bool) {
 	for _, e := range exercises {
 		if !progress[e.n] {
 			return e, true

@@ -35,12 +35,17 @@ func (s *scriptedRunner) run(_ context.Context, _ string, _ string, args ...stri
 }
 
 func TestWatchChecksAgainOnSaveAndMovesOn(t *testing.T) {
-	dir := t.TempDir()
-	lessons, err := filepath.Abs(filepath.Join(root, "lessons"))
-	require.NoError(t, err)
-	require.NoError(t, os.Symlink(lessons, filepath.Join(dir, "lessons")))
+	exercises := mustExercises(t)
+	dir := t.TempDir() // the lessons and their tests, and exercises of its own
+	for _, shared := range []string{"lessons", "bench"} {
+		target, err := filepath.Abs(filepath.Join(root, shared))
+		require.NoError(t, err)
+		require.NoError(t, os.Symlink(target, filepath.Join(dir, shared)))
+	}
+	for _, e := range exercises {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, e.dir()), 0o755))
+	}
 	code := filepath.Join(dir, "exercises", "nplusone", "comments.go")
-	require.NoError(t, os.MkdirAll(filepath.Dir(code), 0o755))
 	require.NoError(t, os.WriteFile(code, []byte("package nplusone\n"), 0o644))
 
 	r := &scriptedRunner{outputs: []string{failed, passed, "testing: warning: no tests to run\n"}, calls: make(chan string, 10)}
@@ -74,6 +79,7 @@ func TestWatchChecksAgainOnSaveAndMovesOn(t *testing.T) {
 }
 
 func TestWatchWithEverythingSolvedReturns(t *testing.T) {
+	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
 	var b strings.Builder
 	for _, e := range exercises {

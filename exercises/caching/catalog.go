@@ -4,7 +4,7 @@
 // them from PostgreSQL on every call, through the naive version. Cache them,
 // so that a hundred page views make at most one query, then check:
 //
-//	go test -race -tags exercise -run Exercise06 ./bench
+//	go test -race -tags exercise -run Exercise06 ./bench/caching
 //
 // The check compares your counts with the naive ones, changes each answer it
 // gets, counts the queries of 100 calls one after another and of 50 at once,

@@ -8,7 +8,7 @@
 // first, with a next_cursor that the client sends back as ?cursor= for the
 // next page, in a few queries whatever the user's history. Check with:
 //
-//	go test -tags exercise -run '^TestExercise17$' ./bench
+//	go test -tags exercise -run '^TestExercise17$' ./bench/capstone
 package capstone
 
 import (

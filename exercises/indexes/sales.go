@@ -4,7 +4,7 @@
 // works-vs-scales/naive/indexes). Without an index it reads every order item
 // of the shop. Write the index it needs in ProductSalesIndex, then check:
 //
-//	go test -tags exercise -run Exercise03 ./bench
+//	go test -tags exercise -run Exercise03 ./bench/indexes
 //
 // The check creates your index on a copy of the shop and reads the plan of
 // ProductSales: no sequential scan, and only the product's rows read. One

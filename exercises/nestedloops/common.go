@@ -5,7 +5,7 @@
 // whole second list for every customer of the first. Make key run at most
 // 2·(len(a)+len(b)) times, then check:
 //
-//	go test -tags exercise -run Exercise05 ./bench
+//	go test -tags exercise -run Exercise05 ./bench/nestedloops
 //
 // The check compares your answer with the naive one (in the order of a) and
 // counts the calls to key. One answer is in works-vs-scales/scalable/nestedloops.

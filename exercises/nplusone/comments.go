@@ -4,7 +4,7 @@
 // works, through the naive version: 1+3N queries for N posts. Make it answer
 // the same in at most two round trips, then check it:
 //
-//	go test -tags exercise -run Exercise01 ./bench
+//	go test -tags exercise -run Exercise01 ./bench/nplusone
 //
 // The check publishes a post nobody has commented on, compares your feed with
 // the naive one and counts your round trips (-v prints them).

@@ -7,7 +7,7 @@
 // once, while those are served, with 503 Service Unavailable and a
 // Retry-After header saying in how many seconds to try again. Then check:
 //
-//	go test -tags exercise -run '^TestExercise16$' ./bench
+//	go test -tags exercise -run '^TestExercise16$' ./bench/overload
 //
 // The check holds concurrency requests inside next, sends five more, and
 // wants each refused at once; then lets the first ones finish and wants new

@@ -4,7 +4,7 @@
 // post is published while someone scrolls, they see a post twice. Make every
 // post appear exactly once however many are published meanwhile, then check:
 //
-//	go test -tags exercise -run Exercise02 ./bench
+//	go test -tags exercise -run Exercise02 ./bench/pagination
 //
 // The check adds posts published in the same microsecond across a page
 // boundary and posts whose ids are out of time order, then walks ten pages on

@@ -5,7 +5,7 @@
 // through the naive version. Make concurrent callers share one query, then
 // check:
 //
-//	go test -tags exercise -run Exercise07 ./bench
+//	go test -tags exercise -run Exercise07 ./bench/stampede
 //
 // The check holds the orders table locked while 50 callers arrive, makes the
 // caller whose context runs the query leave, then counts the queries,

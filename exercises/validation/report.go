@@ -5,7 +5,7 @@
 // Make it refuse a currency the shop does not take, with an error that says
 // so, and keep every input out of the SQL; then check:
 //
-//	go test -tags exercise -run Exercise08 ./bench
+//	go test -tags exercise -run Exercise08 ./bench/validation
 //
 // The check asks for the euro payments, looking at the SQL you send, then for
 // "EUR' OR 'x'='x". One answer

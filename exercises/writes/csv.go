@@ -7,7 +7,7 @@
 // file with a malformed line with a shop.RowError naming the line, writing
 // none of it, then check:
 //
-//	go test -tags exercise -run '^TestExercise14$' ./bench
+//	go test -tags exercise -run '^TestExercise14$' ./bench/writes
 //
 // One answer is in works-vs-scales/scalable/writes.
 package writes

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -37,7 +38,7 @@ func newTestRuns(t *testing.T) *testRuns {
 	t.Helper()
 	prefix := fmt.Sprintf("%slv%04x_", prefixFromEnv(), rand.N(1<<16))
 	if _, err := parsePrefix(prefix); err != nil {
-		t.Fatalf("the test's prefix, under %s: %v: set a shorter %s", prefixFromEnv(), err, EnvDBPrefix)
+		t.Fatalf("the test's prefix, under %s: %v: set a shorter %s", prefixFromEnv(), err, workshopenv.DBPrefix)
 	}
 	runs := &testRuns{prefix: prefix}
 	t.Cleanup(func() { // registered first: runs after every run has closed
@@ -70,9 +71,9 @@ func (r *testRuns) start(t *testing.T) *harness {
 	t.Helper()
 	getenv := func(key string) string {
 		switch key {
-		case EnvDBPrefix:
+		case workshopenv.DBPrefix:
 			return r.prefix
-		case EnvDatabaseURL:
+		case workshopenv.DatabaseURL:
 			if r.url != "" {
 				return r.url
 			}

@@ -2,23 +2,16 @@ package pgtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+
+	"works-vs-scales/internal/workshopenv"
 
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
-)
-
-// The environment variables the harness reads.
-const (
-	// EnvDatabaseURL names a PostgreSQL server to use as is, e.g.
-	// postgres://postgres@127.0.0.1:5432/postgres. The harness connects to that
-	// database only to create and drop its own.
-	EnvDatabaseURL = "WORKSHOP_DATABASE_URL"
-	// EnvImage overrides the image of the container started when no URL is set.
-	EnvImage = "WORKSHOP_POSTGRES_IMAGE"
-	// EnvRTT adds a network round-trip time to every connection, e.g. "1ms".
-	EnvRTT = "WORKSHOP_RTT"
 )
 
 // DefaultImage is the PostgreSQL the container path runs: the same major
@@ -32,29 +25,45 @@ type server struct {
 	stop   func() error // terminates what the harness started; nil if nothing
 }
 
-// startFunc starts a PostgreSQL container from image; stop is non-nil whenever
+// startFunc starts the PostgreSQL container called name from image, or joins
+// it when another test binary started it already; stop is non-nil whenever
 // something may need cleaning up, even when err is not.
-type startFunc func(ctx context.Context, image string) (url string, stop func() error, err error)
+type startFunc func(ctx context.Context, image, name string) (url string, stop func() error, err error)
 
 // locate finds PostgreSQL the documented way: the URL in WORKSHOP_DATABASE_URL,
-// else a container, else an error that says how to get one.
-func locate(ctx context.Context, getenv func(string) string, start startFunc) (server, error) {
-	if url := getenv(EnvDatabaseURL); url != "" {
-		return server{url: url, origin: EnvDatabaseURL}, nil
+// else a container, else an error that says how to get one. The container is
+// the go test run's, named after its session (see [containerName]): every test
+// binary of the run, one a package, shares it.
+func locate(ctx context.Context, getenv func(string) string, start startFunc, session string) (server, error) {
+	if url := getenv(workshopenv.DatabaseURL); url != "" {
+		return server{url: url, origin: workshopenv.DatabaseURL}, nil
 	}
-	image := getenv(EnvImage)
+	image := getenv(workshopenv.PostgresImage)
 	if image == "" {
 		image = DefaultImage
 	}
-	url, stop, err := start(ctx, image)
+	name := containerName(session, image)
+	url, stop, err := start(ctx, image, name)
 	if err != nil {
 		if stop != nil {
 			err = errors.Join(err, stop())
 		}
 		return server{}, fmt.Errorf("%w: %s is not set and no container could be started (%v)\n\n%s",
-			ErrNoDatabase, EnvDatabaseURL, err, howToGetOne)
+			ErrNoDatabase, workshopenv.DatabaseURL, err, howToGetOne)
 	}
 	return server{url: url, origin: "container " + image, stop: stop}, nil
+}
+
+// containerName names the PostgreSQL container of one go test run: go test
+// ./... runs a test binary a package, several at once, and each of them finds
+// the one container by this name, started by whichever came first. The
+// session is testcontainers-go's (a hash of the go command's process id and
+// start time), the same for every binary of one go test and another for the
+// next; the image is in the name too, so WORKSHOP_POSTGRES_IMAGE never gets a
+// container of another.
+func containerName(session, image string) string {
+	sum := sha256.Sum256([]byte(session + "\x00" + image))
+	return "wvs-postgres-" + hex.EncodeToString(sum[:8])
 }
 
 // ErrNoDatabase is returned when neither a URL nor Docker gives a PostgreSQL.
@@ -72,18 +81,40 @@ const howToGetOne = `Give the workshop a PostgreSQL (15 or newer) in one of thre
        docker compose up -d
        export WORKSHOP_DATABASE_URL='postgres://postgres:workshop@127.0.0.1:5432/postgres?sslmode=disable'`
 
-// startContainer runs PostgreSQL in a container with testcontainers-go, with
-// pg_stat_statements loaded (lesson 15).
-func startContainer(ctx context.Context, image string) (string, func() error, error) {
+// startContainer runs PostgreSQL in the container called name with
+// testcontainers-go, with pg_stat_statements loaded (lesson 15), or joins it
+// if another test binary of the run started it: testcontainers' reuse by name
+// waits for one being created by another binary. No binary stops it, since
+// others may still use it: the session's reaper (Ryuk), to which every binary
+// holds a connection, removes it once the last of them has exited. Without the
+// reaper (TESTCONTAINERS_RYUK_DISABLED=true), stop says how to remove it.
+func startContainer(ctx context.Context, image, name string) (string, func() error, error) {
 	ctr, err := postgres.Run(ctx, image, postgres.BasicWaitStrategies(),
-		testcontainers.WithCmdArgs("-c", "shared_preload_libraries=pg_stat_statements"))
-	stop := func() error { return testcontainers.TerminateContainer(ctr) }
+		testcontainers.WithCmdArgs("-c", "shared_preload_libraries=pg_stat_statements"),
+		testcontainers.WithReuseByName(name))
+	stop := leftToTheReaper(name)
 	if err != nil {
-		return "", stop, fmt.Errorf("start container %s: %w", image, err)
+		return "", stop, fmt.Errorf("start container %s (%s): %w", name, image, err)
 	}
 	url, err := ctr.ConnectionString(ctx, "sslmode=disable")
 	if err != nil {
-		return "", stop, fmt.Errorf("connection string of container %s: %w", image, err)
+		return "", stop, fmt.Errorf("connection string of container %s: %w", name, err)
 	}
 	return url, stop, nil
 }
+
+// leftToTheReaper returns what a test binary does with the run's container
+// when it ends: nothing, as long as the reaper removes it after the run.
+func leftToTheReaper(name string) func() error {
+	if !ryukDisabled() {
+		return nil
+	}
+	return func() error {
+		fmt.Fprintf(os.Stderr, "pgtest: container %s is left for the run's other test binaries (Ryuk is disabled); when they are done: docker rm -f %s\n", name, name)
+		return nil
+	}
+}
+
+// ryukDisabled reports whether testcontainers' reaper is turned off, as its
+// configuration says (the environment, or ~/.testcontainers.properties).
+func ryukDisabled() bool { return testcontainers.ReadConfig().Config.RyukDisabled }

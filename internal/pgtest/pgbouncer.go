@@ -16,19 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"works-vs-scales/internal/workshopenv"
+
 	"github.com/jackc/pgx/v5"
 )
 
-// EnvPgBouncerURL names the variable that replaces the PgBouncer the harness
-// starts with one of the trainer's: a PgBouncer in transaction-pooling mode
-// whose [databases] section has a "*" entry pointing at the server of
-// WORKSHOP_DATABASE_URL, and that lets any of the server's users log in
-// (auth_type trust or any, or an auth_query). The tests keep its host and
-// port, and connect as their own user to their own database.
-const EnvPgBouncerURL = "WORKSHOP_PGBOUNCER_URL"
-
 // howToGetPgBouncer is what a test that needs PgBouncer says when there is none.
-const howToGetPgBouncer = "apt-get install pgbouncer or set " + EnvPgBouncerURL
+const howToGetPgBouncer = "apt-get install pgbouncer or set " + workshopenv.PgBouncerURL
 
 // PgBouncerConfig is what a test asks of the PgBouncer it starts.
 type PgBouncerConfig struct {
@@ -58,10 +52,10 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 	if target == nil {
 		tb.Fatalf("pgtest: PgBouncer in front of no database: pass the config of the one to pool")
 	}
-	if url := os.Getenv(EnvPgBouncerURL); url != "" {
+	if url := os.Getenv(workshopenv.PgBouncerURL); url != "" {
 		through, err := pgx.ParseConfig(url)
 		if err != nil {
-			tb.Fatalf("pgtest: %s: %v", EnvPgBouncerURL, err)
+			tb.Fatalf("pgtest: %s: %v", workshopenv.PgBouncerURL, err)
 		}
 		through.Database, through.User, through.Password = target.Database, target.User, target.Password
 		through.Tracer = target.Tracer

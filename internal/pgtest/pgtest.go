@@ -1,17 +1,22 @@
 // Package pgtest gives the workshop's tests and benchmarks a real PostgreSQL
 // holding the generated shop, and counts what they ask of it.
 //
-// The server is found once per test binary (see [locate]); each scale of the
-// shop is seeded once per server into a template database that later runs
-// reuse, named by a hash of the code that builds it. Readers share one
+// The server is found once per test binary (see [locate]): every lesson has a
+// test binary of its own (bench/<lesson>), and go test ./... runs several at
+// once, so they share one server, and without a URL one container for the
+// whole go test run. Each scale of the shop is seeded once per server into a
+// template database that later runs reuse, named by a hash of the code that
+// builds it; an advisory lock lets one binary seed it while the others wait,
+// then copy it. Readers share one
 // read-only copy per scale, writers get a copy each, dropped when their test
 // ends. Every database the harness makes starts with WORKSHOP_DB_PREFIX
 // (default wvs_) and carries the id of the run that made it; it touches no
 // other, and never one a live run uses (see [DropDatabases]).
 //
-// A package that uses it runs [Main] from its TestMain, so the copies and any
-// container are removed when the binary ends, or is interrupted by SIGINT or
-// SIGTERM. What a killed run leaves, the next run on the server drops.
+// A package that uses it runs [Main] from its TestMain, so the copies are
+// dropped when the binary ends, or is interrupted by SIGINT or SIGTERM. What a
+// killed run leaves, the next run on the server drops. The run's container is
+// removed by testcontainers' reaper once the last binary of the run is gone.
 package pgtest
 
 import (
@@ -37,7 +42,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/testcontainers/testcontainers-go"
 
+	"works-vs-scales/internal/rttproxy"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -100,7 +108,7 @@ func (h *harness) copyForTest(tb testing.TB, s shop.Scale) string {
 // the test drives to inject faults: latency, a hang, a reset, the database
 // down and back up. The proxy adds WORKSHOP_RTT, if set, until told otherwise;
 // it is closed when the test ends.
-func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *Proxy) {
+func ShopCloneWithFaults(tb testing.TB, s shop.Scale) (*pgxpool.Pool, *rttproxy.Proxy) {
 	tb.Helper()
 	h := open(tb)
 	name := h.copyForTest(tb, s)
@@ -150,8 +158,9 @@ func ServerURL(tb testing.TB) string {
 }
 
 // Main prints where the run happens as benchmark configuration lines, runs the
-// tests and benchmarks of m, then runs cleanups (other harnesses' Close), drops
-// this binary's databases, stops any container it started, and exits.
+// tests and benchmarks of m, then runs cleanups (other harnesses' Close),
+// stops the replica if a test started one ([StopReplica]), drops this
+// binary's databases, and exits.
 //
 // On SIGINT (Ctrl-C) or SIGTERM it drops this binary's databases and runs
 // cleanups at once, then exits with status 128+signal. A -timeout panic or a
@@ -160,6 +169,7 @@ func ServerURL(tb testing.TB) string {
 // because it could not prove itself live (see runLock), it exits non-zero,
 // saying why.
 func Main(m *testing.M, cleanups ...func() error) {
+	cleanups = append(slices.Clip(cleanups), StopReplica)
 	printRunConfig(os.Stdout)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
@@ -266,10 +276,10 @@ func open(tb testing.TB) *harness {
 // harness is a PostgreSQL server and the databases this binary made on it.
 type harness struct {
 	server server
-	prefix string        // starts every database name
-	runID  string        // in every copy's name; its advisory lock says the run is live
-	admin  *pgxpool.Pool // the maintenance database, direct
-	proxy  *Proxy        // nil unless WORKSHOP_RTT is set
+	prefix string          // starts every database name
+	runID  string          // in every copy's name; its advisory lock says the run is live
+	admin  *pgxpool.Pool   // the maintenance database, direct
+	proxy  *rttproxy.Proxy // nil unless WORKSHOP_RTT is set
 	clones atomic.Int64
 	roles  atomic.Int64 // login roles made by LoginRole
 
@@ -291,21 +301,21 @@ type readerDB struct {
 }
 
 func start(ctx context.Context, getenv func(string) string, startContainer startFunc) (*harness, error) {
-	rtt, err := parseRTT(getenv(EnvRTT))
+	rtt, err := workshopenv.ParseRTT(getenv(workshopenv.RTT))
 	if err != nil {
 		return nil, err
 	}
-	prefix, err := parsePrefix(getenv(EnvDBPrefix))
+	prefix, err := parsePrefix(getenv(workshopenv.DBPrefix))
 	if err != nil {
 		return nil, err
 	}
-	srv, err := locate(ctx, getenv, startContainer)
+	srv, err := locate(ctx, getenv, startContainer, testcontainers.SessionID())
 	if err != nil {
 		return nil, err
 	}
 	h := &harness{server: srv, prefix: prefix, readers: make(map[shop.Scale]*readerDB)}
 	if err := h.connect(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", redact(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
+		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", workshopenv.Redacted(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
 	}
 	if h.admin, err = h.newPool(ctx, "", nil); err != nil { // tagged with the run's id, known now
 		return nil, errors.Join(err, h.close(ctx))
@@ -330,7 +340,7 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 func (h *harness) connect(ctx context.Context) error {
 	cfg, err := pgxpool.ParseConfig(h.server.url) // the pools' settings (pool_max_conns) are no server's
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
+		return fmt.Errorf("parse %s: %w", workshopenv.DatabaseURL, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
@@ -408,32 +418,21 @@ func (h *harness) dropRun(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func parseRTT(setting string) (time.Duration, error) {
-	if setting == "" {
-		return 0, nil
-	}
-	rtt, err := time.ParseDuration(setting)
-	if err != nil || rtt < 0 {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 1ms or 500us", EnvRTT, setting)
-	}
-	return rtt, nil
-}
-
 // startProxyTo starts a latency proxy in front of the server cfg connects to.
-func startProxyTo(cfg *pgx.ConnConfig, rtt time.Duration) (*Proxy, error) {
+func startProxyTo(cfg *pgx.ConnConfig, rtt time.Duration) (*rttproxy.Proxy, error) {
 	network, address := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 	if strings.HasPrefix(cfg.Host, "/") {
 		network, address = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
 	}
-	return StartProxy(network, address, rtt)
+	return rttproxy.Start(network, address, rtt)
 }
 
 // newPool connects to the database name ("" for the maintenance database),
 // through proxy unless it is nil.
-func (h *harness) newPool(ctx context.Context, name string, proxy *Proxy) (*pgxpool.Pool, error) {
+func (h *harness) newPool(ctx context.Context, name string, proxy *rttproxy.Proxy) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(h.server.url)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
+		return nil, fmt.Errorf("parse %s: %w", workshopenv.DatabaseURL, err)
 	}
 	if name != "" {
 		cfg.ConnConfig.Database = name
@@ -652,12 +651,3 @@ func lockKey(name string) int64 {
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-// redact hides the password of a database URL.
-func redact(url string) string {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil || cfg.Password == "" {
-		return url
-	}
-	return strings.Replace(url, cfg.Password, "xxxxx", 1)
-}

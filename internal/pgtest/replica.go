@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"works-vs-scales/internal/rttproxy"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -30,19 +32,16 @@ import (
 // (<prefix>run_<run id>_replica) so the primary keeps the WAL the replica has
 // not received yet, and postgres serves the copy as a hot standby on a free
 // loopback port, as the postgres OS user when the tests run as root (the
-// server binaries refuse root). [StopReplica], which bench's TestMain passes
-// to [Main], stops it, drops the slot and removes the directory. The server
+// server binaries refuse root). [StopReplica], which [Main] runs at the end,
+// stops it, drops the slot and removes the directory. The server
 // is a child that the kernel kills if the test binary dies; a slot left by a
 // killed run is dropped by the next run, once the run's lock and sessions
 // show it gone.
 
-// EnvReplicaURL names a streaming replica of the server in
-// WORKSHOP_DATABASE_URL to use instead of starting one, e.g. a managed read
-// replica. Its user must be a superuser, or be granted ALTER SYSTEM on
-// recovery_min_apply_delay and pg_reload_conf(), for [SetReplicaDelay], which
-// changes its recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts
-// back the value it had, even after Ctrl-C.
-const EnvReplicaURL = "WORKSHOP_REPLICA_URL"
+// The user of WORKSHOP_REPLICA_URL must be a superuser, or be granted ALTER
+// SYSTEM on recovery_min_apply_delay and pg_reload_conf(), for
+// [SetReplicaDelay], which changes its recovery_min_apply_delay with ALTER
+// SYSTEM; [StopReplica] puts back the value it had, even after Ctrl-C.
 
 // replicaReadyTimeout bounds the copy and the start of the replica.
 const replicaReadyTimeout = 2 * time.Minute
@@ -77,9 +76,9 @@ type replicaServer struct {
 	dir   string // the temporary directory holding its data; "" if none
 	slot  string // the replication slot on the primary; "" if none
 	cmd   *exec.Cmd
-	exit  chan struct{} // closed when cmd has exited
-	proxy *Proxy        // nil unless WORKSHOP_RTT is set
-	tag   string        // the application_name of the run's connections to it, and of its stream
+	exit  chan struct{}   // closed when cmd has exited
+	proxy *rttproxy.Proxy // nil unless WORKSHOP_RTT is set
+	tag   string          // the application_name of the run's connections to it, and of its stream
 
 	// ownDelay is recovery_min_apply_delay, in ms, as a replica the harness
 	// did not start had it before the first SetReplicaDelay ("" until then):
@@ -152,8 +151,9 @@ func SetReplicaDelay(tb testing.TB, d time.Duration) {
 }
 
 // StopReplica stops the replica the harness started, if any, drops its
-// replication slot and removes its directory. bench's TestMain passes it to
-// [Main]; it runs while the harness's connection to the primary is open.
+// replication slot and removes its directory. [Main] runs it after the
+// tests, and on Ctrl-C, while the harness's connection to the primary is
+// open.
 func StopReplica() error {
 	replica.mu.Lock()
 	defer replica.mu.Unlock()
@@ -191,7 +191,7 @@ func (h *harness) startReplica(ctx context.Context) error {
 	replica.mu.Lock()
 	replica.r = r
 	replica.mu.Unlock()
-	if url := os.Getenv(EnvReplicaURL); url != "" {
+	if url := os.Getenv(workshopenv.ReplicaURL); url != "" {
 		r.url = url
 	} else if err := h.makeReplica(ctx, r); err != nil {
 		return err
@@ -215,7 +215,7 @@ func (h *harness) startReplica(ctx context.Context) error {
 		return fmt.Errorf("ask the replica whether it is one: %w", err)
 	}
 	if !inRecovery {
-		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", redact(r.url))
+		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", workshopenv.Redacted(r.url))
 	}
 	return waitForReplay(ctx, h.admin, r, replicaReadyTimeout)
 }

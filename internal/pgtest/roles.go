@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/internal/workshopenv"
 )
 
 // Roles are named like a run's databases, and reclaimed the same way:
@@ -67,7 +69,7 @@ func LoginRole(tb testing.TB, db *pgxpool.Pool, connectionLimit int) *pgx.ConnCo
 	if _, err := db.Exec(ctx, create); err != nil {
 		if isInsufficientPrivilege(err) {
 			tb.Fatalf("pgtest: create role %s: %v\n\nLesson 13 makes login roles of its own: the user of %s needs CREATEROLE, "+
-				"which the server's DBA grants (ALTER ROLE <that user> CREATEROLE; lessons/TRAINER.md, \"What a server needs\")", name, err, EnvDatabaseURL)
+				"which the server's DBA grants (ALTER ROLE <that user> CREATEROLE; lessons/TRAINER.md, \"What a server needs\")", name, err, workshopenv.DatabaseURL)
 		}
 		tb.Fatalf("pgtest: create role %s: %v", name, err)
 	}

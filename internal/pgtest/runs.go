@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -46,14 +47,6 @@ import (
 // dropped only when its lock can be taken: nobody uses it. A name the harness
 // cannot parse is never dropped automatically.
 
-// EnvDBPrefix starts the name of every database the harness creates, e.g.
-// wvs_alice_: trainees sharing one server can keep apart, and the harness
-// touches nothing outside its prefix.
-const EnvDBPrefix = "WORKSHOP_DB_PREFIX"
-
-// DefaultPrefix is the prefix when WORKSHOP_DB_PREFIX is not set.
-const DefaultPrefix = "wvs_"
-
 // validPrefix keeps every name the harness makes a plain, short identifier:
 // PostgreSQL truncates names beyond 63 bytes.
 var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,20}_$`)
@@ -61,10 +54,10 @@ var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,20}_$`)
 // parsePrefix returns the prefix setting says, or the default when it is empty.
 func parsePrefix(setting string) (string, error) {
 	if setting == "" {
-		return DefaultPrefix, nil
+		return workshopenv.DefaultPrefix, nil
 	}
 	if !validPrefix.MatchString(setting) {
-		return "", fmt.Errorf("%s=%.40q: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", EnvDBPrefix, setting)
+		return "", fmt.Errorf("%s=%s: want lower-case letters, digits and underscores, ending in _, at most 22 bytes, e.g. wvs_alice_", workshopenv.DBPrefix, shop.Quote(setting))
 	}
 	return setting, nil
 }
@@ -78,9 +71,9 @@ func Prefix() string { return prefixFromEnv() }
 // prefixFromEnv is the prefix of this process, the default if the setting is invalid
 // (start reports that).
 func prefixFromEnv() string {
-	prefix, err := parsePrefix(os.Getenv(EnvDBPrefix))
+	prefix, err := parsePrefix(os.Getenv(workshopenv.DBPrefix))
 	if err != nil {
-		return DefaultPrefix
+		return workshopenv.DefaultPrefix
 	}
 	return prefix
 }
@@ -241,22 +234,22 @@ func DropDatabases(ctx context.Context, url string, opts DropOptions) ([]Verdict
 	prefix := opts.Prefix
 	if prefix == "" {
 		var err error
-		if prefix, err = parsePrefix(os.Getenv(EnvDBPrefix)); err != nil {
+		if prefix, err = parsePrefix(os.Getenv(workshopenv.DBPrefix)); err != nil {
 			return nil, err
 		}
 	} else if _, err := parsePrefix(prefix); err != nil {
-		return nil, fmt.Errorf("prefix %.40q: %w", prefix, err)
+		return nil, fmt.Errorf("prefix %s: %w", shop.Quote(prefix), err)
 	}
 	cfg, err := pgxpool.ParseConfig(url) // a URL the pools take (pool_max_conns) is fine here too
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", redact(url), err)
+		return nil, fmt.Errorf("parse %s: %w", workshopenv.Redacted(url), err)
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = prefix + "dropdbs" // no run's: it proves no run live
 	connectCtx, cancel := context.WithTimeout(ctx, connectTimeout)
 	conn, err := pgx.ConnectConfig(connectCtx, cfg.ConnConfig)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connect to %s: %w", workshopenv.Redacted(url), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	verdicts, err := reclaim(ctx, conn, prefix, "", opts)

@@ -12,18 +12,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
 func TestParsePrefix(t *testing.T) {
-	for setting, want := range map[string]string{"": DefaultPrefix, "wvs_": "wvs_", "wvs_alice_": "wvs_alice_", "ci_0a1b2c3d_": "ci_0a1b2c3d_"} {
+	for setting, want := range map[string]string{"": workshopenv.DefaultPrefix, "wvs_": "wvs_", "wvs_alice_": "wvs_alice_", "ci_0a1b2c3d_": "ci_0a1b2c3d_"} {
 		prefix, err := parsePrefix(setting)
 		require.NoError(t, err, setting)
 		assert.Equal(t, want, prefix)
 	}
 	for _, bad := range []string{"wvs", "WVS_", "1wvs_", "wvs-a_", `wvs";drop_`, "_", strings.Repeat("a", 22) + "_", "wvs_%_"} {
 		_, err := parsePrefix(bad)
-		assert.ErrorContains(t, err, EnvDBPrefix, "%q", bad)
+		assert.ErrorContains(t, err, workshopenv.DBPrefix, "%q", bad)
 	}
 }
 
@@ -147,7 +148,7 @@ func TestSilentServerFailsFast(t *testing.T) {
 
 	url := "postgres://silent@" + listener.Addr().String() + "/postgres?sslmode=disable&connect_timeout=600"
 	started := time.Now()
-	h, err := start(context.Background(), env(map[string]string{EnvDatabaseURL: url}), nil)
+	h, err := start(context.Background(), env(map[string]string{workshopenv.DatabaseURL: url}), nil)
 	elapsed := time.Since(started)
 	if h != nil {
 		t.Cleanup(func() { h.close(context.Background()) })

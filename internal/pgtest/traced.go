@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -36,7 +37,7 @@ func ShopCloneTraced(tb testing.TB, s shop.Scale, tr pgx.QueryTracer) *pgxpool.P
 func (h *harness) newTracedPool(ctx context.Context, name string, tr pgx.QueryTracer) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(h.server.url)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
+		return nil, fmt.Errorf("parse %s: %w", workshopenv.DatabaseURL, err)
 	}
 	cfg.ConnConfig.Database = name
 	if h.proxy != nil {

@@ -8,14 +8,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 )
 
 // TestKeysAreUnderTheRunsPrefix: a caller's keys live under
 // wvs:<WORKSHOP_DB_PREFIX>, so a CI job or a trainee sharing a Redis can
 // count and delete its own keys without touching another prefix's.
 func TestKeysAreUnderTheRunsPrefix(t *testing.T) {
-	t.Setenv(pgtest.EnvDBPrefix, "wvs_keys_")
+	t.Setenv(workshopenv.DBPrefix, "wvs_keys_")
 	client, prefix := Client(t)
 	other := "wvs:wvs_keys_x_1:1:" // another prefix that starts with this one's letters
 	require.True(t, strings.HasPrefix(prefix, "wvs:wvs_keys_"), prefix)

@@ -22,15 +22,14 @@ import (
 	"testing"
 	"time"
 
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/rttproxy"
+	"works-vs-scales/internal/workshopenv"
+
 	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
-
-	"works-vs-scales/internal/pgtest"
 )
-
-// EnvRedisURL names a Redis to use as is, e.g. redis://127.0.0.1:6379/0.
-const EnvRedisURL = "WORKSHOP_REDIS_URL"
 
 // DefaultImage is the Redis the container path runs, as docker-compose.yml.
 const DefaultImage = "redis:7-alpine"
@@ -55,7 +54,7 @@ type startFunc func(ctx context.Context) (url string, stop func() error, err err
 
 // locate returns the URL of a Redis, and what stops it if the harness started it.
 func locate(ctx context.Context, getenv func(string) string, start startFunc) (string, func() error, error) {
-	if url := getenv(EnvRedisURL); url != "" {
+	if url := getenv(workshopenv.RedisURL); url != "" {
 		return url, nil, nil
 	}
 	url, stop, err := start(ctx)
@@ -63,7 +62,7 @@ func locate(ctx context.Context, getenv func(string) string, start startFunc) (s
 		if stop != nil {
 			err = errors.Join(err, stop())
 		}
-		return "", nil, fmt.Errorf("%w: %s is not set and no container could be started (%v)\n\n%s", ErrNoRedis, EnvRedisURL, err, howToGetOne)
+		return "", nil, fmt.Errorf("%w: %s is not set and no container could be started (%v)\n\n%s", ErrNoRedis, workshopenv.RedisURL, err, howToGetOne)
 	}
 	return url, stop, nil
 }
@@ -108,14 +107,14 @@ func Client(tb testing.TB) (*redis.Client, string) {
 }
 
 // ClientWithFaults is [Client] reached through a proxy of its own, which the
-// test drives to make Redis unreachable: [pgtest.Proxy.Down] refuses
-// connections, [pgtest.Proxy.Hang] holds every byte. The client and the proxy
+// test drives to make Redis unreachable: [rttproxy.Proxy.Down] refuses
+// connections, [rttproxy.Proxy.Hang] holds every byte. The client and the proxy
 // are closed, and the keys under prefix deleted, when the test ends. The
 // client's reads and writes time out after timeout.
-func ClientWithFaults(tb testing.TB, timeout time.Duration) (*redis.Client, string, *pgtest.Proxy) {
+func ClientWithFaults(tb testing.TB, timeout time.Duration) (*redis.Client, string, *rttproxy.Proxy) {
 	tb.Helper()
 	direct, prefix := Client(tb)
-	proxy, err := pgtest.StartProxy("tcp", direct.Options().Addr, 0)
+	proxy, err := rttproxy.Start("tcp", direct.Options().Addr, 0)
 	if err != nil {
 		tb.Fatalf("redistest: fault proxy: %v", err)
 	}
@@ -204,7 +203,7 @@ func names(msg, addr string) bool {
 // WORKSHOP_RTT is set: in production Redis sits across the same network as
 // PostgreSQL, so a lesson that adds a round trip to one adds it to both.
 func open(ctx context.Context, getenv func(string) string) (*redis.Client, func() error, error) {
-	rtt, err := parseRTT(getenv(pgtest.EnvRTT))
+	rtt, err := workshopenv.ParseRTT(getenv(workshopenv.RTT))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -214,10 +213,10 @@ func open(ctx context.Context, getenv func(string) string) (*redis.Client, func(
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, stop, fmt.Errorf("parse %s: %w", EnvRedisURL, err)
+		return nil, stop, fmt.Errorf("parse %s: %w", workshopenv.RedisURL, err)
 	}
 	if rtt > 0 {
-		proxy, err := pgtest.StartProxy(opts.Network, opts.Addr, rtt)
+		proxy, err := rttproxy.Start(opts.Network, opts.Addr, rtt)
 		if err != nil {
 			return nil, stop, fmt.Errorf("latency proxy to Redis at %s: %w", opts.Addr, err)
 		}
@@ -230,18 +229,6 @@ func open(ctx context.Context, getenv func(string) string) (*redis.Client, func(
 		return nil, stop, fmt.Errorf("%w: ping %s: %v\n\n%s", ErrNoRedis, opts.Addr, err, howToGetOne)
 	}
 	return client, stop, nil
-}
-
-// parseRTT reads WORKSHOP_RTT as pgtest does: empty is none.
-func parseRTT(setting string) (time.Duration, error) {
-	if setting == "" {
-		return 0, nil
-	}
-	rtt, err := time.ParseDuration(setting)
-	if err != nil || rtt < 0 {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 1ms or 500us", pgtest.EnvRTT, setting)
-	}
-	return rtt, nil
 }
 
 // joinStops returns a stop that runs first, then next if there is one.
@@ -271,7 +258,8 @@ func DeleteKeys(ctx context.Context, client *redis.Client, prefix string) error 
 }
 
 // Close closes the client and stops the container the harness started, if
-// any. The bench TestMain runs it after the tests.
+// any. The TestMain of a lesson that uses Redis (bench/caching) passes it to
+// pgtest.Main, which runs it after the tests.
 func Close() error {
 	var errs []error
 	if server.client != nil {

@@ -8,17 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"works-vs-scales/internal/workshopenv"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"works-vs-scales/internal/pgtest"
 )
 
 func TestLocateUsesTheURLAsIs(t *testing.T) {
 	started := false
 	start := func(context.Context) (string, func() error, error) { started = true; return "", nil, nil }
 	url, stop, err := locate(context.Background(), func(key string) string {
-		return map[string]string{EnvRedisURL: "redis://cache:6379/2"}[key]
+		return map[string]string{workshopenv.RedisURL: "redis://cache:6379/2"}[key]
 	}, start)
 	require.NoError(t, err)
 	assert.Equal(t, "redis://cache:6379/2", url)
@@ -55,7 +55,7 @@ func TestRTTPutsRedisBehindTheLatencyProxy(t *testing.T) {
 	const rtt = 20 * time.Millisecond
 	ctx := context.Background()
 	client, stop, err := open(ctx, func(key string) string {
-		if key == pgtest.EnvRTT {
+		if key == workshopenv.RTT {
 			return rtt.String()
 		}
 		return os.Getenv(key)
@@ -76,13 +76,13 @@ func TestRTTPutsRedisBehindTheLatencyProxy(t *testing.T) {
 
 func TestParseRTT(t *testing.T) {
 	for setting, want := range map[string]time.Duration{"": 0, "0s": 0, "1ms": time.Millisecond, "500us": 500 * time.Microsecond} {
-		got, err := parseRTT(setting)
+		got, err := workshopenv.ParseRTT(setting)
 		require.NoError(t, err, setting)
 		assert.Equal(t, want, got, setting)
 	}
 	for _, setting := range []string{"-1ms", "1", "soon", "1ms junk"} {
-		_, err := parseRTT(setting)
-		assert.ErrorContains(t, err, pgtest.EnvRTT, setting)
+		_, err := workshopenv.ParseRTT(setting)
+		assert.ErrorContains(t, err, workshopenv.RTT, setting)
 	}
 }
 

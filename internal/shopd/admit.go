@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"works-vs-scales/scalable/observe"
+	observe "works-vs-scales/scalable/observability"
 	"works-vs-scales/scalable/overload"
 )
 

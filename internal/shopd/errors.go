@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	naivecaching "works-vs-scales/naive/caching"
-	"works-vs-scales/scalable/breaker"
 	scalablecaching "works-vs-scales/scalable/caching"
+	breaker "works-vs-scales/scalable/circuitbreaker"
 	"works-vs-scales/scalable/validation"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"

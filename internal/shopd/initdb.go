@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
-	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -43,7 +42,7 @@ func InitDatabase(ctx context.Context, serverURL, name string, s shop.Scale) (st
 	}
 	conn, err := pgx.Connect(ctx, serverURL)
 	if err != nil {
-		return "", fmt.Errorf("shopd init: connect to %s: %w", redacted(serverURL), err)
+		return "", fmt.Errorf("shopd init: connect to %s: %w", workshopenv.Redacted(serverURL), err)
 	}
 	defer conn.Close(context.Background())
 
@@ -88,22 +87,13 @@ func InitDatabase(ctx context.Context, serverURL, name string, s shop.Scale) (st
 func withDatabase(serverURL, name string) (string, error) {
 	u, err := url.Parse(serverURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", fmt.Errorf("shopd init: server URL %s: not a postgres:// URL: %w", shop.Quote(redacted(serverURL)), shop.ErrInvalidConfig)
+		return "", fmt.Errorf("shopd init: server URL %s: not a postgres:// URL: %w", shop.Quote(workshopenv.Redacted(serverURL)), shop.ErrInvalidConfig)
 	}
 	if name == "" {
 		return "", fmt.Errorf("shopd init: no database name: %w", shop.ErrInvalidConfig)
 	}
 	u.Path = "/" + name
 	return u.String(), nil
-}
-
-// redacted returns a URL without its password, for messages.
-func redacted(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // quoteLiteral quotes s as an SQL string literal (COMMENT takes no
@@ -116,11 +106,7 @@ func quoteLiteral(s string) string {
 // shopd_top10000 under WORKSHOP_DB_PREFIX (wvs_ when unset), so that
 // trainees sharing a server keep apart.
 func DefaultDatabaseName() string {
-	prefix := os.Getenv(pgtest.EnvDBPrefix)
-	if prefix == "" {
-		prefix = pgtest.DefaultPrefix
-	}
-	return prefix + "shopd_" + shop.Small.String()
+	return workshopenv.Prefix() + "shopd_" + shop.Small.String()
 }
 
 // DropDatabase drops the database called name on the server at serverURL if
@@ -129,7 +115,7 @@ func DefaultDatabaseName() string {
 func DropDatabase(ctx context.Context, serverURL, name string) (bool, error) {
 	conn, err := pgx.Connect(ctx, serverURL)
 	if err != nil {
-		return false, fmt.Errorf("shopd drop: connect to %s: %w", redacted(serverURL), err)
+		return false, fmt.Errorf("shopd drop: connect to %s: %w", workshopenv.Redacted(serverURL), err)
 	}
 	defer conn.Close(context.Background())
 	const commentQuery = `SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1`
@@ -157,17 +143,17 @@ var ErrNoShop = errors.New("the database holds no shop (no orders table): run cm
 func CheckShop(ctx context.Context, dbURL string) error {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return fmt.Errorf("shopd: connect to %s: %w", redacted(dbURL), err)
+		return fmt.Errorf("shopd: connect to %s: %w", workshopenv.Redacted(dbURL), err)
 	}
 	defer conn.Close(context.Background())
 	// to_regclass is NULL for a table that does not exist.
 	const shopQuery = `SELECT to_regclass('orders') IS NOT NULL AND to_regclass('users') IS NOT NULL`
 	var ok bool
 	if err := conn.QueryRow(ctx, shopQuery).Scan(&ok); err != nil {
-		return fmt.Errorf("shopd: look for the shop in %s: %w", redacted(dbURL), err)
+		return fmt.Errorf("shopd: look for the shop in %s: %w", workshopenv.Redacted(dbURL), err)
 	}
 	if !ok {
-		return fmt.Errorf("shopd: %s: %w", redacted(dbURL), ErrNoShop)
+		return fmt.Errorf("shopd: %s: %w", workshopenv.Redacted(dbURL), ErrNoShop)
 	}
 	return nil
 }

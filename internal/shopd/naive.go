@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	naivebreaker "works-vs-scales/naive/breaker"
 	naivecaching "works-vs-scales/naive/caching"
+	naivebreaker "works-vs-scales/naive/circuitbreaker"
 	"works-vs-scales/naive/nplusone"
 	scalablenplusone "works-vs-scales/scalable/nplusone"
 	"works-vs-scales/scalable/pagination"
@@ -23,7 +23,7 @@ import (
 )
 
 // NaivePaymentTimeout is how long the naive wiring gives each try of a
-// charge: naive/breaker tries three times.
+// charge: naive/circuitbreaker tries three times.
 const NaivePaymentTimeout = 2 * time.Second
 
 // OrdersPage is the JSON of GET /users/{id}/orders: the user, their orders
@@ -142,7 +142,7 @@ func (n *naive) product(w http.ResponseWriter, r *http.Request) {
 }
 
 // pay charges the payment the body asks for, once per Idempotency-Key, with
-// naive/breaker: three tries, no breaker.
+// naive/circuitbreaker: three tries, no breaker.
 func (n *naive) pay(w http.ResponseWriter, r *http.Request) {
 	var req gateway.ChargeRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {

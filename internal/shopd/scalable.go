@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
 
-	"works-vs-scales/scalable/breaker"
-	"works-vs-scales/scalable/bulkhead"
+	bulkhead "works-vs-scales/scalable/bulkheads"
 	"works-vs-scales/scalable/caching"
-	"works-vs-scales/scalable/observe"
+	breaker "works-vs-scales/scalable/circuitbreaker"
+	observe "works-vs-scales/scalable/observability"
 	"works-vs-scales/scalable/overload"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/scalable/validation"

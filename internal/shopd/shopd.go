@@ -1,15 +1,15 @@
 // Package shopd is the shop as an HTTP service: the lessons' packages wired
 // behind net/http, in two wirings. The naive wiring serves a user's orders
 // with naive/nplusone (2+N queries, every order at once) and takes payments
-// with naive/breaker (retries, no breaker); the scalable one validates every
+// with naive/circuitbreaker (retries, no breaker); the scalable one validates every
 // input, pages with scalable/pagination's keyset, answers within a deadline
-// from the bulkhead pools of scalable/bulkhead, admits what each pool can
+// from the bulkhead pools of scalable/bulkheads, admits what each pool can
 // serve and a fair share per client with scalable/overload, serves products
-// through scalable/caching, takes payments behind scalable/breaker's circuit
+// through scalable/caching, takes payments behind scalable/circuitbreaker's circuit
 // breaker and outbox, runs that lesson's relay and reconciler in the
 // background so that every payment ends charged and recorded or refused and
 // uncharged, counts every route's requests, statuses, sheds, errors and
-// latencies with scalable/observe on an admin handler of its own, and, given
+// latencies with scalable/observability on an admin handler of its own, and, given
 // a tracer, traces each request and its queries.
 //
 // The handlers hold no logic of their own but parsing, mapping errors to
@@ -87,7 +87,7 @@ type Config struct {
 	CursorKey []byte
 	// Tracer, if not nil, traces the scalable wiring's requests: a span
 	// for each request, named after its route, with a child span for each
-	// of its queries (scalable/observe's QueryTracer, after any tracer DB
+	// of its queries (scalable/observability's QueryTracer, after any tracer DB
 	// has). Its sampler decides which are recorded; every request's log
 	// records carry its trace id. Nil traces nothing. Ignored by the naive
 	// wirings.

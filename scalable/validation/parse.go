@@ -34,20 +34,10 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%s %s: %v", e.Field, quote(e.Value), e.Err)
+	return fmt.Sprintf("%s %s: %v", e.Field, shop.Quote(e.Value), e.Err)
 }
 
 func (e *ValidationError) Unwrap() error { return e.Err }
-
-// quote quotes a value for an error message, cut to 40 bytes: messages end up
-// in logs, and a client chooses what it sends.
-func quote(value string) string {
-	const maxLen = 40
-	if len(value) > maxLen {
-		return strconv.Quote(value[:maxLen]) + "…"
-	}
-	return strconv.Quote(value)
-}
 
 // Payment is a payment request that passed every check.
 type Payment struct {

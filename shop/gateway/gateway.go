@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"works-vs-scales/shop"
 )
 
 // ChargeRequest is what the gateway is asked to charge.
@@ -113,10 +115,10 @@ func (c *Client) ChargeByKey(ctx context.Context, userID int64, idempotencyKey s
 	charge, err := c.do(httpReq)
 	var gwErr *Error
 	if errors.As(err, &gwErr) && gwErr.StatusCode == http.StatusNotFound {
-		return Charge{}, fmt.Errorf("user %d, key %.40q: %w", userID, idempotencyKey, ErrNoCharge)
+		return Charge{}, fmt.Errorf("user %d, key %s: %w", userID, shop.Quote(idempotencyKey), ErrNoCharge)
 	}
 	if err != nil {
-		return Charge{}, fmt.Errorf("gateway: the charge of user %d's key %.40q: %w", userID, idempotencyKey, err)
+		return Charge{}, fmt.Errorf("gateway: the charge of user %d's key %s: %w", userID, shop.Quote(idempotencyKey), err)
 	}
 	return charge, nil
 }
@@ -146,7 +148,7 @@ func (c *Client) do(httpReq *http.Request) (Charge, error) {
 	}
 	var charge Charge
 	if err := json.Unmarshal(reply, &charge); err != nil {
-		return Charge{}, fmt.Errorf("decode %.40q: %w", reply, err)
+		return Charge{}, fmt.Errorf("decode %s: %w", shop.Quote(string(reply)), err)
 	}
 	return charge, nil
 }

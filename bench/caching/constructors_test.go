@@ -1,0 +1,23 @@
+package caching
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/bench/benchkit"
+	naive "works-vs-scales/naive/caching"
+	scalable "works-vs-scales/scalable/caching"
+)
+
+// TestConstructorsRefuseNonsense: every constructor of this lesson refuses,
+// when it is called, a configuration nothing could work with, with an error
+// wrapping shop.ErrInvalidConfig that names the setting, instead of a value
+// that panics or fails at its first call; and accepts a sound one.
+func TestConstructorsRefuseNonsense(t *testing.T) {
+	benchkit.RefuseNoDatabase(t, map[string]func(*pgxpool.Pool) error{
+		"naive/caching.NewCatalog":    func(db *pgxpool.Pool) error { _, err := naive.NewCatalog(db); return err },
+		"scalable/caching.NewCatalog": func(db *pgxpool.Pool) error { _, err := scalable.NewCatalog(db); return err },
+		"naive/caching.NewProducts":   func(db *pgxpool.Pool) error { _, err := naive.NewProducts(db); return err },
+	})
+}

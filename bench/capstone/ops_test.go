@@ -1,0 +1,441 @@
+package capstone
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/shopd"
+	"works-vs-scales/shop"
+	"works-vs-scales/shop/gateway"
+	"works-vs-scales/shop/gateway/gatewaytest"
+)
+
+// Lesson 17: the service in operation, over real TCP on loopback: outages
+// answered 503, the background work that finishes every payment, a fair
+// share per client, and metrics on an address of their own. This file keeps
+// its helpers to itself.
+
+// opsCursorKey signs the scalable wiring's page tokens in these tests.
+var opsCursorKey = []byte("lesson 17's ops test key, 32 B..")
+
+// opsService is a service the test started, on a loopback port.
+type opsService struct {
+	svc  *shopd.Service
+	base string // the API's URL
+	stop func() error
+}
+
+// opsStart serves cfg on a loopback port, shutting down within grace, and
+// returns it; stop shuts it down gracefully and returns Serve's error. The
+// service is stopped and closed when the test ends.
+func opsStart(tb testing.TB, cfg shopd.Config, grace time.Duration) *opsService {
+	tb.Helper()
+	if cfg.CursorKey == nil {
+		cfg.CursorKey = opsCursorKey
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	var svc *shopd.Service
+	serving := false
+	tb.Cleanup(func() {
+		cancel()
+		if serving {
+			served <- <-served
+		}
+		if svc != nil {
+			svc.Close()
+		}
+	})
+	svc, err := shopd.New(context.Background(), cfg)
+	require.NoError(tb, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	serving = true
+	go func() { served <- svc.Serve(ctx, ln, grace) }()
+	return &opsService{svc: svc, base: "http://" + ln.Addr().String(), stop: func() error {
+		cancel()
+		err := <-served
+		served <- err // for the cleanup
+		return err
+	}}
+}
+
+// opsAnswer is what the service answered.
+type opsAnswer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// code returns the answer's error code, "" if it is not an error.
+func (a opsAnswer) code() string {
+	var e shopd.ErrorBody
+	json.Unmarshal(a.body, &e)
+	return e.Error.Code
+}
+
+// opsDo sends a request with client (http.DefaultClient if nil) and reads
+// the answer.
+func opsDo(tb testing.TB, client *http.Client, method, url, key string, body []byte) opsAnswer {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	require.NoError(tb, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set(gateway.IdempotencyKeyHeader, key)
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return opsAnswer{resp.StatusCode, resp.Header, b}
+}
+
+// opsPayment is user 5's payment of 12.50 EUR, for reference.
+func opsPayment(reference string) []byte {
+	return []byte(fmt.Sprintf(`{"user_id": 5, "amount_cents": 1250, "currency": "EUR", "reference": %q}`, reference))
+}
+
+// opsPaymentRow returns the status and charge id stored under user 5's key.
+func opsPaymentRow(tb testing.TB, db *pgxpool.Pool, key string) (status, chargeID string) {
+	tb.Helper()
+	err := db.QueryRow(context.Background(), `SELECT status, coalesce(charge_id, '') FROM payments WHERE user_id = 5 AND idempotency_key = $1`, key).Scan(&status, &chargeID)
+	require.NoError(tb, err)
+	return status, chargeID
+}
+
+// opsEventually waits, up to a generous deadline, until cond holds: a state
+// the service reaches on its own, in the background.
+func opsEventually(tb testing.TB, cond func() bool, what string) {
+	tb.Helper()
+	require.Eventually(tb, cond, time.Minute, 20*time.Millisecond, what)
+}
+
+// opsHold is a gateway client whose first request is held on its way until
+// release is closed: arrived is closed when it is.
+func opsHold(gw *gatewaytest.Server) (client *gateway.Client, arrived <-chan struct{}, release chan<- struct{}) {
+	arrive, let := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	return &gateway.Client{URL: gw.URL(), HTTP: &http.Client{Transport: opsTransport(func() {
+		once.Do(func() {
+			close(arrive)
+			<-let
+		})
+	})}}, arrive, let
+}
+
+// opsTransport calls itself before each request leaves for the gateway,
+// then sends it, whatever the request's context says meanwhile.
+type opsTransport func()
+
+func (t opsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t()
+	return http.DefaultTransport.RoundTrip(r.WithContext(context.WithoutCancel(r.Context())))
+}
+
+func TestShopdAnswersADatabaseOutageWith503(t *testing.T) {
+	for _, impl := range []string{shopd.Naive, shopd.Scalable} {
+		t.Run("impl="+impl, func(t *testing.T) {
+			db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
+			gw := gatewaytest.Start()
+			t.Cleanup(gw.Close)
+			s := opsStart(t, shopd.Config{Impl: impl, DB: db.Config(), Gateway: gw.Client()}, 10*time.Second)
+			user, _ := shop.Small.UserWithOrders(10)
+			orders := fmt.Sprintf("%s/users/%d/orders", s.base, user)
+			require.Equal(t, http.StatusOK, opsDo(t, nil, "GET", orders, "", nil).status)
+
+			proxy.Down() // every connection reset, every new one refused
+			for _, a := range []opsAnswer{
+				opsDo(t, nil, "GET", orders, "", nil),
+				opsDo(t, nil, "GET", s.base+"/products/42", "", nil),
+				opsDo(t, nil, "POST", s.base+"/payments", "outage", opsPayment("outage")),
+			} {
+				assert.Equal(t, http.StatusServiceUnavailable, a.status, "%s", a.body)
+				assert.Equal(t, shopd.CodeUnavailable, a.code(), "%s", a.body)
+				assert.Equal(t, "1", a.header.Get("Retry-After"), "when to come back")
+				assert.NotContains(t, string(a.body), "127.0.0.1", "nothing of the inside")
+			}
+			assert.Empty(t, gw.Charges(), "no record, no charge")
+
+			proxy.Up()
+			assert.Equal(t, http.StatusOK, opsDo(t, nil, "GET", orders, "", nil).status, "back with the database")
+			a := opsDo(t, nil, "POST", s.base+"/payments", "outage", opsPayment("outage"))
+			assert.Equal(t, http.StatusOK, a.status, "the same key again: %s", a.body)
+			assert.Len(t, gw.Charges(), 1)
+		})
+	}
+}
+
+func TestShopdPaymentInProgressSaysWhenToComeBack(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := gatewaytest.Start()
+	t.Cleanup(gw.Close)
+	client, arrived, release := opsHold(gw)
+	s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: client}, 10*time.Second)
+	first := make(chan opsAnswer, 1)
+	go func() { first <- opsDo(t, nil, "POST", s.base+"/payments", "twice", opsPayment("twice")) }()
+	<-arrived // the first is charging, its row leased to it
+
+	a := opsDo(t, nil, "POST", s.base+"/payments", "twice", opsPayment("twice"))
+	assert.Equal(t, http.StatusConflict, a.status, "%s", a.body)
+	assert.Equal(t, shopd.CodeInProgress, a.code())
+	assert.Equal(t, "1", a.header.Get("Retry-After"), "when to ask again")
+	close(release)
+	assert.Equal(t, http.StatusOK, (<-first).status)
+	assert.Len(t, gw.Charges(), 1)
+}
+
+func TestShopdSendsAQueuedPaymentAndItsRetryAnswersCharged(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := gatewaytest.Start()
+	t.Cleanup(gw.Close)
+	s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client()}, 10*time.Second)
+	gw.SetFaults(gatewaytest.Faults{FailureRate: 1, Failure: gatewaytest.Failure{Status: http.StatusServiceUnavailable}})
+
+	var p shop.Payment
+	a := opsDo(t, nil, "POST", s.base+"/payments", "queued", opsPayment("queued"))
+	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+	require.NoError(t, json.Unmarshal(a.body, &p))
+	assert.Equal(t, shop.PaymentQueued, p.Status, "taken, to be charged when the gateway is back")
+	require.NoError(t, json.Unmarshal(opsDo(t, nil, "POST", s.base+"/payments", "queued", opsPayment("queued")).body, &p))
+	assert.Equal(t, shop.PaymentQueued, p.Status, "its retry answers what it is now")
+	assert.Empty(t, gw.Charges())
+
+	gw.SetFaults(gatewaytest.Faults{}) // back: the service's relay sends it, on its own
+	opsEventually(t, func() bool { status, _ := opsPaymentRow(t, db, "queued"); return status == shop.PaymentCharged }, "the relay charges the queued payment")
+	a = opsDo(t, nil, "POST", s.base+"/payments", "queued", opsPayment("queued"))
+	require.Equal(t, http.StatusOK, a.status)
+	require.NoError(t, json.Unmarshal(a.body, &p))
+	assert.Equal(t, shop.PaymentCharged, p.Status, "the retry answers charged once it is sent")
+	require.Len(t, gw.Charges(), 1, "charged once")
+	assert.Equal(t, gw.Charges()[0].ID, p.ChargeID)
+}
+
+// opsQueue writes user 5's payment under key as the scalable wiring queues
+// it: queued, in the outbox.
+func opsQueue(tb testing.TB, db *pgxpool.Pool, key string) {
+	tb.Helper()
+	var id int64
+	require.NoError(tb, db.QueryRow(context.Background(), `
+		INSERT INTO payments (idempotency_key, reference, user_id, amount_cents, currency, status)
+		VALUES ($1, $1, 5, 1250, 'EUR', 'queued') RETURNING id`, key).Scan(&id))
+	_, err := db.Exec(context.Background(), `INSERT INTO payment_outbox (payment_id) VALUES ($1)`, id)
+	require.NoError(tb, err)
+}
+
+func TestShopdShutdownWaitsForTheBackgroundWork(t *testing.T) {
+	t.Run("within the grace", func(t *testing.T) {
+		db := pgtest.ShopClone(t, shop.Small)
+		gw := gatewaytest.Start()
+		t.Cleanup(gw.Close)
+		opsQueue(t, db, "queued")
+		client, arrived, release := opsHold(gw)
+		s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: client}, time.Minute)
+		<-arrived // the relay is sending the payment
+
+		stopped := make(chan error, 1)
+		go func() { stopped <- s.stop() }()
+		// The server stops accepting at once: wait for the listener to close.
+		for {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+			if err != nil {
+				break
+			}
+			conn.Close()
+		}
+		select {
+		case err := <-stopped:
+			t.Fatalf("the service stopped with a payment half sent: %v", err)
+		default:
+		}
+		close(release)
+		require.NoError(t, <-stopped, "the shutdown waited for the relay")
+		status, chargeID := opsPaymentRow(t, db, "queued")
+		assert.Equal(t, shop.PaymentCharged, status, "the payment at hand was finished")
+		require.Len(t, gw.Charges(), 1)
+		assert.Equal(t, gw.Charges()[0].ID, chargeID)
+	})
+	t.Run("past the grace", func(t *testing.T) {
+		db := pgtest.ShopClone(t, shop.Small)
+		gw := gatewaytest.Start()
+		t.Cleanup(gw.Close)
+		opsQueue(t, db, "queued")
+		client, arrived, release := opsHold(gw)
+		s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: client}, 50*time.Millisecond)
+		<-arrived
+		err := s.stop()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "the grace ran out: said, not hidden")
+		close(release) // Close then waits for the payment at hand
+		s.svc.Close()
+		status, _ := opsPaymentRow(t, db, "queued")
+		assert.Equal(t, shop.PaymentCharged, status, "finished before the pools closed")
+	})
+}
+
+func TestShopdServesMetricsOnTheAdminAddressOnly(t *testing.T) {
+	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
+	gw := gatewaytest.Start()
+	t.Cleanup(gw.Close)
+	// Two requests per client and route, then 429: a shed, not an error.
+	s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client(), ClientRate: 0.001, ClientBurst: 2}, 10*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	admin := make(chan error, 1)
+	go func() { admin <- s.svc.ServeAdmin(ctx, ln, time.Second) }()
+	t.Cleanup(func() { cancel(); <-admin })
+
+	user, _ := shop.Small.UserWithOrders(10)
+	orders := fmt.Sprintf("%s/users/%d/orders", s.base, user)
+	assert.Equal(t, http.StatusOK, opsDo(t, nil, "GET", orders, "", nil).status)
+	assert.Equal(t, http.StatusOK, opsDo(t, nil, "GET", orders, "", nil).status)
+	limited := opsDo(t, nil, "GET", orders, "", nil)
+	assert.Equal(t, http.StatusTooManyRequests, limited.status)
+	assert.Equal(t, shopd.CodeRateLimited, limited.code())
+	proxy.Down()
+	down := opsDo(t, nil, "GET", s.base+"/products/42", "", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, down.status, "%s", down.body)
+	proxy.Up()
+
+	api := opsDo(t, nil, "GET", s.base+"/metrics", "", nil)
+	assert.Equal(t, http.StatusNotFound, api.status, "the API does not show its metrics to its clients")
+	assert.Equal(t, shopd.CodeNoRoute, api.code())
+
+	scrape := opsDo(t, nil, "GET", "http://"+ln.Addr().String()+"/metrics", "", nil)
+	require.Equal(t, http.StatusOK, scrape.status)
+	body := string(scrape.body)
+	for _, want := range []string{
+		`shop_requests_total{op="GET /users/{id}/orders"} 3`,
+		`shop_responses_total{op="GET /users/{id}/orders",status="2xx"} 2`,
+		`shop_responses_total{op="GET /users/{id}/orders",status="4xx"} 1`,
+		`shop_requests_shed_total{op="GET /users/{id}/orders"} 1`,
+		`shop_responses_total{op="GET /products/{id}",status="5xx"} 1`,
+		`shop_request_errors_total{op="GET /products/{id}"} 1`,
+		"go_goroutines ",
+		"process_resident_memory_bytes ",
+	} {
+		assert.Contains(t, body, want)
+	}
+	assert.NotContains(t, body, `shop_request_errors_total{op="GET /users/{id}/orders"}`, "a shed is not an error")
+	assert.NotContains(t, body, fmt.Sprintf("/users/%d/", user), "no series per user")
+
+	naive := opsStart(t, shopd.Config{Impl: shopd.Naive, DB: db.Config(), Gateway: gw.Client()}, time.Second)
+	assert.Nil(t, naive.svc.AdminHandler(), "the naive wiring counts nothing")
+	assert.ErrorIs(t, naive.svc.ServeAdmin(ctx, ln, time.Second), shop.ErrInvalidConfig)
+}
+
+// opsClientFrom returns an HTTP client whose connections come from ip (any
+// of 127.0.0.0/8 is loopback on Linux), up to conns at once: to the
+// service, a client of its own.
+func opsClientFrom(ip string, conns int) *http.Client {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: dialer.DialContext, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+	}}
+}
+
+// greedyConns is how many connections the greedy client keeps busy, flat out.
+const greedyConns = 64
+
+// politeRequests, at politeRate a second, are what the polite client asks.
+const (
+	politeRequests = 100
+	politeRate     = 10
+)
+
+// politeRefusals runs a greedy client, greedyConns connections flat out from
+// 127.0.0.2, against s, and once it is refused (or after its first thousand
+// answers, if it never is), a polite client from 127.0.0.3 asking
+// politeRequests at politeRate a second; it returns how many of the polite
+// client's requests were refused, and the greedy client's answers by status.
+func politeRefusals(t *testing.T, s *opsService) (int, map[int]int) {
+	user, _ := shop.Small.UserWithOrders(10)
+	url := fmt.Sprintf("%s/users/%d/orders", s.base, user)
+	greedy := opsClientFrom("127.0.0.2", greedyConns)
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	greedyCodes := make(map[int]int)
+	var answered atomic.Int64
+	pushing := make(chan struct{})
+	var once sync.Once
+	var greedyDone sync.WaitGroup
+	for range greedyConns {
+		greedyDone.Go(func() {
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				resp, err := greedy.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				greedyCodes[resp.StatusCode]++
+				mu.Unlock()
+				if resp.StatusCode != http.StatusOK || answered.Add(1) >= 1000 {
+					once.Do(func() { close(pushing) })
+				}
+			}
+		})
+	}
+	<-pushing // the greedy client is at its limit, or the service at its
+
+	polite := opsClientFrom("127.0.0.3", 1)
+	refused := 0
+	tick := time.NewTicker(time.Second / politeRate)
+	for range politeRequests {
+		<-tick.C
+		if a := opsDo(t, polite, "GET", url, "", nil); a.status != http.StatusOK {
+			refused++
+		}
+	}
+	tick.Stop()
+	stop()
+	greedyDone.Wait()
+	return refused, greedyCodes
+}
+
+func TestShopdGreedyClientCannotCrowdOutAPoliteOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: two clients for 10 s each")
+	}
+	db := pgtest.Shop(t, shop.Small)
+	gw := gatewaytest.Start()
+	t.Cleanup(gw.Close)
+
+	// The limits cmd/shopd sets by default: DefaultClientRate a client, the
+	// client named by its remote address.
+	s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client()}, 10*time.Second)
+	refused, greedy := politeRefusals(t, s)
+	t.Logf("per-client limits on: polite refused %d of %d; greedy answered %v", refused, politeRequests, greedy)
+	assert.LessOrEqual(t, refused, politeRequests/100, "a polite client's refusals stay within 1%%")
+	assert.Positive(t, greedy[http.StatusTooManyRequests], "the greedy client is told to slow down")
+
+	// Without them, the same greedy client takes every turn the orders pool
+	// has: the bound above is the limit's doing.
+	s = opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client(), ClientRate: -1}, 10*time.Second)
+	refused, greedy = politeRefusals(t, s)
+	t.Logf("per-client limits off: polite refused %d of %d; greedy answered %v", refused, politeRequests, greedy)
+	assert.Greater(t, refused, politeRequests/10, "without a limit per client, the polite client is crowded out")
+}

@@ -1,7 +1,0 @@
-//go:build !race
-
-package bench
-
-// raceEnabled says whether the race detector is on: a wrong answer whose
-// failure is a data race is then left to it.
-const raceEnabled = false

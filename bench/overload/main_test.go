@@ -1,0 +1,13 @@
+// Package overload holds the tests and benchmarks of lesson 16, Overload
+// (lessons/16-overload.md): that the naive and scalable versions agree, that
+// they cost what the lesson says, and how each grows; and the check of the
+// lesson's exercise, with the proof that it can fail.
+package overload
+
+import (
+	"testing"
+
+	"works-vs-scales/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -1,0 +1,13 @@
+// Package pagination holds the tests and benchmarks of lesson 2, Pagination
+// (lessons/02-pagination.md): that the naive and scalable versions agree, that
+// they cost what the lesson says, and how each grows; and the check of the
+// lesson's exercise, with the proof that it can fail.
+package pagination
+
+import (
+	"testing"
+
+	"works-vs-scales/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

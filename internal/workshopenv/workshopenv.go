@@ -1,0 +1,77 @@
+// Package workshopenv names the environment variables the workshop reads,
+// for the test harness and the service alike, and reads the two that carry a
+// value to check: the round-trip time and the database prefix.
+//
+// It imports nothing of the harness, so that cmd/shopd and cmd/load can read
+// the same variables as the tests without linking the tests' code.
+package workshopenv
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+)
+
+// The environment variables the workshop reads.
+const (
+	// DatabaseURL names a PostgreSQL server to use as is, e.g.
+	// postgres://postgres@127.0.0.1:5432/postgres. The harness connects to
+	// that database only to create and drop its own.
+	DatabaseURL = "WORKSHOP_DATABASE_URL"
+	// RedisURL names a Redis to use as is, e.g. redis://127.0.0.1:6379/0.
+	RedisURL = "WORKSHOP_REDIS_URL"
+	// PostgresImage overrides the image of the container the harness starts
+	// when DatabaseURL is not set.
+	PostgresImage = "WORKSHOP_POSTGRES_IMAGE"
+	// DBPrefix starts the name of every database the harness and the service
+	// create, e.g. wvs_alice_: trainees sharing one server keep apart, and
+	// nothing outside the prefix is touched.
+	DBPrefix = "WORKSHOP_DB_PREFIX"
+	// RTT adds a network round-trip time to every connection, e.g. "1ms".
+	RTT = "WORKSHOP_RTT"
+	// PgBouncerURL names a PgBouncer in transaction mode, for lesson 13,
+	// instead of the one its tests start.
+	PgBouncerURL = "WORKSHOP_PGBOUNCER_URL"
+	// ReplicaURL names a streaming replica of the server, for lesson 18,
+	// instead of the one its tests start.
+	ReplicaURL = "WORKSHOP_REPLICA_URL"
+	// Large, set to 1, adds the largest sizes to the benchmarks.
+	Large = "WORKSHOP_LARGE"
+)
+
+// DefaultPrefix is the database prefix when DBPrefix is not set.
+const DefaultPrefix = "wvs_"
+
+// Prefix returns the database prefix DBPrefix sets, or DefaultPrefix. The
+// harness checks it further (see pgtest).
+func Prefix() string {
+	if p := os.Getenv(DBPrefix); p != "" {
+		return p
+	}
+	return DefaultPrefix
+}
+
+// ParseRTT reads a setting of RTT: empty is none; otherwise a duration that
+// is not negative, such as 1ms or 500us.
+func ParseRTT(setting string) (time.Duration, error) {
+	if setting == "" {
+		return 0, nil
+	}
+	rtt, err := time.ParseDuration(setting)
+	if err != nil || rtt < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 1ms or 500us", RTT, setting)
+	}
+	return rtt, nil
+}
+
+// Redacted returns a server's URL with its password hidden, for messages:
+// [url.URL.Redacted]. A setting that is not a URL with a scheme (a
+// key=value connection string may carry a password anywhere) is not shown.
+func Redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return "(a setting that is not a URL, not shown: it may hold a password)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,61 @@
+package races
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop"
+)
+
+// CreateCouponTable creates the table of redeemed coupons, a row per user
+// and code: the primary key says a user redeems a code once.
+func CreateCouponTable(ctx context.Context, db *pgxpool.Pool) error {
+	const createTable = `CREATE TABLE coupon_redemptions (
+		user_id     bigint      NOT NULL REFERENCES users (id),
+		code        text        NOT NULL,
+		redeemed_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (user_id, code))`
+	if _, err := db.Exec(ctx, createTable); err != nil {
+		return fmt.Errorf("create the coupon table: %w", err)
+	}
+	return nil
+}
+
+// Coupons redeems coupons, each once per user.
+type Coupons struct {
+	db *pgxpool.Pool
+}
+
+// NewCoupons returns Coupons on db, or an error wrapping
+// [shop.ErrInvalidConfig] for no database.
+func NewCoupons(db *pgxpool.Pool) (*Coupons, error) {
+	if db == nil {
+		return nil, fmt.Errorf("coupons: no database: %w", shop.ErrInvalidConfig)
+	}
+	return &Coupons{db: db}, nil
+}
+
+// Redeem redeems the coupon code for a user, or returns
+// [shop.ErrAlreadyRedeemed] if the user has redeemed it before.
+//
+// One statement decides, against the primary key: of two inserts at once,
+// one inserts and the other waits for it, then does nothing.
+func (c *Coupons) Redeem(ctx context.Context, userID int64, code string) error {
+	if code == "" || len(code) > 64 {
+		return fmt.Errorf("redeem %s: %w", shop.Quote(code), shop.ErrInvalidCoupon)
+	}
+	const redeem = `INSERT INTO coupon_redemptions (user_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+	tag, err := c.db.Exec(ctx, redeem, userID, code)
+	if isCode(err, "23503") { // foreign_key_violation
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, shop.ErrUserNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("redeem %s for user %d: %w", shop.Quote(code), userID, shop.ErrAlreadyRedeemed)
+	}
+	return nil
+}
