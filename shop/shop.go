@@ -3,6 +3,10 @@
 //
 // The data is generated, never downloaded: the same Scale and seed give the same
 // rows on every machine, so a result measured here can be measured again there.
+//
+// Every type a client or a cache may see as JSON names its fields one way,
+// in snake_case (user_id, amount_cents, created_at): the json tags are part
+// of the type, so that no encoder falls back to the Go names.
 package shop
 
 import (
@@ -13,72 +17,72 @@ import (
 
 // User is a customer of the shop.
 type User struct {
-	ID    int64
-	Name  string
-	Email string
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
 	// Phone is the user's phone number, or nil when they gave none (NULL in
-	// the database, not an empty string).
-	Phone     *string
-	CreatedAt time.Time
+	// the database, null in JSON, not an empty string).
+	Phone     *string   `json:"phone"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Product is something the shop sells.
 type Product struct {
-	ID         int64
-	Name       string
-	Category   string
-	PriceCents int64
+	ID         int64  `json:"id"`
+	Name       string `json:"name"`
+	Category   string `json:"category"`
+	PriceCents int64  `json:"price_cents"`
 }
 
 // Order is one purchase by a user, with its items in line order.
 type Order struct {
-	ID        int64
-	UserID    int64
-	Status    string
-	CreatedAt time.Time
-	Items     []OrderItem
+	ID        int64       `json:"id"`
+	UserID    int64       `json:"user_id"`
+	Status    string      `json:"status"`
+	CreatedAt time.Time   `json:"created_at"`
+	Items     []OrderItem `json:"items"`
 }
 
 // OrderItem is one line of an order: a product, how many, and the price paid
 // for one, which may differ from the product's price today.
 type OrderItem struct {
-	LineNo     int32
-	Product    Product
-	Quantity   int32
-	PriceCents int64
+	LineNo     int32   `json:"line_no"`
+	Product    Product `json:"product"`
+	Quantity   int32   `json:"quantity"`
+	PriceCents int64   `json:"price_cents"`
 }
 
 // UserOrders is a user with all of their orders, newest first.
 type UserOrders struct {
-	User   User
-	Orders []Order
+	User   User    `json:"user"`
+	Orders []Order `json:"orders"`
 }
 
 // Post is an entry in the feed.
 type Post struct {
-	ID        int64
-	AuthorID  int64
-	Title     string
-	CreatedAt time.Time
+	ID        int64     `json:"id"`
+	AuthorID  int64     `json:"author_id"`
+	Title     string    `json:"title"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // FeedPost is a post as the feed shows it: with its author and how many
 // comments it has.
 type FeedPost struct {
-	Post         Post
-	Author       User
-	CommentCount int64
+	Post         Post  `json:"post"`
+	Author       User  `json:"author"`
+	CommentCount int64 `json:"comment_count"`
 }
 
 // Payment is a payment the shop took or is taking (lessons 8–10): an amount
 // in cents of its currency, and where it stands.
 type Payment struct {
-	ID          int64
-	UserID      int64
-	AmountCents int64
-	Currency    string
-	Status      string // pending, charged, failed, unknown or queued
-	ChargeID    string // the gateway's id of the charge, once charged
+	ID          int64  `json:"id"`
+	UserID      int64  `json:"user_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Currency    string `json:"currency"`
+	Status      string `json:"status"`    // pending, charged, failed, unknown or queued
+	ChargeID    string `json:"charge_id"` // the gateway's id of the charge, once charged
 }
 
 // The states of a payment.
@@ -93,9 +97,9 @@ const (
 // PaymentRequest is a payment as a client sent it: every field as typed, not
 // yet checked.
 type PaymentRequest struct {
-	UserID   string
-	Amount   string // in units of the currency, e.g. "12.50"
-	Currency string // an ISO 4217 code, e.g. "EUR"
+	UserID   string `json:"user_id"`
+	Amount   string `json:"amount"`   // in units of the currency, e.g. "12.50"
+	Currency string `json:"currency"` // an ISO 4217 code, e.g. "EUR"
 }
 
 // ErrUserNotFound is returned when no user has the requested id.
@@ -121,24 +125,24 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Comment is a reply to a post.
 type Comment struct {
-	ID        int64
-	PostID    int64
-	AuthorID  int64
-	Body      string
-	CreatedAt time.Time
+	ID        int64     `json:"id"`
+	PostID    int64     `json:"post_id"`
+	AuthorID  int64     `json:"author_id"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // FeedPostWithComments is a feed post with its latest comments, newest first.
 type FeedPostWithComments struct {
 	FeedPost
-	LatestComments []Comment
+	LatestComments []Comment `json:"latest_comments"`
 }
 
 // OrdersPage is one page of a list of orders, and how many orders the whole
 // list holds.
 type OrdersPage struct {
-	Orders []Order
-	Total  int64
+	Orders []Order `json:"orders"`
+	Total  int64   `json:"total"`
 }
 
 // NormalizeEmail returns the form of an email address under which two
@@ -150,13 +154,13 @@ func NormalizeEmail(email string) string {
 // ProductSales is what a product sold: in how many orders, how many units,
 // for how much.
 type ProductSales struct {
-	Orders       int64
-	Units        int64
-	RevenueCents int64
+	Orders       int64 `json:"orders"`
+	Units        int64 `json:"units"`
+	RevenueCents int64 `json:"revenue_cents"`
 }
 
 // BestSeller is a product and the units of it sold.
 type BestSeller struct {
-	ProductID int64
-	Units     int64
+	ProductID int64 `json:"product_id"`
+	Units     int64 `json:"units"`
 }

@@ -4,8 +4,8 @@ import "errors"
 
 // BasketItem is one line of a basket: a product and how many of it.
 type BasketItem struct {
-	ProductID int64
-	Quantity  int32
+	ProductID int64 `json:"product_id"`
+	Quantity  int32 `json:"quantity"`
 }
 
 // Errors of buying (lesson 12).

@@ -14,8 +14,8 @@ var ErrInvalidRow = errors.New("invalid row")
 
 // BadRow is one row an import refused: where it is in the input, and why.
 type BadRow struct {
-	Row    int // from 1: the order's place in the import, or the line of a file
-	Reason string
+	Row    int    `json:"row"` // from 1: the order's place in the import, or the line of a file
+	Reason string `json:"reason"`
 }
 
 // RowError is an import refused because of some of its rows. It wraps

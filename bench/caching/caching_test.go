@@ -299,7 +299,7 @@ func TestRedisCacheIsFilledWithItsTTL(t *testing.T) {
 	require.NoError(t, err)
 	_, err = products.Get(context.Background(), 7)
 	require.NoError(t, err)
-	ttl, err := rdb.PTTL(context.Background(), prefix+"7").Result()
+	ttl, err := rdb.PTTL(context.Background(), products.Key(7)).Result()
 	require.NoError(t, err)
 	assert.Positive(t, ttl)
 	assert.LessOrEqual(t, ttl, cacheTTL)
@@ -400,18 +400,25 @@ func TestCorruptCachedValueIsNotServed(t *testing.T) {
 	otherJSON, err := json.Marshal(other)
 	require.NoError(t, err)
 	for name, value := range map[string]string{
-		"not JSON":      `{"ID":11,"Name":`,
+		"not JSON":      `{"id":11,"name":`,
 		"another id":    string(otherJSON),
 		"null":          `null`,
 		"empty object":  `{}`,
 		"array":         `[11]`,
 		"empty":         ``,
 		"binary":        "\x00\xff\xfe",
-		"trailing junk": `{"ID":11,"Name":"x","Category":"y","PriceCents":1} junk`,
+		"trailing junk": `{"id":11,"name":"x","category":"y","price_cents":1} junk`,
+		// The format before ProductFormat v2, planted under v2's key: its
+		// names match v2's but for case, which encoding/json ignores, and
+		// its price would have been read as 0.
+		"the v1 format":          `{"ID":11,"Name":"x","Category":"y"}`,
+		"a member twice":         `{"id":11,"name":"x","category":"y","price_cents":1,"price_cents":2}`,
+		"a null price":           `{"id":11,"name":"x","category":"y","price_cents":null}`,
+		"a member in other case": `{"id":11,"name":"x","category":"y","Price_Cents":1}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			products, rdb, prefix, _ := faultyRedisProducts(t, db)
-			require.NoError(t, rdb.Set(ctx, prefix+"11", value, time.Minute).Err())
+			products, rdb, _, _ := faultyRedisProducts(t, db)
+			require.NoError(t, rdb.Set(ctx, products.Key(11), value, time.Minute).Err())
 			qctx, counts := pgtest.CountQueries(ctx)
 			got, err := products.Get(qctx, 11)
 			require.NoError(t, err)
@@ -426,6 +433,38 @@ func TestCorruptCachedValueIsNotServed(t *testing.T) {
 			assert.Zero(t, counts.Statements(), "the bad value was replaced")
 		})
 	}
+}
+
+// TestOldFormatIsNeverRead: the entries of the code before ProductFormat v2,
+// still in Redis until their TTL or written on by its servers during a
+// rolling deploy, are under keys the new code never reads: a read of the
+// product misses (no cache error: nothing was misread), goes to
+// PostgreSQL, and writes the new format under the new key, leaving the old
+// entry to the old code.
+func TestOldFormatIsNeverRead(t *testing.T) {
+	db := pgtest.Shop(t, shop.Small)
+	ctx := context.Background()
+	uncached, err := naive.NewProducts(db)
+	require.NoError(t, err)
+	want, err := uncached.Get(ctx, 11)
+	require.NoError(t, err)
+	products, rdb, prefix, _ := faultyRedisProducts(t, db)
+	v1Key := prefix + "11" // v1's key: the prefix and the id
+	v1 := fmt.Sprintf(`{"ID":11,"Name":%q,"Category":%q,"PriceCents":1}`, want.Name, want.Category)
+	require.NoError(t, rdb.Set(ctx, v1Key, v1, time.Minute).Err())
+
+	qctx, counts := pgtest.CountQueries(ctx)
+	got, err := products.Get(qctx, 11)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the price is the database's, not the old entry's 1")
+	assert.Equal(t, int64(1), counts.Statements(), "a miss: read from PostgreSQL")
+	assert.Zero(t, products.CacheErrors(), "the old entry was never read")
+	stored, err := rdb.Get(ctx, products.Key(11)).Result()
+	require.NoError(t, err)
+	assert.JSONEq(t, fmt.Sprintf(`{"id":11,"name":%q,"category":%q,"price_cents":%d}`, want.Name, want.Category, want.PriceCents), stored)
+	old, err := rdb.Get(ctx, v1Key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, v1, old, "the old code's entry is left to it")
 }
 
 // TestNegativePriceIsRefused: every version refuses a price below zero, and

@@ -1,12 +1,10 @@
 package caching
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"works-vs-scales/internal/strictjson"
 	"works-vs-scales/shop"
 )
 
@@ -65,7 +64,19 @@ func NewRedisProducts(db *pgxpool.Pool, rdb *redis.Client, opts RedisOptions) (*
 	return &RedisProducts{db: db, rdb: rdb, opts: opts}, nil
 }
 
-func (p *RedisProducts) key(id int64) string { return p.opts.Prefix + strconv.FormatInt(id, 10) }
+// ProductFormat names the JSON a product is cached as, and is part of its
+// key. v1 was encoding/json's default, the Go field names (PriceCents); v2
+// is shop.Product's json tags (price_cents). A change of format takes a new
+// version: the entries the old code wrote stay in Redis until their TTL,
+// and during a rolling deploy the old code's servers go on writing them,
+// but under keys the new code never reads.
+const ProductFormat = "v2"
+
+// Key returns the key the product id is cached under: the prefix, the
+// format, the id.
+func (p *RedisProducts) Key(id int64) string {
+	return p.opts.Prefix + ProductFormat + ":" + strconv.FormatInt(id, 10)
+}
 
 // Get returns the product with the given id, from Redis when it holds it, from
 // PostgreSQL when not, storing it in Redis for the TTL. Errors are not cached.
@@ -88,16 +99,17 @@ func (p *RedisProducts) Get(ctx context.Context, id int64) (shop.Product, error)
 	if err != nil {
 		return shop.Product{}, fmt.Errorf("product %d: encode for the cache: %w", id, err)
 	}
-	if err := p.rdb.Set(ctx, p.key(id), encoded, p.opts.TTL).Err(); err != nil && ctx.Err() == nil {
+	if err := p.rdb.Set(ctx, p.Key(id), encoded, p.opts.TTL).Err(); err != nil && ctx.Err() == nil {
 		p.cacheErrors.Add(1) // the next read misses again
 	}
 	return product, nil
 }
 
 // cached returns the product Redis holds under id's key, if it holds one that
-// decodes to exactly that product.
+// decodes to exactly that product: one JSON object, its members named as
+// shop.Product's json tags, in case too, each once (strictjson).
 func (p *RedisProducts) cached(ctx context.Context, id int64) (shop.Product, bool) {
-	cached, err := p.rdb.Get(ctx, p.key(id)).Bytes()
+	cached, err := p.rdb.Get(ctx, p.Key(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return shop.Product{}, false
 	}
@@ -108,9 +120,7 @@ func (p *RedisProducts) cached(ctx context.Context, id int64) (shop.Product, boo
 		return shop.Product{}, false
 	}
 	var product shop.Product
-	decoder := json.NewDecoder(bytes.NewReader(cached))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&product); err != nil || decoder.Decode(&struct{}{}) != io.EOF || product.ID != id {
+	if err := strictjson.Unmarshal(cached, &product); err != nil || product.ID != id {
 		p.cacheErrors.Add(1) // not this product: read it again, and replace it
 		return shop.Product{}, false
 	}
@@ -126,7 +136,7 @@ func (p *RedisProducts) SetPrice(ctx context.Context, id, priceCents int64) erro
 	if err := setPrice(ctx, p.db, id, priceCents); err != nil {
 		return err
 	}
-	if err := p.rdb.Del(ctx, p.key(id)).Err(); err != nil {
+	if err := p.rdb.Del(ctx, p.Key(id)).Err(); err != nil {
 		return fmt.Errorf("product %d repriced, but its cached copy stays until the TTL: %w", id, err)
 	}
 	return nil
