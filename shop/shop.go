@@ -119,6 +119,11 @@ var (
 	ErrInProgress = errors.New("a payment with this key is in progress")
 )
 
+// ErrDeclined is returned for a payment the gateway refused (a declined
+// card, an amount or a currency it does not take): nothing was charged, and
+// the same payment would be refused again.
+var ErrDeclined = errors.New("the payment was declined")
+
 // ErrInvalidConfig is returned when a component is made with configuration
 // that makes no sense, such as zero attempts or a negative timeout.
 var ErrInvalidConfig = errors.New("invalid configuration")

@@ -600,7 +600,7 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 		{"limit max int", "GET", fmt.Sprintf("/users/%d/orders?limit=9223372036854775807", heavy), "", 400, shopd.CodeInvalidPage},
 		{"limit overflows", "GET", fmt.Sprintf("/users/%d/orders?limit=99999999999999999999", heavy), "", 400, shopd.CodeInvalidPage},
 		{"limit a fraction", "GET", fmt.Sprintf("/users/%d/orders?limit=1.5", heavy), "", 400, shopd.CodeInvalidPage},
-		{"JSON null", "POST", "/payments", "null", 400, shopd.CodeInvalidPayment},
+		{"JSON null", "POST", "/payments", "null", 400, shopd.CodeMalformedBody},
 		{"no payer", "POST", "/payments", `{"amount_cents": 1250, "currency": "EUR", "reference": "r"}`, 400, shopd.CodeInvalidPayment},
 		{"zero amount", "POST", "/payments", `{"user_id": 5, "amount_cents": 0, "currency": "EUR", "reference": "r"}`, 400, shopd.CodeInvalidPayment},
 		{"two payments in one body", "POST", "/payments", `{"user_id": 5, "amount_cents": 1, "currency": "EUR", "reference": "r"} {"user_id": 5, "amount_cents": 1, "currency": "EUR", "reference": "r"}`, 400, shopd.CodeMalformedBody},
@@ -618,6 +618,9 @@ func TestShopdRefusesHostileRequests(t *testing.T) {
 			key = "hostile-" + c.name
 		}
 		req.Header.Set("Idempotency-Key", key)
+		if c.method == "POST" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()

@@ -46,12 +46,14 @@ const (
 	CodeInvalidID      = "invalid_id"
 	CodeInvalidPage    = "invalid_page"
 	CodeMalformedBody  = "malformed_body"
+	CodeMediaType      = "unsupported_media_type"
 	CodeBodyTooLarge   = "body_too_large"
 	CodeInvalidPayment = "invalid_payment"
 	CodeNoKey          = "no_idempotency_key"
 	CodeInvalidKey     = "invalid_idempotency_key"
 	CodeKeyReused      = "idempotency_key_reused"
 	CodeInProgress     = "payment_in_progress"
+	CodePaymentFailed  = "payment_failed"
 	CodeUserNotFound   = "user_not_found"
 	CodeProductMissing = "product_not_found"
 	CodeDeadline       = "deadline_exceeded"
@@ -67,6 +69,14 @@ var errBadID = errors.New("not a positive integer id")
 
 // errMalformedBody is a request body that is not the JSON asked for.
 var errMalformedBody = errors.New("malformed JSON body")
+
+// errMediaType is a request body the scalable wiring does not read: not
+// declared application/json (UTF-8), or encoded (gzip).
+var errMediaType = errors.New("want a body of Content-Type application/json")
+
+// errPaymentFailed is a payment key whose payment failed earlier: refused,
+// nothing charged.
+var errPaymentFailed = errors.New("the payment failed, and nothing was charged")
 
 // errBadKey is an Idempotency-Key the service does not store: see checkPaymentText.
 var errBadKey = errors.New("not an idempotency key")
@@ -86,6 +96,8 @@ func status(err error) (int, ErrorDetail) {
 		return http.StatusRequestEntityTooLarge, ErrorDetail{Code: CodeBodyTooLarge, Message: err.Error()}
 	case errors.Is(err, errBadID):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidID, Message: err.Error()}
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType, ErrorDetail{Code: CodeMediaType, Message: err.Error()}
 	case errors.Is(err, errMalformedBody):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeMalformedBody, Message: err.Error()}
 	case errors.Is(err, shop.ErrInvalidPage):
@@ -102,6 +114,11 @@ func status(err error) (int, ErrorDetail) {
 		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeKeyReused, Message: err.Error()}
 	case errors.Is(err, shop.ErrInProgress):
 		return http.StatusConflict, ErrorDetail{Code: CodeInProgress, Message: err.Error()}
+	case errors.Is(err, shop.ErrDeclined), errors.Is(err, errPaymentFailed):
+		// Declined by the gateway (the scalable wiring; the naive one's
+		// gateway errors are 500s), or the key's payment failed before.
+		return http.StatusPaymentRequired, ErrorDetail{Code: CodePaymentFailed,
+			Message: "the payment was declined, and nothing was charged: pay again with a new Idempotency-Key"}
 	case errors.Is(err, shop.ErrUserNotFound):
 		return http.StatusNotFound, ErrorDetail{Code: CodeUserNotFound, Message: err.Error()}
 	case errors.Is(err, naivecaching.ErrProductNotFound), errors.Is(err, scalablecaching.ErrProductNotFound), errors.Is(err, shop.ErrProductNotFound):
@@ -142,13 +159,21 @@ func unavailable(err error) bool {
 	return errors.Is(err, pgconn.ErrConnClosed) || gateway.IsOutage(err)
 }
 
-// fieldErrors lists every *validation.ValidationError joined in err.
+// jsonFields names validation's fields as a payment's JSON names them.
+var jsonFields = map[string]string{"user id": "user_id", "amount": "amount_cents", "currency": "currency"}
+
+// fieldErrors lists every *validation.ValidationError joined in err, each
+// named as the request's JSON names it.
 func fieldErrors(err error) []FieldError {
 	var fields []FieldError
 	var walk func(error)
 	walk = func(err error) {
 		if v, ok := err.(*validation.ValidationError); ok {
-			fields = append(fields, FieldError{Field: v.Field, Reason: v.Err.Error()})
+			field := v.Field
+			if name, ok := jsonFields[field]; ok {
+				field = name
+			}
+			fields = append(fields, FieldError{Field: field, Reason: v.Err.Error()})
 			return
 		}
 		switch e := err.(type) {

@@ -171,11 +171,17 @@ const (
 // checkPaymentText refuses, with an error wrapping errBadKey or
 // errBadReference, a non-empty key that is longer than
 // MaxIdempotencyKeyBytes or holds anything but printable ASCII, and a
-// reference that is longer than MaxReferenceBytes or holds a control
-// character. PostgreSQL stores neither a NUL nor bytes that are not UTF-8,
-// and an index entry has a size limit: without this check such a payment is
-// a 500, and the naive wiring's only after the gateway has charged it.
-// (An empty key is the payments packages' to refuse.)
+// reference that is longer than MaxReferenceBytes, is not UTF-8 or holds a
+// control character: text PostgreSQL would not store (a NUL, bytes that are
+// not UTF-8) or not index (an entry over its size limit). Both wirings call
+// it before the gateway, so neither charges a payment for its key or its
+// reference and then fails to store it. It checks those two texts and
+// nothing else: the naive wiring still charges a payment whose other fields
+// PostgreSQL refuses (a user who does not exist, a NUL in the currency) and
+// then answers 500 with no row, the money taken and unrecorded (lesson 17's
+// hostile corpus counts them); the scalable wiring's validation refuses
+// those before the gateway. (An empty key is the payments packages' to
+// refuse.)
 func checkPaymentText(key, reference string) error {
 	if len(key) > MaxIdempotencyKeyBytes {
 		return fmt.Errorf("Idempotency-Key of %d bytes: want at most %d: %w", len(key), MaxIdempotencyKeyBytes, errBadKey)

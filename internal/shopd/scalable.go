@@ -2,14 +2,15 @@ package shopd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
 
+	"works-vs-scales/internal/strictjson"
 	bulkhead "works-vs-scales/scalable/bulkheads"
 	"works-vs-scales/scalable/caching"
 	breaker "works-vs-scales/scalable/circuitbreaker"
@@ -284,7 +286,16 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 // page), its token checked by cursors, or an error wrapping
 // shop.ErrInvalidPage.
 func pageRequest(r *http.Request, cursors *pagination.CursorCodec, userID int64) (int, *pagination.Cursor, error) {
-	q := r.URL.Query()
+	// URL.Query drops what it cannot parse (limit=%zz, a;b): refuse it.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return 0, nil, fmt.Errorf("orders of user %d: query %s: %w", userID, shop.Quote(r.URL.RawQuery), shop.ErrInvalidPage)
+	}
+	for _, name := range []string{"limit", "cursor"} {
+		if n := len(q[name]); n > 1 {
+			return 0, nil, fmt.Errorf("orders of user %d: %s given %d times: %w", userID, name, n, shop.ErrInvalidPage)
+		}
+	}
 	limit := DefaultPageSize
 	if text := q.Get("limit"); text != "" {
 		n, err := strconv.Atoi(text)
@@ -339,20 +350,15 @@ func (s *scalable) product(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// pay checks the payment with validation.ParsePayment (lesson 8), then charges
-// it once per Idempotency-Key behind the breaker, queueing it while the
-// gateway is down (lessons 9 and 10), within the payments deadline.
+// pay reads the payment strictly (decodeJSON) and checks it with
+// validation.ParsePayment (lesson 8), then charges it once per
+// Idempotency-Key behind the breaker, queueing it while the gateway is down
+// (lessons 9 and 10), within the payments deadline. A payment the gateway
+// declines, now or before under the same key, is a 402: nothing charged.
 func (s *scalable) pay(w http.ResponseWriter, r *http.Request) {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
 	var req gateway.ChargeRequest
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, r, fmt.Errorf("payment: %w: %w", errMalformedBody, err))
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		// Another value after the payment: which one did the client mean?
-		writeError(w, r, fmt.Errorf("payment: %w: more than one JSON value", errMalformedBody))
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, fmt.Errorf("payment: %w", err))
 		return
 	}
 	// ParsePayment reads a payment as typed: the amount as text in units.
@@ -366,6 +372,11 @@ func (s *scalable) pay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.UserID, req.AmountCents, req.Currency = checked.UserID, checked.AmountCents, checked.Currency
+	keys := r.Header.Values(gateway.IdempotencyKeyHeader)
+	if len(keys) > 1 {
+		writeError(w, r, fmt.Errorf("%d Idempotency-Key headers: want one: %w", len(keys), errBadKey))
+		return
+	}
 	key := r.Header.Get(gateway.IdempotencyKeyHeader)
 	if err := checkPaymentText(key, req.Reference); err != nil {
 		writeError(w, r, err)
@@ -374,11 +385,63 @@ func (s *scalable) pay(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeouts.Payments)
 	defer cancel()
 	p, err := s.payments.Pay(ctx, key, req)
+	if err == nil && p.Status == shop.PaymentFailed {
+		err = fmt.Errorf("payment %d of key %s: %w", p.ID, shop.Quote(key), errPaymentFailed)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// decodeJSON reads the request's body into v strictly: declared
+// application/json (UTF-8, not encoded) or an error wrapping errMediaType;
+// one JSON object, its members named exactly as v's json tags, each once,
+// or an error wrapping errMalformedBody (strictjson). encoding/json alone
+// would take "AMOUNT_CENTS" for amount_cents and the last of two, where a
+// proxy or a log in front may have read the first.
+func decodeJSON(r *http.Request, v any) error {
+	if err := checkJSONContent(r.Header); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return fmt.Errorf("%w: reading it: %w", errMalformedBody, err)
+	}
+	if err := strictjson.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %w", errMalformedBody, err)
+	}
+	return nil
+}
+
+// checkJSONContent returns an error wrapping errMediaType unless the
+// header declares one Content-Type, application/json, with no parameter
+// but charset=utf-8, and no Content-Encoding but identity.
+func checkJSONContent(h http.Header) error {
+	types := h.Values("Content-Type")
+	if len(types) != 1 {
+		return fmt.Errorf("%d Content-Type headers: %w", len(types), errMediaType)
+	}
+	mediaType, params, err := mime.ParseMediaType(types[0])
+	if err != nil || mediaType != "application/json" {
+		return fmt.Errorf("Content-Type %s: %w", shop.Quote(types[0]), errMediaType)
+	}
+	for name, value := range params {
+		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return fmt.Errorf("Content-Type %s: %w (UTF-8)", shop.Quote(types[0]), errMediaType)
+		}
+	}
+	for _, encoding := range h.Values("Content-Encoding") {
+		if !strings.EqualFold(strings.TrimSpace(encoding), "identity") {
+			return fmt.Errorf("Content-Encoding %s: %w, not encoded", shop.Quote(encoding), errMediaType)
+		}
+	}
+	return nil
 }
 
 // centsText writes cents as units with two decimals: 1250 is "12.50",

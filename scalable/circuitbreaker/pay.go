@@ -88,7 +88,9 @@ func (p *Payments) WithoutOutbox() *Payments {
 // is refused with [shop.ErrNoIdempotencyKey]. A pending payment is leased to
 // the call that made it: another call gets [shop.ErrInProgress] until the
 // lease ends, then takes the payment over and charges it again with its key,
-// which the gateway answers with the first charge, if there was one.
+// which the gateway answers with the first charge, if there was one. A
+// payment the gateway declines is recorded failed and returned with an
+// error wrapping [shop.ErrDeclined]; its key answers failed from then on.
 func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeRequest) (shop.Payment, error) {
 	if key == "" {
 		return shop.Payment{}, fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), shop.ErrNoIdempotencyKey)
@@ -125,6 +127,10 @@ func (p *Payments) Pay(ctx context.Context, key string, req gateway.ChargeReques
 		// Not charged, or not known to be: the relay will find out, with the key.
 		payment.Status = shop.PaymentQueued
 		return payment, p.queue(ctx, owner, payment)
+	case gateway.IsClientError(err):
+		// Declined: nothing charged, and sending it again would not change that.
+		payment.Status = shop.PaymentFailed
+		return payment, errors.Join(fmt.Errorf("pay %s: %w: %w", shop.Quote(req.Reference), shop.ErrDeclined, err), p.record(ctx, owner, payment))
 	default:
 		payment.Status = shop.PaymentFailed
 		return payment, errors.Join(fmt.Errorf("pay %s: %w", shop.Quote(req.Reference), err), p.record(ctx, owner, payment))

@@ -3,7 +3,9 @@
 //
 // Charges fail as FailNext and Faults.FailureRate say; a lookup of a key
 // ([gateway.Client.ChargeByKey]) fails only as FailNextLookups says. Hang and
-// Latency apply to both.
+// Latency apply to both. A charge it cannot make (no user, an amount of 0 or
+// less, a currency not of three bytes) is refused with 400, and one of an
+// amount Decline names is declined with 402, as a card is: neither charges.
 //
 // It keeps every charge it makes, so a test can count what a user paid:
 // duplicates are charges with the same reference.
@@ -53,7 +55,9 @@ type Server struct {
 	random         *rand.Rand
 	charges        []gateway.Charge
 	byKey          map[string]gateway.Charge
-	changed        chan struct{} // closed and replaced when faults change, to release hung requests
+	keys           map[string]string // charge id → the idempotency key it was made under
+	declined       map[int64]bool    // amounts declined, as a card is
+	changed        chan struct{}     // closed and replaced when faults change, to release hung requests
 }
 
 // Start starts a healthy gateway on a loopback port. Its random failures
@@ -63,6 +67,7 @@ func Start() *Server {
 		closing: make(chan struct{}),
 		random:  rand.New(rand.NewPCG(1, 2)),
 		byKey:   make(map[string]gateway.Charge),
+		keys:    make(map[string]string),
 		changed: make(chan struct{}),
 	}
 	mux := http.NewServeMux()
@@ -112,6 +117,33 @@ func (s *Server) FailNextLookups(failures ...Failure) {
 	s.lookupFailures = append(s.lookupFailures, failures...)
 }
 
+// Decline makes the gateway decline every charge of these amounts (in
+// cents) from now on, with 402 Payment Required, charging nothing: a test's
+// way to a declined card.
+func (s *Server) Decline(amountCents ...int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.declined == nil {
+		s.declined = make(map[int64]bool)
+	}
+	for _, a := range amountCents {
+		s.declined[a] = true
+	}
+}
+
+// Keys returns the idempotency key each charge was made under, by the
+// charge's id ("" for a charge asked without one): the key the gateway was
+// sent, gateway.ScopedKey's user and key.
+func (s *Server) Keys() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make(map[string]string, len(s.charges))
+	for _, c := range s.charges {
+		keys[c.ID] = s.keys[c.ID]
+	}
+	return keys
+}
+
 // Requests returns how many charge requests reached the gateway.
 func (s *Server) Requests() int64 { return s.requests.Load() }
 
@@ -157,6 +189,13 @@ func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.UserID <= 0 || req.AmountCents <= 0 || len(req.Currency) != 3 {
 		http.Error(w, fmt.Sprintf("invalid charge %+v", req), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	declined := s.declined[req.AmountCents]
+	s.mu.Unlock()
+	if declined {
+		http.Error(w, "card declined", http.StatusPaymentRequired)
 		return
 	}
 	charge, created := s.charge(req, r.Header.Get(gateway.IdempotencyKeyHeader))
@@ -250,6 +289,7 @@ func (s *Server) charge(req gateway.ChargeRequest, key string) (charge gateway.C
 	}
 	charge = gateway.Charge{ID: "ch_" + strconv.Itoa(len(s.charges)+1), ChargeRequest: req}
 	s.charges = append(s.charges, charge)
+	s.keys[charge.ID] = key
 	if key != "" {
 		s.byKey[key] = charge
 	}

@@ -120,3 +120,26 @@ func TestGatewayTellsWhatHappenedToAKey(t *testing.T) {
 	assert.True(t, gateway.IsOutage(err), "a lookup fails on command: %v", err)
 	assert.Len(t, gw.Charges(), 1, "and a lookup never charges")
 }
+
+func TestGatewayDeclinesOnCommandAndKeepsEachChargesKey(t *testing.T) {
+	gw := Start()
+	defer gw.Close()
+	client := gw.Client()
+	gw.Decline(666)
+	declined := coffee
+	declined.AmountCents = 666
+	_, err := client.Charge(context.Background(), declined, "key-1")
+	var gwErr *gateway.Error
+	require.ErrorAs(t, err, &gwErr)
+	assert.Equal(t, http.StatusPaymentRequired, gwErr.StatusCode)
+	assert.True(t, gateway.IsClientError(err), "a decline is the caller's to handle, not an outage")
+	assert.Empty(t, gw.Charges(), "declined: nothing charged")
+
+	charge, err := client.Charge(context.Background(), coffee, "key-2")
+	require.NoError(t, err)
+	_, err = client.Charge(context.Background(), coffee, "")
+	require.NoError(t, err)
+	keys := gw.Keys()
+	assert.Len(t, keys, 2)
+	assert.Equal(t, gateway.ScopedKey(coffee.UserID, "key-2"), keys[charge.ID])
+}
