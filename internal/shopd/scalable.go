@@ -1,6 +1,7 @@
 package shopd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -239,13 +240,29 @@ func validHeaderName(name string) bool {
 	return name != ""
 }
 
-// limitBody refuses to read more than MaxBodyBytes of any request's body.
+// limitBody reads each request's body, at most MaxBodyBytes of it, before
+// the request is admitted, so that a client sending its body slowly, or
+// never finishing it, holds its own connection until ReadTimeout and never
+// one of the places admission control keeps for the requests it serves
+// (40 stalled payments took all PaymentsAtOnce of them, and every other
+// payment was shed with 503). The handler reads the body from memory, or
+// the error reading it gave: *http.MaxBytesError for one too large.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		var rest io.Reader = bytes.NewReader(body)
+		if err != nil {
+			rest = io.MultiReader(rest, errReader{err})
+		}
+		r.Body = io.NopCloser(rest)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// errReader fails every read with its error.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // orders serves a page of the user's orders: the user, then
 // pagination.ListUserOrdersAfter from the cursor, two queries whatever the
