@@ -715,7 +715,7 @@ func writeHostileTable(t *testing.T, path string, corpus []hostileRequest, resul
 	r0 := results[impls[0]]
 	fmt.Fprintf(&out, "The corpus: %d lines, %d requests (%d hostile lines in %d categories, and %d controls a service must serve).\n\n",
 		r0.lines, r0.sends, r0.lines-lines[hostileControls], len(categories)-1, lines[hostileControls])
-	fmt.Fprintf(&out, "| |%s|\n|---|%s\n", strings.Join(impls, " | "), strings.Repeat("---|", len(impls)))
+	fmt.Fprintf(&out, "| | %s |\n|---|%s\n", strings.Join(impls, " | "), strings.Repeat("---|", len(impls)))
 	row := func(what string, value func(hostileResult) string) {
 		fmt.Fprintf(&out, "| %s |", what)
 		for _, impl := range impls {
@@ -741,7 +741,7 @@ func writeHostileTable(t *testing.T, path string, corpus []hostileRequest, resul
 		return fmt.Sprintf("%d MiB", r.peakRSS>>20)
 	})
 	fmt.Fprintf(&out, "\nBy category, where a wiring answered 5xx, charged for bad input or gave no answer (5xx / charges / no answer):\n\n")
-	fmt.Fprintf(&out, "| category | lines |%s|\n|---|---|%s\n", strings.Join(impls, " | "), strings.Repeat("---|", len(impls)))
+	fmt.Fprintf(&out, "| category | lines | %s |\n|---|---|%s\n", strings.Join(impls, " | "), strings.Repeat("---|", len(impls)))
 	for _, category := range categories {
 		fmt.Fprintf(&out, "| %s | %d |", category, lines[category])
 		for _, impl := range impls {

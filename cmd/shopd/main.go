@@ -4,8 +4,14 @@
 //	GET  /users/{id}/orders?limit=&cursor=  a user and their orders
 //	GET  /products/{id}                     a product
 //	POST /payments                          {"user_id":1,"amount_cents":1250,"currency":"EUR","reference":"order-1"}
-//	                                        with an Idempotency-Key header (printable
-//	                                        ASCII, at most 255 bytes)
+//	                                        as Content-Type application/json, with an
+//	                                        Idempotency-Key header (printable ASCII, at
+//	                                        most 255 bytes)
+//
+// Every request, answer and error names its JSON members in snake_case. The
+// scalable wiring reads a payment strictly: 415 for a body not declared
+// application/json, 400 for a member twice or in another case; a payment the
+// gateway declines is a 402.
 //
 // and, on the admin address (-admin-addr, loopback by default; scalable
 // wiring), what its operators read:
