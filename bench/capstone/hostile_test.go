@@ -583,7 +583,10 @@ func hostileRun(t *testing.T, bin, impl string, corpus []hostileRequest) hostile
 	sent.Wait()
 	for i, line := range corpus {
 		if line.WhileStalled {
-			r.answers[line.id()] = send(i, line)
+			answers := send(i, line)
+			mu.Lock() // the stalled clients' answers go in the same map
+			r.answers[line.id()] = answers
+			mu.Unlock()
 			allowed += line.Charges
 		}
 	}

@@ -97,6 +97,11 @@ func TestStatusMapsTheLessonsErrors(t *testing.T) {
 		// Not outages: the same request fails the same way again.
 		{fmt.Errorf("pay: %w", &pgconn.PgError{Code: "23505"}), http.StatusInternalServerError, CodeInternal},
 		{fmt.Errorf("pay: %w", &gateway.Error{StatusCode: http.StatusBadRequest}), http.StatusInternalServerError, CodeInternal},
+		// Declined, by the scalable wiring's payments (shop.ErrDeclined), or
+		// before under the same key: nothing charged.
+		{fmt.Errorf("pay: %w: %w", shop.ErrDeclined, &gateway.Error{StatusCode: http.StatusPaymentRequired}), http.StatusPaymentRequired, CodePaymentFailed},
+		{fmt.Errorf("payment 7: %w", errPaymentFailed), http.StatusPaymentRequired, CodePaymentFailed},
+		{fmt.Errorf("payment: %w", errMediaType), http.StatusUnsupportedMediaType, CodeMediaType},
 		{fmt.Errorf("pay: %w", context.Canceled), http.StatusInternalServerError, CodeInternal},
 	} {
 		status, detail := status(c.err)
@@ -104,7 +109,7 @@ func TestStatusMapsTheLessonsErrors(t *testing.T) {
 		assert.Equal(t, c.code, detail.Code, "%v", c.err)
 	}
 	_, detail := status(invalid)
-	assert.ElementsMatch(t, []string{"amount", "currency"}, []string{detail.Fields[0].Field, detail.Fields[1].Field}, "every wrong field")
+	assert.ElementsMatch(t, []string{"amount_cents", "currency"}, []string{detail.Fields[0].Field, detail.Fields[1].Field}, "every wrong field, named as the JSON names it")
 	_, detail = status(errors.New("password=hunter2"))
 	assert.Equal(t, "internal error", detail.Message, "an internal error says nothing of the inside")
 }
