@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -137,4 +138,27 @@ func PayForAnUnknownUserIsUserNotFound(t *testing.T, newPayments NewPayerFunc) {
 		assert.ErrorIs(t, err, shop.ErrUserNotFound, "user %d", userID)
 	}
 	assert.Empty(t, gw.Charges(), "no one charged")
+}
+
+// ReleaseWhenAllArrived releases gw's held charges once each of callers has
+// arrived at the gateway (held there) or returned, as returned counts them;
+// so that no caller is charged before every other has got as far as it
+// goes. A caller that waits inside the code under test, on a lock the test
+// cannot see, never arrives: once nothing has changed for settle, the charges
+// are released anyway.
+func ReleaseWhenAllArrived(gw *gatewaytest.Server, callers int, returned func() int, settle time.Duration) {
+	last, since := -1, time.Now()
+	for {
+		arrived := gw.Held() + returned()
+		if arrived >= callers {
+			break
+		}
+		if arrived != last {
+			last, since = arrived, time.Now()
+		} else if time.Since(since) > settle {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	gw.Release()
 }

@@ -5,7 +5,9 @@
 // ([gateway.Client.ChargeByKey]) fails only as FailNextLookups says. Hang and
 // Latency apply to both. A charge it cannot make (no user, an amount of 0 or
 // less, a currency not of three bytes) is refused with 400, and one of an
-// amount Decline names is declined with 402, as a card is: neither charges.
+// amount Decline names is declined with 402, as a card is: neither charges. Hold keeps charges
+// waiting, unmade, until Release, so that a test knows every caller arrived
+// before any was charged.
 //
 // It keeps every charge it makes, so a test can count what a user paid:
 // duplicates are charges with the same reference.
@@ -58,6 +60,8 @@ type Server struct {
 	keys           map[string]string // charge id → the idempotency key it was made under
 	declined       map[int64]bool    // amounts declined, as a card is
 	changed        chan struct{}     // closed and replaced when faults change, to release hung requests
+	hold           chan struct{}     // while not nil, charges wait for it to close
+	held           int               // charges waiting on hold
 }
 
 // Start starts a healthy gateway on a loopback port. Its random failures
@@ -100,6 +104,35 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// Hold makes every charge from now on wait, before anything is decided or
+// charged, until [Server.Release]; [Server.Held] counts those waiting. A
+// client that gives up meanwhile gets no reply.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == nil {
+		s.hold = make(chan struct{})
+	}
+}
+
+// Release lets the charges waiting on [Server.Hold] go on, and charges from
+// now on no longer wait.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold != nil {
+		close(s.hold)
+		s.hold = nil
+	}
+}
+
+// Held returns how many charges wait on [Server.Hold].
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // FailNext makes the next len(failures) charges fail, in order.
@@ -174,6 +207,9 @@ func (s *Server) Duplicates() int {
 // serveCharge answers POST /charges.
 func (s *Server) serveCharge(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	if !s.waitForRelease(r) {
+		return
+	}
 	faults, failure, changed := s.decide()
 	if !s.wait(r, faults, changed) {
 		return
@@ -260,6 +296,32 @@ func (s *Server) wait(r *http.Request, faults Faults, changed <-chan struct{}) b
 		}
 	}
 	return true
+}
+
+// waitForRelease holds a charge while the server holds charges, and reports
+// whether to go on: false if its client gave up or the server is closing.
+func (s *Server) waitForRelease(r *http.Request) bool {
+	s.mu.Lock()
+	hold := s.hold
+	if hold != nil {
+		s.held++
+	}
+	s.mu.Unlock()
+	if hold == nil {
+		return true
+	}
+	defer func() {
+		s.mu.Lock()
+		s.held--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-hold:
+		return true
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+	return false
 }
 
 // decide returns the faults in force, how this request fails (nil if it

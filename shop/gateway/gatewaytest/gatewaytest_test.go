@@ -143,3 +143,27 @@ func TestGatewayDeclinesOnCommandAndKeepsEachChargesKey(t *testing.T) {
 	assert.Len(t, keys, 2)
 	assert.Equal(t, gateway.ScopedKey(coffee.UserID, "key-2"), keys[charge.ID])
 }
+
+func TestGatewayHoldsChargesUntilReleased(t *testing.T) {
+	gw := Start()
+	defer gw.Close()
+	client := gw.Client()
+	gw.Hold()
+	charged := make(chan error, 2)
+	for _, key := range []string{"held-1", "held-2"} {
+		go func() {
+			_, err := client.Charge(context.Background(), coffee, key)
+			charged <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return gw.Held() == 2 }, 10*time.Second, time.Millisecond, "both wait")
+	assert.Empty(t, gw.Charges(), "nothing is charged while held")
+	gw.Release()
+	for range 2 {
+		require.NoError(t, <-charged)
+	}
+	assert.Len(t, gw.Charges(), 2)
+	assert.Zero(t, gw.Held())
+	_, err := client.Charge(context.Background(), coffee, "after")
+	require.NoError(t, err, "after Release, charges no longer wait")
+}
