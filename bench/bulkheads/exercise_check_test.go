@@ -3,15 +3,20 @@ package bulkheads
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/rttproxy"
 	naive "works-vs-scales/naive/bulkheads"
 	scalable "works-vs-scales/scalable/bulkheads"
 	"works-vs-scales/shop"
@@ -30,10 +35,14 @@ type closingWorkloads interface {
 
 // checkExercise11 says what is still wrong with an answer to lesson 11's
 // exercise, or nil when it is done: while search is stuck, a user's orders and
-// payments are served within 300 ms, and right; a search gives up at a
-// deadline of its own; and Close closes every connection the answer opened.
+// payments are served within 300 ms, and right, and a search gives up at a
+// deadline of its own; while the database answers nothing at all, every call
+// of every workload ends at a deadline of its own, however long it waits for
+// a connection; once it answers again, they are served; and Close closes
+// every connection the answer opened. The answer reaches the database
+// through a proxy of the check's, which makes it silent.
 func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorkloads, error)) error {
-	db := pgtest.ShopClone(t, shop.Small)
+	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
 	ctx := context.Background()
 	works, err := naive.New(db)
 	if err != nil {
@@ -64,6 +73,9 @@ func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorklo
 		}
 	})
 	if err := whileSearchIsStuck(t, db, answer, wantOrders); err != nil {
+		return err
+	}
+	if err := whileTheDatabaseIsSilent(t, proxy, answer, wantOrders); err != nil {
 		return err
 	}
 	answer.Close()
@@ -124,10 +136,84 @@ func whileSearchIsStuck(t *testing.T, db *pgxpool.Pool, answer closingWorkloads,
 		return fmt.Errorf("a search succeeded while the products table was locked")
 	}
 	if searchCtx.Err() != nil {
-		return fmt.Errorf("a search while search was stuck waited until its caller gave up after %v (%v): give each workload a deadline of its own, so that a stuck call fails fast and gives its connection back",
+		return fmt.Errorf("a search while search was stuck waited until its caller gave up after %v (%v): give each workload a deadline on the whole call, waiting for a connection included, so that a stuck call fails fast and gives its connection back",
 			patience, err)
 	}
 	t.Logf("a search while search was stuck: failed at its own deadline (%v)", err)
+	return nil
+}
+
+// silentCalls is how many calls of each workload the check makes at once
+// while the database answers nothing: more than any workload's pool should
+// hold, so that some wait for a connection.
+const silentCalls = 12
+
+// whileTheDatabaseIsSilent checks that, while proxy passes nothing, silentCalls
+// calls of each workload at once, made with no deadline of the caller's, end
+// at deadlines of the answer's own; and that once it passes bytes again,
+// orders are served, and right.
+func whileTheDatabaseIsSilent(t *testing.T, proxy *rttproxy.Proxy, answer closingWorkloads, wantOrders []shop.Order) error {
+	const patience = 3 * time.Second // the lesson's deadlines are 1 s at most
+	t.Cleanup(proxy.Resume)          // before the hang: the pools close even if the check fails while hung
+	proxy.Hang()                     // the network drops every packet: no error, no answer
+	calls := map[string]func(ctx context.Context) error{
+		"RecentOrders": func(ctx context.Context) error { _, err := answer.RecentOrders(ctx, 1); return err },
+		"SearchProducts": func(ctx context.Context) error {
+			_, err := answer.SearchProducts(ctx, "steel")
+			return err
+		},
+		"UserPayments": func(ctx context.Context) error { _, err := answer.UserPayments(ctx, 1); return err },
+	}
+	ctx, cancel := context.WithCancel(context.Background()) // the callers set no deadline; the check gives up after patience
+	defer cancel()
+	var gaveUp atomic.Bool
+	waited := make(map[string]int) // calls that were still waiting when the check gave up, by workload
+	var mu sync.Mutex
+	var done sync.WaitGroup
+	for name, call := range calls {
+		for range silentCalls {
+			done.Go(func() {
+				call(ctx) // an error, at some deadline: whose is what counts
+				mu.Lock()
+				defer mu.Unlock()
+				if gaveUp.Load() {
+					waited[name]++
+				}
+			})
+		}
+	}
+	returned := make(chan struct{})
+	go func() { done.Wait(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(patience):
+		gaveUp.Store(true)
+		cancel()
+		<-returned
+	}
+	if len(waited) > 0 {
+		var still []string
+		for _, name := range []string{"RecentOrders", "SearchProducts", "UserPayments"} {
+			if waited[name] > 0 {
+				still = append(still, fmt.Sprintf("%d of %d %s", waited[name], silentCalls, name))
+			}
+		}
+		return fmt.Errorf("while the database answered nothing (the network dropping every packet), %s calls, made at once with no deadline of the caller's, were still waiting when the check gave up after %v: "+
+			"only a deadline on the whole call, waiting for a connection included, gets a caller out; a statement_timeout is the server's, and a server that hears nothing cannot apply it (see \"The scales version\")",
+			strings.Join(still, ", "), patience)
+	}
+	t.Logf("while the database answered nothing: %d calls of each workload at once, each ended at a deadline of its own", silentCalls)
+
+	proxy.Resume()
+	served, cancelServed := context.WithTimeout(context.Background(), benchkit.HangBound)
+	defer cancelServed()
+	orders, err := answer.RecentOrders(served, 1)
+	if err != nil {
+		return fmt.Errorf("orders failed once the database answered again: %w: a pool replaces the connections it gave up on", err)
+	}
+	if diff := cmp.Diff(wantOrders, orders); diff != "" {
+		return fmt.Errorf("once the database answered again, your RecentOrders(1) differs from the naive one (-naive +yours):\n%s", diff)
+	}
 	return nil
 }
 
@@ -141,13 +227,15 @@ func TestExercise11CheckFailsOnTheStart(t *testing.T) {
 }
 
 func TestExercise11CheckFailsOnWrongAnswers(t *testing.T) {
-	t.Run("pools without deadlines", func(t *testing.T) {
-		err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) { return newPoolsWithoutDeadlines(db) })
-		require.ErrorContains(t, err, "give each workload a deadline of its own")
-		t.Log(err)
-	})
-	t.Run("pools never closed", func(t *testing.T) {
-		err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) {
+	for _, tc := range []struct {
+		name    string
+		newShop func(t *testing.T, db *pgxpool.Pool) (closingWorkloads, error)
+		want    string
+	}{
+		{"pools without deadlines", func(t *testing.T, db *pgxpool.Pool) (closingWorkloads, error) {
+			return newPoolsWithoutDeadlines(db, nil)
+		}, "give each workload a deadline on the whole call"},
+		{"pools never closed", func(t *testing.T, db *pgxpool.Pool) (closingWorkloads, error) {
 			pools, err := scalable.OpenPools(context.Background(), db.Config(), scalable.DefaultSizes)
 			if err != nil {
 				return nil, err
@@ -155,10 +243,24 @@ func TestExercise11CheckFailsOnWrongAnswers(t *testing.T) {
 			t.Cleanup(pools.Close) // the wrong answer leaks them; the test does not
 			served, err := scalable.New(pools, scalable.DefaultTimeouts)
 			return unclosingShop{served}, err
+		}, "still open after Close"},
+		{"a statement timeout", func(t *testing.T, db *pgxpool.Pool) (closingWorkloads, error) {
+			return newPoolsWithoutDeadlines(db, map[string]string{"statement_timeout": "200ms"})
+		}, "only a deadline on the whole call, waiting for a connection included, gets a caller out"},
+		{"a deadline once connected", func(t *testing.T, db *pgxpool.Pool) (closingWorkloads, error) {
+			return newDeadlineOnceConnected(db)
+		}, "only a deadline on the whole call, waiting for a connection included, gets a caller out"},
+		{"a deadline on search alone", func(t *testing.T, db *pgxpool.Pool) (closingWorkloads, error) {
+			pools, err := newPoolsWithoutDeadlines(db, nil)
+			return searchDeadlineOnly{pools}, err
+		}, "were still waiting when the check gave up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkExercise11(t, func(db *pgxpool.Pool) (closingWorkloads, error) { return tc.newShop(t, db) })
+			require.ErrorContains(t, err, tc.want)
+			t.Log(err)
 		})
-		require.ErrorContains(t, err, "still open after Close")
-		t.Log(err)
-	})
+	}
 }
 
 func TestExercise11CheckPassesOnTheAnswer(t *testing.T) {
@@ -191,17 +293,23 @@ func (s scalableClosing) Close() { s.pools.Close() }
 
 // poolsWithoutDeadlines is a wrong answer to exercise 11: a pool per
 // workload, but no deadline, so a stuck search waits as long as its caller.
+// With settings, each pool's sessions run with them: with a statement_timeout,
+// it is a wrong answer of its own, whose only bound is on the statement, which
+// neither a wait for a connection nor a database that hears nothing is.
 type poolsWithoutDeadlines struct {
 	orders, search, payments *naive.Shop
 	pools                    []*pgxpool.Pool
 }
 
-func newPoolsWithoutDeadlines(db *pgxpool.Pool) (*poolsWithoutDeadlines, error) {
+func newPoolsWithoutDeadlines(db *pgxpool.Pool, settings map[string]string) (*poolsWithoutDeadlines, error) {
 	s := &poolsWithoutDeadlines{}
 	var shops []*naive.Shop
 	for _, size := range []int32{4, 2, 2} {
 		cfg := db.Config()
 		cfg.MaxConns = size
+		for name, value := range settings {
+			cfg.ConnConfig.RuntimeParams[name] = value
+		}
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 		if err != nil {
 			s.Close()
@@ -242,3 +350,99 @@ func (s *poolsWithoutDeadlines) Close() {
 type unclosingShop struct{ *scalable.Shop }
 
 func (unclosingShop) Close() {}
+
+// searchDeadlineOnly is a wrong answer to exercise 11: a pool per workload,
+// and a deadline on search, the workload that got stuck; orders and payments
+// have none, and wait as long as their callers when the database is the one
+// stuck.
+type searchDeadlineOnly struct{ *poolsWithoutDeadlines }
+
+func (s searchDeadlineOnly) SearchProducts(ctx context.Context, term string) ([]shop.Product, error) {
+	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	return s.search.SearchProducts(ctx, term)
+}
+
+// deadlineOnceConnected is a wrong answer to exercise 11: a pool per
+// workload, and a deadline on each query, set once the call has its
+// connection: waiting for the connection, and connecting, have none.
+type deadlineOnceConnected struct {
+	orders, search, payments *pgxpool.Pool
+}
+
+func newDeadlineOnceConnected(db *pgxpool.Pool) (*deadlineOnceConnected, error) {
+	var pools []*pgxpool.Pool
+	for _, size := range []int32{4, 2, 2} {
+		cfg := db.Config()
+		cfg.MaxConns = size
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+			return nil, err
+		}
+		pools = append(pools, pool)
+	}
+	return &deadlineOnceConnected{orders: pools[0], search: pools[1], payments: pools[2]}, nil
+}
+
+// onConnection runs do on a connection of pool, with a deadline of timeout
+// from when it has the connection.
+func onConnection[T any](ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, do func(ctx context.Context, db *pgxpool.Conn) (T, error)) (T, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer conn.Release()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return do(ctx, conn)
+}
+
+func (s *deadlineOnceConnected) RecentOrders(ctx context.Context, userID int64) ([]shop.Order, error) {
+	return onConnection(ctx, s.orders, 500*time.Millisecond, func(ctx context.Context, conn *pgxpool.Conn) ([]shop.Order, error) {
+		const recentOrders = `SELECT id, user_id, status, created_at FROM orders
+			WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 10`
+		rows, err := conn.Query(ctx, recentOrders, userID)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (shop.Order, error) {
+			var o shop.Order
+			err := row.Scan(&o.ID, &o.UserID, &o.Status, &o.CreatedAt)
+			return o, err
+		})
+	})
+}
+
+func (s *deadlineOnceConnected) SearchProducts(ctx context.Context, term string) ([]shop.Product, error) {
+	return onConnection(ctx, s.search, 200*time.Millisecond, func(ctx context.Context, conn *pgxpool.Conn) ([]shop.Product, error) {
+		const searchProducts = `SELECT id, name, category, price_cents FROM products
+			WHERE name ILIKE '%' || $1 || '%' ESCAPE '\' ORDER BY id LIMIT 20`
+		rows, err := conn.Query(ctx, searchProducts, shop.EscapeLike(term))
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowToStructByPos[shop.Product])
+	})
+}
+
+func (s *deadlineOnceConnected) UserPayments(ctx context.Context, userID int64) ([]shop.Payment, error) {
+	return onConnection(ctx, s.payments, time.Second, func(ctx context.Context, conn *pgxpool.Conn) ([]shop.Payment, error) {
+		const userPayments = `SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '') FROM payments
+			WHERE user_id = $1 ORDER BY id DESC LIMIT 10`
+		rows, err := conn.Query(ctx, userPayments, userID)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowToStructByPos[shop.Payment])
+	})
+}
+
+func (s *deadlineOnceConnected) Close() {
+	s.orders.Close()
+	s.search.Close()
+	s.payments.Close()
+}
