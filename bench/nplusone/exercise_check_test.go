@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"works-vs-scales/internal/pgtest"
 	naive "works-vs-scales/naive/nplusone"
@@ -26,15 +28,27 @@ type listPostsWithCommentsFunc func(ctx context.Context, db *pgxpool.Pool, limit
 
 // checkExercise01 says what is still wrong with an answer to lesson 1's
 // exercise, or nil when it is done: the naive feed, in at most two round
-// trips. Before it reads, the check publishes a post nobody has commented on
-// yet, the corner case a join must keep. db must be a copy of the shop.
+// trips, and no more rows than the feed shows. Before it reads, the check
+// publishes a post with 100 comments, and a post nobody has commented on yet,
+// the corner case a join must keep. db must be a copy of the shop.
 func checkExercise01(t testing.TB, db *pgxpool.Pool, list listPostsWithCommentsFunc) error {
-	const perPost = 3
+	const perPost, popular = 3, 100
 	ctx := context.Background()
-	const publishQuery = `INSERT INTO posts (id, author_id, title, created_at)
-		SELECT max(id) + 1, 1, 'No comments yet', now() FROM posts`
-	if _, err := db.Exec(ctx, publishQuery); err != nil {
-		return fmt.Errorf("publish a post: %w", err)
+	const publishQuery = `
+		WITH popular AS (
+			INSERT INTO posts (id, author_id, title, created_at)
+			SELECT max(id) + 1, 2, 'Everybody has a view', now() - interval '1 minute' FROM posts
+			RETURNING id, created_at
+		),
+		comments AS (
+			INSERT INTO comments (id, post_id, author_id, body, created_at)
+			SELECT (SELECT max(id) FROM comments) + n, popular.id, 1 + n % 50, 'View ' || n, popular.created_at + n * interval '1 second'
+			FROM popular, generate_series(1, $1::int) AS n
+		)
+		INSERT INTO posts (id, author_id, title, created_at)
+		SELECT popular.id + 1, 1, 'No comments yet', now() FROM popular`
+	if _, err := db.Exec(ctx, publishQuery, popular); err != nil {
+		return fmt.Errorf("publish two posts: %w", err)
 	}
 	naiveCtx, naiveCounts := pgtest.CountQueries(ctx)
 	want, err := naive.ListPostsWithComments(naiveCtx, db, feedSize, perPost)
@@ -56,6 +70,11 @@ func checkExercise01(t testing.TB, db *pgxpool.Pool, list listPostsWithCommentsF
 	if trips := counts.RoundTrips(); trips > 2 {
 		return fmt.Errorf("right answer, in %d round trips for %d posts: make it at most 2", trips, feedSize)
 	}
+	if rows, most := counts.Rows(), int64(feedSize*(perPost+1)); rows > most {
+		return fmt.Errorf("right answer, in %d round trips, but your queries returned %d rows for %d posts with at most %d comments each (%d rows at most), and one post of the feed has %d comments: "+
+			"the database sent comments the feed does not show, and your code dropped them; keep the latest %d of each post inside the database (a LIMIT in a LATERAL subquery, or row_number())",
+			counts.RoundTrips(), rows, feedSize, perPost, most, popular, perPost)
+	}
 	t.Logf("%d posts with their %d latest comments, round trips: %d (the naive feed: %d)", feedSize, perPost, counts.RoundTrips(), naiveCounts.RoundTrips())
 	return nil
 }
@@ -74,7 +93,8 @@ func compareFeedsWithComments(want, got []shop.FeedPostWithComments) error {
 	for _, p := range want {
 		if !gotIDs[p.Post.ID] && p.CommentCount == 0 {
 			return fmt.Errorf("post %d, which has no comments, is missing from your feed (%d posts, want %d): "+
-				"a join drops a post without comments; LEFT JOIN (LATERAL) keeps it, with NULL columns", p.Post.ID, len(got), len(want))
+				"a join drops a post without comments (LEFT JOIN keeps it, with NULL columns), and so does code that adds a post to the feed only when one of its comments arrives",
+				p.Post.ID, len(got), len(want))
 		}
 	}
 	for i, p := range got {
@@ -110,6 +130,8 @@ func TestExercise01CheckFailsOnWrongAnswers(t *testing.T) {
 		want string
 	}{
 		{"an inner join", feedWithInnerJoin, "a join drops a post without comments"},
+		{"a goroutine per post", feedWithCommentsInGoroutines, fmt.Sprintf("right answer, in %d round trips for %d posts", 1+feedSize, feedSize)},
+		{"every comment of the page, three kept in Go", feedKeepingThreeInGo, "the database sent comments the feed does not show"},
 		{"the count of the comments kept", feedCountingKeptComments, "count all of the post's comments"},
 		{"a phone that cannot be NULL", feedScanningPhoneIntoString, "scan a column that may be NULL into a pointer"},
 	} {
@@ -217,4 +239,70 @@ func queryFeedWithComments(ctx context.Context, db *pgxpool.Pool, phoneAsString 
 		}
 	}
 	return feed, rows.Err()
+}
+
+// The wrong answers below are written from the lesson's "Why it breaks" as a
+// trainee writes them: one makes the round trips wait for each other less,
+// one makes them fewer by sending more.
+
+// feedWithCommentsInGoroutines is a wrong answer to exercise 1: the posts in
+// one query, then each post's comments in a goroutine of its own, at once, so
+// that the round trips overlap; they are still one per post.
+func feedWithCommentsInGoroutines(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	feed, err := scalable.ListPosts(ctx, db, limit)
+	if err != nil {
+		return nil, err
+	}
+	result := make([]shop.FeedPostWithComments, len(feed))
+	g, ctx := errgroup.WithContext(ctx)
+	for i, item := range feed {
+		g.Go(func() error {
+			const latestComments = `SELECT id, post_id, author_id, body, created_at FROM comments
+				WHERE post_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`
+			rows, err := db.Query(ctx, latestComments, item.Post.ID, perPost)
+			if err != nil {
+				return err
+			}
+			comments, err := pgx.CollectRows(rows, pgx.RowToStructByPos[shop.Comment])
+			result[i] = shop.FeedPostWithComments{FeedPost: item, LatestComments: comments}
+			return err
+		})
+	}
+	return result, g.Wait()
+}
+
+// feedKeepingThreeInGo is a wrong answer to exercise 1: the posts in one
+// query, then every comment of the page's posts in one more, newest first,
+// of which Go keeps the first perPost of each post: two round trips, and
+// every comment of a popular post sent to be dropped.
+func feedKeepingThreeInGo(ctx context.Context, db *pgxpool.Pool, limit, perPost int) ([]shop.FeedPostWithComments, error) {
+	feed, err := scalable.ListPosts(ctx, db, limit)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(feed))
+	for i, item := range feed {
+		ids[i] = item.Post.ID
+	}
+	const pageComments = `SELECT id, post_id, author_id, body, created_at FROM comments
+		WHERE post_id = ANY($1) ORDER BY post_id, created_at DESC, id DESC`
+	rows, err := db.Query(ctx, pageComments, ids)
+	if err != nil {
+		return nil, err
+	}
+	comments, err := pgx.CollectRows(rows, pgx.RowToStructByPos[shop.Comment])
+	if err != nil {
+		return nil, err
+	}
+	latest := make(map[int64][]shop.Comment)
+	for _, c := range comments {
+		if len(latest[c.PostID]) < perPost {
+			latest[c.PostID] = append(latest[c.PostID], c)
+		}
+	}
+	result := make([]shop.FeedPostWithComments, len(feed))
+	for i, item := range feed {
+		result[i] = shop.FeedPostWithComments{FeedPost: item, LatestComments: append([]shop.Comment{}, latest[item.Post.ID]...)}
+	}
+	return result, nil
 }
