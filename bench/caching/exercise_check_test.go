@@ -97,8 +97,8 @@ func checkExercise06(t *testing.T, db *pgxpool.Pool, newCatalog newCatalogFunc) 
 		}
 	}
 	if queries := counts.Statements(); queries > 1 {
-		return fmt.Errorf("%d queries for 50 callers at once, while the first query waited: every caller found the cache empty and filled it; "+
-			"guard the cache with a mutex held while it loads (or use a cache whose loader runs once), and run this check with -race", queries)
+		return fmt.Errorf("%d queries for 50 callers at once, while the first query waited: each caller that found no menu loaded one; "+
+			"let one caller load while the others wait for it (a mutex held while it loads, or a cache whose loader runs once), and run this check with -race", queries)
 	}
 	t.Logf("50 calls at once, while the first query waits, queries: %d", counts.Statements())
 
@@ -139,6 +139,10 @@ func checkMenuAge(t *testing.T, db *pgxpool.Pool, newCatalog newCatalogFunc) err
 	return checkErr
 }
 
+// menuAfter checks, on the bubble's clock, that a category added after the
+// catalog's first call shows within menuAge while the menu is read every 10
+// s, as a busy shop reads it; and if it does not, whether it shows after
+// menuAge more without a read, to say which it was.
 func menuAfter(t *testing.T, db *pgxpool.Pool, catalog categoryCounter) error {
 	ctx := context.Background()
 	before, err := catalog.CategoryCounts(ctx)
@@ -150,18 +154,31 @@ func menuAfter(t *testing.T, db *pgxpool.Pool, catalog categoryCounter) error {
 	if _, err := db.Exec(ctx, addKite); err != nil {
 		return fmt.Errorf("add a product in a new category: %w", err)
 	}
-	time.Sleep(menuAge) // on the bubble's clock: at once
-	after, err := catalog.CategoryCounts(ctx)
+	const every = 10 * time.Second
+	var after map[string]int64
+	for waited := every; waited <= menuAge; waited += every {
+		time.Sleep(every) // on the bubble's clock: at once
+		if after, err = catalog.CategoryCounts(ctx); err != nil {
+			return fmt.Errorf("your CategoryCounts, %v after a new category: %w", waited, err)
+		}
+	}
+	if after["kites"] == 1 {
+		t.Logf("a new category shows within %v, the menu read every %v (fake clock)", menuAge, every)
+		return nil
+	}
+	time.Sleep(menuAge) // and nobody reads it meanwhile
+	later, err := catalog.CategoryCounts(ctx)
 	if err != nil {
-		return fmt.Errorf("your CategoryCounts, %v after a new category: %w", menuAge, err)
+		return fmt.Errorf("your CategoryCounts, %v after a new category: %w", 2*menuAge, err)
 	}
-	if after["kites"] != 1 {
-		return fmt.Errorf("%v after a product was added in the new category \"kites\", your menu still lacks it (%d categories, %d at the first call): "+
-			"your cache never expires; keep the answer for a TTL, the promise that a menu may be up to a minute old",
-			menuAge, len(after), len(before))
+	if later["kites"] == 1 {
+		return fmt.Errorf("%v after a product was added in the new category \"kites\", your menu, read every %v meanwhile, still lacked it; after %v more with no read, it showed: "+
+			"your menu expires only when nobody reads it for a while, so a menu read all day is never refreshed; keep each answer for a TTL from when it was loaded, not from when it was last read",
+			menuAge, every, menuAge)
 	}
-	t.Logf("a new category shows %v later (fake clock)", menuAge)
-	return nil
+	return fmt.Errorf("%v after a product was added in the new category \"kites\", your menu still lacks it (%d categories, %d at the first call), read every %v or not at all: "+
+		"your cache keeps an answer longer than %v, or never expires; keep it for a TTL, the promise that a menu may be up to a minute old",
+		2*menuAge, len(later), len(before), every, 2*menuAge)
 }
 
 func TestExercise06CheckFailsOnTheStart(t *testing.T) {
@@ -178,7 +195,9 @@ func TestExercise06CheckFailsOnWrongAnswers(t *testing.T) {
 	}{
 		{"the cache's own map", func(db *pgxpool.Pool) (categoryCounter, error) { return &sharedMapCatalog{db: db}, nil }, "you returned your cache's own map"},
 		{"no mutex", func(db *pgxpool.Pool) (categoryCounter, error) { return &unlockedCatalog{db: db}, nil }, "50 queries for 50 callers at once"},
-		{"never expires", func(db *pgxpool.Pool) (categoryCounter, error) { return &foreverCatalog{db: db}, nil }, "your cache never expires"},
+		{"never expires", func(db *pgxpool.Pool) (categoryCounter, error) { return &foreverCatalog{db: db}, nil }, "or never expires"},
+		{"loaded outside the lock", func(db *pgxpool.Pool) (categoryCounter, error) { return &readLockedCatalog{db: db}, nil }, "50 queries for 50 callers at once"},
+		{"expiry restarted at every read", func(db *pgxpool.Pool) (categoryCounter, error) { return &slidingCatalog{db: db}, nil }, "your menu expires only when nobody reads it for a while"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if benchkit.RaceEnabled && tc.name == "no mutex" && os.Getenv(raceChildEnv) == "" {
@@ -291,5 +310,61 @@ func (c *foreverCatalog) CategoryCounts(ctx context.Context) (map[string]int64, 
 		}
 		c.counts = counts
 	}
+	return maps.Clone(c.counts), nil
+}
+
+// The wrong answers below are written from the lesson's "Why it breaks" and
+// its costs (staleness, a bound, who else holds the answer), as a trainee
+// writes them.
+
+// readLockedCatalog is a wrong answer to exercise 6: a read-write mutex,
+// read-locked to look, and locked to store; the query runs between the two,
+// under no lock, so every caller who looks before the first has stored runs
+// it too.
+type readLockedCatalog struct {
+	db       *pgxpool.Pool
+	mu       sync.RWMutex
+	counts   map[string]int64
+	loadedAt time.Time
+}
+
+func (c *readLockedCatalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {
+	c.mu.RLock()
+	counts, fresh := c.counts, time.Since(c.loadedAt) < time.Minute
+	c.mu.RUnlock()
+	if counts != nil && fresh {
+		return maps.Clone(counts), nil
+	}
+	counts, err := queryCategoryCounts(ctx, c.db)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.counts, c.loadedAt = counts, time.Now()
+	c.mu.Unlock()
+	return maps.Clone(counts), nil
+}
+
+// slidingCatalog is a wrong answer to exercise 6: a TTL of a minute that
+// starts again at every read, to keep what is used: a menu read more often
+// than once a minute is never loaded again.
+type slidingCatalog struct {
+	db       *pgxpool.Pool
+	mu       sync.Mutex
+	counts   map[string]int64
+	lastRead time.Time
+}
+
+func (c *slidingCatalog) CategoryCounts(ctx context.Context) (map[string]int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil || time.Since(c.lastRead) > time.Minute {
+		counts, err := queryCategoryCounts(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		c.counts = counts
+	}
+	c.lastRead = time.Now()
 	return maps.Clone(c.counts), nil
 }
