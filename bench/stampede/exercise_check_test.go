@@ -116,6 +116,28 @@ func checkExercise07(t *testing.T, db *pgxpool.Pool, dashboard statusCounter) er
 		}
 	}
 	t.Logf("%d callers at once, the first leaving while the query waits: queries: %d, answers: %d", callers, counts.Statements(), callers-1)
+
+	// The flight has landed: the next caller runs the query again.
+	const moveAnOrder = `UPDATE orders SET status = 'cancelled' WHERE id = (SELECT min(id) FROM orders WHERE status = 'pending')`
+	if _, err := db.Exec(context.Background(), moveAnOrder); err != nil {
+		return fmt.Errorf("cancel an order: %w", err)
+	}
+	now, err := works.OrdersPerStatus(context.Background())
+	if err != nil {
+		return fmt.Errorf("the counts to compare with: %w", err)
+	}
+	next, err := dashboard.OrdersPerStatus(context.Background())
+	if err != nil {
+		return fmt.Errorf("your OrdersPerStatus, after the shared query: %w", err)
+	}
+	if diff := cmp.Diff(now, next); diff != "" {
+		if cmp.Equal(want, next) {
+			return fmt.Errorf("after the shared query had finished, an order went from pending to cancelled, and the next caller got the counts from before (-now +yours):\n%s"+
+				"your answer keeps the result after its query; callers share a query only while it runs, and the next caller runs it again (see \"The scales version\")", diff)
+		}
+		return fmt.Errorf("the next caller, after the shared query: your counts differ from the naive ones (-naive +yours):\n%s", diff)
+	}
+	t.Logf("the next caller, after the shared query had finished: the counts of now")
 	return nil
 }
 
@@ -136,6 +158,9 @@ func TestExercise07CheckFailsOnWrongAnswers(t *testing.T) {
 	}{
 		{"the first caller's context", func(db *pgxpool.Pool) statusCounter { return &firstContextDashboard{db: db} }, "the query ran on the first caller's context"},
 		{"one map for every caller", func(db *pgxpool.Pool) statusCounter { return &sharedMapDashboard{db: db} }, "callers share one map"},
+		{"a mutex around the query", func(db *pgxpool.Pool) statusCounter { return &mutexDashboard{db: db} }, "right counts, with 50 queries for 50 callers at once"},
+		{"the first answer kept", func(db *pgxpool.Pool) statusCounter { return &onceDashboard{db: db} }, "your answer keeps the result after its query"},
+		{"a cache in front of the flight", func(db *pgxpool.Pool) statusCounter { return &cachedFlightDashboard{db: db} }, "your answer keeps the result after its query"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := pgtest.ShopClone(t, shop.Small)
@@ -206,5 +231,79 @@ func (d *sharedMapDashboard) OrdersPerStatus(ctx context.Context) (map[string]in
 			return nil, result.Err
 		}
 		return result.Val.(map[string]int64), nil
+	}
+}
+
+// The wrong answers below are written from the lesson's "Why it breaks" and
+// its two traps, as a trainee writes them.
+
+// mutexDashboard is a wrong answer to exercise 7: a mutex around the query,
+// so that callers run it one at a time; each still runs it.
+type mutexDashboard struct {
+	db *pgxpool.Pool
+	mu sync.Mutex
+}
+
+func (d *mutexDashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return queryOrdersPerStatus(ctx, d.db)
+}
+
+// onceDashboard is a wrong answer to exercise 7: sync.Once runs the query for
+// the first caller, on a context that cannot be cancelled, and every caller,
+// then and later, gets a copy of its counts, or its error: the dashboard never
+// changes again.
+type onceDashboard struct {
+	db     *pgxpool.Pool
+	once   sync.Once
+	counts map[string]int64
+	err    error
+}
+
+func (d *onceDashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {
+	d.once.Do(func() { d.counts, d.err = queryOrdersPerStatus(context.WithoutCancel(ctx), d.db) })
+	if d.err != nil {
+		return nil, d.err
+	}
+	return maps.Clone(d.counts), nil
+}
+
+// cachedFlightDashboard is a wrong answer to exercise 7: lesson 6's cache in
+// front of the shared query, so that callers after it get its answer too, for
+// a minute: the dashboard is a minute late, and a failed query's error
+// would be served as long.
+type cachedFlightDashboard struct {
+	db       *pgxpool.Pool
+	flights  singleflight.Group
+	mu       sync.Mutex
+	counts   map[string]int64
+	loadedAt time.Time
+}
+
+func (d *cachedFlightDashboard) OrdersPerStatus(ctx context.Context) (map[string]int64, error) {
+	d.mu.Lock()
+	counts, fresh := d.counts, time.Since(d.loadedAt) < time.Minute
+	d.mu.Unlock()
+	if counts != nil && fresh {
+		return maps.Clone(counts), nil
+	}
+	done := d.flights.DoChan("orders-per-status", func() (any, error) {
+		counts, err := queryOrdersPerStatus(context.WithoutCancel(ctx), d.db)
+		if err == nil {
+			d.mu.Lock()
+			d.counts, d.loadedAt = counts, time.Now()
+			d.mu.Unlock()
+		}
+		return counts, err
+	})
+	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case result := <-done:
+		if result.Err != nil {
+			return nil, result.Err
+		}
+		return maps.Clone(result.Val.(map[string]int64)), nil
 	}
 }
