@@ -3,6 +3,7 @@ package validation
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,6 +54,24 @@ func checkExercise08(t testing.TB, db *pgxpool.Pool, paymentsIn paymentsInCurren
 				"there is no input trusted enough to become SQL", strings.Join(strings.Fields(q.SQL), " "))
 		}
 	}
+	const takenCount = `SELECT count(*) FROM payments WHERE currency = 'GBP'`
+	var pounds int
+	if err := db.QueryRow(ctx, takenCount).Scan(&pounds); err != nil {
+		return fmt.Errorf("count the payments in GBP: %w", err)
+	}
+	got, err := paymentsIn(ctx, db, "GBP")
+	if err != nil {
+		return fmt.Errorf("PaymentsInCurrency(GBP), a currency the shop takes, with %d payments: %w: which currencies are valid is the shop's list (CHF, EUR, GBP, USD), not the payments made so far",
+			pounds, err)
+	}
+	if len(got) != pounds {
+		return fmt.Errorf("PaymentsInCurrency(GBP) returned %d payments, want the %d there are", len(got), pounds)
+	}
+	notTaken, err := paymentsIn(ctx, db, "JPY")
+	if err == nil {
+		return fmt.Errorf("PaymentsInCurrency(JPY) returned %d payments and no error: JPY has the form of a currency, but the shop does not take it (it takes CHF, EUR, GBP and USD); say so with an error",
+			len(notTaken))
+	}
 	const hostile = "EUR' OR 'x'='x"
 	leaked, err := paymentsIn(ctx, db, hostile)
 	if len(leaked) > 0 {
@@ -61,7 +80,7 @@ func checkExercise08(t testing.TB, db *pgxpool.Pool, paymentsIn paymentsInCurren
 	if err == nil {
 		return fmt.Errorf("PaymentsInCurrency(%q) returned %#v and no error: the SQL is safe, but say what is wrong with the currency: not a currency the shop takes", hostile, leaked)
 	}
-	t.Logf("EUR: 2 payments, the currency sent as a parameter; %q: refused (%v)", hostile, err)
+	t.Logf("EUR: 2 payments, the currency sent as a parameter; GBP: %d payments, no error; JPY and %q: refused (%v)", pounds, hostile, err)
 	return nil
 }
 
@@ -77,8 +96,11 @@ func TestExercise08CheckFailsOnWrongAnswers(t *testing.T) {
 		paymentsIn paymentsInCurrencyFunc
 		want       string
 	}{
-		{"parameters, no check", paymentsWithoutCheck, "and no error: the SQL is safe, but say what is wrong with the currency"},
+		{"parameters, no check", paymentsWithoutCheck, "JPY has the form of a currency, but the shop does not take it"},
 		{"quotes doubled by hand", paymentsQuotesDoubled, "the currency is pasted into your SQL"},
+		{"a blocklist of quotes", paymentsBlockingQuotes, "the currency is pasted into your SQL"},
+		{"three capital letters", paymentsOfAnyCode, "JPY has the form of a currency, but the shop does not take it"},
+		{"a currency with payments", paymentsOfKnownCurrency, "which currencies are valid is the shop's list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkExercise08(t, pgtest.ShopClone(t, shop.Small), tc.paymentsIn)
@@ -119,4 +141,46 @@ func queryPayments(ctx context.Context, db *pgxpool.Pool, query string, args ...
 		err := row.Scan(&p.ID, &p.UserID, &p.AmountCents, &p.Currency, &p.Status)
 		return p, err
 	})
+}
+
+// The wrong answers below are written from the lesson's "Why it breaks"
+// (every input trusted) as a trainee writes them: each distrusts the input
+// in its own way, and not the way the lesson does.
+
+// paymentsBlockingQuotes is a wrong answer to exercise 8: it refuses a
+// currency with a quote, a semicolon or a comment in it, and pastes the rest
+// into the SQL: a list of what is forbidden, where the lesson keeps a list of
+// what is allowed, and the input still becomes SQL.
+func paymentsBlockingQuotes(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error) {
+	if strings.ContainsAny(currency, `'";\`) || strings.Contains(currency, "--") {
+		return nil, fmt.Errorf("payments in %q: forbidden characters", currency)
+	}
+	query := `SELECT id, user_id, amount_cents, currency, status FROM payments
+		WHERE currency = '` + currency + `' ORDER BY id`
+	return queryPayments(ctx, db, query)
+}
+
+// paymentsOfAnyCode is a wrong answer to exercise 8: it accepts any three
+// capital letters, the form of a currency code, and sends the currency as a
+// parameter: no SQL gets in, but a code the shop does not take gets no
+// payments and no error.
+func paymentsOfAnyCode(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error) {
+	if !regexp.MustCompile(`^[A-Z]{3}$`).MatchString(currency) {
+		return nil, fmt.Errorf("payments in %q: not a currency code", currency)
+	}
+	return paymentsWithoutCheck(ctx, db, currency)
+}
+
+// paymentsOfKnownCurrency is a wrong answer to exercise 8: a currency is
+// valid if a payment was made in it, which the database says: a currency the
+// shop takes, with no payment yet, is refused.
+func paymentsOfKnownCurrency(ctx context.Context, db *pgxpool.Pool, currency string) ([]shop.Payment, error) {
+	var known bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE currency = $1)`, currency).Scan(&known); err != nil {
+		return nil, err
+	}
+	if !known {
+		return nil, fmt.Errorf("payments in %q: unknown currency", currency)
+	}
+	return paymentsWithoutCheck(ctx, db, currency)
 }
