@@ -9,9 +9,11 @@
 //
 // The check locks the products table, keeps 16 searches waiting on it, and
 // asks for a user's orders and payments with a deadline of 300 ms, then for a
-// search, which must fail at its own deadline; after Close, no connection
-// your Shop opened may be left open. One answer
-// is in works-vs-scales/scalable/bulkheads.
+// search, which must fail at its own deadline; then the network to the
+// database drops every packet, and every call, twelve of each workload at
+// once, must end at a deadline of yours; after Close, no connection your
+// Shop opened may be left open. One answer is in
+// works-vs-scales/scalable/bulkheads.
 package bulkheads
 
 import (

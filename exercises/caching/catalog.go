@@ -8,9 +8,11 @@
 //
 // The check compares your counts with the naive ones, changes each answer it
 // gets, counts the queries of 100 calls one after another and of 50 at once,
-// then adds a category and moves a fake clock (testing/synctest) 5 minutes on:
-// your menu must show it. A goroutine your cache starts must return once the
-// cache is dropped: the fake clock's bubble waits for it. One answer is in works-vs-scales/scalable/caching.
+// then adds a category and reads the menu every 10 seconds of a fake clock
+// (testing/synctest) for 5 minutes: your menu must show it by then. A
+// goroutine your cache starts must return once the cache is dropped: the fake
+// clock's bubble waits for it.
+// One answer is in works-vs-scales/scalable/caching.
 package caching
 
 import (

@@ -6,11 +6,16 @@
 // it is open, queue the payment in the outbox (the payment_outbox table, which
 // the lesson's Relay drains) instead of failing it. Then check:
 //
-//	go test -tags exercise -run Exercise10 ./bench/circuitbreaker
+//	go test -race -tags exercise -run Exercise10 ./bench/circuitbreaker
 //
-// The check pays 20 times into a hung gateway, counts the requests that reach
-// it and the payments kept, then brings the gateway back and runs the
-// lesson's Relay. One answer is in works-vs-scales/scalable/circuitbreaker.
+// The check runs your Payments on two servers, the second in a process of
+// its own, making the same payments at once into a hung gateway: it counts
+// the requests that reach it and the payments kept, each once, in the
+// outbox. Nothing in it charges a queued payment. Then, on a fake clock
+// (testing/synctest), your breaker must open, let one probe through after a
+// while, open again when it fails, and close when a probe passes. A
+// goroutine your breaker starts must return once it is dropped.
+// One answer is in works-vs-scales/scalable/circuitbreaker.
 package circuitbreaker
 
 import (

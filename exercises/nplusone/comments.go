@@ -6,8 +6,9 @@
 //
 //	go test -tags exercise -run Exercise01 ./bench/nplusone
 //
-// The check publishes a post nobody has commented on, compares your feed with
-// the naive one and counts your round trips (-v prints them).
+// The check publishes a post nobody has commented on and one with a hundred
+// comments, compares your feed with the naive one, and counts your round
+// trips and the rows your queries return (-v prints them).
 // One answer is in works-vs-scales/scalable/nplusone; try before you look.
 package nplusone
 

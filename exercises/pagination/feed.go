@@ -7,8 +7,11 @@
 //	go test -tags exercise -run Exercise02 ./bench/pagination
 //
 // The check adds posts published in the same microsecond across a page
-// boundary and posts whose ids are out of time order, then walks ten pages on
-// a copy of the shop, publishing a post before each page. One answer is in works-vs-scales/scalable/pagination.
+// boundary, posts whose ids are out of time order inside pages, and pages of
+// posts a microsecond apart, then walks ten pages on a copy of the shop,
+// publishing a post before each page; when a post is lost or repeated, it
+// walks again with nothing published and says what it measured.
+// One answer is in works-vs-scales/scalable/pagination.
 package pagination
 
 import (

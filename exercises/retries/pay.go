@@ -7,10 +7,13 @@
 // gateway takes the money, the reply is lost, and the loop tries again. Make
 // Pay charge once per key, then check:
 //
-//	go test -tags exercise -run Exercise09 ./bench/retries
+//	go test -race -tags exercise -run Exercise09 ./bench/retries
 //
-// The check counts the gateway's charges and your payment rows (one of each
-// per key), and looks at what each of fifty callers with one key got.
+// The check runs your Payments on two servers, the second in a process of
+// its own, against one database and one gateway: it counts the gateway's
+// charges and your payment rows (one of each per key) for fifty callers with
+// one key at once, and looks at what each got; then a reply is lost after
+// the charge.
 // One answer is in works-vs-scales/scalable/retries.
 package retries
 

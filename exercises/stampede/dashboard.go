@@ -5,11 +5,13 @@
 // through the naive version. Make concurrent callers share one query, then
 // check:
 //
-//	go test -tags exercise -run Exercise07 ./bench/stampede
+//	go test -race -tags exercise -run Exercise07 ./bench/stampede
 //
 // The check holds the orders table locked while 50 callers arrive, makes the
 // caller whose context runs the query leave, then counts the queries,
-// compares the answers and changes one caller's map. One answer is in works-vs-scales/scalable/stampede.
+// compares the answers and changes one caller's map; last, it changes an
+// order and asks again: nothing is kept after the shared query.
+// One answer is in works-vs-scales/scalable/stampede.
 package stampede
 
 import (

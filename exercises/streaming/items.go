@@ -8,7 +8,8 @@
 //
 // The check compares your output with the naive one byte for byte (flush
 // what you write), and measures the live heap when your first line is
-// written. One answer is in
+// written and every 256 KiB after it.
+// One answer is in
 // works-vs-scales/scalable/streaming.
 package streaming
 

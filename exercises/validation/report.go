@@ -8,7 +8,9 @@
 //	go test -tags exercise -run Exercise08 ./bench/validation
 //
 // The check asks for the euro payments, looking at the SQL you send, then for
-// "EUR' OR 'x'='x". One answer
+// GBP (taken, no payments yet), JPY (not taken) and "EUR' OR 'x'='x". The
+// shop takes CHF, EUR, GBP and USD.
+// One answer
 // is in works-vs-scales/scalable/validation.
 package validation
 
