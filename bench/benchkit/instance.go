@@ -67,7 +67,7 @@ func StartSecondInstance(t *testing.T, plan any) (*SecondInstance, error) {
 		return nil, fmt.Errorf("second instance: encode its plan: %w", err)
 	}
 	s := &SecondInstance{ready: make(chan struct{}), done: make(chan struct{})}
-	s.cmd = exec.Command(os.Args[0], "-test.run="+runPattern(t.Name()), "-test.count=1", "-test.v", "-test.timeout=10m")
+	s.cmd = exec.Command(os.Args[0], "-test.run="+singleTestPattern(t.Name()), "-test.count=1", "-test.v", "-test.timeout=10m")
 	s.cmd.Env = append(os.Environ(), instanceEnv+"="+string(encoded))
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("second instance: %w", err)
@@ -98,9 +98,9 @@ func StartSecondInstance(t *testing.T, plan any) (*SecondInstance, error) {
 	}
 }
 
-// runPattern is the -test.run pattern that runs the test named name (with
+// singleTestPattern is the -test.run pattern that runs the test named name (with
 // its subtests' names, as t.Name gives them) and nothing else.
-func runPattern(name string) string {
+func singleTestPattern(name string) string {
 	parts := strings.Split(name, "/")
 	for i, p := range parts {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
