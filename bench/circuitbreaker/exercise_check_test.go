@@ -169,7 +169,7 @@ func duringAnOutage(t *testing.T, newPayments newTimedPayerFunc) error {
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d payments failed while the gateway was down, the first with %s: a payment the breaker stops is lost; "+
+		return fmt.Errorf("%d of %d payments failed while the gateway was down, the first with %s: a payment that cannot be charged now is lost; "+
 			"queue it in the outbox instead (payment_outbox, in the same transaction as its row); a key another server is paying may get shop.ErrInProgress",
 			len(failed), 2*outagePayments, failed[0])
 	}
@@ -271,7 +271,7 @@ func outageAndRecovery(t *testing.T, gw *gatewaytest.Server, servers []benchkit.
 	gw.SetFaults(unavailable)
 	requests, statuses, err := pay(outagePayments)
 	if err != nil {
-		return fmt.Errorf("while the gateway answered 503 to every charge: %w: a payment the breaker stops is queued, not failed", err)
+		return fmt.Errorf("while the gateway answered 503 to every charge: %w: a payment that cannot be charged now is queued, not failed", err)
 	}
 	for s := range servers {
 		if requests[s] > maxOutageRequests || statuses[s][shop.PaymentQueued] != outagePayments {
