@@ -57,7 +57,7 @@ func checkExercise02(t testing.TB, db *pgxpool.Pool, list listFeedPageFunc) erro
 	}
 	lost := compareFeeds(want, seen, limit)
 	if lost == nil {
-		t.Logf("%d pages of %d, a post published before each, 10 posts of one microsecond across a page boundary, ids out of time order, posts 1 µs apart across others: every post once, in feed order",
+		t.Logf("%d pages of %d, a post published before each, 10 posts of one microsecond across a page boundary, ids out of time order, three pages of posts 1 µs apart: every post once, in feed order",
 			pages, limit)
 		return nil
 	}
@@ -87,8 +87,8 @@ func checkExercise02(t testing.TB, db *pgxpool.Pool, list listFeedPageFunc) erro
 // microsecond apart, all in one millisecond (from .123999 down to .123940):
 // however earlier pages went, at least two page boundaries fall among them.
 func addAwkwardPosts(ctx context.Context, db *pgxpool.Pool) error {
-	const feedPlace = `WITH feed AS (SELECT id, created_at, row_number() OVER (ORDER BY created_at DESC, id DESC) AS place FROM posts)`
-	const tiedPosts = feedPlace + `,
+	const ranked = `WITH feed AS (SELECT id, created_at, row_number() OVER (ORDER BY created_at DESC, id DESC) AS place FROM posts)`
+	const tiedPosts = ranked + `,
 		boundary AS (
 			SELECT max(created_at) FILTER (WHERE place = 15) AS before,
 				max(created_at) FILTER (WHERE place = 16) AS after
@@ -101,7 +101,7 @@ func addAwkwardPosts(ctx context.Context, db *pgxpool.Pool) error {
 		return fmt.Errorf("add posts published in one microsecond: %w", err)
 	}
 	for _, after := range []int{30, 50} {
-		const importedPost = feedPlace + `
+		const importedPost = ranked + `
 			INSERT INTO posts (id, author_id, title, created_at)
 			SELECT (SELECT max(id) FROM posts) + 1000, 2, 'Imported', created_at - interval '1 microsecond'
 			FROM feed WHERE place = $1::bigint`
@@ -111,7 +111,7 @@ func addAwkwardPosts(ctx context.Context, db *pgxpool.Pool) error {
 	}
 	// The run: each post one microsecond older than the one before, all in
 	// one millisecond, and ids still in time order.
-	const run = feedPlace + `,
+	const run = ranked + `,
 		span AS (
 			SELECT date_trunc('second', max(created_at) FILTER (WHERE place = 121)
 				+ (max(created_at) FILTER (WHERE place = 60) - max(created_at) FILTER (WHERE place = 121)) / 2) AS second
@@ -122,7 +122,7 @@ func addAwkwardPosts(ctx context.Context, db *pgxpool.Pool) error {
 	if _, err := db.Exec(ctx, run); err != nil {
 		return fmt.Errorf("set posts one microsecond apart: %w", err)
 	}
-	const outOfOrder = feedPlace + `
+	const outOfOrder = ranked + `
 		SELECT count(*) FROM feed newer JOIN feed older ON older.place = newer.place + 1
 		WHERE newer.place BETWEEN 61 AND 119 AND older.id > newer.id`
 	var n int
@@ -188,6 +188,7 @@ type feedDiff struct {
 	relation          string // how the first post lost relates to the post that ended the page before it
 }
 
+// counts says which posts were repeated and which skipped.
 func (d *feedDiff) counts() string {
 	var parts []string
 	if len(d.repeated) > 0 {
@@ -202,6 +203,7 @@ func (d *feedDiff) counts() string {
 	return strings.Join(parts, " and ")
 }
 
+// why says what the check measured of the first thing that went wrong.
 func (d *feedDiff) why() string {
 	return d.first + d.relation
 }
