@@ -41,7 +41,7 @@ const (
 	couponPool     = 8  // the connections those four share
 	couponRequests = 50 // redemptions of one coupon by one user, at once, through the four
 	otherRequests  = 10 // the same, at once, through one Coupons in a second process
-	otherPool      = 4  // the second process's connections
+	otherPool      = 2  // the second process's connections: one request in the database is enough
 	// couponHold is the advisory lock every redemption's insert waits for
 	// while the check holds it: a trigger the check adds takes it, shared,
 	// after the row is inserted and before it is committed.
