@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/bench/benchkit"
 	exercise "works-vs-scales/exercises/caching"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/shop"
@@ -15,7 +16,8 @@ import (
 
 // TestExercise06 is the trainee's check of lesson 6's exercise, their code in
 // exercises/caching: go run ./cmd/workshop check 6, which runs
-// go test -tags exercise -run '^TestExercise06$' ./bench/caching.
+// go test -race -tags exercise -run '^TestExercise06$' ./bench/caching.
 func TestExercise06(t *testing.T) {
+	benchkit.RequireRace(t)
 	require.NoError(t, checkExercise06(t, pgtest.ShopClone(t, shop.Small), func(db *pgxpool.Pool) (categoryCounter, error) { return exercise.NewCatalog(db) }))
 }

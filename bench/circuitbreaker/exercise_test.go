@@ -18,6 +18,7 @@ import (
 // exercises/circuitbreaker: go run ./cmd/workshop check 10, which runs
 // go test -tags exercise -run '^TestExercise10$' ./bench/circuitbreaker.
 func TestExercise10(t *testing.T) {
+	benchkit.RequireRace(t)
 	require.NoError(t, checkExercise10(t, func(db *pgxpool.Pool, gw *gateway.Client, timeout time.Duration) benchkit.Payer {
 		payments, err := exercise.NewPayments(db, gw, timeout)
 		require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -28,9 +29,9 @@ type newPaymentsFunc func(db *pgxpool.Pool, gw naive.Charger) (slowPayer, error)
 
 // checkExercise13 says what is still wrong with an answer to lesson 13's
 // exercise, or nil when it is done: a payment the gateway charges is
-// recorded as charged, one it refuses is not; and with the pool's 4
-// connections' worth of payments inside the gateway, a query on the same
-// pool gets a connection at once.
+// recorded as charged; with the pool's 4 connections' worth of payments
+// inside the gateway, a query on the same pool gets a connection at once;
+// and a payment the gateway refuses is recorded failed, or not at all.
 func checkExercise13(t *testing.T, newPayments newPaymentsFunc) error {
 	db := pgtest.ShopClone(t, shop.Small)
 	ctx := context.Background()
@@ -45,17 +46,6 @@ func checkExercise13(t *testing.T, newPayments newPaymentsFunc) error {
 	}
 	if status, chargeID := paymentRow(t, db, payment.ID); status != shop.PaymentCharged || chargeID != payment.ChargeID || chargeID == "" {
 		return fmt.Errorf("payment %d, charged as %q: its row says %s, charge %q; want charged, %q", payment.ID, payment.ChargeID, status, chargeID, payment.ChargeID)
-	}
-
-	payments, err = newPayments(db, &refusingGateway{})
-	if err != nil {
-		return fmt.Errorf("your NewPayments: %w", err)
-	}
-	if _, err := payments.Pay(ctx, 8, 990); err == nil {
-		return errors.New("a payment the gateway refused (402) returned no error")
-	}
-	if charged := benchkit.PaymentStatuses(t, db)[shop.PaymentCharged]; charged != 1 {
-		return fmt.Errorf("after one charge and one refusal, %d payments say charged: want 1", charged)
 	}
 
 	pool := benchkit.SharedPool(t, db, slowPayPoolSize)
@@ -74,6 +64,34 @@ func checkExercise13(t *testing.T, newPayments newPaymentsFunc) error {
 	}
 	if charged := benchkit.PaymentStatuses(t, db)[shop.PaymentCharged]; charged != 1+slowPayPoolSize {
 		return fmt.Errorf("after %d more charges, %d payments say charged: want %d", slowPayPoolSize, charged, 1+slowPayPoolSize)
+	}
+
+	payments, err = newPayments(db, &refusingGateway{})
+	if err != nil {
+		return fmt.Errorf("your NewPayments: %w", err)
+	}
+	if _, err := payments.Pay(ctx, 8, 990); err == nil {
+		return errors.New("a payment the gateway refused (402) returned no error")
+	}
+	if charged := benchkit.PaymentStatuses(t, db)[shop.PaymentCharged]; charged != 1+slowPayPoolSize {
+		return fmt.Errorf("after %d charges and one refusal, %d payments say charged: want %d", 1+slowPayPoolSize, charged, 1+slowPayPoolSize)
+	}
+	const refused = `SELECT id, status FROM payments WHERE user_id = 8 AND amount_cents = 990`
+	rows, err := db.Query(ctx, refused)
+	if err != nil {
+		return fmt.Errorf("read the refused payment: %w", err)
+	}
+	var refusedID int64
+	var status string
+	if _, err := pgx.ForEachRow(rows, []any{&refusedID, &status}, func() error {
+		if status != shop.PaymentFailed {
+			return fmt.Errorf("the gateway refused payment %d (402, a declined card), and its row says %s: want %s, or no row. "+
+				"A refusal is the gateway's last word, and a payment left %s stays so for ever, read as one still in progress (lesson 13, \"The scales version\")",
+				refusedID, status, shop.PaymentFailed, status)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	return nil
 }
@@ -95,6 +113,12 @@ func TestExercise13CheckFailsOnChargedBeforeTheGatewayAnswers(t *testing.T) {
 		return optimisticPayments{db, gw}, nil
 	})
 	require.ErrorContains(t, err, "payments say charged")
+}
+
+func TestExercise13CheckFailsOnAConnectionPerStatementThatForgetsARefusal(t *testing.T) {
+	err := checkExercise13(t, func(db *pgxpool.Pool, gw naive.Charger) (slowPayer, error) { return statementPayments{db, gw}, nil })
+	require.ErrorContains(t, err, "its row says pending: want failed, or no row")
+	t.Log(err)
 }
 
 func TestExercise13CheckPassesOnTheAnswer(t *testing.T) {
@@ -160,5 +184,33 @@ func (p optimisticPayments) Pay(ctx context.Context, userID, amountCents int64) 
 		return shop.Payment{}, err
 	}
 	payment.ChargeID = charge.ID
+	return payment, nil
+}
+
+// statementPayments is the third: each statement on a connection of its own,
+// none held while the gateway works, the right status once it charges; but
+// a charge the gateway refuses returns its error and leaves the row as it
+// was, pending, with nothing that will ever settle it.
+type statementPayments struct {
+	db      *pgxpool.Pool
+	gateway naive.Charger
+}
+
+func (p statementPayments) Pay(ctx context.Context, userID, amountCents int64) (shop.Payment, error) {
+	payment := shop.Payment{UserID: userID, AmountCents: amountCents, Currency: "EUR", Status: shop.PaymentPending}
+	const insertPayment = `INSERT INTO payments (user_id, amount_cents, currency) VALUES ($1, $2, $3) RETURNING id`
+	if err := p.db.QueryRow(ctx, insertPayment, userID, amountCents, "EUR").Scan(&payment.ID); err != nil {
+		return shop.Payment{}, err
+	}
+	reference := fmt.Sprintf("payment-%d", payment.ID)
+	charge, err := p.gateway.Charge(ctx, gateway.ChargeRequest{UserID: userID, AmountCents: amountCents, Currency: "EUR", Reference: reference}, reference)
+	if err != nil {
+		return shop.Payment{}, err
+	}
+	const markCharged = `UPDATE payments SET status = 'charged', charge_id = $2 WHERE id = $1`
+	if _, err := p.db.Exec(ctx, markCharged, payment.ID, charge.ID); err != nil {
+		return shop.Payment{}, err
+	}
+	payment.Status, payment.ChargeID = shop.PaymentCharged, charge.ID
 	return payment, nil
 }

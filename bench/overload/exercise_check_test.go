@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/semaphore"
 
+	"works-vs-scales/bench/benchkit"
 	exercise "works-vs-scales/exercises/overload"
 	scalable "works-vs-scales/scalable/overload"
 	"works-vs-scales/shop"
@@ -38,8 +39,17 @@ const (
 // exercise, or nil when it is done: a concurrency below 1 refused; with
 // limitConcurrency requests held inside the handler, limitExtra more refused
 // at once with 503 and a Retry-After in seconds; once the first are done,
-// new requests served again.
-func checkExercise16(t *testing.T, limit limitFunc) error {
+// new requests served again; and, under -race, no data race while they are
+// served at once (the first limitConcurrency reach the limit on goroutines of
+// their own, none waiting for another).
+func checkExercise16(t *testing.T, limit limitFunc) (err error) {
+	defer func() {
+		if benchkit.RaceReported(t) {
+			err = errors.Join(errors.New("the race detector reported a data race while requests were served at once (its report, above, names the memory and the lines): "+
+				"each request runs on a goroutine of its own, so what your Limit shares between them, such as a count of the requests being served, "+
+				"needs a mutex, a channel or sync/atomic (lesson 16, \"The scales version\")"), err)
+		}
+	}()
 	for _, bad := range []int{0, -1} {
 		if _, err := limit(http.NotFoundHandler(), bad); !errors.Is(err, shop.ErrInvalidConfig) {
 			return fmt.Errorf("Limit(next, %d): got %v, want an error wrapping shop.ErrInvalidConfig", bad, err)
@@ -117,6 +127,24 @@ func TestExercise16CheckFailsOnATurnNeverGivenBack(t *testing.T) {
 	require.ErrorContains(t, err, "give the turn back")
 }
 
+func TestExercise16CheckFailsOnARacyCounter(t *testing.T) {
+	if !benchkit.RaceEnabled {
+		t.Skip("a data race is caught by the race detector alone: this runs under go test -race (the lesson's command, and .ci/run's second pass)")
+	}
+	if !benchkit.InChild(t) {
+		// Its data race fails the test binary it runs in: read the verdict
+		// from a child.
+		out, err := benchkit.RunInChild(t)
+		require.Error(t, err, "the racy counter passed under -race:\n%s", out)
+		require.Contains(t, out, "WARNING: DATA RACE")
+		require.Contains(t, out, "the race detector reported a data race while requests were served at once")
+		return
+	}
+	err := checkExercise16(t, racyCounterLimit)
+	t.Log(err)
+	require.ErrorContains(t, err, "data race")
+}
+
 func TestExercise16CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise16(t, func(next http.Handler, concurrency int) (http.Handler, error) {
 		return scalable.Admit(next, scalable.Limits{Concurrency: concurrency, RetryAfter: time.Second})
@@ -171,4 +199,31 @@ type statusRecorder struct {
 func (r *statusRecorder) WriteHeader(status int) {
 	r.status = status
 	r.ResponseWriter.WriteHeader(status)
+}
+
+// racyCounterLimit refuses and gives turns back as it should, but counts the
+// requests being served in a plain int that every request's goroutine reads
+// and writes: a data race, which may let more than concurrency in, or lose a
+// turn given back.
+func racyCounterLimit(next http.Handler, concurrency int) (http.Handler, error) {
+	if concurrency < 1 {
+		return nil, fmt.Errorf("a limit of %d: %w", concurrency, shop.ErrInvalidConfig)
+	}
+	return &racyCounter{next: next, limit: concurrency}, nil
+}
+
+type racyCounter struct {
+	next            http.Handler
+	limit, inFlight int
+}
+
+func (c *racyCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c.inFlight >= c.limit {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
+	c.inFlight++
+	defer func() { c.inFlight-- }()
+	c.next.ServeHTTP(w, r)
 }

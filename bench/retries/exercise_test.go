@@ -17,6 +17,7 @@ import (
 // exercises/retries: go run ./cmd/workshop check 9, which runs
 // go test -tags exercise -run '^TestExercise09$' ./bench/retries.
 func TestExercise09(t *testing.T) {
+	benchkit.RequireRace(t)
 	require.NoError(t, checkExercise09(t, func(db *pgxpool.Pool, gw *gateway.Client) benchkit.Payer {
 		payments, err := exercise.NewPayments(db, gw)
 		require.NoError(t, err)

@@ -9,6 +9,10 @@
 // next page, in a few queries whatever the user's history. Check with:
 //
 //	go test -tags exercise -run '^TestExercise17$' ./bench/capstone
+//
+// The check pages the orders of the user with 1,000, counting the round
+// trips and the rows each page costs, and places an order between two
+// pages: the next page must go on where the first ended.
 package capstone
 
 import (

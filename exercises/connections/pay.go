@@ -8,13 +8,14 @@
 // gateway works, and keep it correct: a payment the gateway charged is
 // recorded as charged, one it refused is not, then check:
 //
-//	go test -tags exercise -run '^TestExercise13$' ./bench/connections
+//	go test -race -tags exercise -run '^TestExercise13$' ./bench/connections
 //
 // The check gives Payments a pool of 4 connections and a gateway that
 // holds every charge until the check lets it go; with 4 payments in the
 // gateway, a query on the same pool must get a connection at once. It also
 // checks what each payment's row says once the gateway answers, and after a
-// refusal. One answer is in works-vs-scales/scalable/connections.
+// refusal: failed, or no row, never pending for ever. One answer is in
+// works-vs-scales/scalable/connections.
 package connections
 
 import (

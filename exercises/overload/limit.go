@@ -7,11 +7,13 @@
 // once, while those are served, with 503 Service Unavailable and a
 // Retry-After header saying in how many seconds to try again. Then check:
 //
-//	go test -tags exercise -run '^TestExercise16$' ./bench/overload
+//	go test -race -tags exercise -run '^TestExercise16$' ./bench/overload
 //
 // The check holds concurrency requests inside next, sends five more, and
 // wants each refused at once; then lets the first ones finish and wants new
-// requests served again. One answer is Admit, in works-vs-scales/scalable/overload.
+// requests served again. It runs under the race detector: each request is
+// served on a goroutine of its own, and what Limit shares between them must
+// be safe. One answer is Admit, in works-vs-scales/scalable/overload.
 package overload
 
 import (

@@ -6,12 +6,15 @@
 // right for many requests at once, on many servers (a mutex in one process
 // does not help the others), then check:
 //
-//	go test -tags exercise -run Exercise12 ./bench/races
+//	go test -race -tags exercise -run '^TestExercise12$' ./bench/races
 //
 // The check creates the table with your CreateCouponTable in a copy of the
 // shop, then sends 50 redemptions of one coupon by one user at once, through
-// four Coupons as four servers would, while the table is locked so that they
-// all arrive before any finishes: exactly one may redeem. One answer is in
+// four Coupons as four servers would, and 10 more from a second process, as
+// another instance of the service would: exactly one may redeem. Every
+// insert into coupon_redemptions waits, uncommitted, at a lock the check
+// holds until two requests wait in the database, so two requests that both
+// got past your check are caught every time. One answer is in
 // works-vs-scales/scalable/races.
 package races
 
