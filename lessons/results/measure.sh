@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures the lessons again with the commands the lessons show, then makes
 # the tables and charts; with arguments, only the lessons named (measure.sh 13 14).
-# All of them take about 50 minutes on 2 cores; the large shop is seeded once
+# Every version runs in processes of its own, taking turns with the others
+# (see interleave). All of them take more than an hour on 2 cores (each
+# process pays its start-up and warm-up); the large shop is seeded once
 # (about 15 s) if no earlier run did. Run it from the repository's root, with
 # WORKSHOP_DATABASE_URL and WORKSHOP_REDIS_URL set (or Docker running), on a
 # quiet machine.
@@ -10,32 +12,58 @@ cd "$(dirname "$0")/../.."
 results=lessons/results
 run() { echo "== $*" >&2; }
 
+# interleave ROUNDS PKG BENCH 'IMPL...' [go test flags...] prints the results
+# of the benchmarks whose top-level name BENCH matches, each version
+# (sub-benchmark impl=IMPL) measured in a go test process of its own, -count 1,
+# one process at a time: ROUNDS rounds in which the versions take turns, the
+# order rotating by one each round, so that the machine's drift (a neighbour's
+# load, a cache warming, a checkpoint) falls on every version alike and the
+# report's spreads and tests compare samples taken side by side. $sizes, when
+# set, filters the third level (sizes='^orders=(100|1000)$').
+interleave() {
+  local rounds=$1 pkg=$2 bench=$3
+  local -a impls=($4)
+  shift 4
+  local n=${#impls[@]} round i impl pattern
+  for ((round = 0; round < rounds; round++)); do
+    for ((i = 0; i < n; i++)); do
+      impl=${impls[$(((round + i) % n))]}
+      pattern="($bench)/^impl=$(sed 's/[][\.*^$+?(){}|]/\\&/g' <<< "$impl")\$"
+      if [ -n "${sizes:-}" ]; then
+        pattern="$pattern/($sizes)"
+      fi
+      echo "== round $((round + 1))/$rounds: $pkg $pattern" >&2
+      go test -run '^$' -bench "$pattern" -count 1 "$@" "$pkg"
+    done
+  done
+}
+
 lesson1() {
   run "lesson 1, loopback and 1 ms RTT"
-  go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench/nplusone > $results/01-n-plus-one.bench
-  WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetUserOrders|ListPosts' -benchmem -count 6 ./bench/nplusone > $results/01-n-plus-one-rtt1ms.bench
+  interleave 6 ./bench/nplusone 'GetUserOrders|ListPosts' 'naive batch scalable' -benchmem > $results/01-n-plus-one.bench
+  WORKSHOP_RTT=1ms interleave 6 ./bench/nplusone 'GetUserOrders|ListPosts' 'naive batch scalable' -benchmem > $results/01-n-plus-one-rtt1ms.bench
 }
 
 lesson2() {
   run "lesson 2"
-  go test -run '^$' -bench 'UserOrdersPage|ListUserOrders' -benchmem -count 6 ./bench/pagination > $results/02-pagination.bench
-  WORKSHOP_LARGE=1 go test -run '^$' -bench 'UserOrdersPage' -benchmem -count 6 ./bench/pagination > $results/02-pagination-large.bench
+  interleave 6 ./bench/pagination 'UserOrdersPage|ListUserOrders' 'all offset offset-nocount keyset' -benchmem > $results/02-pagination.bench
+  WORKSHOP_LARGE=1 interleave 6 ./bench/pagination 'UserOrdersPage' 'offset offset-nocount keyset' -benchmem > $results/02-pagination-large.bench
 }
 
 lesson3() {
   run "lesson 3"
-  WORKSHOP_LARGE=1 go test -run '^$' -bench 'OldestPendingOrders|InsertOrders' -benchmem -count 6 ./bench/indexes > $results/03-indexes.bench
+  WORKSHOP_LARGE=1 interleave 6 ./bench/indexes 'OldestPendingOrders|InsertOrders' 'naive scalable' -benchmem > $results/03-indexes.bench
   go test -count 1 -run TestPendingOrdersIndexChangesThePlan ./bench/indexes -args -explain-out="$PWD/$results/03-explain.txt"
 }
 
 lesson4() {
   run "lesson 4 (live-heap-bytes: the headline needs it)"
-  WORKSHOP_LARGE=1 go test -run '^$' -bench 'ExportOrders' -benchmem -count 6 ./bench/streaming > $results/04-export.bench
+  WORKSHOP_LARGE=1 interleave 6 ./bench/streaming 'ExportOrders' 'naive stream copy' -benchmem > $results/04-export.bench
 }
 
 lesson5() {
   run "lesson 5"
-  go test -run '^$' -bench 'FindDuplicates' -benchmem -count 6 ./bench/nestedloops > $results/05-nested-loops.bench
+  interleave 6 ./bench/nestedloops 'FindDuplicates' 'naive scalable' -benchmem > $results/05-nested-loops.bench
   go test -run '^$' -bench 'FindDuplicates/impl=naive/users=10000' -count 1 -cpuprofile cpu.out -o bench.test ./bench/nestedloops > /dev/null
   go tool pprof -top -nodecount 12 bench.test cpu.out > $results/05-profile.txt
   rm -f cpu.out bench.test
@@ -43,78 +71,69 @@ lesson5() {
 
 lesson6() {
   run "lesson 6 (with WORKSHOP_RTT, Redis is behind the latency proxy too)"
-  go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench/caching > $results/06-caching.bench
-  WORKSHOP_RTT=1ms go test -run '^$' -bench 'GetProduct' -benchmem -count 6 ./bench/caching > $results/06-caching-rtt1ms.bench
+  interleave 6 ./bench/caching 'GetProduct' 'naive inprocess redis' -benchmem > $results/06-caching.bench
+  WORKSHOP_RTT=1ms interleave 6 ./bench/caching 'GetProduct' 'naive inprocess redis' -benchmem > $results/06-caching-rtt1ms.bench
 }
 
 lesson7() {
   run "lesson 7"
-  go test -run '^$' -bench 'BestSellers' -benchmem -count 6 ./bench/stampede > $results/07-stampede.bench
+  interleave 6 ./bench/stampede 'BestSellers' 'naive singleflight' -benchmem > $results/07-stampede.bench
 }
 
 lesson8() {
   run "lesson 8"
   go test -count 1 -run TestProcessPaymentOnHostileInput ./bench/validation -args -hostile-out="$PWD/$results/08-hostile.md"
-  for run in 1 2 3 4 5 6; do # the versions take turns, each in a process of its own (see lesson 8)
-    for impl in naive scalable; do
-      go test -run '^$' -bench "ProcessPayment/impl=$impl|ParsePayment/impl=$impl" -benchmem -count 1 ./bench/validation
-    done
-  done > $results/08-validation.bench
+  interleave 6 ./bench/validation 'ProcessPayment|ParsePayment' 'naive scalable' -benchmem > $results/08-validation.bench
 }
 
 lesson9() {
   run "lesson 9"
-  impls=(naive naive-retry scalable)
-  for run in 0 1 2 3 4 5; do # each version in a process of its own, the order rotating (as lesson 8)
-    for i in 0 1 2; do
-      impl=${impls[$(( (run + i) % 3 ))]}
-      go test -run '^$' -bench "BenchmarkPay\$/^impl=$impl\$/" -benchmem -count 1 ./bench/retries
-    done
-  done > $results/09-retries.bench
+  interleave 6 ./bench/retries '^BenchmarkPay$' 'naive naive-retry scalable' -benchmem > $results/09-retries.bench
 }
 
 lesson10() {
   run "lesson 10"
-  go test -run '^$' -bench 'PayDuringOutage' -benchmem -count 6 ./bench/circuitbreaker > $results/10-circuit-breaker.bench
+  interleave 6 ./bench/circuitbreaker 'PayDuringOutage' 'naive breaker breaker-no-outbox gobreaker' -benchmem > $results/10-circuit-breaker.bench
 }
 
 lesson11() {
   run "lesson 11"
-  go test -run '^$' -bench 'OrdersWhileSearchIsStuck' -benchmem -count 6 ./bench/bulkheads > $results/11-bulkheads.bench
+  interleave 6 ./bench/bulkheads 'OrdersWhileSearchIsStuck' 'naive bulkhead' -benchmem > $results/11-bulkheads.bench
 }
 
 lesson12() {
   run "lesson 12"
-  go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench/races > $results/12-races.bench
+  interleave 6 ./bench/races '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' 'naive update forupdate optimistic serializable sorted' -benchmem > $results/12-races.bench
 }
 
 lesson13() {
   run "lesson 13, loopback and 1 ms RTT"
-  go test -run '^$' -bench '^Benchmark(Connect|PoolSize|FastQueryDuringSlowPayments)$' -benchmem -count 6 ./bench/connections > $results/13-connections.bench
-  WORKSHOP_RTT=1ms go test -run '^$' -bench '^BenchmarkConnect$' -benchmem -count 6 ./bench/connections > $results/13-connections-rtt1ms.bench
+  interleave 6 ./bench/connections '^Benchmark(Connect|PoolSize|FastQueryDuringSlowPayments)$' 'naive scalable pool' -benchmem > $results/13-connections.bench
+  WORKSHOP_RTT=1ms interleave 6 ./bench/connections '^BenchmarkConnect$' 'naive scalable' -benchmem > $results/13-connections-rtt1ms.bench
 }
 
 lesson16() {
   run "lesson 16 (open-loop load, 3 s a rate: about 4 minutes; then coordinated omission, 40 s)"
-  go test -run '^$' -bench '^BenchmarkOverload$' -benchtime 1x -count 6 ./bench/overload > $results/16-overload.bench
-  go test -run '^$' -bench '^BenchmarkCoordinatedOmission$' -benchtime 1x -count 6 ./bench/overload > $results/16-overload-omission.bench
+  interleave 6 ./bench/overload '^BenchmarkOverload$' 'naive scalable' -benchtime 1x > $results/16-overload.bench
+  interleave 6 ./bench/overload '^BenchmarkCoordinatedOmission$' 'closed open' -benchtime 1x > $results/16-overload-omission.bench
 }
 
 lesson15() {
   run "lesson 15"
-  go test -run '^$' -bench '^BenchmarkObserve' -benchmem -count 6 ./bench/observability > $results/15-observability.bench
+  interleave 6 ./bench/observability '^BenchmarkObserve' 'naive scalable printf slog-debug-disabled slog-info-enabled off sampled1pct always' -benchmem > $results/15-observability.bench
   go test -count 1 -run '^TestObserveTraceFindsNPlusOne$' ./bench/observability -args -waterfall-out="$PWD/$results/15-waterfall.txt"
 }
 
 lesson14() {
   run "lesson 14, loopback and 1 ms RTT (WORKSHOP_LARGE=1 adds 100,000 orders: minutes more)"
-  go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$' -benchtime 1x -benchmem -count 6 ./bench/writes > $results/14-writes.bench
-  WORKSHOP_RTT=1ms go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$//^(orders=(100|1000)|rows=.*)$' -benchtime 1x -benchmem -count 6 ./bench/writes > $results/14-writes-rtt1ms.bench
+  local impls='naive onetx batch multirow unnest upsert copy pgbench'
+  interleave 6 ./bench/writes '^Benchmark(ImportOrders|PgbenchInit)$' "$impls" -benchtime 1x -benchmem > $results/14-writes.bench
+  WORKSHOP_RTT=1ms sizes='^(orders=(100|1000)|rows=.*)$' interleave 6 ./bench/writes '^Benchmark(ImportOrders|PgbenchInit)$' "$impls" -benchtime 1x -benchmem > $results/14-writes-rtt1ms.bench
 }
 
 lesson18() {
   run "lesson 18 (starts a streaming replica: pg_basebackup of the whole server)"
-  go test -run '^$' -bench '^Benchmark(ReadYourWrites|ReadThroughput)$' -benchmem -count 6 ./bench/replicas > $results/18-replicas.bench
+  interleave 6 ./bench/replicas '^Benchmark(ReadYourWrites|ReadThroughput)$' 'naive nowait scalable primary primary+replica' -benchmem > $results/18-replicas.bench
 }
 
 lesson17() {
