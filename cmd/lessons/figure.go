@@ -20,9 +20,11 @@ var figureMarker = regexp.MustCompile(`<!-- figure: ([^>]*?) -->(.*?)<!-- end --
 // (rtt-measured), or a benchmark, its implementation (impl=NAME), its size
 // (KEY=N, where it has sizes), optionally vs=IMPL, and a unit:
 //
-//	sec/op, queries/op, …    the median in that unit
+//	sec/op, queries/op, …    the median in that unit, with its range over
+//	                         the runs where they varied: "2.39 s (2.31–2.52 s)"
 //	vs=IMPL with a unit      impl's median over IMPL's, "12×", or
-//	                         report.NoDifference where the U test finds none
+//	                         report.NoDifference where their ranges overlap
+//	                         (see report.Differs)
 //	growth                   the slope of time over the top decade, "n^2.0"
 //	size (no impl needed)    the size itself, "7,069"
 //
@@ -96,7 +98,7 @@ func figure(root string, args []string, cache map[string]*report.Report) (string
 		return "", fmt.Errorf("%s has no %s for impl=%s at %s=%v", args[1], unit, impl, b.SizeKey, size)
 	}
 	if vs == "" {
-		return report.FormatValue(value, unit, true), nil
+		return b.FormatMedian(impl, size, unit), nil
 	}
 	other, ok := b.Median(vs, size, unit)
 	if !ok || other == 0 {

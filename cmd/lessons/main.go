@@ -15,7 +15,7 @@
 //
 // A figure quoted in prose is marked inline, on one line, and rendered from
 // the committed results the same way (see figure for what it can name): the
-// median, a ratio (only where benchstat's test finds a difference), a growth
+// median with its range, a ratio (only where the ranges differ), a growth
 // or a configuration line, so that no number in a sentence is typed by hand:
 //
 //	naive takes <!-- figure: lessons/results/05-nested-loops.bench FindDuplicates impl=naive users=10000 sec/op -->2.39 s<!-- end -->

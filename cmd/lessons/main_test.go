@@ -84,7 +84,7 @@ func TestRenderQuotesFiguresFromTheResults(t *testing.T) {
 		f + " impl=naive n=100 queries/op":            "100",
 		f + " impl=naive vs=scalable n=100 sec/op":    "20×",
 		f + " impl=naive vs=scalable n=10 queries/op": "10×",
-		f + " impl=naive vs=same n=10 sec/op":         "no measurable difference",
+		f + " impl=naive vs=same n=10 sec/op":         "no clear difference",
 		f + " impl=naive growth":                      "n^1.0",
 		f + " impl=scalable growth":                   "n^0.0",
 		f + " impl=naive n=#2 sec/op":                 "10.0 ms",
@@ -137,11 +137,32 @@ func TestHeadlineShowsWhatChecksPreventAndWhatTheyCost(t *testing.T) {
 	headlines = []headline{{"8. Validation", "lessons/08-validation.md", "pay", "Pay", "wrong-rows+sec/op", "", "", false}}
 	got, err := headlineTable(map[string]*report.Report{"pay": r})
 	require.NoError(t, err)
-	assert.Contains(t, string(got), "| [8. Validation](lessons/08-validation.md) | Pay | naive: 6; 518 µs | scalable: 0; 516 µs | to zero; no measurable difference |  | wrong-rows; sec/op, loopback |")
+	assert.Contains(t, string(got), "| [8. Validation](lessons/08-validation.md) | Pay | naive: 6; 518 µs (500–535 µs) | scalable: 0; 516 µs (503–528 µs) | to zero; no clear difference |  | wrong-rows; sec/op, loopback |")
 
 	headlines = []headline{{"8. Validation", "lessons/08-validation.md", "pay", "Pay", "wrong-rows+rows/op", "", "", false}}
 	_, err = headlineTable(map[string]*report.Report{"pay": r})
 	assert.ErrorContains(t, err, "no rows/op for naive and scalable")
+}
+
+// TestHeadlineReadsTheRightWayUpAndNeverDividesByATimeout is lesson 16's
+// kind of headline: goodput, of which more is better, reads "N× more", and a
+// latency of a version whose requests timed out has no ratio; and lesson 15's:
+// a ratio fixed by how the benchmark is built is said to be so.
+func TestHeadlineReadsTheRightWayUpAndNeverDividesByATimeout(t *testing.T) {
+	run := ""
+	for i := range 6 {
+		run += fmt.Sprintf("BenchmarkOverload/impl=naive/rate=600-2 1 %d ns/op %d goodput-rps 1002 p99-ms 85 timeouts-%%\n", 900_000_000+i, 44+i%2)
+		run += fmt.Sprintf("BenchmarkOverload/impl=scalable/rate=600-2 1 %d ns/op %d goodput-rps 52 p99-ms 0 timeouts-%%\n", 16_000_000+i, 195+i%2)
+	}
+	r, err := report.Parse(strings.NewReader(run), "overload.bench")
+	require.NoError(t, err)
+	saved, savedNotes := headlines, byConstruction
+	t.Cleanup(func() { headlines, byConstruction = saved, savedNotes })
+	headlines = []headline{{"16. Overload", "lessons/16-overload.md", "overload", "Overload", "goodput-rps+p99-ms+sec/op", "naive", "scalable", true}}
+	byConstruction = map[string]string{"overload Overload sec/op": "= something, by construction"}
+	got, err := headlineTable(map[string]*report.Report{"overload": r})
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "| 4.39× more; "+report.Capped+"; = something, by construction |")
 }
 
 // TestLessonsTypeNoRatioByHand fails when a lesson's prose (or the README's)

@@ -106,27 +106,42 @@ var headlines = []headline{
 	{"1. N+1 queries", "lessons/01-n-plus-one.md", "01-n-plus-one-rtt1ms", "GetUserOrders", "sec/op", "", "", false},
 	{"2. Pagination", "lessons/02-pagination.md", "02-pagination-large", "UserOrdersPage", "sec/op", "offset-nocount", "keyset", false},
 	{"3. Indexes", "lessons/03-indexes.md", "03-indexes", "OldestPendingOrders", "sec/op", "", "", false},
-	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "live-heap-bytes", "naive", "stream", false},
+	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "live-heap-bytes+sec/op", "naive", "stream", false},
 	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", "", false},
 	{"6. Caching", "lessons/06-caching.md", "06-caching-rtt1ms", "GetProduct", "queries/op", "naive", "inprocess", false},
-	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "queries/op", "", "", false},
+	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "sec/op+queries/op", "", "", false},
 	{"8. Validation", "lessons/08-validation.md", "08-validation", "ProcessPayment", "wrong-rows+sec/op", "", "", false},
 	{"9. Retries", "lessons/09-retries.md", "09-retries", "Pay", "charged-unrecorded-%", "naive", "scalable", false},
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
-	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "p50-ms", "", "", true},
+	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "errors-%+p99-ms", "", "", true},
 	{"12. Races", "lessons/12-races.md", "12-races", "BuyHot", "oversold-units/op", "naive", "update", true},
 	{"13. Connections", "lessons/13-connections.md", "13-connections", "FastQueryDuringSlowPayments", "sec/op", "naive", "scalable", false},
 	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "naive", "copy", false},
-	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "series", "naive", "scalable", false},
+	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "scrape-bytes/op+sec/op+series", "naive", "scalable", false},
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "p99-ms+goodput-rps", "naive", "scalable", true},
 	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Shopd", "p99-ms", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
 }
 
+// byConstruction says, for a headline's unit whose ratio is fixed by how the
+// benchmark is built rather than measured, what stands in the ratio's place:
+// keyed by the results file, the benchmark and the unit.
+var byConstruction = map[string]string{
+	"04-export ExportOrders live-heap-bytes": "grows with n by construction (naive holds every row)",
+	"07-stampede BestSellers queries/op":     "= callers, by construction",
+	"15-observability ObserveMetrics series": "= users × 17, by construction",
+}
+
+// higherIsBetter reports whether more of a unit is better (a rate served,
+// rows per second): its ratio is scales over works, "4.4× more".
+func higherIsBetter(unit string) bool {
+	return strings.HasSuffix(unit, "-rps") || strings.HasSuffix(unit, "/s")
+}
+
 // headlineTable writes a line per lesson: at the largest size, the first
-// implementation against the last, their ratio where benchstat's test finds
-// a difference (report.NoDifference otherwise), and how each grows over the
-// top decade of sizes.
+// implementation against the last, each median with its range, their ratio
+// where their ranges do not overlap (see headlineRatio and byConstruction),
+// and how each grows over the top decade of sizes.
 func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 	var out bytes.Buffer
 	out.WriteString("| lesson | at the largest size | works | scales | ratio | grows as (top decade) | of, with |\n|---|---|---|---|---|---|---|\n")
@@ -152,9 +167,13 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 			if !ok1 || !ok2 {
 				return nil, fmt.Errorf("headline of %s: no %s for %s and %s at %s=%v", h.lesson, unit, works, scales, b.SizeKey, size)
 			}
-			worksValues = append(worksValues, report.FormatValue(worksValue, unit, true))
-			scalesValues = append(scalesValues, report.FormatValue(scalesValue, unit, true))
-			ratios = append(ratios, headlineRatio(b, works, scales, size, unit, worksValue, scalesValue))
+			worksValues = append(worksValues, b.FormatMedian(works, size, unit))
+			scalesValues = append(scalesValues, b.FormatMedian(scales, size, unit))
+			ratio := headlineRatio(b, works, scales, size, unit, worksValue, scalesValue)
+			if note, ok := byConstruction[h.results+" "+h.benchmark+" "+unit]; ok {
+				ratio = note
+			}
+			ratios = append(ratios, ratio)
 		}
 		growth := ""
 		if k1, ok := b.Exponent(works, units[0]); ok && !h.noGrowth {
@@ -180,13 +199,21 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 }
 
 // headlineRatio says how works compares with scales in unit: their ratio
-// where benchstat's test finds a difference, "to zero" where scales has none
-// of what works has (wrong rows, lost payments), report.NoDifference
-// otherwise.
+// where their ranges do not overlap (report.Differs), "to zero" where scales
+// has none of what works has (wrong rows, lost payments), report.NoDifference
+// otherwise. A unit of which more is better reads "4.4× more", scales over
+// works; a latency of a version whose requests failed or timed out has no
+// ratio (report.Capped): it would divide by the timeout.
 func headlineRatio(b *report.Benchmark, works, scales string, size float64, unit string, worksValue, scalesValue float64) string {
 	switch {
+	case report.IsLatency(unit) && (b.Failed(works, size) || b.Failed(scales, size)):
+		return report.Capped
 	case !b.Differs(works, scales, size, unit):
 		return report.NoDifference
+	case higherIsBetter(unit) && worksValue == 0:
+		return "from zero"
+	case higherIsBetter(unit):
+		return report.FormatValue(scalesValue/worksValue, "", true) + "× more"
 	case scalesValue == 0:
 		return "to zero"
 	}

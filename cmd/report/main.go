@@ -1,7 +1,7 @@
 // Report turns `go test -bench` output into tables and charts: for each
 // benchmark, median time per operation (and every other metric) by size and
-// implementation, the ratio to the first implementation where benchstat's
-// test finds a difference, the growth exponent over the top decade of sizes,
+// implementation with its range over the runs, the ratio to the first
+// implementation where the ranges do not overlap, the growth exponent over the top decade of sizes,
 // and a log-log chart of time against size.
 //
 // Benchmark names are read as the lessons write them,
@@ -16,7 +16,7 @@
 // benchmark goes to DIR/FILE-BENCHMARK.svg. With -compare, the two runs are
 // shown side by side, each with the machine it was measured on: per size and
 // implementation each metric in A (the first file) and B (the second), how B's
-// time compares with A's where benchstat's test finds a difference, and each
+// time compares with A's where their ranges do not overlap, and each
 // run's growth. For example, a lesson's committed results against your own:
 //
 //	go run ./cmd/report -compare lessons/results/01-n-plus-one.bench mine/01-n-plus-one.bench

@@ -19,7 +19,7 @@ func WriteComparison(w io.Writer, a, b *Report, nameA, nameB string) error {
 	var out strings.Builder
 	fmt.Fprintf(&out, "A: `%s`, measured on %s.\n\n", nameA, a.Where())
 	fmt.Fprintf(&out, "B: `%s`, measured on %s.\n\n", nameB, b.Where())
-	out.WriteString("Medians of each file's runs; \"B vs A\" gives a ratio only where benchstat's test finds a difference (p < 0.05). " +
+	out.WriteString("Medians of each file's runs, with their range (smallest–largest run); \"B vs A\" gives a ratio only where the ranges do not overlap and benchstat's test agrees (p < 0.05). " +
 		"Times move with the machine; counts (queries, rows, round trips) should not.\n")
 	var names []string
 	for _, r := range []*Report{a, b} {
@@ -106,9 +106,9 @@ func writeComparedTable(out *strings.Builder, name string, a, b *Benchmark) {
 			}
 			row = append(row, impl)
 			for _, unit := range units {
-				va, okA := a.median(impl, size, unit)
-				vb, okB := b.median(impl, size, unit)
-				row = append(row, FormatValue(va, unit, okA), FormatValue(vb, unit, okB))
+				va, _ := a.median(impl, size, unit)
+				vb, _ := b.median(impl, size, unit)
+				row = append(row, a.formatMedian(impl, size, unit), b.formatMedian(impl, size, unit))
 				if unit == timeUnit {
 					row = append(row, versus(a.values(impl, size, unit), b.values(impl, size, unit), va, vb, unit))
 				}
@@ -149,6 +149,14 @@ func (b *Benchmark) median(impl string, size float64, unit string) (float64, boo
 		return 0, false
 	}
 	return b.Median(impl, size, unit)
+}
+
+// formatMedian is FormatMedian on a benchmark that may be nil.
+func (b *Benchmark) formatMedian(impl string, size float64, unit string) string {
+	if b == nil {
+		return ""
+	}
+	return b.FormatMedian(impl, size, unit)
 }
 
 // values returns the samples of impl at size in unit, from a benchmark that

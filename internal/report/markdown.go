@@ -16,7 +16,7 @@ const timeUnit = "sec/op"
 // WriteMarkdown writes where the run was measured, then a table per benchmark.
 func (r *Report) WriteMarkdown(w io.Writer, source string) error {
 	var out strings.Builder
-	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s; a ratio only where benchstat's test finds a difference (p < %v).\n", r.Where(), source, r.runsPhrase(), Alpha)
+	fmt.Fprintf(&out, "Measured on %s. From `%s`; medians of %s, each with its range (smallest–largest run) where the runs varied; a ratio only where the two ranges do not overlap and benchstat's test agrees (p < %v), else %q.\n", r.Where(), source, r.runsPhrase(), Alpha, NoDifference)
 	for _, b := range r.Benchmarks {
 		out.WriteString("\n")
 		b.writeTable(&out)
@@ -160,8 +160,7 @@ func (b *Benchmark) writeTable(out *strings.Builder) {
 			}
 			row = append(row, impl)
 			for _, unit := range units {
-				value, ok := b.Median(impl, size, unit)
-				row = append(row, FormatValue(value, unit, ok))
+				row = append(row, b.FormatMedian(impl, size, unit))
 				if unit == timeUnit {
 					row = append(row, b.vsBaseline(baseline, impl, size))
 				}
@@ -192,8 +191,41 @@ func (b *Benchmark) orderedUnits() []string {
 	return units
 }
 
-// NoDifference is what a table or headline says where a ratio would be noise.
-const NoDifference = "no measurable difference"
+// NoDifference is what a table or headline says where a ratio would be noise:
+// the two versions' ranges overlap (see Differs).
+const NoDifference = "no clear difference"
+
+// Capped is what a table or headline says in place of a ratio of times, or
+// of latencies, where a version's requests failed (see Failed).
+const Capped = "no ratio: requests failed or timed out"
+
+// FormatMedian writes impl's median at size in unit with its range over the
+// runs, "2.39 s (2.31–2.52 s)"; a value that did not vary has no range, and
+// no sample is "".
+func (b *Benchmark) FormatMedian(impl string, size float64, unit string) string {
+	median, ok := b.Median(impl, size, unit)
+	if !ok {
+		return ""
+	}
+	lo, hi, _ := b.Spread(impl, size, unit)
+	return FormatValue(median, unit, true) + FormatRange(lo, hi, unit)
+}
+
+// FormatRange writes a range of samples after its median, " (2.31–2.52 s)",
+// the unit once where both ends share it; "" where the ends are written
+// alike (the runs did not vary, or not in the digits shown).
+func FormatRange(lo, hi float64, unit string) string {
+	from, to := FormatValue(lo, unit, true), FormatValue(hi, unit, true)
+	if from == to {
+		return ""
+	}
+	fromNum, fromUnit, ok1 := strings.Cut(from, " ")
+	toNum, toUnit, ok2 := strings.Cut(to, " ")
+	if ok1 && ok2 && fromUnit == toUnit {
+		return fmt.Sprintf(" (%s–%s %s)", fromNum, toNum, toUnit)
+	}
+	return fmt.Sprintf(" (%s–%s)", from, to)
+}
 
 // vsBaseline says how impl compares with the baseline's time at size: a
 // ratio only where the difference is significant (see Differs).
@@ -205,6 +237,9 @@ func (b *Benchmark) vsBaseline(baseline, impl string, size float64) string {
 	this, ok2 := b.Median(impl, size, timeUnit)
 	if !ok1 || !ok2 || base == 0 || this == 0 {
 		return ""
+	}
+	if b.Failed(baseline, size) || b.Failed(impl, size) {
+		return Capped
 	}
 	if !b.Differs(baseline, impl, size, timeUnit) {
 		return NoDifference

@@ -1,6 +1,7 @@
 // Package report turns `go test -bench` output into what a lesson shows: per
-// benchmark, a table of size × implementation with the ratio to the first
-// implementation where benchstat's test finds a difference (Differs), the
+// benchmark, a table of size × implementation, each median with its range over
+// the runs (Spread), with the ratio to the first implementation only where the
+// ranges do not overlap and benchstat's test agrees (Differs), the
 // growth exponent over the top decade of sizes (Exponent), and a log-log
 // chart of time against size; and two runs side by side (WriteComparison).
 //
@@ -228,11 +229,26 @@ func (b *Benchmark) TopDecade() (lo, hi float64, ok bool) {
 // Alpha is the significance level of Differs, as benchstat's.
 const Alpha = 0.05
 
+// Spread returns the smallest and the largest of impl's samples at size in
+// unit: the range every median the lessons print carries.
+func (b *Benchmark) Spread(impl string, size float64, unit string) (lo, hi float64, ok bool) {
+	values := b.samples[sample{impl, size, unit}]
+	if len(values) == 0 {
+		return 0, 0, false
+	}
+	return slices.Min(values), slices.Max(values), true
+}
+
 // Differs reports whether impl's samples at size in unit differ from base's
-// by more than noise: a Mann-Whitney U test, as benchstat makes, with p below
-// Alpha. Counts that do not vary (queries, rows: any unit but a time) are
-// exact: they differ when their values do. Too few runs of a time never
-// differ: six a side are enough, two against six are not.
+// by more than noise, the condition for printing their ratio: their ranges
+// (Spread) do not overlap, and a Mann-Whitney U test, as benchstat makes,
+// finds p below Alpha. Counts that do not vary (queries, rows: any unit but a
+// time) are exact: they differ when their values do. Too few runs of a time
+// never differ: six a side are enough, two against six are not.
+//
+// The ranges are the stricter test on the six runs a side the lessons take
+// (ranges apart means p ≈ 0.002), and the one a reader can check in the
+// tables; the U test guards against ranges apart by luck of a run or two.
 func (b *Benchmark) Differs(base, impl string, size float64, unit string) bool {
 	return differ(b.samples[sample{base, size, unit}], b.samples[sample{impl, size, unit}], unit)
 }
@@ -245,10 +261,50 @@ func differ(s1, s2 []float64, unit string) bool {
 	if !strings.HasPrefix(unit, "sec/") && constant(s1) && constant(s2) {
 		return s1[0] != s2[0]
 	}
+	if Overlap(s1, s2) {
+		return false
+	}
 	thresholds := benchmath.DefaultThresholds
 	thresholds.CompareAlpha = Alpha
 	c := benchmath.AssumeNothing.Compare(benchmath.NewSample(slices.Clone(s1), &thresholds), benchmath.NewSample(slices.Clone(s2), &thresholds))
 	return c.P < Alpha
+}
+
+// failureUnits are the units in which a benchmark reports the share of its
+// requests that failed: a timeout, a refusal, an error.
+var failureUnits = []string{"errors-%", "timeouts-%"}
+
+// Failed reports whether some of impl's requests at size failed in a run
+// (a median of errors-% or timeouts-% above zero). Its times and latencies
+// then are capped by a timeout, or are those of quick refusals: a ratio of
+// them to another version's measures the deadline, not the code.
+func (b *Benchmark) Failed(impl string, size float64) bool {
+	for _, unit := range failureUnits {
+		if v, ok := b.Median(impl, size, unit); ok && v > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLatency reports whether a unit is a time or a latency (sec/op, p99-ms):
+// what Failed makes incomparable.
+func IsLatency(unit string) bool {
+	return strings.HasPrefix(unit, "sec/") || strings.HasSuffix(unit, "-ms")
+}
+
+// Overlap reports whether the ranges of two sets of samples, smallest to
+// largest, share a value; two empty sets do not overlap.
+func Overlap(s1, s2 []float64) bool {
+	if len(s1) == 0 || len(s2) == 0 {
+		return false
+	}
+	return slices.Min(s1) <= slices.Max(s2) && slices.Min(s2) <= slices.Max(s1)
+}
+
+// Samples returns impl's samples at size in unit, in the order they came.
+func (b *Benchmark) Samples(impl string, size float64, unit string) []float64 {
+	return slices.Clone(b.samples[sample{impl, size, unit}])
 }
 
 func constant(values []float64) bool {

@@ -179,6 +179,7 @@ func TestDiffersOnlyBeyondNoise(t *testing.T) {
 		{"overlap", 0, timeUnit}:      {10.1, 11.9, 10.4, 11.2, 10.9, 11.1},
 		{"faster", 0, timeUnit}:       {5, 5.5, 6, 5.2, 5.8, 5.1},
 		{"two-runs", 0, timeUnit}:     {5, 5.5},
+		{"one-overlap", 0, timeUnit}:  {6, 7, 8, 9, 9.5, 10.1},
 		{"naive", 0, "queries/op"}:    {100},
 		{"scalable", 0, "queries/op"}: {1},
 		{"same", 0, "queries/op"}:     {100},
@@ -186,6 +187,7 @@ func TestDiffersOnlyBeyondNoise(t *testing.T) {
 	assert.False(t, b.Differs("naive", "overlap", 0, timeUnit), "samples that overlap are noise")
 	assert.True(t, b.Differs("naive", "faster", 0, timeUnit), "six runs apart are a difference")
 	assert.False(t, b.Differs("naive", "two-runs", 0, timeUnit), "six runs against two cannot reach p < 0.05")
+	assert.False(t, b.Differs("naive", "one-overlap", 0, timeUnit), "ranges that overlap print no ratio, though the U test alone finds p < 0.05")
 	assert.True(t, b.Differs("naive", "scalable", 0, "queries/op"), "counts that do not vary are exact")
 	b.samples[sample{"one-run", 0, timeUnit}] = []float64{1}
 	assert.False(t, b.Differs("naive", "one-run", 0, timeUnit), "one run of a time is not exact")
@@ -239,8 +241,8 @@ func TestComparisonShowsBothRunsAndTheirMachines(t *testing.T) {
 	assert.Contains(t, text, "B: `mine/x.bench`, measured on My Laptop, go1.26.9.")
 	assert.NotContains(t, text, "pgtest")
 	assert.Contains(t, text, "| n | impl | time/op A | time/op B | B vs A | queries/op A | queries/op B |")
-	assert.Contains(t, text, "| 10 | naive | 1.00 µs | 2.00 µs | 2.0× slower | 10 | 10 |")
-	assert.Contains(t, text, "| 10 | scalable | 525 ns | 530 ns | no measurable difference | 1 | 1 |")
+	assert.Contains(t, text, "| 10 | naive | 1.00 µs (1.00–1.01 µs) | 2.00 µs (2.00–2.01 µs) | 2.0× slower | 10 | 10 |")
+	assert.Contains(t, text, "| 10 | scalable | 525 ns (500–550 ns) | 530 ns (505–555 ns) | no clear difference | 1 | 1 |")
 	assert.Contains(t, text, "| 100 | naive |  | 20.0 µs |  |  | 100 |")
 	assert.Contains(t, text, "B: Time per op grows as naive ≈ n^1.00")
 }
@@ -276,4 +278,24 @@ func TestASizeOfZeroIsTabledNotCharted(t *testing.T) {
 	b := r.Find("Read")
 	assert.Equal(t, []float64{0, 10}, b.Sizes)
 	assert.False(t, b.Grows(), "0 has no place on a log axis")
+}
+
+func TestSpreadIsTheRangeOfTheRuns(t *testing.T) {
+	b := &Benchmark{samples: map[sample][]float64{
+		{"naive", 0, timeUnit}:     {2.39, 2.31, 2.52, 2.4},
+		{"naive", 0, "queries/op"}: {100, 100},
+		{"fast", 0, timeUnit}:      {0.00098, 0.0012, 0.0011},
+	}}
+	lo, hi, ok := b.Spread("naive", 0, timeUnit)
+	require.True(t, ok)
+	assert.Equal(t, []float64{2.31, 2.52}, []float64{lo, hi})
+	_, _, ok = b.Spread("missing", 0, timeUnit)
+	assert.False(t, ok)
+	assert.Equal(t, "2.40 s (2.31–2.52 s)", b.FormatMedian("naive", 0, timeUnit))
+	assert.Equal(t, "100", b.FormatMedian("naive", 0, "queries/op"), "a count that did not vary has no range")
+	assert.Equal(t, "1.10 ms (980 µs–1.20 ms)", b.FormatMedian("fast", 0, timeUnit), "ends in different units say each")
+	assert.Equal(t, "", b.FormatMedian("missing", 0, timeUnit))
+	assert.True(t, Overlap([]float64{1, 3}, []float64{3, 4}), "a shared end overlaps")
+	assert.False(t, Overlap([]float64{1, 2.9}, []float64{3, 4}))
+	assert.False(t, Overlap(nil, []float64{3, 4}))
 }
