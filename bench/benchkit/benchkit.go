@@ -70,10 +70,14 @@ func Ladder(from, top int) []int {
 // can put one key's values side by side (-col /impl).
 func Name(key string, value any) string { return fmt.Sprintf("%s=%v", key, value) }
 
-// ReportCounts reports what the database did per iteration of b's loop.
+// ReportCounts reports what the database did per iteration of b's loop. Its
+// round trips include the prepares (pgx prepares a SQL text it has not seen
+// on the connection first, a round trip of its own), also reported alone: a
+// statement whose SQL differs every time costs two round trips, not one.
 func ReportCounts(b *testing.B, counts *pgtest.Counts) {
 	b.ReportMetric(float64(counts.Statements())/float64(b.N), "queries/op")
-	b.ReportMetric(float64(counts.RoundTrips())/float64(b.N), "round-trips/op")
+	b.ReportMetric(float64(counts.RoundTrips()+counts.Prepares())/float64(b.N), "round-trips/op")
+	b.ReportMetric(float64(counts.Prepares())/float64(b.N), "prepares/op")
 	b.ReportMetric(float64(counts.Rows())/float64(b.N), "rows/op")
 }
 

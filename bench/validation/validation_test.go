@@ -227,3 +227,30 @@ func TestWrongRowsCountsWhatChecksPrevent(t *testing.T) {
 	assert.Equal(t, 6, wrongRows(naiveRows))
 	assert.Equal(t, 0, wrongRows(scalableRows))
 }
+
+// TestUniqueSQLCostsAPrepareEachTime pins the round trip lesson 8's timing
+// explains: the naive version's SQL is new with every amount, so pgx prepares
+// each payment's statement before running it, two round trips a payment; the
+// checked version's one statement is prepared once per connection, then only
+// run.
+func TestUniqueSQLCostsAPrepareEachTime(t *testing.T) {
+	const payments = 20
+	for _, impl := range []struct {
+		name    string
+		process processPaymentFunc
+	}{{"naive", naive.ProcessPayment}, {"scalable", scalable.ProcessPayment}} {
+		db := pgtest.ShopClone(t, shop.Small)
+		ctx, counts := pgtest.CountQueries(context.Background())
+		for i := range payments {
+			req := shop.PaymentRequest{UserID: "42", Amount: fmt.Sprintf("7.%02d", i), Currency: "EUR"}
+			_, err := impl.process(ctx, db, req)
+			require.NoError(t, err, "%s: payment of %s", impl.name, req.Amount)
+		}
+		assert.Equal(t, int64(payments), counts.RoundTrips(), "%s: one query a payment", impl.name)
+		if impl.name == "naive" {
+			assert.Equal(t, int64(payments), counts.Prepares(), "naive: a prepare a payment, its SQL new each time")
+			continue
+		}
+		assert.LessOrEqual(t, counts.Prepares(), int64(db.Stat().TotalConns()), "scalable: at most a prepare per connection")
+	}
+}

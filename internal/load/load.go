@@ -103,6 +103,7 @@ type Step struct {
 	OK       int // answered 2xx
 	Good     int // answered 2xx within Deadline
 	Timeouts int // given up on by the client after Timeout
+	Refused  int // answered 429 or 503: shed by the service, at once
 	Errors   int // everything but 2xx: timeouts, refused connections, 4xx, 5xx
 	// Codes counts the answers by HTTP status; 0 is no answer (an error
 	// or a timeout).
@@ -111,6 +112,10 @@ type Step struct {
 	// Latencies of every request, answered or not, as quantiles: a
 	// request that timed out counts as Timeout.
 	Mean, P50, P90, P99, P999, Max time.Duration
+	// OKP99 is the 99th percentile of the 2xx answers alone: what the users
+	// who were served waited, without the refusals' quick answers or the
+	// timeouts' cap mixed in.
+	OKP99 time.Duration
 }
 
 // Goodput returns the successes within the deadline per second: the share
@@ -158,6 +163,8 @@ func (s Step) Metrics() []Metric {
 		{s.Rate, "offered-rps"},
 		{pct(s.Errors), "errors-%"},
 		{pct(s.Timeouts), "timeouts-%"},
+		{ms(s.OKP99), "ok-p99-ms"},
+		{pct(s.Refused), "refused-%"},
 	}
 }
 
@@ -296,7 +303,7 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 	defer stop()
 
 	step := Step{Codes: make(map[int]int)}
-	var latencies []time.Duration
+	var latencies, okLatencies []time.Duration
 	var first, last time.Time
 	var total time.Duration
 	for res := range attacker.Attack(targeter, pacer, cfg.Duration, name) {
@@ -306,6 +313,7 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		switch {
 		case res.Code >= 200 && res.Code < 300:
 			step.OK++
+			okLatencies = append(okLatencies, latency)
 			if latency <= cfg.Deadline {
 				step.Good++
 			}
@@ -313,6 +321,9 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 			step.Timeouts++
 			step.Errors++
 			latency = max(latency, cfg.Timeout)
+		case res.Code == http.StatusTooManyRequests || res.Code == http.StatusServiceUnavailable:
+			step.Refused++
+			step.Errors++
 		default:
 			step.Errors++
 		}
@@ -338,6 +349,10 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		step.P99 = quantile(latencies, 0.99)
 		step.P999 = quantile(latencies, 0.999)
 		step.Max = latencies[len(latencies)-1]
+	}
+	if len(okLatencies) > 0 {
+		slices.Sort(okLatencies)
+		step.OKP99 = quantile(okLatencies, 0.99)
 	}
 	if err := ctx.Err(); err != nil {
 		return step, fmt.Errorf("load %s: %w", name, err)

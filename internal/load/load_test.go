@@ -228,7 +228,8 @@ func TestRejectsWhatCannotRun(t *testing.T) {
 func TestWriteBenchIsReadByTheReport(t *testing.T) {
 	steps := []load.Step{
 		{Rate: 100, Requests: 100, OK: 100, Good: 100, Elapsed: time.Second, P99: 3 * time.Millisecond, Codes: map[int]int{200: 100}},
-		{Rate: 200, Requests: 200, OK: 150, Good: 50, Errors: 50, Timeouts: 50, Elapsed: 2 * time.Second, P99: 2 * time.Second, Codes: map[int]int{200: 150, 0: 50}},
+		{Rate: 200, Requests: 200, OK: 150, Good: 50, Errors: 50, Timeouts: 50, Elapsed: 2 * time.Second, P99: 2 * time.Second, OKP99: 40 * time.Millisecond, Codes: map[int]int{200: 150, 0: 50}},
+		{Rate: 400, Requests: 400, OK: 100, Good: 100, Errors: 300, Refused: 300, Elapsed: time.Second, P99: 50 * time.Millisecond, OKP99: 50 * time.Millisecond, Codes: map[int]int{200: 100, 503: 300}},
 	}
 	var out bytes.Buffer
 	if err := load.WriteBench(&out, "Overload", "naive", steps); err != nil {
@@ -242,8 +243,8 @@ func TestWriteBenchIsReadByTheReport(t *testing.T) {
 		t.Fatalf("unplaced: %v", r.Unplaced)
 	}
 	b := r.Find("Overload")
-	if b == nil || b.SizeKey != "rate" || len(b.Sizes) != 2 {
-		t.Fatalf("benchmark %+v, want Overload by rate at two rates", b)
+	if b == nil || b.SizeKey != "rate" || len(b.Sizes) != 3 {
+		t.Fatalf("benchmark %+v, want Overload by rate at three rates", b)
 	}
 	for _, c := range []struct {
 		rate  float64
@@ -252,6 +253,7 @@ func TestWriteBenchIsReadByTheReport(t *testing.T) {
 	}{
 		{100, "goodput-rps", 100}, {200, "goodput-rps", 50}, {200, "throughput-rps", 150},
 		{200, "p99-ms", 2000}, {200, "timeouts-%", 25}, {200, "errors-%", 25}, {100, "offered-rps", 100},
+		{200, "ok-p99-ms", 40}, {200, "refused-%", 0}, {400, "refused-%", 75}, {400, "timeouts-%", 0}, {400, "goodput-rps", 100},
 	} {
 		if got, ok := b.Median("naive", c.rate, c.unit); !ok || got != c.value {
 			t.Errorf("rate=%v %s = %v (%v), want %v", c.rate, c.unit, got, ok, c.value)
@@ -287,5 +289,29 @@ func TestOpenReportsEachAnswer(t *testing.T) {
 		if a.Method != http.MethodGet || a.Status != want || a.Timeout || a.Sent.Before(start) || a.Latency <= 0 {
 			t.Errorf("answer %+v, want GET answered %d after the start", a, want)
 		}
+	}
+}
+
+// TestOpenCountsRefusalsApartFromTheServed checks that a 503 is a refusal,
+// counted apart, and that the served requests' p99 is of the 2xx answers
+// alone: the refusals' latencies, here slow ones, are not mixed in.
+func TestOpenCountsRefusalsApartFromTheServed(t *testing.T) {
+	const refusal = time.Second
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seq, _ := strconv.Atoi(r.URL.Query().Get("seq")); seq%4 != 0 {
+			time.Sleep(refusal) // a refusal slower than any answer: the served p99 must not see it
+			http.Error(w, "at capacity", http.StatusServiceUnavailable)
+		}
+	}))
+	steps, err := load.Open(t.Context(), load.Config{Targets: get(url), Duration: 400 * time.Millisecond, Timeout: 5 * time.Second}, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.Refused != s.Codes[http.StatusServiceUnavailable] || s.Refused == 0 || s.Refused+s.OK != s.Requests {
+		t.Fatalf("refused %d, ok %d of %d, codes %v: want every 503 a refusal, the rest served", s.Refused, s.OK, s.Requests, s.Codes)
+	}
+	if s.P99 < refusal || s.OKP99 >= refusal {
+		t.Errorf("p99 of all = %v, of the served = %v: want the refusals' %v in the first only", s.P99, s.OKP99, refusal)
 	}
 }

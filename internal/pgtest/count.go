@@ -16,6 +16,7 @@ type Counts struct {
 	roundTrips atomic.Int64
 	rows       atomic.Int64
 	commits    atomic.Int64
+	prepares   atomic.Int64
 }
 
 // Statements is how many SQL statements were sent, one per query and one per
@@ -23,10 +24,17 @@ type Counts struct {
 func (c *Counts) Statements() int64 { return c.statements.Load() }
 
 // RoundTrips is how many times the caller sent work and waited for the answer:
-// one per query and one per batch, however many statements it holds. (The
-// first run of a statement on a connection also prepares it: one more round
-// trip, per connection, that this does not count.)
+// one per query and one per batch, however many statements it holds. It does
+// not count Prepares, the round trip before a query whose SQL the connection
+// has not seen (add them for every wait); nor the one a batch of new
+// statements makes to describe them.
 func (c *Counts) RoundTrips() int64 { return c.roundTrips.Load() }
+
+// Prepares is how many statements pgx prepared on the server before running
+// them, a round trip each: the first run of a SQL text on a connection, and
+// every run of a SQL text that differs each time (values pasted in rather than
+// passed as parameters), which pgx's statement cache can never hold.
+func (c *Counts) Prepares() int64 { return c.prepares.Load() }
 
 // Rows is how many rows the statements returned (SELECT) or changed.
 func (c *Counts) Rows() int64 { return c.rows.Load() }
@@ -64,9 +72,22 @@ func countsFrom(ctx context.Context) *Counts {
 type tracer struct{}
 
 var (
-	_ pgx.QueryTracer = tracer{}
-	_ pgx.BatchTracer = tracer{}
+	_ pgx.QueryTracer   = tracer{}
+	_ pgx.BatchTracer   = tracer{}
+	_ pgx.PrepareTracer = tracer{}
 )
+
+func (tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return ctx
+}
+
+// TracePrepareEnd counts a prepare that went to the server: not one the
+// connection had made already.
+func (tracer) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, data pgx.TracePrepareEndData) {
+	if c := countsFrom(ctx); c != nil && !data.AlreadyPrepared {
+		c.prepares.Add(1)
+	}
+}
 
 func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if c := countsFrom(ctx); c != nil {

@@ -30,6 +30,17 @@ func TestCountsQueriesAndBatches(t *testing.T) {
 	assert.Equal(t, int64(3+2+3), counts.Rows())
 }
 
+func TestCountsPreparesThatReachTheServer(t *testing.T) {
+	ctx, counts := CountQueries(context.Background())
+	var trace tracer
+	for _, already := range []bool{false, true, false} {
+		pctx := trace.TracePrepareStart(ctx, nil, pgx.TracePrepareStartData{})
+		trace.TracePrepareEnd(pctx, nil, pgx.TracePrepareEndData{AlreadyPrepared: already})
+	}
+	assert.Equal(t, int64(2), counts.Prepares())
+	assert.Zero(t, counts.RoundTrips(), "prepares are counted apart")
+}
+
 func TestCountsOnlyTheirOwnContext(t *testing.T) {
 	_, counts := CountQueries(context.Background())
 	var trace tracer
