@@ -156,10 +156,10 @@ func TestHeadlineReadsTheRightWayUpAndNeverDividesByATimeout(t *testing.T) {
 	}
 	r, err := report.Parse(strings.NewReader(run), "overload.bench")
 	require.NoError(t, err)
-	saved, savedNotes := headlines, byConstruction
-	t.Cleanup(func() { headlines, byConstruction = saved, savedNotes })
+	saved, savedNotes := headlines, inPlaceOfRatio
+	t.Cleanup(func() { headlines, inPlaceOfRatio = saved, savedNotes })
 	headlines = []headline{{"16. Overload", "lessons/16-overload.md", "overload", "Overload", "goodput-rps+p99-ms+sec/op", "naive", "scalable", true}}
-	byConstruction = map[string]string{"overload Overload sec/op": "= something, by construction"}
+	inPlaceOfRatio = map[string]string{"overload Overload sec/op": "= something, by construction"}
 	got, err := headlineTable(map[string]*report.Report{"overload": r})
 	require.NoError(t, err)
 	assert.Contains(t, string(got), "| 4.39× more; "+report.Capped+"; = something, by construction |")

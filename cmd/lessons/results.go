@@ -123,13 +123,14 @@ var headlines = []headline{
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
 }
 
-// byConstruction says, for a headline's unit whose ratio is fixed by how the
-// benchmark is built rather than measured, what stands in the ratio's place:
-// keyed by the results file, the benchmark and the unit.
-var byConstruction = map[string]string{
+// inPlaceOfRatio says, for a headline's unit whose ratio is fixed by how the
+// benchmark is built rather than measured, or means nothing, what stands in
+// the ratio's place: keyed by the results file, the benchmark and the unit.
+var inPlaceOfRatio = map[string]string{
 	"04-export ExportOrders live-heap-bytes": "grows with n by construction (naive holds every row)",
 	"07-stampede BestSellers queries/op":     "= callers, by construction",
 	"15-observability ObserveMetrics series": "= users × 17, by construction",
+	"16-overload Overload refused-%":         "naive refuses none: its users time out",
 }
 
 // higherIsBetter reports whether more of a unit is better (a rate served,
@@ -140,7 +141,7 @@ func higherIsBetter(unit string) bool {
 
 // headlineTable writes a line per lesson: at the largest size, the first
 // implementation against the last, each median with its range, their ratio
-// where their ranges do not overlap (see headlineRatio and byConstruction),
+// where their ranges do not overlap (see headlineRatio and inPlaceOfRatio),
 // and how each grows over the top decade of sizes.
 func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 	var out bytes.Buffer
@@ -170,7 +171,7 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 			worksValues = append(worksValues, b.FormatMedian(works, size, unit))
 			scalesValues = append(scalesValues, b.FormatMedian(scales, size, unit))
 			ratio := headlineRatio(b, works, scales, size, unit, worksValue, scalesValue)
-			if note, ok := byConstruction[h.results+" "+h.benchmark+" "+unit]; ok {
+			if note, ok := inPlaceOfRatio[h.results+" "+h.benchmark+" "+unit]; ok {
 				ratio = note
 			}
 			ratios = append(ratios, ratio)
@@ -216,6 +217,8 @@ func headlineRatio(b *report.Benchmark, works, scales string, size float64, unit
 		return report.FormatValue(scalesValue/worksValue, "", true) + "× more"
 	case scalesValue == 0:
 		return "to zero"
+	case worksValue == 0:
+		return "from zero"
 	}
 	return report.FormatValue(worksValue/scalesValue, "", true) + "×"
 }

@@ -1,8 +1,8 @@
 // Report turns `go test -bench` output into tables and charts: for each
 // benchmark, median time per operation (and every other metric) by size and
 // implementation with its range over the runs, the ratio to the first
-// implementation where the ranges do not overlap, the growth exponent over the top decade of sizes,
-// and a log-log chart of time against size.
+// implementation where the ranges do not overlap, the growth exponent over
+// the top decade of sizes, and a log-log chart of time against size.
 //
 // Benchmark names are read as the lessons write them,
 // BenchmarkX/impl=NAME/SIZE=N; results it cannot place are listed.
