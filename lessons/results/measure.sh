@@ -86,6 +86,14 @@ lesson11() {
 lesson12() {
   run "lesson 12"
   go test -run '^$' -bench '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' -benchmem -count 6 ./bench/races > $results/12-races.bench
+  # the optimistic policy swept: each policy in a process of its own, the order rotating (as lesson 9)
+  policies=(tries3-max10ms tries10-max10ms tries10-max50ms tries30-max50ms tries30-max200ms tries100-max200ms)
+  for run in 0 1 2 3 4 5; do
+    for i in 0 1 2 3 4 5; do
+      policy=${policies[$(( (run + i) % 6 ))]}
+      go test -run '^$' -bench "^BenchmarkOptimisticPolicy(Hot|Spread)\$/^impl=$policy\$/" -benchtime 3x -count 1 ./bench/races
+    done
+  done > $results/12-races-policy.bench
 }
 
 lesson13() {
@@ -110,6 +118,15 @@ lesson14() {
   run "lesson 14, loopback and 1 ms RTT (WORKSHOP_LARGE=1 adds 100,000 orders: minutes more)"
   go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$' -benchtime 1x -benchmem -count 6 ./bench/writes > $results/14-writes.bench
   WORKSHOP_RTT=1ms go test -run '^$' -bench '^Benchmark(ImportOrders|PgbenchInit)$//^(orders=(100|1000)|rows=.*)$' -benchtime 1x -benchmem -count 6 ./bench/writes > $results/14-writes-rtt1ms.bench
+  # the explanation: the same COPY into tables that check less, each variant in a process of its own,
+  # the order rotating (as lesson 9), with pgbench -i's COPY and the commit's latency among them
+  variants=(BenchmarkCopyInto/^impl=keys-fks\$ BenchmarkCopyInto/^impl=deferred-fks\$ BenchmarkCopyInto/^impl=staging\$
+    BenchmarkCopyInto/^impl=keys-no-fks\$ BenchmarkCopyInto/^impl=plain\$ BenchmarkPgbenchInit BenchmarkCommit)
+  for run in 0 1 2 3 4 5; do
+    for i in 0 1 2 3 4 5 6; do
+      go test -run '^$' -bench "^${variants[$(( (run + i) % 7 ))]}" -count 1 ./bench/writes
+    done
+  done > $results/14-writes-explained.bench
 }
 
 lesson18() {
