@@ -3,6 +3,7 @@ package connections
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,11 +114,41 @@ func (s *busySampler) mean() float64 {
 	return float64(s.sum.Load()) / float64(s.n.Load())
 }
 
+// rampUp is how long the payments run before the first fast query.
+const rampUp = 250 * time.Millisecond
+
+// warmRatePool opens the pool's connections, each running the fast query
+// once, before any payment arrives: a rung measures the rate, not the
+// connections' start.
+func warmRatePool(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	conns := make([]*pgxpool.Conn, rateLadderPoolSize)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i := range conns {
+		c, err := pool.Acquire(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns[i] = c
+		var name string
+		if err := c.QueryRow(context.Background(), `SELECT name FROM users WHERE id = 1`).Scan(&name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkFastQueryAtPaymentRate: payments arrive at a fixed rate (open
 // loop), each 20 ms in the gateway, on a pool of 10 connections; each
-// operation is one fast query (a user by id) on the same pool. Besides the
-// fast query's latency it reports the payments' own figures: busy-conns, the
-// mean connections acquired (L); hold-ms, the time a payment held one
+// operation is one fast query (a user by id) on the same pool, one after the
+// other. Besides the fast query's latency it reports the payments' own
+// figures: busy-conns, the mean connections the payments held (L: all the
+// pool's acquired connections, sampled, less the fast queries' own); hold-ms, the time a payment held one
 // (W = L ÷ λ, λ the payments completed per second); and little-cliff-per-s,
 // the rate Little's law says the pool can take, 10 ÷ W. late-% is the share
 // of payments the generator started over a millisecond late: where it is
@@ -132,9 +163,9 @@ func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				warmRatePool(b, pool)
 				var failed atomic.Int64
 				var firstErr atomic.Value
-				busy := sampleBusy(pool)
 				load := startOpenLoop(rate, func(ctx context.Context, i int64) error {
 					_, err := payments.Pay(ctx, i%100+1, 100)
 					if err != nil && ctx.Err() == nil {
@@ -143,19 +174,35 @@ func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 					}
 					return err
 				})
+				// The payments run for a quarter of a second before the
+				// first fast query: past the start, into the rate's own
+				// steady state (or its growing queue).
+				ramp := time.NewTimer(rampUp)
+				<-ramp.C
+				busy := sampleBusy(pool)
+				paidBefore := load.paid.Load()
 				var latencies []time.Duration
+				var probeHeld time.Duration // the fast queries' own time with a connection
 				var name string
 				for b.Loop() {
 					start := time.Now()
-					if err := pool.QueryRow(context.Background(), `SELECT name FROM users WHERE id = 1`).Scan(&name); err != nil {
+					conn, err := pool.Acquire(context.Background())
+					if err != nil {
+						b.Fatal(err)
+					}
+					acquired := time.Now()
+					err = conn.QueryRow(context.Background(), `SELECT name FROM users WHERE id = 1`).Scan(&name)
+					conn.Release()
+					if err != nil {
 						b.Fatal(err)
 					}
 					latencies = append(latencies, time.Since(start))
+					probeHeld += time.Since(acquired)
 				}
 				elapsed := b.Elapsed()
-				paid := load.paid.Load()
-				busyConns := busy.mean()
+				paid := load.paid.Load() - paidBefore
 				busy.stop()
+				busyConns := max(busy.mean()-probeHeld.Seconds()/elapsed.Seconds(), 0) // the payments' alone
 				load.stop()
 				if failed.Load() > 0 {
 					b.Fatalf("%d payments failed, the first: %v", failed.Load(), firstErr.Load())
@@ -171,10 +218,108 @@ func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 						b.ReportMetric(rateLadderPoolSize/hold, "little-cliff-per-s")
 					}
 				}
-				b.ReportMetric(100*float64(load.late.Load())/float64(max(load.started.Load(), 1)), "late-%")
+				late := 100 * float64(load.late.Load()) / float64(max(load.started.Load(), 1))
+				b.ReportMetric(late, "late-%")
+				sorted := slices.Sorted(slices.Values(latencies))
+				p99 := sorted[(len(sorted)-1)*99/100]
+				little := 0.0
+				if throughput > 0 && busyConns > 0 {
+					little = rateLadderPoolSize * throughput / busyConns
+				}
+				ladder.record(impl.name, rung{rate: rate, p99: p99, littleCliff: little})
 			})
 		}
 	}
+}
+
+// rateSLO is the fast query's objective on a rung: p99 at most 100 ms.
+const rateSLO = 100 * time.Millisecond
+
+// rung is one rate of the ladder, as measured.
+type rung struct {
+	rate        int
+	p99         time.Duration // of the fast query
+	littleCliff float64       // the rate Little's law predicted from this rung's hold time
+}
+
+// ladder keeps, by implementation, the last rungs BenchmarkFastQueryAtPaymentRate
+// measured in this process, for BenchmarkPaymentCliff.
+var ladder = &ladderResults{rungs: make(map[string]map[int]rung)}
+
+type ladderResults struct {
+	mu    sync.Mutex
+	rungs map[string]map[int]rung
+}
+
+func (l *ladderResults) record(impl string, r rung) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rungs[impl] == nil {
+		l.rungs[impl] = make(map[int]rung)
+	}
+	l.rungs[impl][r.rate] = r
+}
+
+// of returns impl's rungs, by rate.
+func (l *ladderResults) of(impl string) []rung {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var rungs []rung
+	for _, r := range l.rungs[impl] {
+		rungs = append(rungs, r)
+	}
+	slices.SortFunc(rungs, func(a, b rung) int { return a.rate - b.rate })
+	return rungs
+}
+
+// cliff returns the highest rate of the ladder met the SLO at, every lower
+// rate having met it too (0 if the lowest did not), and the rate Little's law
+// predicted from the lowest rung: the pool's connections ÷ the time a
+// payment held one there, before any queue.
+func cliff(rungs []rung, slo time.Duration) (measured int, predicted float64) {
+	if len(rungs) == 0 {
+		return 0, 0
+	}
+	for _, r := range rungs {
+		if r.p99 > slo {
+			break
+		}
+		measured = r.rate
+	}
+	return measured, rungs[0].littleCliff
+}
+
+// BenchmarkPaymentCliff, run after BenchmarkFastQueryAtPaymentRate in the
+// same process, reports for each version the ladder's capacity, the highest
+// rate at which the fast query's p99 stayed within 100 ms (capacity-per-s),
+// beside the rate Little's law predicted from the lowest rung
+// (little-cliff-per-s). Its time per operation is only the arithmetic.
+func BenchmarkPaymentCliff(b *testing.B) {
+	for _, impl := range payImpls() {
+		rungs := ladder.of(impl.name)
+		if len(rungs) == 0 { // not measured in this process: run it with -bench 'FastQueryAtPaymentRate|PaymentCliff'
+			continue
+		}
+		b.Run(benchkit.Name("impl", impl.name), func(b *testing.B) {
+			var measured int
+			var predicted float64
+			for b.Loop() {
+				measured, predicted = cliff(rungs, rateSLO)
+			}
+			b.ReportMetric(float64(measured), "capacity-per-s")
+			b.ReportMetric(predicted, "little-cliff-per-s")
+		})
+	}
+}
+
+func TestCliffIsTheLastRateWithinTheSLO(t *testing.T) {
+	ms := time.Millisecond
+	rungs := []rung{{100, 2 * ms, 450}, {200, 3 * ms, 440}, {400, 90 * ms, 300}, {500, 400 * ms, 250}, {600, 50 * ms, 200}}
+	measured, predicted := cliff(rungs, 100*ms)
+	assert.Equal(t, 400, measured, "the last rate within the SLO before the first miss; a later lucky rung does not count")
+	assert.Equal(t, 450.0, predicted, "from the lowest rung")
+	measured, _ = cliff(rungs[3:], 100*ms)
+	assert.Zero(t, measured, "the lowest rung already missed")
 }
 
 // TestOpenLoopDoesNotWaitForThePayments: the generator starts the payments

@@ -100,6 +100,14 @@ lesson13() {
   run "lesson 13, loopback and 1 ms RTT"
   go test -run '^$' -bench '^Benchmark(Connect|PoolSize|FastQueryDuringSlowPayments)$' -benchmem -count 6 ./bench/connections > $results/13-connections.bench
   WORKSHOP_RTT=1ms go test -run '^$' -bench '^BenchmarkConnect$' -benchmem -count 6 ./bench/connections > $results/13-connections-rtt1ms.bench
+  # the cliff: payments at fixed arrival rates (open loop), each version in a process of its own, alternating
+  for run in 0 1 2 3 4 5; do
+    for i in 0 1; do
+      impls=(naive scalable)
+      impl=${impls[$(( (run + i) % 2 ))]}
+      go test -run '^$' -bench "^Benchmark(FastQueryAtPaymentRate|PaymentCliff)\$/^impl=$impl\$" -benchtime 3s -count 1 ./bench/connections
+    done
+  done > $results/13-connections-rate.bench
 }
 
 lesson16() {
