@@ -108,6 +108,8 @@ lesson13() {
       go test -run '^$' -bench "^Benchmark(FastQueryAtPaymentRate|PaymentCliff)\$/^impl=$impl\$" -benchtime 3s -count 1 ./bench/connections
     done
   done > $results/13-connections-rate.bench
+  # the pool-size curve at fixed arrival rates, the load sent by a generator in a process of its own
+  go test -run '^$' -bench '^BenchmarkPoolSizeAtRate$' -count 6 ./bench/connections > $results/13-connections-poolrate.bench
 }
 
 lesson16() {
