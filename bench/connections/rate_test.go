@@ -155,8 +155,12 @@ func warmRatePool(b *testing.B, pool *pgxpool.Pool) {
 // not near 0, the rung offered less than it names.
 func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 	db := pgtest.ShopClone(b, shop.Small)
+	rates := paymentRates
+	if testing.Short() {
+		rates = rates[:2]
+	}
 	for _, impl := range payImpls() {
-		for _, rate := range paymentRates {
+		for _, rate := range rates {
 			b.Run(fmt.Sprintf("impl=%s/payments-per-s=%d", impl.name, rate), func(b *testing.B) {
 				pool := benchkit.SharedPool(b, db, rateLadderPoolSize)
 				payments, err := impl.new(pool, sleepyGateway{slowPayDelay})

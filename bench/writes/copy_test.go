@@ -189,6 +189,9 @@ func BenchmarkCopyInto(b *testing.B) {
 	if benchkit.Large() {
 		top = 100_000
 	}
+	if testing.Short() {
+		top = 1000
+	}
 	for _, v := range copyVariants() {
 		for _, n := range benchkit.Ladder(1000, top) {
 			b.Run(benchkit.Name("impl", v.name)+"/"+benchkit.Name("orders", n), func(b *testing.B) {
