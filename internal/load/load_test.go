@@ -289,3 +289,79 @@ func TestOpenReportsEachAnswer(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenCountsShedsApartAndQuantilesOfSuccessesAlone(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/busy":
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case "/greedy":
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "/broken":
+			http.Error(w, "broken", http.StatusInternalServerError)
+		}
+	}))
+	paths := []string{"/ok", "/busy", "/greedy", "/broken"}
+	cfg := load.Config{
+		Targets:  func(seq uint64) load.Target { return load.Target{URL: url + paths[seq%4]} },
+		Duration: 200 * time.Millisecond,
+	}
+	steps, err := load.Open(t.Context(), cfg, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.Scheduled != 20 {
+		t.Errorf("scheduled %d requests, want 20", s.Scheduled)
+	}
+	if s.Shed != s.Codes[http.StatusServiceUnavailable]+s.Codes[http.StatusTooManyRequests] || s.Shed == 0 {
+		t.Errorf("%d shed, codes %v", s.Shed, s.Codes)
+	}
+	if s.Errors != s.Requests-s.OK || s.Errors-s.Shed != s.Codes[http.StatusInternalServerError] {
+		t.Errorf("%d errors, %d shed, codes %v", s.Errors, s.Shed, s.Codes)
+	}
+	if s.OK == 0 || s.OKP50 <= 0 || s.OKP50 > s.OKP99 || s.OKP99 > s.OKP999 || s.OKP999 > s.Max {
+		t.Errorf("success quantiles %v %v %v, max %v", s.OKP50, s.OKP99, s.OKP999, s.Max)
+	}
+}
+
+func TestNoLatencyExceedsTheTimeoutAndAStalledGeneratorSpoilsTheStep(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	const rate = 100
+	cfg := load.Config{Duration: 300 * time.Millisecond, Timeout: 50 * time.Millisecond}
+	// The first request's preparation stalls until the step's last request
+	// is prepared, about 290 ms on: a generator that did not run its
+	// goroutine, as a starved one does. The client's timeout never started.
+	last := uint64(rate*cfg.Duration/time.Second) - 1
+	released := make(chan struct{})
+	var once sync.Once
+	cfg.Targets = func(seq uint64) load.Target {
+		switch seq {
+		case 0:
+			// On a machine too busy to send the last request within
+			// the step, the stall ends anyway, long past the timeout.
+			select {
+			case <-released:
+			case <-time.After(2 * time.Second):
+			}
+		case last:
+			once.Do(func() { close(released) })
+		}
+		return load.Target{URL: url}
+	}
+	steps, err := load.Open(t.Context(), cfg, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.Overdue < 1 || s.KeptSchedule() {
+		t.Errorf("%d overdue, kept schedule %v: want the stall seen", s.Overdue, s.KeptSchedule())
+	}
+	if s.Max > cfg.Timeout {
+		t.Errorf("max latency %v past the client's timeout of %v", s.Max, cfg.Timeout)
+	}
+	if s.Timeouts < 1 {
+		t.Errorf("%d timeouts: the stalled request counts as one", s.Timeouts)
+	}
+}
