@@ -31,6 +31,8 @@ func TestKeptSchedule(t *testing.T) {
 	}{
 		{"every request on time", Step{Scheduled: 100, Requests: 100}, true},
 		{"one late in a hundred", Step{Scheduled: 100, Requests: 100, Late: 1}, true},
+		{"one late in twenty", Step{Scheduled: 20, Requests: 20, Late: 1}, true},
+		{"two late in twenty", Step{Scheduled: 20, Requests: 20, Late: 2}, false},
 		{"two late in a hundred", Step{Scheduled: 100, Requests: 100, Late: 2}, false},
 		{"one short of a hundred", Step{Scheduled: 100, Requests: 99}, true},
 		{"two short of a hundred", Step{Scheduled: 100, Requests: 98}, false},

@@ -140,7 +140,7 @@ const MaxLag = 10 * time.Millisecond
 
 // KeptSchedule reports whether the generator did what the step says: it
 // sent at least 99% of the requests the schedule asked for, at most 1% of
-// them more than MaxLag late, and measured no latency past the timeout. A
+// them (or one) more than MaxLag late, and measured no latency past the timeout. A
 // step that did not keep its schedule measured the generator as much as the
 // service: its latencies are not the service's, and a capacity must not
 // rest on it. A closed loop has no schedule and keeps it.
@@ -151,7 +151,7 @@ func (s Step) KeptSchedule() bool {
 	if s.Scheduled == 0 {
 		return true
 	}
-	return 100*s.Requests >= 99*s.Scheduled && 100*s.Late <= s.Requests
+	return 100*s.Requests >= 99*s.Scheduled && (100*s.Late <= s.Requests || s.Late <= 1)
 }
 
 // Goodput returns the successes within the deadline per second: the share
