@@ -102,6 +102,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	mon := newMonitor(monitorURL, stderr)
 	defer mon.Close()
+	return measure(ctx, o, services, mon, out, stderr)
+}
+
+// measure runs the ramps o asks for against the services, and writes their
+// results to out and a table to stderr.
+func measure(ctx context.Context, o options, services serviceStarter, mon *monitor, out, stderr io.Writer) error {
 	if err := writeConfig(ctx, out, o, mon); err != nil {
 		return err
 	}
