@@ -137,7 +137,7 @@ func measure(ctx context.Context, o options, services serviceStarter, mon *monit
 				}
 				fmt.Fprintf(table, "%d\t%s\t%.0f\t%.0f\t%v\t%v\t%v\t%.2f%%\t%.2f%%\t%.2f%%\t%d\t%s\t\n", run+1, impl, st.Rate, st.Goodput(),
 					st.OKP50.Round(10*time.Microsecond), st.OKP99.Round(10*time.Microsecond), st.OKP999.Round(10*time.Microsecond),
-					st.pct(st.Shed), st.pct(st.Errors-st.Shed-st.Timeouts), st.pct(st.Timeouts), st.Late, scheduleWord(st.KeptSchedule()))
+					st.pct(st.Refused), st.pct(st.Errors-st.Refused-st.Timeouts), st.pct(st.Timeouts), st.Late, scheduleWord(st.KeptSchedule()))
 			}
 			c := capacity(steps, o.slo)
 			if err := c.write(out, impl); err != nil {

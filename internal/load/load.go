@@ -115,10 +115,10 @@ type Step struct {
 
 	sent []sent // when each request left; Open's, until it counts the late
 
-	// Shed counts the answers that refused the request so that the
-	// client may come back (503 Service Unavailable, 429 Too Many
+	// Refused counts the answers that shed the request, at once, so that
+	// the client may come back (503 Service Unavailable, 429 Too Many
 	// Requests): counted in Errors too.
-	Shed int
+	Refused int
 	// OKMean and the OK quantiles are the latencies of the successes (2xx)
 	// alone: what the users who were served waited. Zero without one.
 	OKMean, OKP50, OKP99, OKP999 time.Duration
@@ -370,7 +370,7 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 			step.Errors++
 			latency = cfg.Timeout
 		case res.Code == http.StatusServiceUnavailable || res.Code == http.StatusTooManyRequests:
-			step.Shed++
+			step.Refused++
 			step.Errors++
 		default:
 			step.Errors++

@@ -315,11 +315,11 @@ func TestOpenCountsShedsApartAndQuantilesOfSuccessesAlone(t *testing.T) {
 	if s.Scheduled != 20 {
 		t.Errorf("scheduled %d requests, want 20", s.Scheduled)
 	}
-	if s.Shed != s.Codes[http.StatusServiceUnavailable]+s.Codes[http.StatusTooManyRequests] || s.Shed == 0 {
-		t.Errorf("%d shed, codes %v", s.Shed, s.Codes)
+	if s.Refused != s.Codes[http.StatusServiceUnavailable]+s.Codes[http.StatusTooManyRequests] || s.Refused == 0 {
+		t.Errorf("%d shed, codes %v", s.Refused, s.Codes)
 	}
-	if s.Errors != s.Requests-s.OK || s.Errors-s.Shed != s.Codes[http.StatusInternalServerError] {
-		t.Errorf("%d errors, %d shed, codes %v", s.Errors, s.Shed, s.Codes)
+	if s.Errors != s.Requests-s.OK || s.Errors-s.Refused != s.Codes[http.StatusInternalServerError] {
+		t.Errorf("%d errors, %d shed, codes %v", s.Errors, s.Refused, s.Codes)
 	}
 	if s.OK == 0 || s.OKP50 <= 0 || s.OKP50 > s.OKP99 || s.OKP99 > s.OKP999 || s.OKP999 > s.Max {
 		t.Errorf("success quantiles %v %v %v, max %v", s.OKP50, s.OKP99, s.OKP999, s.Max)
