@@ -144,6 +144,7 @@ func measure(ctx context.Context, o options, services serviceStarter, mon *monit
 				return err
 			}
 			fmt.Fprintf(table, "%d\t%s\tcapacity %.0f/s\t%s\t\t\t\t\t\t\t\t\t\n", run+1, impl, c.rate, c.says())
+			table.Flush() // a wiring's lines as soon as it is done
 		}
 	}
 	return table.Flush()
