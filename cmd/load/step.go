@@ -155,7 +155,7 @@ func (c capacityResult) says() string {
 	case c.kneeFound:
 		return "the next rate missed the SLO"
 	case c.invalid:
-		return "at least: the generator fell behind at the next rate"
+		return "at least: the generator fell behind at the rate above"
 	}
 	return "at least: the ramp ended first"
 }
