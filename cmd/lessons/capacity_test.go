@@ -33,6 +33,12 @@ BenchmarkCapacity/impl=scalable 	1	1600 capacity-rps	50 p99-at-capacity-ms	1 kne
 	if line != want {
 		t.Errorf("got  %s\nwant %s", line, want)
 	}
+	// A wiring whose every run's generator fell behind has no capacity.
+	behind := strings.ReplaceAll(strings.ReplaceAll(bench, "800 capacity-rps	50 p99-at-capacity-ms	1", "0 capacity-rps	0 p99-at-capacity-ms	0"), "1600 capacity-rps	50 p99-at-capacity-ms	1", "0 capacity-rps	0 p99-at-capacity-ms	0")
+	r, _ = report.Parse(strings.NewReader(behind), "capacity.bench")
+	if line, _ := capacityHeadline(h, r); !strings.Contains(line, "scalable: not measured (the generator fell behind) | "+report.NoDifference) {
+		t.Errorf("no capacity measured: %s", line)
+	}
 	// Ranges that overlap: no ratio.
 	overlapping := strings.Replace(bench, "1600 capacity-rps", "150 capacity-rps", 1)
 	r, _ = report.Parse(strings.NewReader(overlapping), "capacity.bench")

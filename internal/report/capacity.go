@@ -33,8 +33,12 @@ func (b *Benchmark) Capacity(impl string) (Capacity, bool) {
 }
 
 // String writes the capacity as the headline shows it: "200/s (100–200)",
-// "≥ 400/s (200–400)" for a lower bound.
+// "≥ 400/s (200–400)" for a lower bound; "not measured" when every run's
+// generator fell behind before a rate the service met.
 func (c Capacity) String() string {
+	if c.AtLeast && c.Hi == 0 {
+		return "not measured (the generator fell behind)"
+	}
 	at := ""
 	if c.AtLeast {
 		at = "≥ "
