@@ -172,6 +172,14 @@ func TestShopdWiringsAgree(t *testing.T) {
 			user, paged, _ := scalablePages(t, page, id, limit)
 			assert.Equal(t, all.User, user)
 			assert.Equal(t, all.Orders, paged, "the page wiring's pages, put together, are the naive list")
+			// ?limit= is honoured by every wiring: the first page is
+			// the same page, whoever serves it (cmd/load's equal outputs).
+			for _, base := range []string{naive, join, page, scalable} {
+				var first shopd.OrdersPage
+				require.Equal(t, http.StatusOK, getJSON(t, fmt.Sprintf("%s/users/%d/orders?limit=%d", base, id, limit), &first))
+				assert.Equal(t, all.User, first.User)
+				assert.Equal(t, all.Orders[:min(limit, len(all.Orders))], first.Orders, "first page of %d from %s", limit, base)
+			}
 		})
 	}
 	t.Run("product", func(t *testing.T) {
@@ -302,6 +310,8 @@ func TestShopdRefusesBadInput(t *testing.T) {
 		{"unknown user", scalable, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown user", naive, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"negative limit", page, "GET", fmt.Sprintf("/users/%d/orders?limit=-1", heavy), nil, 400, shopd.CodeInvalidPage},
+		{"negative limit", naive, "GET", fmt.Sprintf("/users/%d/orders?limit=-1", heavy), nil, 400, shopd.CodeInvalidPage},
+		{"non-numeric limit", naive, "GET", fmt.Sprintf("/users/%d/orders?limit=ten", heavy), nil, 400, shopd.CodeInvalidPage},
 		{"tampered cursor", page, "GET", fmt.Sprintf("/users/%d/orders?cursor=%s", heavy, url.QueryEscape(string(tampered))), nil, 400, shopd.CodeInvalidPage},
 		{"unknown user", page, "GET", fmt.Sprintf("/users/%d/orders", unknown), nil, 404, shopd.CodeUserNotFound},
 		{"unknown product", scalable, "GET", "/products/999999999", nil, 404, shopd.CodeProductMissing},

@@ -52,6 +52,13 @@ func resultArtifacts(root string) ([]artifact, error) {
 				return nil, err
 			}
 			made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+".svg"), svg})
+			for _, knee := range kneeCharts[base] {
+				svg, err := b.ChartUnitSVG(r.Machine(), knee.unit)
+				if err != nil {
+					return nil, err
+				}
+				made = append(made, artifact{filepath.Join(root, resultsDir, base+"-"+b.Name+"-"+knee.file+".svg"), svg})
+			}
 			for _, rate := range chartedRates {
 				if !slices.Contains(b.Units, rate.unit) {
 					continue
@@ -119,7 +126,7 @@ var headlines = []headline{
 	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "onetx", "copy", false}, // beside one transaction: naive ÷ copy is mostly the disk's commit latency
 	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "scrape-bytes/op+sec/op+series", "naive", "scalable", false},
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "goodput-rps+timeouts-%+errors-%", "naive", "scalable", true},
-	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Shopd", "p99-ms", "naive", "scalable", true},
+	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Capacity", "capacity-rps", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
 }
 
@@ -150,6 +157,14 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 		r := reports[h.results]
 		if r == nil {
 			return nil, fmt.Errorf("headline of %s: no %s/%s.bench", h.lesson, resultsDir, h.results)
+		}
+		if capacityHeadlines[h.lesson] {
+			line, err := capacityHeadline(h, r)
+			if err != nil {
+				return nil, err
+			}
+			out.WriteString(line)
+			continue
 		}
 		b := r.Find(h.benchmark)
 		if b == nil || len(b.Sizes) == 0 {

@@ -103,19 +103,55 @@ type Step struct {
 	OK       int // answered 2xx
 	Good     int // answered 2xx within Deadline
 	Timeouts int // given up on by the client after Timeout
-	Refused  int // answered 429 or 503: shed by the service, at once
 	Errors   int // everything but 2xx: timeouts, refused connections, 4xx, 5xx
 	// Codes counts the answers by HTTP status; 0 is no answer (an error
 	// or a timeout).
 	Codes map[int]int
 
 	// Latencies of every request, answered or not, as quantiles: a
-	// request that timed out counts as Timeout.
+	// request that timed out counts as Timeout. No latency exceeds
+	// Timeout: one measured longer (Overdue) is counted as Timeout.
 	Mean, P50, P90, P99, P999, Max time.Duration
-	// OKP99 is the 99th percentile of the 2xx answers alone: what the users
-	// who were served waited, without the refusals' quick answers or the
-	// timeouts' cap mixed in.
-	OKP99 time.Duration
+
+	sent []sent // when each request left; Open's, until it counts the late
+
+	// Refused counts the answers that shed the request, at once, so that
+	// the client may come back (503 Service Unavailable, 429 Too Many
+	// Requests): counted in Errors too.
+	Refused int
+	// OKMean and the OK quantiles are the latencies of the successes (2xx)
+	// alone: what the users who were served waited. Zero without one.
+	OKMean, OKP50, OKP99, OKP999 time.Duration
+
+	// Scheduled is how many requests the step's schedule asked for (rate
+	// × duration, in an open loop; 0 in a closed one), Late how many
+	// left more than MaxLag after their time, and Lag the latest any
+	// left. Overdue counts the latencies measured past Timeout plus
+	// MaxLag: the client had given up by then, so the time was the
+	// generator's, not the service's (a goroutine that did not run).
+	Scheduled, Late, Overdue int
+	Lag                      time.Duration
+}
+
+// MaxLag is how late a request of an open loop may leave, or how long past
+// its timeout its latency may be measured, before the step counts it
+// against the generator.
+const MaxLag = 10 * time.Millisecond
+
+// KeptSchedule reports whether the generator did what the step says: it
+// sent at least 99% of the requests the schedule asked for, at most 1% of
+// them (or one) more than MaxLag late, and measured no latency past the timeout. A
+// step that did not keep its schedule measured the generator as much as the
+// service: its latencies are not the service's, and a capacity must not
+// rest on it. A closed loop has no schedule and keeps it.
+func (s Step) KeptSchedule() bool {
+	if s.Overdue > 0 {
+		return false
+	}
+	if s.Scheduled == 0 {
+		return true
+	}
+	return 100*s.Requests >= 99*s.Scheduled && (100*s.Late <= s.Requests || s.Late <= 1)
 }
 
 // Goodput returns the successes within the deadline per second: the share
@@ -247,6 +283,9 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 		pacer := vegeta.ConstantPacer{Freq: r, Per: time.Second}
 		step, err := run(ctx, cfg, attacker, pacer, fmt.Sprintf("rate=%d", r))
 		step.Rate = float64(r)
+		step.Scheduled = int(int64(r) * int64(cfg.Duration) / int64(time.Second))
+		step.Late, step.Lag = lateness(step.sent, time.Second/time.Duration(r))
+		step.sent = nil
 		steps = append(steps, step)
 		if err != nil {
 			return steps, err
@@ -269,7 +308,7 @@ func Closed(ctx context.Context, cfg Config, workers int) (Step, error) {
 	attacker := newAttacker(cfg, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)))
 	// A rate of zero is vegeta's "as fast as the workers go".
 	step, err := run(ctx, cfg, attacker, vegeta.ConstantPacer{}, fmt.Sprintf("workers=%d", workers))
-	step.Workers = workers
+	step.Workers, step.sent = workers, nil
 	if step.Elapsed > 0 {
 		step.Rate = float64(step.Requests) / cfg.Duration.Seconds()
 	}
@@ -305,11 +344,21 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 	step := Step{Codes: make(map[int]int)}
 	var latencies, okLatencies []time.Duration
 	var first, last time.Time
-	var total time.Duration
+	var total, okTotal time.Duration
 	for res := range attacker.Attack(targeter, pacer, cfg.Duration, name) {
 		step.Requests++
-		step.Codes[int(res.Code)]++
+		step.sent = append(step.sent, sent{res.Seq, res.Timestamp})
 		latency := res.Latency
+		timedOut := res.Code == 0 && isTimeout(res.Error)
+		if latency > cfg.Timeout {
+			// The client gave up at Timeout: what came after was
+			// the generator's own delay.
+			if latency > cfg.Timeout+MaxLag {
+				step.Overdue++
+			}
+			latency, timedOut, res.Code = cfg.Timeout, true, 0
+		}
+		step.Codes[int(res.Code)]++
 		switch {
 		case res.Code >= 200 && res.Code < 300:
 			step.OK++
@@ -317,11 +366,13 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 			if latency <= cfg.Deadline {
 				step.Good++
 			}
-		case res.Code == 0 && isTimeout(res.Error):
+			okLatencies = append(okLatencies, latency)
+			okTotal += latency
+		case timedOut:
 			step.Timeouts++
 			step.Errors++
-			latency = max(latency, cfg.Timeout)
-		case res.Code == http.StatusTooManyRequests || res.Code == http.StatusServiceUnavailable:
+			latency = cfg.Timeout
+		case res.Code == http.StatusServiceUnavailable || res.Code == http.StatusTooManyRequests:
 			step.Refused++
 			step.Errors++
 		default:
@@ -330,8 +381,8 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		latencies = append(latencies, latency)
 		total += latency
 		if cfg.OnAnswer != nil {
-			cfg.OnAnswer(Answer{Method: res.Method, URL: res.URL, Sent: res.Timestamp, Latency: res.Latency,
-				Status: int(res.Code), Timeout: res.Code == 0 && isTimeout(res.Error)})
+			cfg.OnAnswer(Answer{Method: res.Method, URL: res.URL, Sent: res.Timestamp, Latency: latency,
+				Status: int(res.Code), Timeout: timedOut})
 		}
 		if first.IsZero() || res.Timestamp.Before(first) {
 			first = res.Timestamp
@@ -351,13 +402,45 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		step.Max = latencies[len(latencies)-1]
 	}
 	if len(okLatencies) > 0 {
+		step.OKMean = okTotal / time.Duration(len(okLatencies))
 		slices.Sort(okLatencies)
+		step.OKP50 = quantile(okLatencies, 0.50)
 		step.OKP99 = quantile(okLatencies, 0.99)
+		step.OKP999 = quantile(okLatencies, 0.999)
 	}
 	if err := ctx.Err(); err != nil {
 		return step, fmt.Errorf("load %s: %w", name, err)
 	}
 	return step, nil
+}
+
+// sent is when a request of a step left, and its place in the schedule.
+type sent struct {
+	seq uint64
+	at  time.Time
+}
+
+// lateness returns how many of the requests left more than MaxLag after
+// their time in a schedule of one every interval from the first (seq 0),
+// and the latest any left.
+func lateness(requests []sent, interval time.Duration) (late int, lag time.Duration) {
+	var began time.Time
+	for _, r := range requests {
+		if r.seq == 0 {
+			began = r.at
+		}
+	}
+	if began.IsZero() {
+		return 0, 0
+	}
+	for _, r := range requests {
+		d := r.at.Sub(began.Add(time.Duration(r.seq) * interval))
+		if d > MaxLag {
+			late++
+		}
+		lag = max(lag, d)
+	}
+	return late, lag
 }
 
 // quantile returns the q-quantile of sorted latencies, exactly: the

@@ -292,26 +292,78 @@ func TestOpenReportsEachAnswer(t *testing.T) {
 	}
 }
 
-// TestOpenCountsRefusalsApartFromTheServed checks that a 503 is a refusal,
-// counted apart, and that the served requests' p99 is of the 2xx answers
-// alone: the refusals' latencies, here slow ones, are not mixed in.
-func TestOpenCountsRefusalsApartFromTheServed(t *testing.T) {
-	const refusal = time.Second
+func TestOpenCountsShedsApartAndQuantilesOfSuccessesAlone(t *testing.T) {
 	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if seq, _ := strconv.Atoi(r.URL.Query().Get("seq")); seq%4 != 0 {
-			time.Sleep(refusal) // a refusal slower than any answer: the served p99 must not see it
-			http.Error(w, "at capacity", http.StatusServiceUnavailable)
+		switch r.URL.Path {
+		case "/busy":
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case "/greedy":
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "/broken":
+			http.Error(w, "broken", http.StatusInternalServerError)
 		}
 	}))
-	steps, err := load.Open(t.Context(), load.Config{Targets: get(url), Duration: 400 * time.Millisecond, Timeout: 5 * time.Second}, 50)
+	paths := []string{"/ok", "/busy", "/greedy", "/broken"}
+	cfg := load.Config{
+		Targets:  func(seq uint64) load.Target { return load.Target{URL: url + paths[seq%4]} },
+		Duration: 200 * time.Millisecond,
+	}
+	steps, err := load.Open(t.Context(), cfg, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := steps[0]
-	if s.Refused != s.Codes[http.StatusServiceUnavailable] || s.Refused == 0 || s.Refused+s.OK != s.Requests {
-		t.Fatalf("refused %d, ok %d of %d, codes %v: want every 503 a refusal, the rest served", s.Refused, s.OK, s.Requests, s.Codes)
+	if s.Scheduled != 20 {
+		t.Errorf("scheduled %d requests, want 20", s.Scheduled)
 	}
-	if s.P99 < refusal || s.OKP99 >= refusal {
-		t.Errorf("p99 of all = %v, of the served = %v: want the refusals' %v in the first only", s.P99, s.OKP99, refusal)
+	if s.Refused != s.Codes[http.StatusServiceUnavailable]+s.Codes[http.StatusTooManyRequests] || s.Refused == 0 {
+		t.Errorf("%d shed, codes %v", s.Refused, s.Codes)
+	}
+	if s.Errors != s.Requests-s.OK || s.Errors-s.Refused != s.Codes[http.StatusInternalServerError] {
+		t.Errorf("%d errors, %d shed, codes %v", s.Errors, s.Refused, s.Codes)
+	}
+	if s.OK == 0 || s.OKP50 <= 0 || s.OKP50 > s.OKP99 || s.OKP99 > s.OKP999 || s.OKP999 > s.Max {
+		t.Errorf("success quantiles %v %v %v, max %v", s.OKP50, s.OKP99, s.OKP999, s.Max)
+	}
+}
+
+func TestNoLatencyExceedsTheTimeoutAndAStalledGeneratorSpoilsTheStep(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	const rate = 100
+	cfg := load.Config{Duration: 300 * time.Millisecond, Timeout: 50 * time.Millisecond}
+	// The first request's preparation stalls until the step's last request
+	// is prepared, about 290 ms on: a generator that did not run its
+	// goroutine, as a starved one does. The client's timeout never started.
+	last := uint64(rate*cfg.Duration/time.Second) - 1
+	released := make(chan struct{})
+	var once sync.Once
+	cfg.Targets = func(seq uint64) load.Target {
+		switch seq {
+		case 0:
+			// On a machine too busy to send the last request within
+			// the step, the stall ends anyway, long past the timeout.
+			select {
+			case <-released:
+			case <-time.After(2 * time.Second):
+			}
+		case last:
+			once.Do(func() { close(released) })
+		}
+		return load.Target{URL: url}
+	}
+	steps, err := load.Open(t.Context(), cfg, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.Overdue < 1 || s.KeptSchedule() {
+		t.Errorf("%d overdue, kept schedule %v: want the stall seen", s.Overdue, s.KeptSchedule())
+	}
+	if s.Max > cfg.Timeout {
+		t.Errorf("max latency %v past the client's timeout of %v", s.Max, cfg.Timeout)
+	}
+	if s.Timeouts < 1 {
+		t.Errorf("%d timeouts: the stalled request counts as one", s.Timeouts)
 	}
 }

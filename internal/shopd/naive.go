@@ -75,9 +75,12 @@ func newNaive(ctx context.Context, cfg Config) (*Service, error) {
 	return &Service{impl: cfg.Impl, handler: routes(mux), pools: []*pgxpool.Pool{db}, close: []func(){db.Close}}, nil
 }
 
-// orders serves every order of the user at once: naive/nplusone, 2+N queries
-// (the Join wiring: scalable/nplusone, one). Query parameters are not read:
-// there are no pages, but in the Page wiring.
+// orders serves the user's orders: naive/nplusone, 2+N queries for every
+// order of the user (the Join wiring: scalable/nplusone, one query). With
+// ?limit=N it answers the newest N, the page the other wirings answer, but
+// still reads every order first and drops the rest: the page is equal, the
+// work is not. The cursor is not read: there are no next pages, but in the
+// Page wiring.
 func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -86,6 +89,11 @@ func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.impl == Page {
 		n.page(w, r, id)
+		return
+	}
+	limit, err := limitOnly(r, id)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
 	getUserOrders := nplusone.GetUserOrders
@@ -97,7 +105,28 @@ func (n *naive) orders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if limit > 0 && len(uo.Orders) > limit {
+		uo.Orders = uo.Orders[:limit]
+	}
 	writeJSON(w, http.StatusOK, OrdersPage{User: uo.User, Orders: nonNil(uo.Orders)})
+}
+
+// limitOnly returns the page size ?limit= asks for, 0 when it asks none, or
+// an error wrapping shop.ErrInvalidPage for one out of range, as the paging
+// wirings refuse it.
+func limitOnly(r *http.Request, userID int64) (int, error) {
+	text := r.URL.Query().Get("limit")
+	if text == "" {
+		return 0, nil
+	}
+	limit, err := strconv.Atoi(text)
+	if err != nil {
+		return 0, fmt.Errorf("orders of user %d: limit %s: not a number: %w", userID, shop.Quote(text), shop.ErrInvalidPage)
+	}
+	if err := shop.CheckPageSize(limit); err != nil {
+		return 0, fmt.Errorf("orders of user %d: %w", userID, err)
+	}
+	return limit, nil
 }
 
 // page serves a page of the user's orders as the scalable wiring does
