@@ -116,7 +116,7 @@ var headlines = []headline{
 	{"4. Streaming", "lessons/04-streaming.md", "04-export", "ExportOrders", "live-heap-bytes+sec/op", "naive", "stream", false},
 	{"5. Nested loops", "lessons/05-nested-loops.md", "05-nested-loops", "FindDuplicates", "sec/op", "", "", false},
 	{"6. Caching", "lessons/06-caching.md", "06-caching-rtt1ms", "GetProduct", "queries/op", "naive", "inprocess", false},
-	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "sec/op+queries/op", "", "", false},
+	{"7. Stampede", "lessons/07-stampede.md", "07-stampede", "BestSellers", "p50-ms+p99-ms+queries/op", "", "", false},
 	{"8. Validation", "lessons/08-validation.md", "08-validation", "ProcessPayment", "wrong-rows+sec/op", "", "", false},
 	{"9. Retries", "lessons/09-retries.md", "09-retries", "Pay", "charged-unrecorded-%", "naive", "scalable", false},
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
