@@ -104,7 +104,7 @@ lesson11() {
 lesson12() {
   run "lesson 12"
   interleave 6 ./bench/races '^Benchmark(BuyHot|BuySpread|BuyBasket|Counter)$' 'naive update forupdate optimistic serializable sorted' -benchmem > $results/12-races.bench
-  # the optimistic policy swept: each policy in a process of its own, the order rotating
+  # the optimistic policy swept, each policy in a process of its own
   interleave 6 ./bench/races '^BenchmarkOptimisticPolicy(Hot|Spread)$' 'tries3-max10ms tries10-max10ms tries10-max50ms tries30-max50ms tries30-max200ms tries100-max200ms' -benchtime 3x > $results/12-races-policy.bench
 }
 
@@ -112,10 +112,10 @@ lesson13() {
   run "lesson 13, loopback and 1 ms RTT"
   interleave 6 ./bench/connections '^Benchmark(Connect|PoolSize|FastQueryDuringSlowPayments)$' 'naive scalable pool' -benchmem > $results/13-connections.bench
   WORKSHOP_RTT=1ms interleave 6 ./bench/connections '^BenchmarkConnect$' 'naive scalable' -benchmem > $results/13-connections-rtt1ms.bench
-  # the cliff: payments at fixed arrival rates (open loop), each version in a process of its own, alternating
+  # the cliff: payments at fixed arrival rates (open loop), then the pool-size curve at fixed
+  # arrival rates, the load sent by a generator in a process of its own
   interleave 6 ./bench/connections '^Benchmark(FastQueryAtPaymentRate|PaymentCliff)$' 'naive scalable' -benchtime 3s > $results/13-connections-rate.bench
-  # the pool-size curve at fixed arrival rates, the load sent by a generator in a process of its own
-  go test -run '^$' -bench '^BenchmarkPoolSizeAtRate$' -count 6 ./bench/connections > $results/13-connections-poolrate.bench
+  interleave 6 ./bench/connections '^BenchmarkPoolSizeAtRate$' 'conns-2 conns-4 conns-8 conns-16 conns-64' > $results/13-connections-poolrate.bench
 }
 
 lesson16() {
@@ -135,15 +135,8 @@ lesson14() {
   local impls='naive onetx batch multirow unnest upsert copy pgbench'
   interleave 6 ./bench/writes '^Benchmark(ImportOrders|PgbenchInit)$' "$impls" -benchtime 1x -benchmem > $results/14-writes.bench
   WORKSHOP_RTT=1ms sizes='^(orders=(100|1000)|rows=.*)$' interleave 6 ./bench/writes '^Benchmark(ImportOrders|PgbenchInit)$' "$impls" -benchtime 1x -benchmem > $results/14-writes-rtt1ms.bench
-  # the explanation: the same COPY into tables that check less, each variant in a process of its own,
-  # the order rotating (as lesson 9), with pgbench -i's COPY and the commit's latency among them
-  variants=(BenchmarkCopyInto/^impl=keys-fks\$ BenchmarkCopyInto/^impl=deferred-fks\$ BenchmarkCopyInto/^impl=staging\$
-    BenchmarkCopyInto/^impl=keys-no-fks\$ BenchmarkCopyInto/^impl=plain\$ BenchmarkPgbenchInit BenchmarkCommit)
-  for run in 0 1 2 3 4 5; do
-    for i in 0 1 2 3 4 5 6; do
-      go test -run '^$' -bench "^${variants[$(( (run + i) % 7 ))]}" -count 1 ./bench/writes
-    done
-  done > $results/14-writes-explained.bench
+  # the explanation: the same COPY into tables that check less, pgbench -i's COPY, and the commit's latency
+  interleave 6 ./bench/writes '^Benchmark(CopyInto|PgbenchInit|Commit)$' 'keys-fks deferred-fks staging keys-no-fks plain pgbench sync-on sync-off' > $results/14-writes-explained.bench
 }
 
 lesson18() {
