@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"works-vs-scales/internal/workshopenv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // DefaultImage is the PostgreSQL the container path runs: the same major
@@ -106,7 +108,12 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 			return "", nil, fmt.Errorf("container %s: %w", name, err)
 		}
 	}
-	ctr, err := postgres.Run(ctx, image, postgres.BasicWaitStrategies(),
+	ctr, err := postgres.Run(ctx, image,
+		// postgres.BasicWaitStrategies, with room for a busy machine's initdb.
+		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute,
+			wait.ForLog("database system is ready to accept connections").WithOccurrence(2),
+			wait.ForListeningPort("5432/tcp")),
+		testcontainers.WithEnv(map[string]string{"POSTGRES_INITDB_ARGS": "--no-sync"}), // a test server: fsync is off too
 		testcontainers.WithCmdArgs("-c", "shared_preload_libraries=pg_stat_statements"),
 		testcontainers.WithFiles(testcontainers.ContainerFile{
 			Reader:            strings.NewReader(replicationScript),
