@@ -111,7 +111,7 @@ exec postgres -D "$DATA" -c listen_addresses='*' -c hot_standby=on`
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        c.image,
-			Entrypoint:   []string{"bash", "-c", script},
+			Entrypoint:   []string{"sh", "-c", script},
 			ExposedPorts: []string{"5432/tcp"},
 			Env: map[string]string{
 				"PRIMARY": c.ip, "PGUSER": c.user, "PGPASSWORD": c.password,
