@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"works-vs-scales/internal/workshopenv"
 
@@ -71,7 +70,7 @@ func startPgBouncerContainer(ctx context.Context, c *containerInfo, target *pgx.
 				{Reader: strings.NewReader(ini), ContainerFilePath: "/etc/pgbouncer/pgbouncer.ini", FileMode: 0o644},
 				{Reader: strings.NewReader(pgBouncerUserlist(target)), ContainerFilePath: "/etc/pgbouncer/userlist.txt", FileMode: 0o644},
 			},
-			WaitingFor: wait.ForListeningPort(strconv.Itoa(port) + "/tcp").WithStartupTimeout(30 * time.Second),
+			WaitingFor: wait.ForListeningPort(strconv.Itoa(port) + "/tcp").WithStartupTimeout(containerReadyTimeout),
 		},
 		Started: true,
 	})
@@ -119,8 +118,8 @@ exec postgres -D "$DATA" -c listen_addresses='*' -c hot_standby=on`
 			},
 			ConfigModifier: func(cfg *container.Config) { cfg.User = "postgres" },
 			WaitingFor: wait.ForAll(
-				wait.ForLog("database system is ready to accept read-only connections"),
-				wait.ForListeningPort("5432/tcp"),
+				wait.ForLog("database system is ready to accept read-only connections").WithStartupTimeout(replicaReadyTimeout),
+				wait.ForListeningPort("5432/tcp").WithStartupTimeout(replicaReadyTimeout),
 			).WithDeadline(replicaReadyTimeout),
 		},
 		Started: true,

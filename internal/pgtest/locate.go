@@ -110,9 +110,9 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 	}
 	ctr, err := postgres.Run(ctx, image,
 		// postgres.BasicWaitStrategies, with room for a busy machine's initdb.
-		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute,
-			wait.ForLog("database system is ready to accept connections").WithOccurrence(2),
-			wait.ForListeningPort("5432/tcp")),
+		testcontainers.WithWaitStrategyAndDeadline(containerReadyTimeout,
+			wait.ForLog("database system is ready to accept connections").WithOccurrence(2).WithStartupTimeout(containerReadyTimeout),
+			wait.ForListeningPort("5432/tcp").WithStartupTimeout(containerReadyTimeout)),
 		testcontainers.WithEnv(map[string]string{"POSTGRES_INITDB_ARGS": "--no-sync"}), // a test server: fsync is off too
 		testcontainers.WithCmdArgs("-c", "shared_preload_libraries=pg_stat_statements"),
 		testcontainers.WithFiles(testcontainers.ContainerFile{
@@ -145,6 +145,12 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 	postgresContainer.Store(&containerInfo{image: image, ip: ip, user: cfg.User, password: cfg.Password})
 	return url, stop, nil
 }
+
+// containerReadyTimeout bounds the start of a container: an initdb takes a
+// second or two on an idle laptop, and more than a minute on a machine shared
+// by a room's builds (each wait strategy has a deadline of its own, 60 s
+// unless told).
+const containerReadyTimeout = 3 * time.Minute
 
 // ryukDisabled reports whether testcontainers' reaper is turned off, as its
 // configuration says (the environment, or ~/.testcontainers.properties).
