@@ -11,7 +11,9 @@ import (
 
 	"works-vs-scales/internal/workshopenv"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -125,7 +127,7 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 		if users == nil {
 			return nil // the reaper's
 		}
-		return users.leave(func() error { return testcontainers.TerminateContainer(ctr) })
+		return users.leave(func() error { return removeContainer(name) })
 	}
 	if err != nil {
 		return "", stop, fmt.Errorf("start container %s (%s): %w (%s; then set %s)", name, image, err, howToBuildImages, workshopenv.PostgresImage)
@@ -144,6 +146,23 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 	}
 	postgresContainer.Store(&containerInfo{image: image, ip: ip, user: cfg.User, password: cfg.Password})
 	return url, stop, nil
+}
+
+// removeContainer removes the container called name, if it exists, however
+// far its start went: a binary that failed to join it has no handle on it.
+func removeContainer(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("remove container %s: %w", name, err)
+	}
+	defer docker.Close()
+	_, err = docker.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", name, err)
+	}
+	return nil
 }
 
 // containerReadyTimeout bounds the start of a container: an initdb takes a
