@@ -1,8 +1,9 @@
 // Package composetest proves docker-compose.yml: with WORKSHOP_COMPOSE_TEST=1
 // (the CI's container step sets it) it brings every service up with
-// docker-compose, on the images the WORKSHOP_*_IMAGE variables name, runs
-// lessons 1, 13 and 18 against the URLs the file's header gives, and takes it
-// all down. Without the variable it skips: it needs Docker and minutes.
+// docker-compose, on the images the WORKSHOP_*_IMAGE variables name, checks
+// lesson 13's PgBouncer (transaction pooling) and lesson 18's replica (in
+// recovery, replaying the server's WAL) through the URLs the file's header
+// gives, runs lessons 1 and 15 against them, and takes it all down. Without the variable it skips: it needs Docker and minutes.
 package composetest
 
 import (
@@ -74,11 +75,61 @@ func TestComposeServesTheLessons(t *testing.T) {
 		t.Logf("export %s", u)
 	}
 
-	test := exec.Command("go", "test", "-count=1", "./bench/nplusone", "./bench/connections", "./bench/replicas")
+	// Lesson 13's PgBouncer pools in transaction mode, and its admin console answers.
+	through, err := pgx.Connect(ctx, url(ports["WORKSHOP_PGBOUNCER_PORT"]))
+	require.NoError(t, err, "through PgBouncer")
+	var one int
+	require.NoError(t, through.QueryRow(ctx, "SELECT 1").Scan(&one), "through PgBouncer")
+	require.NoError(t, through.Close(ctx))
+	admin, err := pgx.Connect(ctx, strings.Replace(url(ports["WORKSHOP_PGBOUNCER_PORT"]), "/postgres?", "/pgbouncer?", 1)+"&default_query_exec_mode=simple_protocol")
+	require.NoError(t, err, "PgBouncer's admin console")
+	var poolMode string
+	require.NoError(t, func() error {
+		r, err := admin.Query(ctx, "SHOW CONFIG")
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			v := r.RawValues()
+			if string(v[0]) == "pool_mode" {
+				poolMode = string(v[1])
+			}
+		}
+		return r.Err()
+	}())
+	require.NoError(t, admin.Close(ctx))
+	require.Equal(t, "transaction", poolMode, "lesson 13 wants transaction pooling")
+
+	// Lesson 18's replica is in recovery and replays what the server writes.
+	primary, err := pgx.Connect(ctx, url(ports["WORKSHOP_PG_PORT"]))
+	require.NoError(t, err)
+	defer primary.Close(ctx)
+	standby, err := pgx.Connect(ctx, url(ports["WORKSHOP_REPLICA_PORT"]))
+	require.NoError(t, err)
+	defer standby.Close(ctx)
+	var inRecovery bool
+	require.NoError(t, standby.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery))
+	require.True(t, inRecovery, "the replica is a standby")
+	var lsn string
+	require.NoError(t, primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn))
+	var caughtUp bool
+	for !caughtUp {
+		require.NoError(t, standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caughtUp), "the replica replays the server's WAL")
+		if !caughtUp {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the replica did not replay %s: %v", lsn, ctx.Err())
+			case <-time.After(200 * time.Millisecond): // polling replay
+			}
+		}
+	}
+
+	// Lessons 1 and 15 (pg_stat_statements) run on the URLs as a trainee would.
+	test := exec.Command("go", "test", "-count=1", "-timeout=30m", "./bench/nplusone", "./bench/observability")
 	test.Dir = root
 	test.Env = append(os.Environ(), urls...)
 	out, err := test.CombinedOutput()
-	require.NoError(t, err, "lessons 1, 13 and 18 on docker-compose:\n%s", out)
+	require.NoError(t, err, "lessons 1 and 15 on docker-compose:\n%s", out)
 	t.Logf("%s", out)
 }
 
