@@ -6,12 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"strings"
+	"time"
 
 	"works-vs-scales/internal/workshopenv"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // DefaultImage is the PostgreSQL the container path runs: the same major
@@ -75,45 +80,96 @@ const howToGetOne = `Give the workshop a PostgreSQL (15 or newer) in one of thre
        export WORKSHOP_DATABASE_URL='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
 
   2. Start Docker (or Podman with its Docker socket) and run the tests again:
-     the harness starts a ` + DefaultImage + ` container by itself.
+     the harness starts a ` + DefaultImage + ` container by itself. No registry
+     to pull from? bash scripts/images builds stand-ins from Debian's packages;
+     then export WORKSHOP_POSTGRES_IMAGE=works-vs-scales/postgres:15 (and the
+     WORKSHOP_REDIS_IMAGE, WORKSHOP_PGBOUNCER_IMAGE it prints).
 
   3. Start the workshop's own database and export its URL:
        docker compose up -d
        export WORKSHOP_DATABASE_URL='postgres://postgres:workshop@127.0.0.1:5432/postgres?sslmode=disable'`
 
 // startContainer runs PostgreSQL in the container called name with
-// testcontainers-go, with pg_stat_statements loaded (lesson 15), or joins it
+// testcontainers-go, with pg_stat_statements loaded (lesson 15) and
+// replication allowed from other containers (lesson 18's replica), or joins it
 // if another test binary of the run started it: testcontainers' reuse by name
-// waits for one being created by another binary. No binary stops it, since
-// others may still use it: the session's reaper (Ryuk), to which every binary
-// holds a connection, removes it once the last of them has exited. Without the
-// reaper (TESTCONTAINERS_RYUK_DISABLED=true), stop says how to remove it.
+// waits for one being created by another binary.
+//
+// With the reaper (Ryuk), no binary stops it, since others may still use it:
+// the session's reaper, to which every binary holds a connection, removes it
+// once the last of them has exited. Without it (TESTCONTAINERS_RYUK_DISABLED=true,
+// where its image cannot be had) the binaries count themselves: each holds a
+// shared lock on a file named after the container while it runs, and the one
+// that ends last, finding the lock its alone, removes the container (see
+// [containerUsers]).
 func startContainer(ctx context.Context, image, name string) (string, func() error, error) {
-	ctr, err := postgres.Run(ctx, image, postgres.BasicWaitStrategies(),
+	var users *containerUsers
+	if ryukDisabled() {
+		var err error
+		if users, err = joinContainerUsers(name); err != nil {
+			return "", nil, fmt.Errorf("container %s: %w", name, err)
+		}
+	}
+	ctr, err := postgres.Run(ctx, image,
+		// postgres.BasicWaitStrategies, with room for a busy machine's initdb.
+		testcontainers.WithWaitStrategyAndDeadline(containerReadyTimeout,
+			wait.ForLog("database system is ready to accept connections").WithOccurrence(2).WithStartupTimeout(containerReadyTimeout),
+			wait.ForListeningPort("5432/tcp").WithStartupTimeout(containerReadyTimeout)),
+		testcontainers.WithEnv(map[string]string{"POSTGRES_INITDB_ARGS": "--no-sync"}), // a test server: fsync is off too
 		testcontainers.WithCmdArgs("-c", "shared_preload_libraries=pg_stat_statements"),
+		testcontainers.WithFiles(testcontainers.ContainerFile{
+			Reader:            strings.NewReader(replicationScript),
+			ContainerFilePath: "/docker-entrypoint-initdb.d/wvs-replication.sh",
+			FileMode:          0o755,
+		}),
 		testcontainers.WithReuseByName(name))
-	stop := leftToTheReaper(name)
+	stop := func() error {
+		if users == nil {
+			return nil // the reaper's
+		}
+		return users.leave(func() error { return removeContainer(name) })
+	}
 	if err != nil {
-		return "", stop, fmt.Errorf("start container %s (%s): %w", name, image, err)
+		return "", stop, fmt.Errorf("start container %s (%s): %w (%s; then set %s)", name, image, err, howToBuildImages, workshopenv.PostgresImage)
 	}
 	url, err := ctr.ConnectionString(ctx, "sslmode=disable")
 	if err != nil {
 		return "", stop, fmt.Errorf("connection string of container %s: %w", name, err)
 	}
+	ip, err := ctr.ContainerIP(ctx)
+	if err != nil {
+		return "", stop, fmt.Errorf("address of container %s on Docker's network: %w", name, err)
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "", stop, fmt.Errorf("connection string of container %s: %w", name, err)
+	}
+	postgresContainer.Store(&containerInfo{image: image, ip: ip, user: cfg.User, password: cfg.Password})
 	return url, stop, nil
 }
 
-// leftToTheReaper returns what a test binary does with the run's container
-// when it ends: nothing, as long as the reaper removes it after the run.
-func leftToTheReaper(name string) func() error {
-	if !ryukDisabled() {
-		return nil
+// removeContainer removes the container called name, if it exists, however
+// far its start went: a binary that failed to join it has no handle on it.
+func removeContainer(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("remove container %s: %w", name, err)
 	}
-	return func() error {
-		fmt.Fprintf(os.Stderr, "pgtest: container %s is left for the run's other test binaries (Ryuk is disabled); when they are done: docker rm -f %s\n", name, name)
-		return nil
+	defer docker.Close()
+	_, err = docker.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", name, err)
 	}
+	return nil
 }
+
+// containerReadyTimeout bounds the start of a container: an initdb takes a
+// second or two on an idle laptop, and more than a minute on a machine shared
+// by a room's builds (each wait strategy has a deadline of its own, 60 s
+// unless told).
+const containerReadyTimeout = 3 * time.Minute
 
 // ryukDisabled reports whether testcontainers' reaper is turned off, as its
 // configuration says (the environment, or ~/.testcontainers.properties).

@@ -130,7 +130,9 @@ func TestLocateFailsWithTheWayOut(t *testing.T) {
 		"rootless Docker not found",     // why the container path failed
 		"export WORKSHOP_DATABASE_URL=", // way 1
 		"Start Docker",                  // way 2
-		"docker compose up -d",          // way 3
+		"bash scripts/images",           // way 2 without a registry
+		"WORKSHOP_POSTGRES_IMAGE=works-vs-scales/postgres:15",
+		"docker compose up -d", // way 3
 	} {
 		assert.Contains(t, err.Error(), want)
 	}

@@ -41,7 +41,10 @@ type PgBouncerConfig struct {
 // trust) on a free loopback port, and the user may open its admin console
 // (database "pgbouncer").
 //
-// It runs as a child process, as the postgres OS user when the test runs as
+// On the container path (the harness started PostgreSQL as a container) it
+// runs as a container of WORKSHOP_PGBOUNCER_IMAGE (or DefaultPgBouncerImage)
+// that reaches the server over Docker's network, removed when the test ends.
+// Otherwise it runs as a child process, as the postgres OS user when the test runs as
 // root (PgBouncer refuses root), from a temporary directory holding its
 // generated pgbouncer.ini and userlist.txt; it is stopped and the directory
 // removed when the test ends. With WORKSHOP_PGBOUNCER_URL set it starts
@@ -64,10 +67,6 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 		}
 		return through
 	}
-	binary, err := findPgBouncer(exec.LookPath)
-	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
-	}
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = 5
 	}
@@ -76,6 +75,27 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 	}
 	if cfg.PoolSize < 0 || cfg.MaxClientConn < 0 {
 		tb.Fatalf("pgtest: PgBouncer with pool size %d and %d client connections: want positive numbers", cfg.PoolSize, cfg.MaxClientConn)
+	}
+	if c := postgresContainer.Load(); c != nil { // the container path: PgBouncer is a container too
+		var stop func() error
+		tb.Cleanup(func() { // registered before anything starts: stops what did
+			if stop != nil {
+				if err := stop(); err != nil {
+					tb.Errorf("pgtest: remove the PgBouncer container: %v", err)
+				}
+			}
+		})
+		through, remove, err := startPgBouncerContainer(context.Background(), c, target, cfg)
+		stop = remove
+		if err != nil {
+			tb.Fatalf("pgtest: PgBouncer: %v", err)
+		}
+		through.Tracer = target.Tracer
+		return through
+	}
+	binary, err := findPgBouncer(exec.LookPath)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
 	}
 	b := &bouncer{}
 	tb.Cleanup(func() { // registered before anything starts: stops what did
@@ -170,29 +190,9 @@ func (b *bouncer) start(binary string, target *pgx.ConnConfig, cfg PgBouncerConf
 // writeConfig writes pgbouncer.ini and userlist.txt into b.dir, readable by
 // the user PgBouncer runs as.
 func (b *bouncer) writeConfig(target *pgx.ConnConfig, cfg PgBouncerConfig, port int, credential *syscall.Credential) error {
-	quote := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-	userlist := quote(target.User) + " " + quote(target.Password) + "\n"
 	server := fmt.Sprintf("host=%s port=%d dbname=%s", target.Host, target.Port, target.Database)
-	ini := fmt.Sprintf(`[databases]
-%s = %s
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = trust
-auth_file = %s
-admin_users = %s
-pool_mode = transaction
-default_pool_size = %d
-max_client_conn = %d
-max_db_connections = 0
-server_tls_sslmode = disable
-ignore_startup_parameters = extra_float_digits
-logfile =
-pidfile =
-`, target.Database, server, port, filepath.Join(b.dir, "userlist.txt"), target.User, cfg.PoolSize, cfg.MaxClientConn)
-	for name, text := range map[string]string{"pgbouncer.ini": ini, "userlist.txt": userlist} {
+	ini := pgBouncerINI(target, cfg, server, "127.0.0.1", port, filepath.Join(b.dir, "userlist.txt"))
+	for name, text := range map[string]string{"pgbouncer.ini": ini, "userlist.txt": pgBouncerUserlist(target)} {
 		if err := os.WriteFile(filepath.Join(b.dir, name), []byte(text), 0o600); err != nil {
 			return err
 		}
@@ -206,6 +206,38 @@ pidfile =
 		}
 	}
 	return nil
+}
+
+// pgBouncerINI is the pgbouncer.ini of a PgBouncer pooling target's database
+// on server (a libpq connection string) in transaction mode, listening on
+// listenAddr:port, its users in authFile.
+func pgBouncerINI(target *pgx.ConnConfig, cfg PgBouncerConfig, server, listenAddr string, port int, authFile string) string {
+	return fmt.Sprintf(`[databases]
+%s = %s
+
+[pgbouncer]
+listen_addr = %s
+listen_port = %d
+unix_socket_dir =
+auth_type = trust
+auth_file = %s
+admin_users = %s
+pool_mode = transaction
+default_pool_size = %d
+max_client_conn = %d
+max_db_connections = 0
+server_tls_sslmode = disable
+ignore_startup_parameters = extra_float_digits
+logfile =
+pidfile =
+`, target.Database, server, listenAddr, port, authFile, target.User, cfg.PoolSize, cfg.MaxClientConn)
+}
+
+// pgBouncerUserlist is the userlist.txt with target's user and password,
+// which PgBouncer logs in to the server with.
+func pgBouncerUserlist(target *pgx.ConnConfig) string {
+	quote := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	return quote(target.User) + " " + quote(target.Password) + "\n"
 }
 
 // stop stops PgBouncer, if it started, and removes its directory.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/testcontainers/testcontainers-go"
 
 	"works-vs-scales/internal/rttproxy"
 	"works-vs-scales/internal/workshopenv"
@@ -76,9 +77,10 @@ type replicaServer struct {
 	dir   string // the temporary directory holding its data; "" if none
 	slot  string // the replication slot on the primary; "" if none
 	cmd   *exec.Cmd
-	exit  chan struct{}   // closed when cmd has exited
-	proxy *rttproxy.Proxy // nil unless WORKSHOP_RTT is set
-	tag   string          // the application_name of the run's connections to it, and of its stream
+	ctr   testcontainers.Container // on the container path, instead of cmd
+	exit  chan struct{}            // closed when cmd has exited
+	proxy *rttproxy.Proxy          // nil unless WORKSHOP_RTT is set
+	tag   string                   // the application_name of the run's connections to it, and of its stream
 
 	// ownDelay is recovery_min_apply_delay, in ms, as a replica the harness
 	// did not start had it before the first SetReplicaDelay ("" until then):
@@ -193,6 +195,14 @@ func (h *harness) startReplica(ctx context.Context) error {
 	replica.mu.Unlock()
 	if url := os.Getenv(workshopenv.ReplicaURL); url != "" {
 		r.url = url
+	} else if c := postgresContainer.Load(); c != nil {
+		if err := h.reclaimSlots(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err) // not this run's failure
+		}
+		r.slot = h.prefix + "run_" + h.runID + "_replica"
+		if err := startReplicaContainer(ctx, c, r); err != nil {
+			return err
+		}
 	} else if err := h.makeReplica(ctx, r); err != nil {
 		return err
 	}
@@ -348,7 +358,10 @@ func (r *replicaServer) stop() error {
 			<-r.exit
 		}
 	}
-	if r.cmd == nil && r.ownDelay != "" {
+	if r.ctr != nil {
+		errs = append(errs, testcontainers.TerminateContainer(r.ctr))
+	}
+	if r.cmd == nil && r.ctr == nil && r.ownDelay != "" {
 		errs = append(errs, r.setApplyDelayMS(context.Background(), r.ownDelay))
 	}
 	if r.slot != "" {
@@ -577,7 +590,7 @@ func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error
 func (r *replicaServer) saveOwnDelay(ctx context.Context) error {
 	replica.mu.Lock() // StopReplica, after Ctrl-C, may read ownDelay at any time
 	defer replica.mu.Unlock()
-	if r.cmd != nil || r.ownDelay != "" {
+	if r.cmd != nil || r.ctr != nil || r.ownDelay != "" {
 		return nil
 	}
 	conn, err := pgx.ConnectConfig(ctx, r.connConfig())

@@ -42,11 +42,22 @@ const howToGetOne = `Give the workshop a Redis in one of three ways:
   1. Point it at a server you have (it writes and deletes only keys under wvs:<prefix>):
        export WORKSHOP_REDIS_URL='redis://127.0.0.1:6379/0'
 
-  2. Start Docker and run the tests again: the harness starts a ` + DefaultImage + ` container.
+  2. Start Docker and run the tests again: the harness starts a ` + DefaultImage + ` container
+     (no registry? bash scripts/images builds a stand-in; then
+      export WORKSHOP_REDIS_IMAGE=works-vs-scales/redis:7).
 
   3. Start the workshop's own and export its URL:
        docker compose up -d
        export WORKSHOP_REDIS_URL='redis://127.0.0.1:6379/0'`
+
+// Image returns the Redis image of the container path: WORKSHOP_REDIS_IMAGE,
+// or DefaultImage.
+func Image(getenv func(string) string) string {
+	if image := getenv(workshopenv.RedisImage); image != "" {
+		return image
+	}
+	return DefaultImage
+}
 
 // startFunc starts a Redis container; stop is non-nil whenever something may
 // need cleaning up, even when err is not.
@@ -67,15 +78,18 @@ func locate(ctx context.Context, getenv func(string) string, start startFunc) (s
 	return url, stop, nil
 }
 
+// startContainer starts a Redis container of the test binary's own, of the
+// image WORKSHOP_REDIS_IMAGE names or DefaultImage; stop removes it.
 func startContainer(ctx context.Context) (string, func() error, error) {
-	ctr, err := tcredis.Run(ctx, DefaultImage)
+	image := Image(os.Getenv)
+	ctr, err := tcredis.Run(ctx, image)
 	stop := func() error { return testcontainers.TerminateContainer(ctr) }
 	if err != nil {
-		return "", stop, fmt.Errorf("start container %s: %w", DefaultImage, err)
+		return "", stop, fmt.Errorf("start container %s: %w (an image built by scripts/images? set %s)", image, err, workshopenv.RedisImage)
 	}
 	url, err := ctr.ConnectionString(ctx)
 	if err != nil {
-		return "", stop, fmt.Errorf("connection string of container %s: %w", DefaultImage, err)
+		return "", stop, fmt.Errorf("connection string of container %s: %w", image, err)
 	}
 	return url, stop, nil
 }

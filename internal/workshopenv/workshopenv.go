@@ -24,6 +24,14 @@ const (
 	// PostgresImage overrides the image of the container the harness starts
 	// when DatabaseURL is not set.
 	PostgresImage = "WORKSHOP_POSTGRES_IMAGE"
+	// RedisImage overrides the image of the Redis container the harness
+	// starts when RedisURL is not set.
+	RedisImage = "WORKSHOP_REDIS_IMAGE"
+	// PgBouncerImage overrides the image of the PgBouncer container the
+	// harness starts for lesson 13 when PostgreSQL is a container too.
+	// scripts/images builds stand-ins of all three for machines without a
+	// registry (works-vs-scales/postgres:15, /redis:7, /pgbouncer:1).
+	PgBouncerImage = "WORKSHOP_PGBOUNCER_IMAGE"
 	// DBPrefix starts the name of every database the harness and the service
 	// create, e.g. wvs_alice_: trainees sharing one server keep apart, and
 	// nothing outside the prefix is touched.
