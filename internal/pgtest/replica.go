@@ -44,8 +44,12 @@ import (
 // [SetReplicaDelay], which changes its recovery_min_apply_delay with ALTER
 // SYSTEM; [StopReplica] puts back the value it had, even after Ctrl-C.
 
-// replicaReadyTimeout bounds the copy and the start of the replica.
-const replicaReadyTimeout = 2 * time.Minute
+// replicaStall is how long the copy, the start or the replay of the replica
+// may go without progress before the harness gives up on it. Nothing bounds
+// how long each takes while it moves: the copy is of the whole server, which
+// on a server many share holds everyone's databases, and on a busy machine
+// it took more than the fixed two minutes that once bounded it.
+const replicaStall = 2 * time.Minute
 
 const howToGetAReplica = `Give lesson 18 a streaming replica in one of two ways:
 
@@ -106,7 +110,7 @@ func ShopCloneWithReplica(tb testing.TB, s shop.Scale) (primary, standby *pgxpoo
 	r := startReplica(tb, h)
 	name := h.copyForTest(tb, s)
 	ctx := context.Background()
-	if err := waitForReplay(ctx, h.admin, r, replicaReadyTimeout); err != nil {
+	if err := waitForReplay(ctx, h.admin, r); err != nil {
 		tb.Fatalf("pgtest: replica: the copy %s: %v", name, err)
 	}
 	primary, err := h.newPool(ctx, name, h.proxy)
@@ -133,6 +137,20 @@ func ReplicaLagBytes(tb testing.TB) int64 {
 		tb.Fatalf("pgtest: replica: %v", err)
 	}
 	return behind
+}
+
+// WaitForReplica waits until the replica has replayed everything the primary
+// had written when it was called (the position of its WAL then, against the
+// replica's replay position): a test that wrote on the primary then sees its
+// write on the replica, however long the replay took on a busy machine. It
+// fails tb if the replay stops moving for two minutes, or the replica exits.
+func WaitForReplica(tb testing.TB) {
+	tb.Helper()
+	h := open(tb)
+	r := startReplica(tb, h)
+	if err := waitForReplay(tb.Context(), h.admin, r); err != nil {
+		tb.Fatalf("pgtest: replica: %v", err)
+	}
 }
 
 // SetReplicaDelay makes the replica apply each commit d after the primary made
@@ -171,9 +189,7 @@ func StopReplica() error {
 func startReplica(tb testing.TB, h *harness) *replicaServer {
 	tb.Helper()
 	replica.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), replicaReadyTimeout)
-		defer cancel()
-		replica.err = h.startReplica(ctx)
+		replica.err = h.startReplica(context.Background())
 	})
 	if replica.err != nil {
 		tb.Fatalf("pgtest: replica: %v\n\n%s", replica.err, howToGetAReplica)
@@ -227,7 +243,7 @@ func (h *harness) startReplica(ctx context.Context) error {
 	if !inRecovery {
 		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", workshopenv.Redacted(r.url))
 	}
-	return waitForReplay(ctx, h.admin, r, replicaReadyTimeout)
+	return waitForReplay(ctx, h.admin, r)
 }
 
 // makeReplica copies the primary with pg_basebackup into a temporary
@@ -264,7 +280,11 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	}
 	data := filepath.Join(r.dir, "data")
 	r.slot = h.prefix + "run_" + h.runID + "_replica"
-	copyCmd := exec.CommandContext(ctx, basebackup,
+	// The copy may take as long as it needs while it moves; watchCopy
+	// stops it once it has not for replicaStall.
+	copyCtx, stalled := context.WithCancelCause(ctx)
+	defer stalled(nil)
+	copyCmd := exec.CommandContext(copyCtx, basebackup,
 		"--host", primary.Host, "--port", strconv.Itoa(int(primary.Port)), "--username", primary.User,
 		"--pgdata", data, "--write-recovery-conf", "--wal-method", "stream",
 		"--create-slot", "--slot", r.slot, "--checkpoint", "fast", "--no-sync",
@@ -273,7 +293,19 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	if primary.Password != "" {
 		copyCmd.Env = append(os.Environ(), "PGPASSWORD="+primary.Password)
 	}
-	if out, err := copyCmd.CombinedOutput(); err != nil {
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchCopy(copyCtx, h.admin, r.tag, stalled)
+	}()
+	out, err := copyCmd.CombinedOutput()
+	cause := context.Cause(copyCtx) // before the watch is stopped: a stall, or nil
+	stalled(nil)
+	<-watched
+	if err != nil {
+		if cause != nil {
+			err = fmt.Errorf("%w (%w)", cause, err)
+		}
 		return fmt.Errorf("copy the primary: %s: %w\n%s", copyCmd, err, out)
 	}
 	port, err := freePort() // the replica may lose it to another process: then it exits, saying so
@@ -326,6 +358,8 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 	r.exit = make(chan struct{})
 	go func() { r.cmd.Wait(); close(r.exit) }()
 	r.url = fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", primary.User, port)
+	ctx, cancel := context.WithTimeout(ctx, replicaStall) // it answers once it has replayed the copy's WAL
+	defer cancel()
 	for {
 		conn, err := pgx.Connect(ctx, r.url)
 		if err == nil {
@@ -340,6 +374,12 @@ func (h *harness) makeReplica(ctx context.Context, r *replicaServer) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// exited is closed once the replica the harness started has exited; for
+// one it did not start, never.
+func (r *replicaServer) exited() <-chan struct{} {
+	return r.exit // a nil channel blocks forever
 }
 
 // stop stops the replica immediately (as pg_ctl stop -m immediate does),
@@ -524,11 +564,42 @@ func lagBytes(ctx context.Context, primary *pgxpool.Pool, r *replicaServer) (int
 	return behind, nil
 }
 
+// errStalled is the cause of giving up on a copy or a replay that has made
+// no progress for replicaStall.
+var errStalled = fmt.Errorf("no progress for %v", replicaStall)
+
+// watchCopy watches the progress of the base backup whose connections carry
+// application_name tag (its phase, and the bytes it has streamed), and calls
+// stop with errStalled once it has not moved for replicaStall, or returns
+// when ctx is done.
+func watchCopy(ctx context.Context, primary *pgxpool.Pool, tag string, stop context.CancelCauseFunc) {
+	const progress = `SELECT coalesce(string_agg(p.phase || ' ' || p.backup_streamed, ','), '')
+		FROM pg_stat_progress_basebackup p JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1`
+	last, since := "", time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		var now string
+		if err := primary.QueryRow(ctx, progress, tag).Scan(&now); err != nil {
+			continue // asked again in a second; a stall still ends it
+		}
+		if now != last {
+			last, since = now, time.Now()
+		} else if time.Since(since) > replicaStall {
+			stop(fmt.Errorf("pg_basebackup at %q: %w", now, errStalled))
+			return
+		}
+	}
+}
+
 // waitForReplay waits until the replica has replayed everything the primary
-// had written when it was called.
-func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// had written when it was called: for as long as its replay moves towards
+// that position, and no longer than replicaStall once it does not (or at
+// once, if the replica the harness started has exited).
+func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer) error {
 	var written string
 	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&written); err != nil {
 		return fmt.Errorf("read the primary's WAL position: %w", err)
@@ -538,17 +609,27 @@ func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer,
 		return fmt.Errorf("connect to the replica: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	last, since := "", time.Now()
 	for {
 		var replayed bool
-		if err := conn.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", written).Scan(&replayed); err != nil {
+		var at string
+		const replay = `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false), coalesce(pg_last_wal_replay_lsn()::text, '')`
+		if err := conn.QueryRow(ctx, replay, written).Scan(&replayed, &at); err != nil {
 			return fmt.Errorf("wait for the replica to replay %s: %w", written, err)
 		}
 		if replayed {
 			return nil
 		}
+		if at != last {
+			last, since = at, time.Now()
+		} else if time.Since(since) > replicaStall {
+			return fmt.Errorf("the replica did not replay %s: it stayed at %s, %w: is it streaming?", written, at, errStalled)
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the replica did not replay %s within %v: is it streaming?", written, timeout)
+			return fmt.Errorf("wait for the replica to replay %s: %w", written, ctx.Err())
+		case <-r.exited():
+			return fmt.Errorf("wait for the replica to replay %s: the replica exited: %v", written, r.cmd.ProcessState)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
