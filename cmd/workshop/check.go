@@ -12,9 +12,14 @@ import (
 
 // checkArgs are the arguments of go test that run exercise e's check: its
 // lesson's test package alone, so that another exercise that does not compile
-// is not in the way.
+// is not in the way; with -race when the lesson's own command for it has
+// -race.
 func checkArgs(e exercise) []string {
-	return []string{"test", "-tags", "exercise", "-count", "1", "-v", "-run", fmt.Sprintf("^TestExercise%02d$", e.n), "./" + e.bench()}
+	args := []string{"test", "-tags", "exercise"}
+	if e.race {
+		args = append(args, "-race")
+	}
+	return append(args, "-count", "1", "-v", "-run", fmt.Sprintf("^TestExercise%02d$", e.n), "./"+e.bench())
 }
 
 var (
@@ -37,6 +42,8 @@ func (w *workshop) check(ctx context.Context, n int) error {
 	text := string(out)
 	pass := regexp.MustCompile(fmt.Sprintf(`(?m)^--- PASS: TestExercise%02d `, n)).MatchString(text)
 	fail := regexp.MustCompile(fmt.Sprintf(`(?m)^--- FAIL: TestExercise%02d `, n)).MatchString(text)
+	started := strings.Contains(text, fmt.Sprintf("=== RUN   TestExercise%02d", n))
+	crash := panicked(text)
 	switch {
 	case runErr == nil && pass:
 		fmt.Fprintf(w.out, "Solved: %s.\n", title)
@@ -71,8 +78,19 @@ func (w *workshop) check(ctx context.Context, n int) error {
 			return err
 		}
 		return errNotSolved
-	case fail:
-		fmt.Fprintf(w.out, "Not yet: %s. What the check found:\n\n%s\n", title, indent(failure(text, n)))
+	case fail || started && crash != "" && runErr != nil:
+		found := failure(text, n)
+		switch {
+		case crash != "":
+			fmt.Fprintf(w.out, "Not yet: %s. The check stopped with a panic:\n\n%s\n", title, indent(crash))
+			if found != "" {
+				fmt.Fprintf(w.out, "\nWhat the check printed before it:\n\n%s\n", indent(found))
+			}
+		case found == "":
+			fmt.Fprintf(w.out, "Not yet: %s. What go test printed:\n\n%s\n", title, indent(tail(text, 20)))
+		default:
+			fmt.Fprintf(w.out, "Not yet: %s. What the check found:\n\n%s\n", title, indent(found))
+		}
 		fmt.Fprintf(w.out, "\nStuck? go run ./cmd/workshop hint %d\n", n)
 		if err := w.record(n, false); err != nil {
 			return err
@@ -127,7 +145,7 @@ func failure(output string, n int) string {
 		case strings.HasPrefix(line, start):
 			in = true
 			continue
-		case strings.HasPrefix(line, "--- FAIL"):
+		case strings.HasPrefix(line, "--- FAIL"), strings.HasPrefix(line, "panic: "), strings.HasPrefix(line, "fatal error: "):
 			in = false
 		}
 		trimmed := strings.TrimSpace(line)
@@ -139,8 +157,24 @@ func failure(output string, n int) string {
 		}
 		lines = append(lines, strings.TrimPrefix(trimmed, "Error:"))
 	}
-	if len(lines) == 0 {
-		return tail(output, 20)
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// panicked returns the panic (or fatal error) that stopped the test binary,
+// with the start of its goroutines' stacks, or "" if none did: a check that
+// panics, or a synctest bubble that deadlocks, ends the binary there, and
+// this is all it said.
+func panicked(output string) string {
+	const most = 30 // lines: the panic and the frames that name the code
+	var lines []string
+	for _, line := range strings.Split(output, "\n") {
+		if len(lines) == 0 && !strings.HasPrefix(line, "panic: ") && !strings.HasPrefix(line, "fatal error: ") {
+			continue
+		}
+		if strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "exit status ") || len(lines) == most {
+			break
+		}
+		lines = append(lines, line)
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }

@@ -16,7 +16,8 @@
 // The exercises are found in the tree: lessons/NN-slug.md, and the folders
 // named after the slug without hyphens (exercises/nplusone, bench/nplusone).
 // A check runs go test -tags exercise -run '^TestExerciseNN$' ./bench/<name>,
-// its lesson's test package alone. What
+// its lesson's test package alone, with -race when the lesson's command for it
+// has -race; a check that panics shows the panic under its verdict. What
 // it found is kept in mine/progress.txt, which git ignores, so following the
 // workshop changes no tracked file.
 package main

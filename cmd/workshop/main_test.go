@@ -290,7 +290,7 @@ func TestExercisesAreFoundByTheirNames(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644))
 	}
 	write("lessons/00-start-here.md", "# 0. Start here\n")
-	write("lessons/19-partitions.md", "# 19. Partitions: one table, or many\n\n## Exercise\n\nDo it.\n\n<!-- nudge: Look at\nthe plan. -->\n")
+	write("lessons/19-partitions.md", "# 19. Partitions: one table, or many\n\n## Exercise\n\nDo it.\n\n```sh\ngo test -race -tags exercise -run Exercise19 ./bench/partitions\n```\n\n<!-- nudge: Look at\nthe plan. -->\n")
 	write("lessons/20-migrations.md", "# 20. Migrations\n")
 	write("lessons/99-checklist.md", "# The checklist\n")
 	write("exercises/partitions/p.go", "package partitions\n")
@@ -298,9 +298,10 @@ func TestExercisesAreFoundByTheirNames(t *testing.T) {
 	write("bench/partitions/exercise_check_test.go", "package partitions\n\nvar db = pgtest.Shop\n")
 	found, err := findExercises(dir)
 	require.NoError(t, err)
-	require.Equal(t, []exercise{{n: 19, lesson: "lessons/19-partitions.md", name: "partitions", needsDB: true, nudge: "Look at the plan."}}, found,
+	require.Equal(t, []exercise{{n: 19, lesson: "lessons/19-partitions.md", name: "partitions", needsDB: true, race: true, nudge: "Look at the plan."}}, found,
 		"lesson 20 has no exercises/migrations yet")
-	require.Equal(t, []string{"test", "-tags", "exercise", "-count", "1", "-v", "-run", "^TestExercise19$", "./bench/partitions"}, checkArgs(found[0]))
+	require.Equal(t, []string{"test", "-tags", "exercise", "-race", "-count", "1", "-v", "-run", "^TestExercise19$", "./bench/partitions"}, checkArgs(found[0]),
+		"the lesson's command for the check has -race, so workshop check runs it with -race")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
