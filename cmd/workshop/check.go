@@ -37,6 +37,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 	}
 	title := w.title(e)
 	args := checkArgs(e)
+	checked := verdict{hash: filesHash(filepath.Join(w.root, e.dir())), at: w.now()} // the files the check is given
 	fmt.Fprintf(w.out, "Checking %s: go %s\n\n", title, strings.Join(quoteArgs(args), " "))
 	out, runErr := w.run.run(ctx, w.root, "go", args...)
 	text := string(out)
@@ -56,10 +57,11 @@ func (w *workshop) check(ctx context.Context, n int) error {
 			fmt.Fprintln(w.out, "\n"+said)
 		}
 		fmt.Fprintln(w.out)
-		if err := w.record(n, true); err != nil {
+		checked.solved = true
+		if err := w.record(n, checked); err != nil {
 			return err
 		}
-		return w.next()
+		return w.next(0)
 	case strings.Contains(text, pgtest.ErrNoDatabase.Error()):
 		fmt.Fprintf(w.out, "Not checked: exercise %d needs PostgreSQL, and none was found.\n", n)
 		fmt.Fprintln(w.out, "Set WORKSHOP_DATABASE_URL to a server, or start Docker (lesson 0, \"Getting a database\").")
@@ -74,7 +76,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 		return errNotSolved
 	case buildFail.MatchString(text):
 		fmt.Fprintf(w.out, "Not yet: the code does not compile. What the compiler said:\n\n%s\n", indent(compilerLines(text)))
-		if err := w.record(n, false); err != nil {
+		if err := w.record(n, checked); err != nil {
 			return err
 		}
 		return errNotSolved
@@ -92,7 +94,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 			fmt.Fprintf(w.out, "Not yet: %s. What the check found:\n\n%s\n", title, indent(found))
 		}
 		fmt.Fprintf(w.out, "\nStuck? go run ./cmd/workshop hint %d\n", n)
-		if err := w.record(n, false); err != nil {
+		if err := w.record(n, checked); err != nil {
 			return err
 		}
 		return errNotSolved

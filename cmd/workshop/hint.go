@@ -69,7 +69,7 @@ func prose(text string) string {
 		var keep []string
 		for _, s := range sentences(strings.Join(cur, " ")) {
 			if !answer.MatchString(s) {
-				keep = append(keep, stripLinks(s))
+				keep = append(keep, plain(s))
 			}
 		}
 		if len(keep) > 0 {
@@ -77,7 +77,7 @@ func prose(text string) string {
 		}
 		cur = nil
 	}
-	for _, line := range strings.Split(withoutCode(text), "\n") {
+	for _, line := range strings.Split(withoutCode(htmlComment.ReplaceAllString(text, "")), "\n") {
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "- ") || strings.HasPrefix(line, "|") {
 			flush()
 		}
@@ -106,6 +106,21 @@ func withoutCode(text string) string {
 		keep = append(keep, line)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// htmlComment is a comment of a lesson's markdown, a generated figure's
+// markers included (the figure between them stays).
+var htmlComment = regexp.MustCompile(`(?s)<!--.*?-->`)
+
+// emphasis is markdown's bold, italic and code spans.
+var emphasis = regexp.MustCompile("\\*\\*|`|\\*([^*\\s][^*]*)\\*")
+
+// plain returns a sentence of markdown as plain prose: links' text without
+// their targets, and no emphasis or code marks.
+func plain(s string) string {
+	return emphasis.ReplaceAllStringFunc(stripLinks(s), func(m string) string {
+		return strings.Trim(m, "*`")
+	})
 }
 
 var link = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // title returns lesson e's short title, "N. Name", or its file when the
@@ -15,9 +17,11 @@ func (w *workshop) title(e exercise) string {
 	return d.shortTitle()
 }
 
-// list prints every exercise with its verdict, and the next step.
+// list prints every exercise with its verdict, and the next step. A verdict
+// given to other files than the exercise's files now is stale: it says so,
+// and is not counted.
 func (w *workshop) list() error {
-	progress, err := w.progress()
+	s, err := w.standing()
 	if err != nil {
 		return err
 	}
@@ -28,9 +32,14 @@ func (w *workshop) list() error {
 	fmt.Fprintln(w.out, "works-vs-scales: your exercises (verdicts of your last checks, kept in "+progressFile+")")
 	fmt.Fprintln(w.out)
 	done := 0
+	var stale []string
 	for _, e := range exercises {
 		status := "not yet"
-		if progress[e.n] {
+		switch {
+		case s.stale[e.n]:
+			status = "stale"
+			stale = append(stale, strconv.Itoa(e.n))
+		case s.solved(e.n):
 			status = "solved"
 			done++
 		}
@@ -38,31 +47,24 @@ func (w *workshop) list() error {
 		if !e.needsDB {
 			needs = "pure Go: needs no database"
 		}
-		fmt.Fprintf(w.out, "  %-7s  %-24s %-28s %s\n", status, w.title(e), e.dir()+"/", needs)
+		line := fmt.Sprintf("  %-7s  %-24s %-28s %s", status, w.title(e), e.dir()+"/", needs)
+		if v := s.verdicts[e.n]; s.stale[e.n] {
+			line += fmt.Sprintf(" (last check: %s%s; its files changed since)", strings.ReplaceAll(v.word(), "-", " "), when(v))
+		}
+		fmt.Fprintln(w.out, line)
 	}
 	fmt.Fprintf(w.out, "\n%d of %d solved.\n", done, len(exercises))
-	return w.next()
+	if len(stale) > 0 {
+		fmt.Fprintf(w.out, "Stale: the verdict was given to other files than yours now; check again (go run ./cmd/workshop check N): %s.\n", strings.Join(stale, ", "))
+	}
+	fmt.Fprintln(w.out)
+	return w.next(0)
 }
 
-// next prints the first exercise not yet solved, and how to check it.
-func (w *workshop) next() error {
-	progress, err := w.progress()
-	if err != nil {
-		return err
+// when says when a verdict was given, if it was recorded.
+func when(v verdict) string {
+	if v.at.IsZero() {
+		return ""
 	}
-	exercises, err := w.exercises()
-	if err != nil {
-		return err
-	}
-	for _, e := range exercises {
-		if progress[e.n] {
-			continue
-		}
-		fmt.Fprintf(w.out, "Next: %s. Read %s, change %s/, then check it:\n\n", w.title(e), e.lesson, e.dir())
-		fmt.Fprintf(w.out, "    go run ./cmd/workshop check %d\n\n", e.n)
-		fmt.Fprintf(w.out, "Stuck? go run ./cmd/workshop hint %d\n", e.n)
-		return nil
-	}
-	fmt.Fprintln(w.out, "Every exercise is solved. Close with lessons/99-checklist.md: the questions to ask of your own code.")
-	return nil
+	return ", " + v.at.Local().Format("Mon 15:04")
 }

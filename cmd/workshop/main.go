@@ -2,16 +2,8 @@
 // which exercises are solved, what to do next, a check with a verdict in the
 // lesson's words, and hints in stages that never give the answer.
 //
-// Usage, from the repository's root:
-//
-//	go run ./cmd/workshop            # every lesson's exercise: solved or not yet
-//	go run ./cmd/workshop check N    # run exercise N's check, and say what it found
-//	go run ./cmd/workshop next       # the first exercise not yet solved
-//	go run ./cmd/workshop hint N     # what the lesson says; hint N 2 gives a nudge
-//	go run ./cmd/workshop watch      # check the next exercise again each time you save it
-//	go run ./cmd/workshop template   # the names of the seeded template databases
-//	go run ./cmd/workshop durations  # the trainer's table of durations
-//	go run ./cmd/workshop time       # time every lesson's commands (maintainer)
+// Usage, from the repository's root: go run ./cmd/workshop help lists every
+// command (the verbs in main.go); with none, it lists the exercises.
 //
 // The exercises are found in the tree: lessons/NN-slug.md, and the folders
 // named after the slug without hyphens (exercises/nplusone, bench/nplusone).
@@ -84,61 +76,94 @@ func (w *workshop) statePath() string {
 }
 
 // errUsage is returned for a command line the workshop does not understand.
-var errUsage = errors.New(`usage: go run ./cmd/workshop [list | check N | next | hint N [2] | watch | template | durations [-w] | time [-count N] [-note TEXT]]`)
+var errUsage = errors.New("usage: go run ./cmd/workshop COMMAND (go run ./cmd/workshop help lists them)")
 
 // errNotSolved is returned by check when the exercise's check did not pass,
 // so the command exits 1 as go test does.
 var errNotSolved = errors.New("not solved yet")
 
+// A verb is one command of the workshop: its name, its arguments, what it
+// does in one line, and how it runs.
+type verb struct {
+	name, args, what string
+	run              func(w *workshop, ctx context.Context, args []string) error
+}
+
+// verbs returns the workshop's commands, in the order help lists them.
+func verbs() []verb {
+	return []verb{
+		{"list", "", "every exercise: solved, not yet, or stale (its files changed since its check); the default", func(w *workshop, _ context.Context, _ []string) error { return w.list() }},
+		{"check", "N", "run exercise N's check (with -race where its lesson says so) and say what it found", func(w *workshop, ctx context.Context, args []string) error {
+			n, err := number("check", args)
+			if err != nil {
+				return err
+			}
+			return w.check(ctx, n)
+		}},
+		{"next", "[-from N]", "the exercise to do next: the first not solved after the one you solved last, or from N on", func(w *workshop, _ context.Context, args []string) error {
+			from := 0
+			if len(args) > 0 {
+				if args[0] != "-from" {
+					return fmt.Errorf("next takes -from N, not %s: %w", shop.Quote(args[0]), errUsage)
+				}
+				n, err := number("next -from", args[1:])
+				if err != nil {
+					return err
+				}
+				from = n
+			}
+			return w.next(from)
+		}},
+		{"hint", "N [2]", "what the lesson says about exercise N; hint N 2 gives a nudge, never the answer", func(w *workshop, _ context.Context, args []string) error {
+			n, err := number("hint", args)
+			if err != nil {
+				return err
+			}
+			stage := 1
+			if len(args) > 1 {
+				if stage, err = strconv.Atoi(args[1]); err != nil || stage < 1 {
+					return fmt.Errorf("hint stage %s is not 1 or 2: %w", shop.Quote(args[1]), errUsage)
+				}
+			}
+			return w.hint(n, stage)
+		}},
+		{"watch", "", "check the next exercise again each time you save one of its files", func(w *workshop, ctx context.Context, _ []string) error {
+			ticker := time.NewTicker(watchEvery)
+			defer ticker.Stop()
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			defer stop()
+			return w.watch(ctx, ticker.C)
+		}},
+		{"template", "", "the names of the seeded template databases, to look at one with psql", func(w *workshop, _ context.Context, _ []string) error { return w.template() }},
+		{"durations", "[-w]", "the trainer's table of how long each lesson's commands took", func(w *workshop, _ context.Context, args []string) error { return w.durations(args) }},
+		{"time", "[-count N] [-note TEXT]", "time every lesson's commands (maintainer)", func(w *workshop, ctx context.Context, args []string) error { return w.timeCommands(ctx, args) }},
+		{"help", "", "this list", func(w *workshop, _ context.Context, _ []string) error { return w.help() }},
+	}
+}
+
+// number reads the exercise number that is args[0].
+func number(command string, args []string) (int, error) {
+	if len(args) < 1 {
+		return 0, fmt.Errorf("%s needs an exercise number: %w", command, errUsage)
+	}
+	n, err := strconv.Atoi(strings.TrimLeft(args[0], "0"))
+	if err != nil {
+		return 0, fmt.Errorf("exercise %s is not a number: %w", shop.Quote(args[0]), errUsage)
+	}
+	return n, nil
+}
+
 func (w *workshop) main(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return w.list()
 	}
-	number := func() (int, error) {
-		if len(args) < 2 {
-			return 0, fmt.Errorf("%s needs an exercise number: %w", args[0], errUsage)
+	for _, v := range verbs() {
+		if v.name == args[0] {
+			return v.run(w, ctx, args[1:])
 		}
-		n, err := strconv.Atoi(strings.TrimLeft(args[1], "0"))
-		if err != nil {
-			return 0, fmt.Errorf("exercise %s is not a number: %w", shop.Quote(args[1]), errUsage)
-		}
-		return n, nil
 	}
-	switch args[0] {
-	case "list":
-		return w.list()
-	case "next":
-		return w.next()
-	case "check":
-		n, err := number()
-		if err != nil {
-			return err
-		}
-		return w.check(ctx, n)
-	case "hint":
-		n, err := number()
-		if err != nil {
-			return err
-		}
-		stage := 1
-		if len(args) > 2 {
-			if stage, err = strconv.Atoi(args[2]); err != nil || stage < 1 {
-				return fmt.Errorf("hint stage %s is not 1 or 2: %w", shop.Quote(args[2]), errUsage)
-			}
-		}
-		return w.hint(n, stage)
-	case "watch":
-		ticker := time.NewTicker(watchEvery)
-		defer ticker.Stop()
-		ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-		defer stop()
-		return w.watch(ctx, ticker.C)
-	case "template":
-		return w.template()
-	case "durations":
-		return w.durations(args[1:])
-	case "time":
-		return w.timeCommands(ctx, args[1:])
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		return w.help()
 	}
 	return fmt.Errorf("unknown command %s: %w", shop.Quote(args[0]), errUsage)
 }

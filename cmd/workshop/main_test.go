@@ -181,6 +181,9 @@ func TestHintsComeInStagesAndNeverGiveTheAnswer(t *testing.T) {
 		second := out.String()
 		require.Contains(t, second, "a nudge", e.lesson)
 		for _, text := range []string{first, second} {
+			for _, markup := range []string{"<!--", "-->", "**", "](", "```", "`"} {
+				require.NotContains(t, text, markup, "a hint is prose, never markup: %s\n%s", e.lesson, text)
+			}
 			require.NotContains(t, text, "One answer is", e.lesson)
 			require.NotContains(t, text, "scalable/"+e.name+"/", "a hint points at no answer: %s", e.lesson)
 		}
@@ -204,22 +207,20 @@ func TestHostileCommandLines(t *testing.T) {
 func TestAProgressFileATraineeEditedIsRead(t *testing.T) {
 	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
-	require.NoError(t, os.WriteFile(w.statePath(), []byte("# mine\n02 solved\nxx solved\n05\n\n03 not-yet\n"), 0o644))
+	hash := filesHash(filepath.Join(root, exercises[1].dir()))
+	require.NoError(t, os.WriteFile(w.statePath(), []byte("# mine\n02 solved "+hash+"\nxx solved\n05\n\n03 not-yet\n04 solved\n"), 0o644))
 	require.NoError(t, w.main(context.Background(), []string{"next"}))
-	require.Contains(t, out.String(), "Next: 1. N+1 queries.")
+	require.Contains(t, out.String(), "Next: 3. Indexes.", "the first not solved after the last solved")
 	out.Reset()
 	require.NoError(t, w.main(context.Background(), nil))
 	require.Contains(t, out.String(), fmt.Sprintf("1 of %d solved.", len(exercises)))
+	require.Contains(t, out.String(), "  stale    4. Streaming", "a verdict with no hash of its files is stale")
 }
 
 func TestEverythingSolvedPointsAtTheChecklist(t *testing.T) {
 	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
-	var b strings.Builder
-	for _, e := range exercises {
-		b.WriteString(itoa(e.n) + " solved\n")
-	}
-	require.NoError(t, os.WriteFile(w.statePath(), []byte(b.String()), 0o644))
+	writeSolved(t, w, exercises)
 	require.NoError(t, w.main(context.Background(), []string{"next"}))
 	require.Contains(t, out.String(), "lessons/99-checklist.md")
 	_, err := os.Stat(filepath.Join(root, "lessons", "99-checklist.md"))
@@ -302,6 +303,17 @@ func TestExercisesAreFoundByTheirNames(t *testing.T) {
 		"lesson 20 has no exercises/migrations yet")
 	require.Equal(t, []string{"test", "-tags", "exercise", "-race", "-count", "1", "-v", "-run", "^TestExercise19$", "./bench/partitions"}, checkArgs(found[0]),
 		"the lesson's command for the check has -race, so workshop check runs it with -race")
+}
+
+// writeSolved writes a progress file in which every exercise of exercises is
+// solved, with the hash of its files as they are.
+func writeSolved(t *testing.T, w *workshop, exercises []exercise) {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range exercises {
+		fmt.Fprintf(&b, "%02d solved %s 2026-11-29T12:00:00Z\n", e.n, filesHash(filepath.Join(w.root, e.dir())))
+	}
+	require.NoError(t, os.WriteFile(w.statePath(), []byte(b.String()), 0o644))
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
