@@ -58,7 +58,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 		}
 		fmt.Fprintln(w.out)
 		checked.solved = true
-		if err := w.record(n, checked); err != nil {
+		if err := w.keep(ctx, n, checked); err != nil {
 			return err
 		}
 		return w.next(0)
@@ -76,7 +76,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 		return errNotSolved
 	case buildFail.MatchString(text):
 		fmt.Fprintf(w.out, "Not yet: the code does not compile. What the compiler said:\n\n%s\n", indent(compilerLines(text)))
-		if err := w.record(n, checked); err != nil {
+		if err := w.keep(ctx, n, checked); err != nil {
 			return err
 		}
 		return errNotSolved
@@ -94,7 +94,7 @@ func (w *workshop) check(ctx context.Context, n int) error {
 			fmt.Fprintf(w.out, "Not yet: %s. What the check found:\n\n%s\n", title, indent(found))
 		}
 		fmt.Fprintf(w.out, "\nStuck? go run ./cmd/workshop hint %d\n", n)
-		if err := w.record(n, checked); err != nil {
+		if err := w.keep(ctx, n, checked); err != nil {
 			return err
 		}
 		return errNotSolved
@@ -206,4 +206,22 @@ func checkSentence(root string, e exercise) string {
 		}
 	}
 	return ""
+}
+
+// keep records a verdict in the trainee's progress file and tells the room,
+// if there is one: a room that cannot be told is said, not an error.
+func (w *workshop) keep(ctx context.Context, n int, v verdict) error {
+	if err := w.record(n, v); err != nil {
+		return err
+	}
+	if w.tell == nil {
+		return nil
+	}
+	if _, ok := lookupDatabase(); !ok {
+		return nil // no shared server: no room
+	}
+	if err := w.tell(ctx, n, v); err != nil {
+		fmt.Fprintf(w.out, "(The room's table was not told: %v.)\n", err)
+	}
+	return nil
 }

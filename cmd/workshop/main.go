@@ -32,7 +32,7 @@ import (
 )
 
 func main() {
-	w := &workshop{root: ".", state: progressFile, out: os.Stdout, run: execRunner{}, now: time.Now}
+	w := &workshop{root: ".", state: progressFile, out: os.Stdout, run: execRunner{}, now: time.Now, tell: tellRoom}
 	if err := w.main(context.Background(), os.Args[1:]); err != nil {
 		if !errors.Is(err, errNotSolved) { // the verdict is printed already
 			fmt.Fprintln(os.Stderr, "workshop:", err)
@@ -65,6 +65,9 @@ type workshop struct {
 	run   runner
 	now   func() time.Time
 	found []exercise // the exercises, once found in the tree
+	// tell writes a check's verdict to the room's table on the shared
+	// server; nil writes nothing (the tests' workshops)
+	tell func(ctx context.Context, n int, v verdict) error
 }
 
 // statePath returns where the progress file is.
@@ -138,6 +141,11 @@ func verbs() []verb {
 		{"durations", "[-w]", "the trainer's table of how long each lesson's commands took", func(w *workshop, _ context.Context, args []string) error { return w.durations(args) }},
 		{"time", "[-count N] [-note TEXT]", "time every lesson's commands (maintainer)", func(w *workshop, ctx context.Context, args []string) error { return w.timeCommands(ctx, args) }},
 		{"doctor", "[-trainees N]", "the trainer's pre-flight: per lesson, what the room lacks and how to fix it", func(w *workshop, ctx context.Context, args []string) error { return w.doctor(ctx, args) }},
+		{"room", "[-serve ADDR]", "the trainer's view: every trainee's verdict of each exercise, and when; -serve as a web page", func(w *workshop, ctx context.Context, args []string) error {
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			defer stop()
+			return w.room(ctx, args)
+		}},
 		{"help", "", "this list", func(w *workshop, _ context.Context, _ []string) error { return w.help() }},
 	}
 }
