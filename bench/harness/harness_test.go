@@ -381,3 +381,14 @@ func slotNames(t *testing.T, conn *pgx.Conn, prefix string) []string {
 	require.NoError(t, err)
 	return names
 }
+
+// TestAConnectionBudgetCapsTheHarnessPools: with WORKSHOP_MAX_CONNS set, a
+// room's per-trainee budget, no pool the harness makes is larger; unset, the
+// pool keeps pgxpool's size.
+func TestAConnectionBudgetCapsTheHarnessPools(t *testing.T) {
+	t.Setenv(workshopenv.MaxConns, "")
+	uncapped := pgtest.ShopClone(t, shop.Small).Config().MaxConns
+	t.Setenv(workshopenv.MaxConns, "2")
+	require.Greater(t, uncapped, int32(2), "pgxpool's default is at least 4")
+	require.Equal(t, int32(2), pgtest.ShopClone(t, shop.Small).Config().MaxConns)
+}

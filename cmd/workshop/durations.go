@@ -40,6 +40,8 @@ var agendas = []struct {
 	{"half a day", []int{0, 1, 2, 5}},
 	{"a day", []int{0, 1, 2, 3, 5, 6, 7}},
 	{"two days", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+	{"a day on 12–18", []int{0, 12, 13, 14, 15, 16, 17, 18}},
+	{"two days on 1–18", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}},
 }
 
 // timing is what time measured for one lesson, in seconds.

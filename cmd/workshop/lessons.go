@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,6 +20,7 @@ type exercise struct {
 	lesson  string // the lesson's file, from the repository's root
 	name    string // the lesson's folders' name: its slug without hyphens
 	needsDB bool   // whether its check uses the database harness (pgtest)
+	race    bool   // whether the lesson's command for its check has -race
 	nudge   string // the second hint, from the lesson's nudge comment: a direction, never the answer
 }
 
@@ -63,6 +65,11 @@ func findExercises(root string) ([]exercise, error) {
 		if nudge := nudgeComment.FindSubmatch(text); nudge != nil {
 			e.nudge = strings.Join(strings.Fields(string(nudge[1])), " ")
 		}
+		d, err := readDoc(p)
+		if err != nil {
+			return nil, err
+		}
+		e.race = checkNeedsRace(d)
 		for _, f := range []string{"exercise_test.go", "exercise_check_test.go"} {
 			code, err := os.ReadFile(filepath.Join(root, e.bench(), f))
 			if err != nil {
@@ -76,6 +83,23 @@ func findExercises(root string) ([]exercise, error) {
 		return nil, fmt.Errorf("no exercises under %s: run the workshop from the repository's root", root)
 	}
 	return found, nil
+}
+
+// checkNeedsRace reports whether a command for the check in the lesson's
+// Exercise section (go test -tags exercise) runs it with -race: the lesson
+// says so, and go run ./cmd/workshop check does as the lesson says.
+func checkNeedsRace(d doc) bool {
+	for _, b := range d.blocks {
+		if !strings.HasPrefix(b.section, "Exercise") {
+			continue
+		}
+		for _, c := range commands(b) {
+			if strings.Contains(c, "go test") && strings.Contains(c, "-tags exercise") && slices.Contains(strings.Fields(c), "-race") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // withoutNudge returns a lesson's text with its nudge comment blanked, line

@@ -181,6 +181,9 @@ func TestHintsComeInStagesAndNeverGiveTheAnswer(t *testing.T) {
 		second := out.String()
 		require.Contains(t, second, "a nudge", e.lesson)
 		for _, text := range []string{first, second} {
+			for _, markup := range []string{"<!--", "-->", "**", "](", "```", "`"} {
+				require.NotContains(t, text, markup, "a hint is prose, never markup: %s\n%s", e.lesson, text)
+			}
 			require.NotContains(t, text, "One answer is", e.lesson)
 			require.NotContains(t, text, "scalable/"+e.name+"/", "a hint points at no answer: %s", e.lesson)
 		}
@@ -204,22 +207,20 @@ func TestHostileCommandLines(t *testing.T) {
 func TestAProgressFileATraineeEditedIsRead(t *testing.T) {
 	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
-	require.NoError(t, os.WriteFile(w.statePath(), []byte("# mine\n02 solved\nxx solved\n05\n\n03 not-yet\n"), 0o644))
+	hash := filesHash(filepath.Join(root, exercises[1].dir()))
+	require.NoError(t, os.WriteFile(w.statePath(), []byte("# mine\n02 solved "+hash+"\nxx solved\n05\n\n03 not-yet\n04 solved\n"), 0o644))
 	require.NoError(t, w.main(context.Background(), []string{"next"}))
-	require.Contains(t, out.String(), "Next: 1. N+1 queries.")
+	require.Contains(t, out.String(), "Next: 3. Indexes.", "the first not solved after the last solved")
 	out.Reset()
 	require.NoError(t, w.main(context.Background(), nil))
 	require.Contains(t, out.String(), fmt.Sprintf("1 of %d solved.", len(exercises)))
+	require.Contains(t, out.String(), "  stale    4. Streaming", "a verdict with no hash of its files is stale")
 }
 
 func TestEverythingSolvedPointsAtTheChecklist(t *testing.T) {
 	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
-	var b strings.Builder
-	for _, e := range exercises {
-		b.WriteString(itoa(e.n) + " solved\n")
-	}
-	require.NoError(t, os.WriteFile(w.statePath(), []byte(b.String()), 0o644))
+	writeSolved(t, w, exercises)
 	require.NoError(t, w.main(context.Background(), []string{"next"}))
 	require.Contains(t, out.String(), "lessons/99-checklist.md")
 	_, err := os.Stat(filepath.Join(root, "lessons", "99-checklist.md"))
@@ -290,7 +291,7 @@ func TestExercisesAreFoundByTheirNames(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644))
 	}
 	write("lessons/00-start-here.md", "# 0. Start here\n")
-	write("lessons/19-partitions.md", "# 19. Partitions: one table, or many\n\n## Exercise\n\nDo it.\n\n<!-- nudge: Look at\nthe plan. -->\n")
+	write("lessons/19-partitions.md", "# 19. Partitions: one table, or many\n\n## Exercise\n\nDo it.\n\n```sh\ngo test -race -tags exercise -run Exercise19 ./bench/partitions\n```\n\n<!-- nudge: Look at\nthe plan. -->\n")
 	write("lessons/20-migrations.md", "# 20. Migrations\n")
 	write("lessons/99-checklist.md", "# The checklist\n")
 	write("exercises/partitions/p.go", "package partitions\n")
@@ -298,9 +299,21 @@ func TestExercisesAreFoundByTheirNames(t *testing.T) {
 	write("bench/partitions/exercise_check_test.go", "package partitions\n\nvar db = pgtest.Shop\n")
 	found, err := findExercises(dir)
 	require.NoError(t, err)
-	require.Equal(t, []exercise{{n: 19, lesson: "lessons/19-partitions.md", name: "partitions", needsDB: true, nudge: "Look at the plan."}}, found,
+	require.Equal(t, []exercise{{n: 19, lesson: "lessons/19-partitions.md", name: "partitions", needsDB: true, race: true, nudge: "Look at the plan."}}, found,
 		"lesson 20 has no exercises/migrations yet")
-	require.Equal(t, []string{"test", "-tags", "exercise", "-count", "1", "-v", "-run", "^TestExercise19$", "./bench/partitions"}, checkArgs(found[0]))
+	require.Equal(t, []string{"test", "-tags", "exercise", "-race", "-count", "1", "-v", "-run", "^TestExercise19$", "./bench/partitions"}, checkArgs(found[0]),
+		"the lesson's command for the check has -race, so workshop check runs it with -race")
+}
+
+// writeSolved writes a progress file in which every exercise of exercises is
+// solved, with the hash of its files as they are.
+func writeSolved(t *testing.T, w *workshop, exercises []exercise) {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range exercises {
+		fmt.Fprintf(&b, "%02d solved %s 2026-11-29T12:00:00Z\n", e.n, filesHash(filepath.Join(w.root, e.dir())))
+	}
+	require.NoError(t, os.WriteFile(w.statePath(), []byte(b.String()), 0o644))
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -22,7 +22,7 @@ func (w *workshop) watch(ctx context.Context, tick <-chan time.Time) error {
 	last := "never checked"
 	current := 0
 	for {
-		progress, err := w.progress()
+		s, err := w.standing()
 		if err != nil {
 			return err
 		}
@@ -30,7 +30,7 @@ func (w *workshop) watch(ctx context.Context, tick <-chan time.Time) error {
 		if err != nil {
 			return err
 		}
-		e, ok := firstUnsolved(exercises, progress)
+		e, ok := nextExercise(exercises, s, 0)
 		if !ok {
 			fmt.Fprintln(w.out, "Every exercise is solved. Close with lessons/99-checklist.md.")
 			return nil
@@ -53,16 +53,6 @@ func (w *workshop) watch(ctx context.Context, tick <-chan time.Time) error {
 		case <-tick:
 		}
 	}
-}
-
-// firstUnsolved returns the first exercise progress does not hold as solved.
-func firstUnsolved(exercises []exercise, progress map[int]bool) (exercise, bool) {
-	for _, e := range exercises {
-		if !progress[e.n] {
-			return e, true
-		}
-	}
-	return exercise{}, false
 }
 
 // signature returns the names, sizes and modification times of the Go files

@@ -81,11 +81,7 @@ func TestWatchChecksAgainOnSaveAndMovesOn(t *testing.T) {
 func TestWatchWithEverythingSolvedReturns(t *testing.T) {
 	exercises := mustExercises(t)
 	w, out := newWorkshop(t, &fakeRunner{})
-	var b strings.Builder
-	for _, e := range exercises {
-		b.WriteString(itoa(e.n) + " solved\n")
-	}
-	require.NoError(t, os.WriteFile(w.statePath(), []byte(b.String()), 0o644))
+	writeSolved(t, w, exercises)
 	require.NoError(t, w.watch(context.Background(), nil))
 	require.Contains(t, out.String(), "Every exercise is solved.")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"works-vs-scales/internal/workshopenv"
 
@@ -118,9 +119,9 @@ exec postgres -D "$DATA" -c listen_addresses='*' -c hot_standby=on`
 			},
 			ConfigModifier: func(cfg *container.Config) { cfg.User = "postgres" },
 			WaitingFor: wait.ForAll(
-				wait.ForLog("database system is ready to accept read-only connections").WithStartupTimeout(replicaReadyTimeout),
-				wait.ForListeningPort("5432/tcp").WithStartupTimeout(replicaReadyTimeout),
-			).WithDeadline(replicaReadyTimeout),
+				wait.ForLog("database system is ready to accept read-only connections").WithStartupTimeout(replicaContainerReady),
+				wait.ForListeningPort("5432/tcp").WithStartupTimeout(replicaContainerReady),
+			).WithDeadline(replicaContainerReady),
 		},
 		Started: true,
 	})
@@ -139,3 +140,8 @@ exec postgres -D "$DATA" -c listen_addresses='*' -c hot_standby=on`
 	r.url = fmt.Sprintf("postgres://%s:%s@%s:%d/postgres?sslmode=disable", c.user, c.password, host, mapped.Num())
 	return nil
 }
+
+// replicaContainerReady bounds how long a replica container may take to copy
+// the primary and open for reads: a bound on a hang, not a measure, since a
+// container's copy cannot be watched as the local one is (replica.go).
+const replicaContainerReady = 10 * time.Minute

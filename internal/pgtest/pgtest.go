@@ -443,6 +443,14 @@ func (h *harness) newPool(ctx context.Context, name string, proxy *rttproxy.Prox
 	}
 	cfg.ConnConfig.Tracer = tracer{}
 	cfg.ConnConfig.RuntimeParams["application_name"] = runTag(h.prefix, h.runID)
+	budget, capped, err := workshopenv.ConnBudget()
+	if err != nil {
+		return nil, err
+	}
+	if capped && cfg.MaxConns > int32(budget) { // a room's per-trainee budget (WORKSHOP_MAX_CONNS)
+		cfg.MaxConns = int32(budget)
+		cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s: %w", name, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -44,6 +45,14 @@ const (
 	// ReplicaURL names a streaming replica of the server, for lesson 18,
 	// instead of the one its tests start.
 	ReplicaURL = "WORKSHOP_REPLICA_URL"
+	// MaxConns caps the connections one trainee's tests and benchmarks hold
+	// on the server at once, e.g. 10: the harness's pools are made no larger,
+	// and a benchmark that needs more skips, saying so. Unset, no cap.
+	MaxConns = "WORKSHOP_MAX_CONNS"
+	// RoomDatabase names the database the room's table of verdicts is kept
+	// in (go run ./cmd/workshop room), on the server of DatabaseURL; unset,
+	// DefaultRoomDatabase.
+	RoomDatabase = "WORKSHOP_ROOM_DATABASE"
 	// Large, set to 1, adds the largest sizes to the benchmarks.
 	Large = "WORKSHOP_LARGE"
 )
@@ -58,6 +67,24 @@ func Prefix() string {
 		return p
 	}
 	return DefaultPrefix
+}
+
+// DefaultRoomDatabase is the room's database when RoomDatabase is not set.
+const DefaultRoomDatabase = "wvs_room"
+
+// ConnBudget returns the per-trainee connection budget MaxConns sets, and
+// whether one is set: a whole number of at least 2 (a pool and the harness's
+// own connection).
+func ConnBudget() (int, bool, error) {
+	setting := os.Getenv(MaxConns)
+	if setting == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.Atoi(setting)
+	if err != nil || n < 2 {
+		return 0, false, fmt.Errorf("%s=%q: want a whole number of connections, at least 2", MaxConns, setting)
+	}
+	return n, true, nil
 }
 
 // ParseRTT reads a setting of RTT: empty is none; otherwise a duration that

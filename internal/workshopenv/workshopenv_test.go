@@ -36,3 +36,20 @@ func TestRedactedHidesEveryPassword(t *testing.T) {
 		assert.Contains(t, got, "not a URL", raw)
 	}
 }
+
+func TestConnBudget(t *testing.T) {
+	t.Setenv(MaxConns, "")
+	_, ok, err := ConnBudget()
+	require.NoError(t, err)
+	assert.False(t, ok, "unset: no cap")
+	t.Setenv(MaxConns, "9")
+	n, ok, err := ConnBudget()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 9, n)
+	for _, bad := range []string{"1", "0", "-3", "many", "9.5"} {
+		t.Setenv(MaxConns, bad)
+		_, _, err := ConnBudget()
+		assert.ErrorContains(t, err, MaxConns, bad)
+	}
+}

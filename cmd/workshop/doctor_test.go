@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/workshopenv"
+)
+
+// doctorLine returns the line of doctor's output that starts with prefix.
+func doctorLine(t *testing.T, text, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("no line %q in:\n%s", prefix, text)
+	return ""
+}
+
+// TestDoctorSaysPerLessonWhatIsMissing: with no server, no Redis and a race
+// build still to compile, doctor names each need as missing with the
+// trainer's fix, and each lesson lists exactly the needs it has: the
+// database for those whose tests use the harness, Redis for 6, PgBouncer for 13, the race
+// build for the checks that run under -race.
+func TestDoctorSaysPerLessonWhatIsMissing(t *testing.T) {
+	t.Setenv(workshopenv.DatabaseURL, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	t.Setenv(workshopenv.RedisURL, "")
+	t.Setenv(workshopenv.ReplicaURL, "")
+	t.Setenv(workshopenv.MaxConns, "")
+	r := &fakeRunner{output: "github.com/jackc/pgx/v5/pgxpool\nworks-vs-scales/shop\n"}
+	w, out := newWorkshop(t, r)
+	err := w.main(context.Background(), []string{"doctor", "-trainees", "10"})
+	require.ErrorContains(t, err, "of the room's needs are missing")
+	text := out.String()
+	require.Contains(t, doctorLine(t, text, "  MISSING  PostgreSQL"), "127.0.0.1:1")
+	require.Contains(t, text, "fix: start the room's PostgreSQL")
+	require.Contains(t, text, "MISSING  Redis")
+	require.Contains(t, text, "fix: run go test -race -count=1 -run '^$' ./...")
+	require.Contains(t, text, "fix: run go test -count=1 -run '^$' ./...", "both caches are asked for")
+	require.Len(t, r.ran, 2, "go list, with -race and without")
+	for _, e := range mustExercises(t) {
+		line := doctorLine(t, text, "  "+w.title(e)+" ")
+		require.Contains(t, line, "missing: ", e.lesson)
+		require.Equal(t, e.race, strings.Contains(line, "race-build cache"), "%s: %s", e.lesson, line)
+		require.Equal(t, e.n == 6, strings.Contains(line, "Redis"), "%s: %s", e.lesson, line)
+		require.Equal(t, e.n == 13, slices.Contains(w.needs(e), needPgBouncer), e.lesson)
+	}
+	require.Contains(t, doctorLine(t, text, "  15. "), "pg_stat_statements")
+	require.Contains(t, doctorLine(t, text, "  18. "), "a replica")
+	for _, bad := range []string{"ALTER SYSTEM", "pg_ctl"} {
+		require.NotContains(t, text, bad)
+	}
+}
+
+// TestDoctorWeighsConnectionsAgainstTheRoom: on the workshop's server, the
+// room's connections are the trainees times the per-trainee budget
+// (WORKSHOP_MAX_CONNS, or the heaviest lesson's measured connections),
+// against max_connections.
+func TestDoctorWeighsConnectionsAgainstTheRoom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("connects to the workshop's server; skipped with -short")
+	}
+	if _, ok := lookupDatabase(); !ok {
+		t.Skip(workshopenv.DatabaseURL + " is not set")
+	}
+	t.Setenv(workshopenv.MaxConns, "")
+	w, out := newWorkshop(t, &fakeRunner{})
+	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1000"})
+	line := doctorLine(t, out.String(), "  MISSING  connections")
+	require.Contains(t, line, "1000 trainees × 67 connections", "the heaviest lesson's measured connections")
+
+	t.Setenv(workshopenv.MaxConns, "2")
+	out.Reset()
+	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1"})
+	require.Contains(t, doctorLine(t, out.String(), "  ok       connections"), "1 trainees × 2 connections a trainee (WORKSHOP_MAX_CONNS)")
+	require.Contains(t, out.String(), "  ok       PostgreSQL           PostgreSQL ")
+}
