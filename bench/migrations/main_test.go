@@ -1,0 +1,14 @@
+// Package migrations holds the tests and benchmarks of lesson 20, Changing
+// the schema under traffic (lessons/20-migrations.md): that the naive and
+// scalable migrations leave the same schema and data, what each does to the
+// queries that arrive while it runs, and the check of the lesson's exercise,
+// with the proof that it can fail.
+package migrations
+
+import (
+	"testing"
+
+	"works-vs-scales/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
