@@ -52,6 +52,20 @@ func waitingForLocks(t *testing.T, db *pgxpool.Pool) int {
 	return n
 }
 
+// cancelLockWaiters cancels the statements of db's database that wait for a
+// lock now, as an operator does with pg_cancel_backend, and returns how many
+// it cancelled. (A context cancelled in the client is not enough: pgx's
+// default then closes the connection, and the server goes on waiting, and
+// then running, the statement it was given.)
+func cancelLockWaiters(t *testing.T, db *pgxpool.Pool) int {
+	t.Helper()
+	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND wait_event_type = 'Lock'`
+	var n int
+	require.NoError(t, pgtest.Shop(t, shop.Small).QueryRow(context.Background(), cancel, db.Config().ConnConfig.Database).Scan(&n))
+	return n
+}
+
 // hasColumn reports whether table has column in db.
 func hasColumn(t *testing.T, db *pgxpool.Pool, table, column string) bool {
 	t.Helper()
