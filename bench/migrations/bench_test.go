@@ -337,4 +337,3 @@ func deadRows(b *testing.B, db *pgxpool.Pool) int64 {
 	}
 	return dead
 }
-
