@@ -117,6 +117,12 @@ lesson18() {
   go test -run '^$' -bench '^Benchmark(ReadYourWrites|ReadThroughput)$' -benchmem -count 6 ./bench/replicas > $results/18-replicas.bench
 }
 
+lesson20() {
+  run "lesson 20 (each migration under open-loop load on a fresh copy, 6 runs each: about 6 minutes; CreateIndex on the large shop; Backfill starts a streaming replica)"
+  go test -run '^$' -bench '^Benchmark(LockQueue|Backfill)$' -benchtime 1x -count 6 ./bench/migrations > $results/20-migrations.bench
+  WORKSHOP_LARGE=1 go test -run '^$' -bench '^BenchmarkCreateIndex$' -benchtime 1x -count 6 ./bench/migrations > $results/20-migrations-index.bench
+}
+
 lesson17() {
   run "lesson 17 (the service under open-loop load, loopback then 1 ms RTT; cmd/load loads its own database once; then the fault drill, about a minute; then the hostile corpus against each wiring in a process of its own, about a minute and a half)"
   go run ./cmd/load -impl=naive,scalable -rates=100,200,400,800,1600,3200 -duration=2s -count=6 -o $results/17-capstone.bench
