@@ -86,8 +86,8 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	attempts := cmp(m.Attempts, 10)
-	pause := cmp(m.Backoff, 50*time.Millisecond)
+	attempts := orDefault(m.Attempts, 10)
+	pause := orDefault(m.Backoff, 50*time.Millisecond)
 	for attempt := 1; ; attempt++ {
 		_, err := provider.UpTo(ctx, to)
 		if err == nil {
@@ -104,7 +104,7 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 			return fmt.Errorf("migrate to version %d, after %d attempts: %w (the last: %w)", to, attempt, ctx.Err(), err)
 		case <-timer.C:
 		}
-		pause = min(2*pause, cmp(m.MaxBackoff, 2*time.Second))
+		pause = min(2*pause, orDefault(m.MaxBackoff, 2*time.Second))
 	}
 }
 
@@ -115,8 +115,8 @@ func LockTimedOut(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
-// cmp returns v, or def when v is zero.
-func cmp[T int | time.Duration](v, def T) T {
+// orDefault returns v, or def when v is zero.
+func orDefault[T int | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
 	}
@@ -157,8 +157,8 @@ func (m Migrator) backfill(ctx context.Context, db *sql.DB, what, bounds, batch 
 	if err := db.QueryRowContext(ctx, bounds).Scan(&first, &last); err != nil {
 		return fmt.Errorf("backfill %s: bounds: %w", what, err)
 	}
-	size := int64(cmp(m.BatchSize, 1000))
-	pause := cmp(m.Pause, 5*time.Millisecond)
+	size := int64(orDefault(m.BatchSize, 1000))
+	pause := orDefault(m.Pause, 5*time.Millisecond)
 	for from := first; from <= last; from += size {
 		if _, err := db.ExecContext(ctx, batch, from, from+size); err != nil {
 			return fmt.Errorf("backfill %s: ids %d to %d: %w", what, from, from+size-1, err)
