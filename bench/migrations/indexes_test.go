@@ -3,6 +3,7 @@ package migrations
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -38,6 +39,22 @@ func indexValid(t *testing.T, db *pgxpool.Pool) (exists, valid bool) {
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'orders_total_cents_idx'`
 	require.NoError(t, db.QueryRow(context.Background(), state).Scan(&exists, &valid))
 	return exists, valid
+}
+
+// waitForBuildToWaitForWriters waits until the concurrent build of db waits
+// for the transactions that were writing when its index entered the catalog
+// (wait_event virtualxid): from then on, its index is in the catalog, not yet
+// valid. Before that, it may wait for autovacuum, which the backfill woke.
+func waitForBuildToWaitForWriters(t *testing.T, db *pgxpool.Pool) {
+	t.Helper()
+	const waiting = `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = $1 AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
+	observer := pgtest.Shop(t, shop.Small)
+	require.Eventually(t, func() bool {
+		var n int
+		err := observer.QueryRow(context.Background(), waiting, db.Config().ConnConfig.Database).Scan(&n)
+		return err == nil && n == 1
+	}, benchkit.HangBound, time.Millisecond, "the concurrent build waits for the open writer")
 }
 
 // indexWrites is how many orders are placed while the index waits to build.
@@ -81,7 +98,7 @@ func TestCreateIndexConcurrentlyLetsWritesThrough(t *testing.T) {
 
 	migrated := make(chan error, 1)
 	go func() { migrated <- scalable.Migrate(ctx, db, scalable.IndexTotal) }()
-	benchkit.WaitForLockWaiters(t, db, 1)
+	waitForBuildToWaitForWriters(t, db)
 	done := startWrites(ctx, db, indexWrites)
 	for range indexWrites {
 		select {
@@ -114,7 +131,7 @@ func TestInterruptedConcurrentBuildLeavesAnInvalidIndex(t *testing.T) {
 
 	migrated := make(chan error, 1)
 	go func() { migrated <- scalable.Migrate(ctx, db, scalable.IndexTotal) }()
-	benchkit.WaitForLockWaiters(t, db, 1)
+	waitForBuildToWaitForWriters(t, db)
 	require.Equal(t, 1, cancelLockWaiters(t, db)) // an operator, a statement_timeout, a deploy stopped
 	err := <-migrated
 	require.True(t, pgtest.IsQueryCanceled(err), "the server cancelled the build: %v", err)
