@@ -150,3 +150,21 @@ func requireColumnsAgree(t *testing.T, db *pgxpool.Pool) {
 	require.Zero(t, differ)
 	require.Positive(t, phones)
 }
+
+// TestReleasesRefuseAnUnknownUser: both releases, on both sides, name a user
+// who does not exist, for a write and for a read, and change nothing.
+func TestReleasesRefuseAnUnknownUser(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.ExpandPhone)) // both columns, so every release can run
+	for name, r := range map[string]release{
+		"naive old": naive.OldRelease{DB: db}, "naive new": naive.NewRelease{DB: db},
+		"scalable old": scalable.OldRelease{DB: db}, "scalable new": scalable.NewRelease{DB: db},
+	} {
+		for _, userID := range []int64{0, -1, 1 << 62} {
+			require.ErrorIs(t, r.SetPhone(ctx, userID, "+44 20 7946 0000"), shop.ErrUserNotFound, "%s, user %d", name, userID)
+			_, err := r.Phone(ctx, userID)
+			require.ErrorIs(t, err, shop.ErrUserNotFound, "%s, user %d", name, userID)
+		}
+	}
+}
