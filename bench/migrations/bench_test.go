@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,9 +18,10 @@ import (
 )
 
 // The benchmarks of lesson 20 run each migration under open-loop load: a
-// small service in this process answers the order page (a read of orders)
-// and places or ships orders (writes), and internal/load sends it requests at
-// a fixed rate before, during and after the migration. What the requests saw
+// small service in a process of its own (service_test.go) answers the order
+// page (a read of orders) and places or ships orders (writes), and
+// internal/load sends it requests from this process at a fixed rate before,
+// during and after the migration. What the requests saw
 // in each phase is the result. Each iteration migrates a fresh copy: run
 // them with -benchtime 1x.
 
@@ -35,40 +34,6 @@ const (
 	readerHold   = 2 * time.Second  // how long the long read stays open in LockQueue
 	loadMax      = 10 * time.Minute // a bound on a run's load, never reached
 )
-
-// serve starts the service on db for the benchmark: GET /orders?user=N reads
-// the user's recent orders, POST /place?user=N places an order, POST
-// /ship?order=N ships one; each answers 503 past loadDeadline.
-func serve(b *testing.B, db *pgxpool.Pool) string {
-	b.Helper()
-	handle := func(query, param string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id, err := strconv.ParseInt(r.URL.Query().Get(param), 10, 64)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), loadDeadline)
-			defer cancel()
-			rows, err := db.Query(ctx, query, id)
-			if err == nil {
-				rows.Close()
-				err = rows.Err()
-			}
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			}
-		}
-	}
-	const shipQuery = `UPDATE orders SET status = 'shipped' WHERE id = $1`
-	mux := http.NewServeMux()
-	mux.Handle("GET /orders", handle(ordersQuery, "user"))
-	mux.Handle("POST /place", handle(placeOrderQuery, "user"))
-	mux.Handle("POST /ship", handle(shipQuery, "order"))
-	server := httptest.NewServer(mux)
-	b.Cleanup(server.Close)
-	return server.URL
-}
 
 // phase is what the requests sent in one phase of a run saw.
 type phase struct {
@@ -110,7 +75,7 @@ type run struct {
 // it returns.
 func underLoad(b *testing.B, db *pgxpool.Pool, target func(seq uint64) (method, path string), change func(ctx context.Context) error) run {
 	b.Helper()
-	url := serve(b, db)
+	url := startService(b, db)
 	var (
 		mu             sync.Mutex
 		answers        []load.Answer

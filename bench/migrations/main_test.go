@@ -6,9 +6,18 @@
 package migrations
 
 import (
+	"os"
 	"testing"
 
 	"works-vs-scales/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain runs the tests and benchmarks; in a child that a benchmark
+// started with serviceEnv set, it serves the benchmark's requests instead
+// (see startService).
+func TestMain(m *testing.M) {
+	if url := os.Getenv(serviceEnv); url != "" {
+		os.Exit(runService(url))
+	}
+	pgtest.Main(m)
+}
