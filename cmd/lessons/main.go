@@ -131,6 +131,9 @@ func render(root, lesson string, made map[string][]byte) (string, error) {
 			body, err = declaration(root, args)
 		case "include", "insert":
 			lang = "text"
+			if len(args) > 0 && strings.HasSuffix(args[0], ".sql") { // a migration (lesson 20)
+				lang = "sql"
+			}
 			body, err = include(root, args, made)
 		}
 		if err != nil {

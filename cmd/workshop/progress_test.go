@@ -41,7 +41,7 @@ func TestAVerdictGoesStaleWhenTheFilesChange(t *testing.T) {
 	out.Reset()
 	require.NoError(t, w.main(context.Background(), []string{"list"}))
 	require.Contains(t, out.String(), "  solved   1. N+1 queries")
-	require.Contains(t, out.String(), "1 of 18 solved.")
+	require.Regexp(t, `\n1 of [0-9]+ solved\.`, out.String())
 
 	files, err := filepath.Glob(filepath.Join(dir, "exercises", "nplusone", "*.go"))
 	require.NoError(t, err)
@@ -53,7 +53,7 @@ func TestAVerdictGoesStaleWhenTheFilesChange(t *testing.T) {
 	require.NoError(t, w.main(context.Background(), []string{"list"}))
 	require.Contains(t, out.String(), "  stale    1. N+1 queries")
 	require.Contains(t, out.String(), "(last check: solved, ")
-	require.Contains(t, out.String(), "0 of 18 solved.")
+	require.Regexp(t, `\n0 of [0-9]+ solved\.`, out.String())
 	require.Contains(t, out.String(), "Next: 1. N+1 queries.", "a stale verdict is no longer solved")
 
 	require.NoError(t, os.WriteFile(files[0], original, 0o644))

@@ -144,6 +144,12 @@ lesson18() {
   interleave 6 ./bench/replicas '^Benchmark(ReadYourWrites|ReadThroughput)$' 'naive nowait scalable primary primary+replica' -benchmem > $results/18-replicas.bench
 }
 
+lesson20() {
+  run "lesson 20 (each migration under open-loop load on a fresh copy, 6 runs each: about 6 minutes; CreateIndex on the large shop; Backfill starts a streaming replica)"
+  go test -run '^$' -bench '^Benchmark(LockQueue|Backfill)$' -benchtime 1x -count 6 ./bench/migrations > $results/20-migrations.bench
+  WORKSHOP_LARGE=1 go test -run '^$' -bench '^BenchmarkCreateIndex$' -benchtime 1x -count 6 ./bench/migrations > $results/20-migrations-index.bench
+}
+
 lesson17() {
   run "lesson 17 (capacity at the SLO: cmd/load ramps a mixed load on cmd/shopd, each wiring a child process, runs alternating, loopback then 1 ms RTT, about 8 minutes each; then the fault drill, about a minute; then the hostile corpus against each wiring in a process of its own, about a minute and a half)"
   go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400,800,1600 -duration=2s -count=6 -o $results/17-capstone.bench

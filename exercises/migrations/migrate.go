@@ -1,0 +1,41 @@
+package migrations
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+)
+
+// The versions of the migrations, in sql/; the check migrates to each in turn.
+const (
+	AddTotal      int64 = 1 // orders.total_cents, empty
+	BackfillTotal int64 = 2 // every order's total
+	IndexTotal    int64 = 3 // an index on orders.total_cents
+)
+
+//go:embed sql/*.sql
+var files embed.FS
+
+// Migrate applies the migrations up to version to, each in a
+// transaction of its own, as written.
+func Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
+	sqlDB := stdlib.OpenDBFromPool(db)
+	defer sqlDB.Close()
+	dir, err := fs.Sub(files, "sql")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := provider.UpTo(ctx, to); err != nil {
+		return fmt.Errorf("migrate to version %d: %w", to, err)
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// The versions of the shop's migrations: SQL in sql/, Go below.
+const (
+	AddTotal      int64 = 1 // orders.total_cents, empty
+	BackfillTotal int64 = 2 // every order's total, a batch per transaction
+	IndexTotal    int64 = 3 // an index on orders.total_cents, built concurrently
+	ExpandPhone   int64 = 4 // users.phone_number beside phone, kept in step by a trigger
+	BackfillPhone int64 = 5 // phone_number of every user, a batch per transaction
+	ContractPhone int64 = 6 // users.phone dropped: run once no release reads it
+)
+
+//go:embed sql/*.sql
+var files embed.FS
+
+// Migrator applies the shop's migrations under traffic. Its zero value is
+// ready to use, with the defaults below.
+type Migrator struct {
+	// Attempts is how many times a migration that gave up waiting for a
+	// lock (its lock_timeout) is tried before Migrate gives up: 10 if 0.
+	Attempts int
+	// Backoff is the pause after the first give-up, doubling after each
+	// one up to MaxBackoff, each drawn at random from its upper half, so
+	// that the queries that queued behind the migration go through, and
+	// several migrators do not retry in step: 50 ms and 2 s if 0.
+	Backoff, MaxBackoff time.Duration
+	// BatchSize is how many rows, by key range, a backfill updates in one
+	// transaction: 1,000 if 0.
+	BatchSize int
+	// Pause is how long a backfill waits between batches, for replicas and
+	// vacuum to keep up: 5 ms if 0, none if negative.
+	Pause time.Duration
+}
+
+// Migrate applies the shop's migrations up to version to, with a zero
+// Migrator.
+func Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
+	return Migrator{}.Migrate(ctx, db, to)
+}
+
+// Migrate applies the shop's migrations up to version to. A migration that
+// gives up waiting for a lock is rolled back, and Migrate tries it again
+// after a pause, up to m.Attempts times; it then returns the error, which
+// wraps the server's (SQLSTATE 55P03, lock_not_available), with the
+// migrations before it applied: run Migrate again later.
+func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
+	sqlDB := stdlib.OpenDBFromPool(db)
+	defer sqlDB.Close()
+	dir, err := fs.Sub(files, "sql")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	// One migrator at a time: two servers starting at once both call
+	// Migrate, and the second waits for the first's session lock.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSessionLocker(locker),
+		goose.WithGoMigrations(
+			// RunDB, not RunTx: no transaction around the migration, so
+			// that each batch commits on its own.
+			goose.NewGoMigration(BackfillTotal, &goose.GoFunc{RunDB: m.backfillTotal}, nil),
+			goose.NewGoMigration(BackfillPhone, &goose.GoFunc{RunDB: m.backfillPhone}, nil),
+		))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	attempts := orDefault(m.Attempts, 10)
+	pause := orDefault(m.Backoff, 50*time.Millisecond)
+	for attempt := 1; ; attempt++ {
+		_, err := provider.UpTo(ctx, to)
+		if err == nil {
+			return nil
+		}
+		if !LockTimedOut(err) || attempt == attempts {
+			return fmt.Errorf("migrate to version %d, attempt %d of %d: %w", to, attempt, attempts, err)
+		}
+		wait := pause/2 + rand.N(pause/2+1)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("migrate to version %d, after %d attempts: %w (the last: %w)", to, attempt, ctx.Err(), err)
+		case <-timer.C:
+		}
+		pause = min(2*pause, orDefault(m.MaxBackoff, 2*time.Second))
+	}
+}
+
+// LockTimedOut reports whether err is PostgreSQL giving up waiting for a
+// lock, as it does after lock_timeout (SQLSTATE 55P03, lock_not_available).
+func LockTimedOut(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// backfillTotal sets every order's total, a batch of orders by id per
+// transaction.
+func (m Migrator) backfillTotal(ctx context.Context, db *sql.DB) error {
+	const bounds = `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM orders`
+	const batch = `
+		UPDATE orders o
+		   SET total_cents = (SELECT coalesce(sum(i.quantity * i.price_cents), 0)
+		                        FROM order_items i
+		                       WHERE i.order_id = o.id)
+		 WHERE o.id >= $1 AND o.id < $2 AND o.total_cents IS NULL`
+	return m.backfill(ctx, db, "orders.total_cents", bounds, batch)
+}
+
+// backfillPhone copies every user's phone into phone_number, a batch of
+// users by id per transaction; the trigger of migration 4 keeps them in step
+// from then on.
+func (m Migrator) backfillPhone(ctx context.Context, db *sql.DB) error {
+	const bounds = `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM users`
+	const batch = `
+		UPDATE users
+		   SET phone_number = phone
+		 WHERE id >= $1 AND id < $2 AND phone_number IS DISTINCT FROM phone`
+	return m.backfill(ctx, db, "users.phone_number", bounds, batch)
+}
+
+// backfill runs batch, an UPDATE of the ids in [$1, $2), over the ids from
+// bounds' first to its last, m.BatchSize ids at a time, each in a
+// transaction of its own, pausing m.Pause between them. A backfill stopped
+// half way starts again where the rows are still unset.
+func (m Migrator) backfill(ctx context.Context, db *sql.DB, what, bounds, batch string) error {
+	var first, last int64
+	if err := db.QueryRowContext(ctx, bounds).Scan(&first, &last); err != nil {
+		return fmt.Errorf("backfill %s: bounds: %w", what, err)
+	}
+	size := int64(orDefault(m.BatchSize, 1000))
+	pause := orDefault(m.Pause, 5*time.Millisecond)
+	for from := first; from <= last; from += size {
+		if _, err := db.ExecContext(ctx, batch, from, from+size); err != nil {
+			return fmt.Errorf("backfill %s: ids %d to %d: %w", what, from, from+size-1, err)
+		}
+		if pause > 0 && from+size <= last {
+			timer := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return fmt.Errorf("backfill %s: stopped before id %d: %w", what, from+size, ctx.Err())
+			case <-timer.C:
+			}
+		}
+	}
+	return nil
+}
+
+// InvalidIndexes returns the indexes of the current schema that a concurrent
+// build left INVALID (pg_index.indisvalid false): queries never use them,
+// and every write still maintains them. Migration 3 drops its own before it
+// builds it again; a check of this kind, in monitoring, finds the others.
+func InvalidIndexes(ctx context.Context, db *pgxpool.Pool) ([]string, error) {
+	const invalid = `
+		SELECT c.relname
+		  FROM pg_index i
+		  JOIN pg_class c ON c.oid = i.indexrelid
+		  JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE NOT i.indisvalid AND n.nspname = current_schema()
+		 ORDER BY c.relname`
+	rows, err := db.Query(ctx, invalid)
+	if err != nil {
+		return nil, fmt.Errorf("invalid indexes: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("invalid indexes: %w", err)
+	}
+	return names, nil
+}
