@@ -199,7 +199,12 @@ func TestRelayChargesEveryQueuedPaymentExactlyOnce(t *testing.T) {
 func TestPayBehindABreakerRetriesAsTheNaiveVersionDoes(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := benchkit.StartGateway(t)
-	payments := newGuardedPayments(t, db, gw.Client(), outageTimeout, newBreaker(t, 5, time.Minute))
+	// The gateway answers every try at once (503, 503, then the charge): no
+	// try is meant to time out, so none may. With outageTimeout's 50 ms a
+	// try's round trip under -race on a busy machine timed out, and the
+	// payment was queued instead of charged.
+	const noHang = time.Hour
+	payments := newGuardedPayments(t, db, gw.Client(), noHang, newBreaker(t, 5, time.Minute))
 	unavailable := gatewaytest.Failure{Status: http.StatusServiceUnavailable}
 	gw.FailNext(unavailable, unavailable)
 	payment, err := payments.Pay(context.Background(), "k", benchkit.PaymentFor(1))
