@@ -309,7 +309,7 @@ func TestDefaultPartitionSwallowsAMonthNobodyMade(t *testing.T) {
 // deadTuples returns n_dead_tup of the tables (partitions or not) named
 // history.<prefix>*, from pg_stat_user_tables, after the backend has flushed
 // its counts.
-func deadTuples(t *testing.T, db *pgxpool.Pool, prefix string) int64 {
+func deadTuples(t testing.TB, db *pgxpool.Pool, prefix string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	var n int64
