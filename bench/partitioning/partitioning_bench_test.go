@@ -175,7 +175,7 @@ func BenchmarkRecentWeek(b *testing.B) {
 func BenchmarkPlanning(b *testing.B) {
 	ctx := context.Background()
 	for _, months := range []int{12, 120, 1200} {
-		b.Run(benchkit.Name("partitions", months), func(b *testing.B) {
+		b.Run(benchkit.Name("impl", "scalable")+"/"+benchkit.Name("partitions", months), func(b *testing.B) {
 			db := pgtest.ShopClone(b, shop.Small)
 			h := history{first: time.Date(1926, time.January, 1, 0, 0, 0, 0, time.UTC), months: months, orders: 10 * months, users: 100}
 			reseed(b, db, impls()[1], h)

@@ -121,6 +121,7 @@ var headlines = []headline{
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "p99-ms+goodput-rps", "naive", "scalable", true},
 	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Shopd", "p99-ms", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
+	{"19. Partitioning", "lessons/19-partitioning.md", "19-partitioning", "Retention", "wal-bytes/op", "naive", "scalable", true},
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
