@@ -127,7 +127,7 @@ lesson17() {
 
 lesson19() {
   run "lesson 19 (seeds its own decade of orders per benchmark: about 4 minutes; WORKSHOP_LARGE=1 adds 1M and 10M orders, much longer)"
-  go test -run '^$' -bench '^Benchmark(Retention|RecentWeek|Planning)$' -benchtime 1x -count 3 ./bench/partitioning > $results/19-partitioning.bench
+  go test -run '^$' -bench '^Benchmark(Retention|RecentWeek|Planning)$' -benchtime 1x -count 3 -timeout 60m ./bench/partitioning > $results/19-partitioning.bench
 }
 
 lessons=("$@")
