@@ -170,6 +170,11 @@ func runConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Co
 				return
 			}
 			defer c.Close(context.WithoutCancel(ctx))
+			// A sort that fits in memory builds a key without spilling to
+			// disk; the setting is this session's alone.
+			if _, err := c.Exec(ctx, "SET maintenance_work_mem = '256MB'"); err != nil {
+				cancel(fmt.Errorf("set maintenance_work_mem to build indexes: %w", err))
+			}
 			for step := range next {
 				for _, stmt := range step {
 					if _, err := c.Exec(ctx, stmt); err != nil {
