@@ -196,7 +196,9 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 
 // UserOrdersPage returns up to limit of the user's orders older than the
 // order (beforeAt, beforeID), newest first: lesson 2's keyset page. Start
-// with a zero beforeAt.
+// with a zero beforeAt. The query names no month, so it opens the user index
+// of every partition (a Merge Append reads the newest first): its planning
+// grows with the months kept.
 func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) ([]Order, error) {
 	if limit < 1 || limit > MaxPage {
 		return nil, fmt.Errorf("page of %d orders of user %d: %w", limit, userID, ErrBadLimit)
