@@ -128,6 +128,7 @@ var headlines = []headline{
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "goodput-rps+timeouts-%+errors-%", "naive", "scalable", true},
 	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Capacity", "capacity-rps", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
+	{"19. Partitioning", "lessons/19-partitioning.md", "19-partitioning", "Retention", "wal-bytes/op", "naive", "scalable", true},
 	{"20. Migrations", "lessons/20-migrations.md", "20-migrations", "LockQueue", "during-p99-ms+during-errors-%", "naive", "scalable", true},
 }
 

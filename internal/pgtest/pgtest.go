@@ -570,7 +570,8 @@ func (h *harness) seed(ctx context.Context, name string, s shop.Scale) error {
 		return fmt.Errorf("connect to %s: %w", name, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := shop.Load(ctx, conn, s, Seed); err != nil {
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
+	if err := shop.LoadConcurrently(ctx, conn, connect, s, Seed); err != nil {
 		return fmt.Errorf("seed %s: %w", name, err)
 	}
 	return nil

@@ -158,6 +158,11 @@ lesson17() {
   go test -count 1 -run '^TestShopdHostileCorpus$' ./bench/capstone -args -hostile-out="$PWD/$results/17-hostile.md"
 }
 
+lesson19() {
+  run "lesson 19 (seeds its own decade of orders per benchmark: about 4 minutes; WORKSHOP_LARGE=1 adds 1M and 10M orders, much longer)"
+  go test -run '^$' -bench '^Benchmark(Retention|RecentWeek|Planning)$' -benchtime 1x -count 3 -timeout 60m ./bench/partitioning > $results/19-partitioning.bench
+}
+
 lessons=("$@")
 if [ ${#lessons[@]} -eq 0 ]; then
   lessons=($(declare -F | sed -n 's/^declare -f lesson\([0-9]*\)$/\1/p' | sort -n))
