@@ -80,7 +80,7 @@ func BenchmarkRetention(b *testing.B) {
 			b.Run(benchkit.Name("impl", im.name)+"/"+benchkit.Name("orders", n), func(b *testing.B) {
 				db := pgtest.ShopClone(b, shop.Small)
 				_, err := db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-				require.NoError(b, err, "the server must load pg_stat_statements (shared_preload_libraries)")
+				require.NoError(b, err, "the server must load pg_stat_statements (shared_preload_libraries; the trainer's to set, lessons/TRAINER.md)")
 				// Retention on a connection of its own, whose counts it flushes
 				// to pg_stat_user_tables before they are read.
 				one, err := pgxpool.NewWithConfig(ctx, oneConnection(db))
