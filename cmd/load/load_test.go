@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -300,7 +301,15 @@ func TestATinyRampAgainstShopdInChildProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts cmd/shopd")
 	}
-	o, err := parseFlags([]string{"-impl=naive,scalable", "-rates=5,10", "-duration=500ms", "-count=2", "-timeout=5s", "-slo-p99=5s"}, io.Discard)
+	// A shop database of this test's own, which cmd/shopd -init makes and
+	// the cleanup, registered first, drops: not the trainee's shopd_top10000.
+	name := fmt.Sprintf("%sload_test_%d", workshopenv.Prefix(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		if _, err := shopd.DropDatabase(context.Background(), os.Getenv(workshopenv.DatabaseURL), name); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	o, err := parseFlags([]string{"-impl=naive,scalable", "-rates=5,10", "-duration=500ms", "-count=2", "-timeout=5s", "-slo-p99=5s", "-dbname=" + name}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
