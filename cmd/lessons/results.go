@@ -122,8 +122,8 @@ var headlines = []headline{
 	{"10. Circuit breaker", "lessons/10-circuit-breaker.md", "10-circuit-breaker", "PayDuringOutage", "gateway-requests/op", "naive", "breaker", false},
 	{"11. Bulkheads", "lessons/11-bulkheads.md", "11-bulkheads", "OrdersWhileSearchIsStuck", "errors-%+p99-ms", "", "", true},
 	{"12. Races", "lessons/12-races.md", "12-races", "BuyHot", "oversold-units/op", "naive", "update", true},
-	{"13. Connections", "lessons/13-connections.md", "13-connections", "FastQueryDuringSlowPayments", "sec/op", "naive", "scalable", false},
-	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "onetx", "copy", false}, // beside one transaction: naive ÷ copy is mostly the disk's commit latency
+	{"13. Connections", "lessons/13-connections.md", "13-connections-rate", "PaymentCliff", "capacity-per-s+little-cliff-per-s", "naive", "scalable", true}, // the cliff: the payment rate past which the fast query queues, measured beside Little's law's prediction
+	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "onetx", "copy", false},                                                   // beside one transaction: naive ÷ copy is mostly the disk's commit latency
 	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "scrape-bytes/op+sec/op+series", "naive", "scalable", false},
 	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "goodput-rps+timeouts-%+errors-%", "naive", "scalable", true},
 	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Capacity", "capacity-rps", "naive", "scalable", true},
@@ -136,16 +136,17 @@ var headlines = []headline{
 // benchmark is built rather than measured, or means nothing, what stands in
 // the ratio's place: keyed by the results file, the benchmark and the unit.
 var inPlaceOfRatio = map[string]string{
-	"04-export ExportOrders live-heap-bytes": "grows with n by construction (naive holds every row)",
-	"07-stampede BestSellers queries/op":     "= callers, by construction",
-	"15-observability ObserveMetrics series": "= users × 17, by construction",
-	"16-overload Overload errors-%":          "scalable's are 503s at once, naive's its timeouts",
+	"04-export ExportOrders live-heap-bytes":              "grows with n by construction (naive holds every row)",
+	"07-stampede BestSellers queries/op":                  "= callers, by construction",
+	"15-observability ObserveMetrics series":              "= users × 17, by construction",
+	"16-overload Overload errors-%":                       "scalable's are 503s at once, naive's its timeouts",
+	"13-connections-rate PaymentCliff little-cliff-per-s": "Little's law: connections ÷ hold time",
 }
 
 // higherIsBetter reports whether more of a unit is better (a rate served,
 // rows per second): its ratio is scales over works, "4.4× more".
 func higherIsBetter(unit string) bool {
-	return strings.HasSuffix(unit, "-rps") || strings.HasSuffix(unit, "/s")
+	return strings.HasSuffix(unit, "-rps") || strings.HasSuffix(unit, "-per-s") || strings.HasSuffix(unit, "/s")
 }
 
 // headlineTable writes a line per lesson: at the largest size, the first
