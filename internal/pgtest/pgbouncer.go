@@ -316,9 +316,19 @@ func (s *syncBuffer) String() string {
 }
 
 // PgBouncerAdmin runs a SHOW command on the admin console of the PgBouncer
-// through reaches, and returns its rows as maps of column to text.
+// through reaches, and returns its rows as maps of column to text. It logs in
+// as through's user, whom the PgBouncer the harness starts makes an admin; on
+// the PgBouncer of WORKSHOP_PGBOUNCER_URL, as that URL's user, the trainer's
+// admin (through's may be a login role a test made, which is none).
 func PgBouncerAdmin(ctx context.Context, through *pgx.ConnConfig, show string) ([]map[string]string, error) {
 	cfg := through.Copy()
+	if url := os.Getenv(workshopenv.PgBouncerURL); url != "" {
+		admin, err := pgx.ParseConfig(url)
+		if err != nil {
+			return nil, fmt.Errorf("PgBouncer's admin console: %s: %w", workshopenv.PgBouncerURL, err)
+		}
+		cfg.User, cfg.Password = admin.User, admin.Password
+	}
 	cfg.Database = "pgbouncer"
 	cfg.Tracer = nil
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
