@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	naive "works-vs-scales/naive/connections"
 	scalable "works-vs-scales/scalable/connections"
 	"works-vs-scales/shop"
@@ -635,6 +637,33 @@ func TestPreparedStatementsBehindPgBouncer(t *testing.T) {
 		calls.Wait()
 		require.NoError(t, errors.Join(errs...))
 	})
+}
+
+// TestPgBouncerReachesTheServerThroughTheTestsProxy: the PgBouncer the
+// harness starts reaches the server the way the config it is given does:
+// through the test's proxy when the config names one, as WORKSHOP_RTT's does,
+// so that its server connections pay the round trip a pool connecting
+// straight pays. With the proxy down, a query through PgBouncer fails; a
+// PgBouncer that went around the proxy (as the container path's once did,
+// straight to the PostgreSQL container) would answer it.
+func TestPgBouncerReachesTheServerThroughTheTestsProxy(t *testing.T) {
+	if os.Getenv(workshopenv.PgBouncerURL) != "" {
+		t.Skipf("the PgBouncer of %s reaches the server its own way: the harness can add no latency behind it", workshopenv.PgBouncerURL)
+	}
+	db, proxy := pgtest.ShopCloneWithFaults(t, shop.Small)
+	through := pgtest.PgBouncer(t, db.Config().ConnConfig, pgtest.PgBouncerConfig{PoolSize: 1})
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, through)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	var name string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT name FROM users WHERE id = 1`).Scan(&name), "through PgBouncer, the proxy up")
+	proxy.Down() // refuses new connections and resets PgBouncer's server connection, if it goes through the proxy
+	t.Cleanup(proxy.Up)
+	down, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err = conn.QueryRow(down, `SELECT name FROM users WHERE id = 2`).Scan(&name)
+	require.Error(t, err, "with the proxy down, PgBouncer answered: it reaches the server around the proxy, and WORKSHOP_RTT would not apply behind it")
 }
 
 // BenchmarkConnect: callers requests at once, each getting a user by id,

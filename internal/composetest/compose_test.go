@@ -3,7 +3,9 @@
 // docker-compose, on the images the WORKSHOP_*_IMAGE variables name, checks
 // lesson 13's PgBouncer (transaction pooling) and lesson 18's replica (in
 // recovery, replaying the server's WAL) through the URLs the file's header
-// gives, runs lessons 1 and 15 against them, and takes it all down. Without the variable it skips: it needs Docker and minutes.
+// gives, runs lessons 1, 15 and 18 and lesson 13's PgBouncer tests against
+// them, and takes it all down. Without the variable it skips: it needs Docker
+// and minutes.
 package composetest
 
 import (
@@ -124,13 +126,34 @@ func TestComposeServesTheLessons(t *testing.T) {
 		}
 	}
 
-	// Lessons 1 and 15 (pg_stat_statements) run on the URLs as a trainee would.
-	test := exec.Command("go", "test", "-count=1", "-timeout=30m", "./bench/nplusone", "./bench/observability")
-	test.Dir = root
-	test.Env = append(os.Environ(), urls...)
-	out, err := test.CombinedOutput()
-	require.NoError(t, err, "lessons 1 and 15 on docker-compose:\n%s", out)
-	t.Logf("%s", out)
+	// The lessons run on the URLs as a trainee's would: 1, 15
+	// (pg_stat_statements) and 18 (the replica service) whole; 13's PgBouncer
+	// tests through the pgbouncer service, as login roles the harness makes
+	// (the service looks them up with auth_query). Each must have run, not
+	// skipped.
+	for _, lessons := range []struct {
+		args []string
+		ran  []string
+	}{
+		{
+			args: []string{"./bench/nplusone", "./bench/observability", "./bench/replicas"},
+			ran:  []string{"--- PASS: TestExercise18CheckPassesOnTheAnswer", "--- PASS: TestReadYourWrites/"},
+		},
+		{
+			args: []string{"-run", "^(TestManyInstancesExceedTheServersConnections|TestPreparedStatementsBehindPgBouncer)$", "./bench/connections"},
+			ran:  []string{"--- PASS: TestManyInstancesExceedTheServersConnections/through=pgbouncer", "--- PASS: TestPreparedStatementsBehindPgBouncer/shop=naive"},
+		},
+	} {
+		test := exec.Command("go", append([]string{"test", "-count=1", "-timeout=30m", "-v"}, lessons.args...)...)
+		test.Dir = root
+		test.Env = append(os.Environ(), urls...)
+		out, err := test.CombinedOutput()
+		require.NoError(t, err, "%s on docker-compose:\n%s", test, out)
+		for _, line := range lessons.ran {
+			require.Contains(t, string(out), line, "%s on docker-compose", test)
+		}
+		t.Logf("%s: passed", test)
+	}
 }
 
 // waitForPostgres returns once url answers a query.

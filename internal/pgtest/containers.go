@@ -2,13 +2,16 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"works-vs-scales/internal/rttproxy"
 	"works-vs-scales/internal/workshopenv"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +41,8 @@ type containerInfo struct {
 	ip       string // on Docker's network
 	user     string
 	password string
+	addr     string // host:port where the test binary reaches it (a mapped port)
+	gateway  string // this machine's address on the container's network; "" if Docker gave none
 }
 
 // replicationScript lets every address copy the server with pg_basebackup, as
@@ -58,9 +63,34 @@ func pgBouncerImage() string {
 // database target names on the PostgreSQL container c, with the
 // configuration a local PgBouncer would have, and returns a copy of target
 // that connects through it and what removes it.
+//
+// PgBouncer connects to the server the way target does, as the local one
+// does: when target is the container's own address, straight to the
+// container over Docker's network; when target is anything else (the
+// harness's latency proxy with WORKSHOP_RTT, a test's fault proxy), through
+// a relay on this machine (see relayForContainers) to target's address. Going
+// straight to the container there would bypass the proxy: with WORKSHOP_RTT
+// set, PgBouncer's server connections would pay no round trip while a pool
+// connecting straight pays one per query, and a comparison of the two would
+// measure the bypass, not the pooling. The client connects to PgBouncer's
+// mapped port with no added latency, as it connects to the local one.
 func startPgBouncerContainer(ctx context.Context, c *containerInfo, target *pgx.ConnConfig, cfg PgBouncerConfig) (*pgx.ConnConfig, func() error, error) {
 	const port = 6432
 	server := fmt.Sprintf("host=%s port=5432 dbname=%s", c.ip, target.Database)
+	var relay *rttproxy.Proxy
+	var extraHosts []string
+	if addr := net.JoinHostPort(target.Host, strconv.Itoa(int(target.Port))); addr != c.addr {
+		var host string
+		var err error
+		relay, host, err = relayForContainers(c, addr)
+		if err != nil {
+			return nil, func() error { return nil }, err
+		}
+		server = fmt.Sprintf("host=%s port=%d dbname=%s", host, relay.Addr().Port, target.Database)
+		if host == dockerHostName {
+			extraHosts = append(extraHosts, dockerHostName+":host-gateway")
+		}
+	}
 	ini := pgBouncerINI(target, cfg, server, "0.0.0.0", port, "/etc/pgbouncer/userlist.txt")
 	image := pgBouncerImage()
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
@@ -71,11 +101,18 @@ func startPgBouncerContainer(ctx context.Context, c *containerInfo, target *pgx.
 				{Reader: strings.NewReader(ini), ContainerFilePath: "/etc/pgbouncer/pgbouncer.ini", FileMode: 0o644},
 				{Reader: strings.NewReader(pgBouncerUserlist(target)), ContainerFilePath: "/etc/pgbouncer/userlist.txt", FileMode: 0o644},
 			},
-			WaitingFor: wait.ForListeningPort(strconv.Itoa(port) + "/tcp").WithStartupTimeout(containerReadyTimeout),
+			HostConfigModifier: func(hc *container.HostConfig) { hc.ExtraHosts = append(hc.ExtraHosts, extraHosts...) },
+			WaitingFor:         wait.ForListeningPort(strconv.Itoa(port) + "/tcp").WithStartupTimeout(containerReadyTimeout),
 		},
 		Started: true,
 	})
-	stop := func() error { return testcontainers.TerminateContainer(ctr) }
+	stop := func() error {
+		err := testcontainers.TerminateContainer(ctr)
+		if relay != nil {
+			err = errors.Join(err, relay.Close())
+		}
+		return err
+	}
 	if err != nil {
 		return nil, stop, fmt.Errorf("start container %s: %w (%s; or set %s)", image, err, howToBuildImages, workshopenv.PgBouncerImage)
 	}
@@ -92,6 +129,32 @@ func startPgBouncerContainer(ctx context.Context, c *containerInfo, target *pgx.
 	through.Fallbacks = nil
 	through.TLSConfig = nil
 	return through, stop, nil
+}
+
+// dockerHostName is the name a container gives this machine when told
+// host-gateway, as Docker Desktop does by itself.
+const dockerHostName = "host.docker.internal"
+
+// relayForContainers starts a relay, adding no latency, from an address a
+// container reaches to addr, an address of this machine's loopback where a
+// container cannot reach, and returns it with the host a container names it
+// by. It listens on this machine's address on Docker's bridge (c.gateway;
+// Docker on Linux), and where that is no address of this machine (Docker
+// Desktop, whose engine runs in a VM that forwards host.docker.internal to
+// this machine's loopback) on loopback, named host.docker.internal. The
+// bridge's address is reached only from this machine and its containers; what
+// the relay reaches asks for a password all the same.
+func relayForContainers(c *containerInfo, addr string) (*rttproxy.Proxy, string, error) {
+	if c.gateway != "" {
+		if relay, err := rttproxy.StartOn(net.JoinHostPort(c.gateway, "0"), "tcp", addr, 0); err == nil {
+			return relay, c.gateway, nil
+		}
+	}
+	relay, err := rttproxy.StartOn("127.0.0.1:0", "tcp", addr, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("a relay from PgBouncer's container to %s: %w", addr, err)
+	}
+	return relay, dockerHostName, nil
 }
 
 // replicaDataDir is where a replica container keeps its copy.

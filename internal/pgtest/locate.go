@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,7 +146,20 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 	if err != nil {
 		return "", stop, fmt.Errorf("connection string of container %s: %w", name, err)
 	}
-	postgresContainer.Store(&containerInfo{image: image, ip: ip, user: cfg.User, password: cfg.Password})
+	inspect, err := ctr.Inspect(ctx)
+	if err != nil {
+		return "", stop, fmt.Errorf("inspect container %s: %w", name, err)
+	}
+	var gateway string // this machine, as the container's network reaches it
+	for _, n := range inspect.NetworkSettings.Networks {
+		if n.Gateway.IsValid() {
+			gateway = n.Gateway.String()
+		}
+	}
+	postgresContainer.Store(&containerInfo{
+		image: image, ip: ip, user: cfg.User, password: cfg.Password,
+		addr: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), gateway: gateway,
+	})
 	return url, stop, nil
 }
 

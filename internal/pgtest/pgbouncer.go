@@ -44,12 +44,15 @@ type PgBouncerConfig struct {
 // On the container path (the harness started PostgreSQL as a container) it
 // runs as a container of WORKSHOP_PGBOUNCER_IMAGE (or DefaultPgBouncerImage)
 // that reaches the server over Docker's network, removed when the test ends.
+// Either way PgBouncer connects to the server the way target does (through
+// the harness's latency proxy when WORKSHOP_RTT is set), and the client
+// connects to PgBouncer with no latency added.
 // Otherwise it runs as a child process, as the postgres OS user when the test runs as
 // root (PgBouncer refuses root), from a temporary directory holding its
 // generated pgbouncer.ini and userlist.txt; it is stopped and the directory
 // removed when the test ends. With WORKSHOP_PGBOUNCER_URL set it starts
 // nothing and returns that PgBouncer's address instead, and cfg is the
-// trainer's to match. Without either, the test fails, saying how to get one.
+// trainer's to match; WORKSHOP_RTT is then not added behind it. Without either, the test fails, saying how to get one.
 func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.ConnConfig {
 	tb.Helper()
 	if target == nil {
@@ -59,6 +62,9 @@ func PgBouncer(tb testing.TB, target *pgx.ConnConfig, cfg PgBouncerConfig) *pgx.
 		through, err := pgx.ParseConfig(url)
 		if err != nil {
 			tb.Fatalf("pgtest: %s: %v", workshopenv.PgBouncerURL, err)
+		}
+		if rtt := os.Getenv(workshopenv.RTT); rtt != "" {
+			tb.Logf("pgtest: the PgBouncer of %s reaches the server its own way: %s=%s is not added behind it", workshopenv.PgBouncerURL, workshopenv.RTT, rtt)
 		}
 		through.Database, through.User, through.Password = target.Database, target.User, target.Password
 		through.Tracer = target.Tracer
@@ -316,9 +322,19 @@ func (s *syncBuffer) String() string {
 }
 
 // PgBouncerAdmin runs a SHOW command on the admin console of the PgBouncer
-// through reaches, and returns its rows as maps of column to text.
+// through reaches, and returns its rows as maps of column to text. It logs in
+// as through's user, whom the PgBouncer the harness starts makes an admin; on
+// the PgBouncer of WORKSHOP_PGBOUNCER_URL, as that URL's user, the trainer's
+// admin (through's may be a login role a test made, which is none).
 func PgBouncerAdmin(ctx context.Context, through *pgx.ConnConfig, show string) ([]map[string]string, error) {
 	cfg := through.Copy()
+	if url := os.Getenv(workshopenv.PgBouncerURL); url != "" {
+		admin, err := pgx.ParseConfig(url)
+		if err != nil {
+			return nil, fmt.Errorf("PgBouncer's admin console: %s: %w", workshopenv.PgBouncerURL, err)
+		}
+		cfg.User, cfg.Password = admin.User, admin.Password
+	}
 	cfg.Database = "pgbouncer"
 	cfg.Tracer = nil
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol

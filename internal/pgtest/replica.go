@@ -243,7 +243,30 @@ func (h *harness) startReplica(ctx context.Context) error {
 	if !inRecovery {
 		return fmt.Errorf("%s is not in recovery: it is a primary, not a replica", workshopenv.Redacted(r.url))
 	}
+	if err := sameCluster(ctx, h.admin, admin); err != nil {
+		return fmt.Errorf("%s: %w", workshopenv.Redacted(r.url), err)
+	}
 	return waitForReplay(ctx, h.admin, r)
+}
+
+// sameCluster returns an error if the replica is a copy of another server
+// than the primary: it would never replay what the tests write there, and the
+// wait for it would end only when the replay had not moved for replicaStall,
+// saying no more than that. A physical replica keeps its primary's system
+// identifier. Where a user may not read it (pg_control_system), there is
+// nothing to compare, and the wait is all that tells.
+func sameCluster(ctx context.Context, primary, replica *pgxpool.Pool) error {
+	const identifier = `SELECT system_identifier::text FROM pg_control_system()`
+	var onPrimary, onReplica string
+	if primary.QueryRow(ctx, identifier).Scan(&onPrimary) != nil || replica.QueryRow(ctx, identifier).Scan(&onReplica) != nil {
+		return nil
+	}
+	if onPrimary != onReplica {
+		return fmt.Errorf("a replica of another server (system identifier %s), not of the server of %s (%s): "+
+			"it never replays what the tests write; point %s at a replica streaming from that server, or unset it",
+			onReplica, workshopenv.DatabaseURL, onPrimary, workshopenv.ReplicaURL)
+	}
+	return nil
 }
 
 // makeReplica copies the primary with pg_basebackup into a temporary

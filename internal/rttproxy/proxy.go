@@ -49,9 +49,16 @@ type Proxy struct {
 // Start listens on a free loopback port and forwards each connection to
 // the target network address ("tcp", "127.0.0.1:5432"; or "unix", a socket path).
 func Start(network, target string, rtt time.Duration) (*Proxy, error) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartOn("127.0.0.1:0", network, target, rtt)
+}
+
+// StartOn is Start listening on the TCP address listen ("host:port", port 0
+// for a free one) instead: an address of this machine that a container
+// reaches, such as its Docker bridge's.
+func StartOn(listen, network, target string, rtt time.Duration) (*Proxy, error) {
+	listener, err := net.Listen("tcp", listen)
 	if err != nil {
-		return nil, fmt.Errorf("proxy to %s: listen: %w", target, err)
+		return nil, fmt.Errorf("proxy to %s: listen on %s: %w", target, listen, err)
 	}
 	p := &Proxy{
 		addr:     listener.Addr().(*net.TCPAddr),
