@@ -2,20 +2,19 @@ package migrations
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
+	"works-vs-scales/internal/goosepg"
 	"works-vs-scales/internal/pgtest"
 	naive "works-vs-scales/naive/migrations"
 	scalable "works-vs-scales/scalable/migrations"
@@ -306,13 +305,6 @@ func mixed(wrong map[int64]migrateFunc) migrateFunc {
 // with goose, as the exercise's Migrate does.
 func gooseFixture(dir string) migrateFunc {
 	return func(ctx context.Context, db *pgxpool.Pool, to int64) error {
-		sqlDB := stdlib.OpenDBFromPool(db)
-		defer func(sqlDB *sql.DB) { _ = sqlDB.Close() }(sqlDB)
-		provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, os.DirFS(dir), goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			return fmt.Errorf("fixture %s: %w", dir, err)
-		}
-		_, err = provider.UpTo(ctx, to)
-		return err
+		return goosepg.UpTo(ctx, db, os.DirFS(filepath.Dir(dir)), filepath.Base(dir), to)
 	}
 }

@@ -6,16 +6,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"works-vs-scales/internal/goosepg"
 )
 
 // The versions of the shop's migrations: SQL in sql/, Go below.
@@ -62,20 +62,13 @@ func Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
 // wraps the server's (SQLSTATE 55P03, lock_not_available), with the
 // migrations before it applied: run Migrate again later.
 func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
-	sqlDB := stdlib.OpenDBFromPool(db)
-	defer sqlDB.Close()
-	dir, err := fs.Sub(files, "sql")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
 	// One migrator at a time: two servers starting at once both call
 	// Migrate, and the second waits for the first's session lock.
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir,
-		goose.WithDisableGlobalRegistry(true),
+	provider, err := goosepg.NewProvider(db, files, "sql",
 		goose.WithSessionLocker(locker),
 		goose.WithGoMigrations(
 			// RunDB, not RunTx: no transaction around the migration, so
@@ -84,8 +77,9 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 			goose.NewGoMigration(BackfillPhone, &goose.GoFunc{RunDB: m.backfillPhone}, nil),
 		))
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return err
 	}
+	defer provider.Close()
 	attempts := orDefault(m.Attempts, 10)
 	pause := orDefault(m.Backoff, 50*time.Millisecond)
 	for attempt := 1; ; attempt++ {
