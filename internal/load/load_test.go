@@ -367,3 +367,20 @@ func TestNoLatencyExceedsTheTimeoutAndAStalledGeneratorSpoilsTheStep(t *testing.
 		t.Errorf("%d timeouts: the stalled request counts as one", s.Timeouts)
 	}
 }
+
+func TestTheSuccessesMeanIsTheirMean(t *testing.T) {
+	// Every request succeeds: the successes' figures are every request's.
+	url := server(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	steps, err := load.Open(t.Context(), load.Config{Targets: get(url), Duration: 200 * time.Millisecond}, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.OK == 0 || s.OK != s.Requests {
+		t.Fatalf("%d of %d requests succeeded, want all (codes %v)", s.OK, s.Requests, s.Codes)
+	}
+	if s.OKMean != s.Mean || s.OKP50 != s.P50 || s.OKP99 != s.P99 || s.OKP999 != s.P999 {
+		t.Errorf("successes' mean and quantiles %v %v %v %v, every request's %v %v %v %v: want the same",
+			s.OKMean, s.OKP50, s.OKP99, s.OKP999, s.Mean, s.P50, s.P99, s.P999)
+	}
+}
