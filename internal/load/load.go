@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -69,9 +70,10 @@ type Config struct {
 	// Deadline is how long a user waits for an answer: a success slower
 	// than this is not goodput. 0 means Timeout.
 	Deadline time.Duration
-	// Client, if not nil, sends the requests (its Timeout is replaced by
-	// Timeout). Nil means vegeta's default client: keep-alive, up to
-	// 10,000 idle connections per host.
+	// Client, if not nil, sends the requests as it is (its Timeout is
+	// replaced by Timeout). Nil means a client like vegeta's default:
+	// keep-alive, up to 10,000 idle connections per host, closed when
+	// each step ends.
 	Client *http.Client
 	// OnAnswer, if not nil, is called with each request's answer as it
 	// comes in, one call at a time: what a step's sums cannot say, such as
@@ -279,9 +281,10 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 	for _, r := range rates {
 		// No cap on workers: a request never waits for a free one, so
 		// the loop stays open.
-		attacker := newAttacker(cfg)
+		attacker, closeIdle := newAttacker(cfg)
 		pacer := vegeta.ConstantPacer{Freq: r, Per: time.Second}
 		step, err := run(ctx, cfg, attacker, pacer, fmt.Sprintf("rate=%d", r))
+		closeIdle()
 		step.Rate = float64(r)
 		step.Scheduled = int(int64(r) * int64(cfg.Duration) / int64(time.Second))
 		step.Late, step.Lag = lateness(step.sent, time.Second/time.Duration(r))
@@ -305,9 +308,10 @@ func Closed(ctx context.Context, cfg Config, workers int) (Step, error) {
 	if workers <= 0 || workers > MaxRate {
 		return Step{}, fmt.Errorf("%d workers, want 1 to %d: %w", workers, MaxRate, ErrInvalidConfig)
 	}
-	attacker := newAttacker(cfg, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)))
+	attacker, closeIdle := newAttacker(cfg, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)))
 	// A rate of zero is vegeta's "as fast as the workers go".
 	step, err := run(ctx, cfg, attacker, vegeta.ConstantPacer{}, fmt.Sprintf("workers=%d", workers))
+	closeIdle()
 	step.Workers, step.sent = workers, nil
 	if step.Elapsed > 0 {
 		step.Rate = float64(step.Requests) / cfg.Duration.Seconds()
@@ -315,16 +319,29 @@ func Closed(ctx context.Context, cfg Config, workers int) (Step, error) {
 	return step, err
 }
 
-func newAttacker(cfg Config, opts ...func(*vegeta.Attacker)) *vegeta.Attacker {
+// newAttacker returns an attacker for cfg, and a function that closes the
+// idle connections it leaves behind once its step is over: without it each
+// step's connections, and their goroutines, outlive it. A caller's Client is
+// used as given, its transport left to the caller.
+func newAttacker(cfg Config, opts ...func(*vegeta.Attacker)) (*vegeta.Attacker, func()) {
+	var client http.Client
+	closeIdle := func() {}
 	if cfg.Client != nil {
-		client := *cfg.Client
-		client.Timeout = cfg.Timeout
-		opts = append([]func(*vegeta.Attacker){vegeta.Client(&client)}, opts...)
+		client = *cfg.Client
 	} else {
-		opts = append([]func(*vegeta.Attacker){vegeta.Timeout(cfg.Timeout)}, opts...)
+		// vegeta's default transport, keep-alive on, but ours to close.
+		tr := &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     vegeta.DefaultTLSConfig,
+			MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		}
+		client.Transport, closeIdle = tr, tr.CloseIdleConnections
 	}
-	opts = append(opts, vegeta.MaxBody(0), vegeta.KeepAlive(true))
-	return vegeta.NewAttacker(opts...)
+	client.Timeout = cfg.Timeout
+	opts = append([]func(*vegeta.Attacker){vegeta.Client(&client)}, opts...)
+	opts = append(opts, vegeta.MaxBody(0))
+	return vegeta.NewAttacker(opts...), closeIdle
 }
 
 // run attacks for one step and sums up its results.
