@@ -286,7 +286,7 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 		step, err := run(ctx, cfg, attacker, pacer, fmt.Sprintf("rate=%d", r))
 		closeIdle()
 		step.Rate = float64(r)
-		step.Scheduled = int(int64(r) * int64(cfg.Duration) / int64(time.Second))
+		step.Scheduled = scheduled(r, cfg.Duration)
 		step.Late, step.Lag = lateness(step.sent, time.Second/time.Duration(r))
 		step.sent = nil
 		steps = append(steps, step)
@@ -295,6 +295,13 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 		}
 	}
 	return steps, nil
+}
+
+// scheduled returns how many requests a step of rate per second asks for in
+// d, exactly, without rate × d overflowing: d of years at MaxRate does.
+func scheduled(rate int, d time.Duration) int {
+	whole, part := int64(d/time.Second), int64(d%time.Second)
+	return int(int64(rate)*whole + int64(rate)*part/int64(time.Second))
 }
 
 // Closed runs workers that each send a request, wait for its answer, and send
