@@ -69,3 +69,29 @@ func TestBothSidesAgreeAtTheEdgesOfTime(t *testing.T) {
 		})
 	}
 }
+
+// TestACancelledCallChangesNothing: every function given a cancelled
+// context returns an error that says so, on both sides, and retention
+// removes nothing.
+func TestACancelledCallChangesNothing(t *testing.T) {
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	for _, im := range impls() {
+		t.Run(benchkit.Name("impl", im.name), func(t *testing.T) {
+			db := seedHistory(t, im, h)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := im.ordersPerDay(ctx, db, h.first, h.first.AddDate(0, 0, 7))
+			require.ErrorIs(t, err, context.Canceled, "OrdersPerDay")
+			_, err = im.page(ctx, db, 1, time.Time{}, 0, 10)
+			require.ErrorIs(t, err, context.Canceled, "UserOrdersPage")
+			_, err = im.deleteBefore(ctx, db, h.first.AddDate(0, 2, 0))
+			require.ErrorIs(t, err, context.Canceled, "DeleteBefore")
+			if im.name == "scalable" { // the naive side asks the database nothing
+				require.ErrorIs(t, im.prepareMonths(ctx, db, h.end(), h.end().AddDate(0, 1, 0)), context.Canceled, "PrepareMonths")
+			}
+			var left int64
+			require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM history.orders`).Scan(&left))
+			require.Equal(t, int64(h.orders), left)
+		})
+	}
+}

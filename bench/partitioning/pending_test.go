@@ -117,3 +117,35 @@ func waitForLockWaiters(t *testing.T, db interface {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPendingAnInterruptedRetentionIsFinishedByTheNext: DETACH PARTITION …
+// CONCURRENTLY waits, in its second transaction, for every transaction that
+// could see the partition; cancelled there (a deploy, a statement_timeout,
+// an operator), it leaves the partition "detach pending", and every later
+// DETACH of it fails until someone runs … FINALIZE: retention is stuck.
+func TestPendingAnInterruptedRetentionIsFinishedByTheNext(t *testing.T) {
+	ctx := context.Background()
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	db := seedHistory(t, impls()[1], h)
+	reader, err := db.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { reader.Rollback(context.Background()) })
+	var n int64
+	require.NoError(t, reader.QueryRow(ctx, `SELECT count(*) FROM history.order_items`).Scan(&n))
+	done := make(chan error, 1)
+	go func() {
+		_, err := scalable.DeleteBefore(ctx, db, month(2024, time.February))
+		done <- err
+	}()
+	waitForLockWaiters(t, db, 1)
+	admin := pgtest.Shop(t, shop.Small)
+	var dbname string
+	require.NoError(t, db.QueryRow(ctx, "SELECT current_database()").Scan(&dbname))
+	_, err = admin.Exec(ctx, `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, dbname)
+	require.NoError(t, err)
+	require.Error(t, <-done, "the cancelled retention")
+	require.NoError(t, reader.Rollback(ctx))
+	removed, err := scalable.DeleteBefore(ctx, db, month(2024, time.February))
+	require.NoError(t, err, "the next retention")
+	require.Equal(t, h.ordersBefore(month(2024, time.February)), removed)
+}
