@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
@@ -75,4 +77,45 @@ func TestReleasesRefuseAPhoneTheDatabaseCannotStore(t *testing.T) {
 		require.NoError(t, err, name)
 		require.Equal(t, phone, got, name)
 	}
+}
+
+// TestACancelledScalableMigrationLeavesNothingRunning: a migration
+// cancelled while CREATE INDEX CONCURRENTLY waits for a writer stops in the
+// server too (pgx closes the connection and sends the server a cancel
+// request): within moments no statement of it still waits there, and
+// goose's session lock is free, so the next migrator does not wait for a
+// migration that returned; the INVALID index the build left is dropped and
+// built again.
+func TestACancelledScalableMigrationLeavesNothingRunning(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.BackfillTotal))
+	releaseWriter := benchkit.LockTable(t, db, "orders", "ROW EXCLUSIVE") // an uncommitted write's lock
+
+	migrateCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- scalable.Migrate(migrateCtx, db, scalable.IndexTotal) }()
+	benchkit.WaitForLockWaiters(t, db, 1) // the index's build waits for the writer
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	admin := pgtest.Shop(t, shop.Small)
+	const left = `SELECT count(*) FROM pg_stat_activity a
+		WHERE a.datname = $1 AND (a.wait_event_type = 'Lock'
+		   OR EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'))`
+	// The server stops the statement when it reads the cancel request,
+	// and the session ends when its connection closes: a moment.
+	var n int
+	var err error
+	assert.Eventually(t, func() bool {
+		err = admin.QueryRow(ctx, left, db.Config().ConnConfig.Database).Scan(&n)
+		return err == nil && n == 0
+	}, 5*time.Second, 5*time.Millisecond, "sessions of the cancelled migration still waiting or holding an advisory lock")
+	require.NoError(t, err)
+	releaseWriter()
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.IndexTotal))
+	invalid, err := scalable.InvalidIndexes(ctx, db)
+	require.NoError(t, err)
+	require.Empty(t, invalid, "the cancelled build's INVALID index dropped and built again")
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
@@ -90,32 +89,11 @@ func TestPendingTwoPrepareMonthsAtOnceBothSucceed(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() { errs[i] = scalable.PrepareMonths(ctx, db, month(2024, time.February), month(2024, time.April)) })
 	}
-	waitForLockWaiters(t, db, 2)
+	benchkit.WaitForLockWaiters(t, db, 2)
 	require.NoError(t, holder.Rollback(ctx))
 	wg.Wait()
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-}
-
-// waitForLockWaiters waits until n sessions of db's database wait for a lock.
-func waitForLockWaiters(t *testing.T, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, n int) {
-	t.Helper()
-	admin := pgtest.Shop(t, shop.Small)
-	const waiting = `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`
-	var dbname string
-	require.NoError(t, db.QueryRow(context.Background(), "SELECT current_database()").Scan(&dbname))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var got int
-		require.NoError(t, admin.QueryRow(context.Background(), waiting, dbname).Scan(&got))
-		if got >= n {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "%d sessions wait for a lock, want %d", got, n)
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestPendingAnInterruptedRetentionIsFinishedByTheNext: DETACH PARTITION …
@@ -137,7 +115,7 @@ func TestPendingAnInterruptedRetentionIsFinishedByTheNext(t *testing.T) {
 		_, err := scalable.DeleteBefore(ctx, db, month(2024, time.February))
 		done <- err
 	}()
-	waitForLockWaiters(t, db, 1)
+	benchkit.WaitForLockWaiters(t, db, 1)
 	admin := pgtest.Shop(t, shop.Small)
 	var dbname string
 	require.NoError(t, db.QueryRow(ctx, "SELECT current_database()").Scan(&dbname))

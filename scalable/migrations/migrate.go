@@ -105,6 +105,11 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			// Whatever the attempt says (goose's error, or the server's
+			// 57014 for the statement pgx cancelled), the context ended it.
+			return fmt.Errorf("migrate to version %d, attempt %d of %d: %w (the last: %w)", to, attempt, attempts, ctx.Err(), err)
+		}
 		if !LockTimedOut(err) || attempt == attempts {
 			return fmt.Errorf("migrate to version %d, attempt %d of %d: %w", to, attempt, attempts, err)
 		}
