@@ -1,8 +1,9 @@
 // Package benchkit holds what the lessons' tests and benchmarks (bench/<lesson>)
 // share: the sizes a benchmark grows through, how it names and reports its
-// runs, and a few fixtures several lessons use (a held table lock, callers
-// released together, a payment gateway, the test binary run again as a child
-// process, and what a check says about the race detector).
+// runs, and a few fixtures several lessons use (a held lock and the sessions
+// waiting for it, callers released together, a payment gateway, pgbench, the
+// test binary run again as a child process, and what a check says about the
+// race detector).
 //
 // Each lesson's test package imports it beside the harness (internal/pgtest)
 // and its two sides, as naive and scalable; it holds nothing of any lesson.

@@ -2,6 +2,8 @@ package benchkit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -18,12 +20,20 @@ import (
 // LockTable locks table in mode (e.g. ACCESS EXCLUSIVE), in a transaction of
 // its own on db, until release: queries that need the table wait for it, so a
 // test knows that every caller it starts arrives while the first query still
-// runs. That makes "at once" exact rather than a race.
+// runs. That makes "at once" exact rather than a race. See HoldLock.
+func LockTable(tb testing.TB, db *pgxpool.Pool, table, mode string) (release func()) {
+	tb.Helper()
+	return HoldLock(tb, db, "LOCK TABLE "+pgx.Identifier{table}.Sanitize()+" IN "+mode+" MODE")
+}
+
+// HoldLock runs lock with args, a statement that takes a lock (LOCK TABLE,
+// SELECT ... FOR UPDATE, pg_advisory_xact_lock), in a transaction of its own
+// on db, and holds what it took until release, as an open request would.
 //
 // The lock is released when the test ends if release was not called, by a
 // cleanup registered before the lock is taken: a test that fails while it
 // holds the lock never leaves the database's other sessions waiting.
-func LockTable(tb testing.TB, db *pgxpool.Pool, table, mode string) (release func()) {
+func HoldLock(tb testing.TB, db *pgxpool.Pool, lock string, args ...any) (release func()) {
 	tb.Helper()
 	var (
 		tx   pgx.Tx
@@ -32,7 +42,7 @@ func LockTable(tb testing.TB, db *pgxpool.Pool, table, mode string) (release fun
 	release = func() {
 		once.Do(func() {
 			if tx != nil {
-				assert.NoError(tb, tx.Rollback(context.Background()), "release the lock on %s", table)
+				assert.NoError(tb, tx.Rollback(context.Background()), "release %s", lock)
 			}
 		})
 	}
@@ -40,29 +50,83 @@ func LockTable(tb testing.TB, db *pgxpool.Pool, table, mode string) (release fun
 	var err error
 	tx, err = db.Begin(context.Background())
 	require.NoError(tb, err)
-	_, err = tx.Exec(context.Background(), "LOCK TABLE "+pgx.Identifier{table}.Sanitize()+" IN "+mode+" MODE")
-	require.NoError(tb, err)
+	_, err = tx.Exec(context.Background(), lock, args...)
+	require.NoError(tb, err, "%s %v", lock, args)
 	return release
 }
 
-// WaitForLockWaiters waits until n queries of db's database wait for a lock.
-// It asks on a pool of its own: db's may be full of callers waiting.
-func WaitForLockWaiters(tb testing.TB, db *pgxpool.Pool, n int) {
+// LockWaiters returns how many sessions of db's database wait for a lock now
+// (pg_stat_activity, wait_event_type Lock). It asks on a pool of its own:
+// db's may be full of callers waiting.
+func LockWaiters(tb testing.TB, db *pgxpool.Pool) int {
 	tb.Helper()
+	n, err := lockWaiters(tb, db)
+	require.NoError(tb, err)
+	return n
+}
+
+func lockWaiters(tb testing.TB, db *pgxpool.Pool) (int, error) {
 	const waitersQuery = `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = $1 AND wait_event_type = 'Lock'`
-	observer := pgtest.Shop(tb, shop.Small)
 	database := db.Config().ConnConfig.Database
-	var waiting int
-	var lastErr error
-	// The condition runs on a goroutine of its own, where require would not
-	// stop the test: it keeps the error to report instead.
-	ok := assert.Eventually(tb, func() bool {
-		lastErr = observer.QueryRow(context.Background(), waitersQuery, database).Scan(&waiting)
-		return lastErr == nil && waiting >= n
-	}, 30*time.Second, 5*time.Millisecond, "%d queries waiting for the lock", n)
-	if !ok {
-		tb.Fatalf("waiting for %d lock waiters on %s: saw %d, last error %v", n, database, waiting, lastErr)
+	var n int
+	if err := pgtest.Shop(tb, shop.Small).QueryRow(context.Background(), waitersQuery, database).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the sessions of %s waiting for a lock: %w", database, err)
+	}
+	return n, nil
+}
+
+// CancelLockWaiters cancels the statements of db's database that wait for a
+// lock now, as an operator does with pg_cancel_backend (their callers get
+// SQLSTATE 57014), and returns how many it cancelled. It asks on a pool of
+// its own. (A context cancelled in the client is not enough: pgx's default
+// then closes the connection, and the server goes on waiting, and then
+// running, the statement it was given.)
+func CancelLockWaiters(tb testing.TB, db *pgxpool.Pool) int {
+	tb.Helper()
+	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND wait_event_type = 'Lock'`
+	var n int
+	require.NoError(tb, pgtest.Shop(tb, shop.Small).QueryRow(context.Background(), cancel, db.Config().ConnConfig.Database).Scan(&n),
+		"cancel the lock waiters")
+	return n
+}
+
+// ErrLockWaitersTimedOut is PollLockWaiters' error when its bound passed.
+var ErrLockWaitersTimedOut = errors.New("benchkit: waited too long for lock waiters")
+
+// PollLockWaiters asks every few milliseconds how many sessions of db's
+// database wait for a lock (as LockWaiters), and gives the count to until,
+// which says whether the wait is over, or why it cannot go on (the code
+// under test ended first, say). It returns the last count, and until's
+// error, or one that wraps ErrLockWaitersTimedOut once bound has passed.
+// It fails no test itself, so that an exercise's check can say what went
+// wrong in its own words.
+func PollLockWaiters(tb testing.TB, db *pgxpool.Pool, bound time.Duration, until func(waiting int) (bool, error)) (int, error) {
+	tb.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		waiting, err := lockWaiters(tb, db)
+		if err != nil {
+			return 0, err
+		}
+		if done, err := until(waiting); done || err != nil {
+			return waiting, err
+		}
+		if time.Now().After(deadline) {
+			return waiting, fmt.Errorf("after %v, %d sessions wait for a lock: %w", bound, waiting, ErrLockWaitersTimedOut)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// WaitForLockWaiters waits until n queries of db's database wait for a lock,
+// and fails the test if that takes HangBound.
+func WaitForLockWaiters(tb testing.TB, db *pgxpool.Pool, n int) {
+	tb.Helper()
+	waiting, err := PollLockWaiters(tb, db, HangBound, func(waiting int) (bool, error) { return waiting >= n, nil })
+	if err != nil {
+		tb.Fatalf("waiting for %d lock waiters on %s: saw %d: %v", n, db.Config().ConnConfig.Database, waiting, err)
 	}
 }
 

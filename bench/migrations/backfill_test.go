@@ -2,12 +2,9 @@ package migrations
 
 import (
 	"context"
-	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
@@ -16,30 +13,11 @@ import (
 	"works-vs-scales/shop"
 )
 
-// lockRow locks the order with id in a transaction of its own on db, as a
-// request updating it would, until release. The lock is released when the
-// test ends if release was not called, by a cleanup registered before it is
-// taken.
-func lockRow(t *testing.T, db *pgxpool.Pool, id int64) (release func()) {
+// lockOrder locks the order with id, as a request updating it would, until
+// release (benchkit.HoldLock).
+func lockOrder(t *testing.T, db *pgxpool.Pool, id int64) (release func()) {
 	t.Helper()
-	var (
-		tx   pgx.Tx
-		once sync.Once
-	)
-	release = func() {
-		once.Do(func() {
-			if tx != nil {
-				assert.NoError(t, tx.Rollback(context.Background()), "release order %d", id)
-			}
-		})
-	}
-	t.Cleanup(release)
-	var err error
-	tx, err = db.Begin(context.Background())
-	require.NoError(t, err)
-	_, err = tx.Exec(context.Background(), `SELECT FROM orders WHERE id = $1 FOR UPDATE`, id)
-	require.NoError(t, err)
-	return release
+	return benchkit.HoldLock(t, db, `SELECT FROM orders WHERE id = $1 FOR UPDATE`, id)
 }
 
 // backfillProgress says, while a backfill waits for the locked order, how
@@ -72,7 +50,7 @@ func TestBackfillLocksAndCommits(t *testing.T) {
 			require.NoError(t, impl.migrate(ctx, db, impl.addTotal))
 			var first, last, orders int64
 			require.NoError(t, db.QueryRow(ctx, `SELECT min(id), max(id), count(*) FROM orders`).Scan(&first, &last, &orders))
-			release := lockRow(t, db, last)
+			release := lockOrder(t, db, last)
 
 			migrate := impl.migrate
 			if impl.name == "scalable" {
@@ -115,12 +93,12 @@ func TestBackfillResumes(t *testing.T) {
 	require.NoError(t, migrator.Migrate(ctx, db, scalable.AddTotal))
 	var last int64
 	require.NoError(t, db.QueryRow(ctx, `SELECT max(id) FROM orders`).Scan(&last))
-	release := lockRow(t, db, last)
+	release := lockOrder(t, db, last)
 
 	migrated := make(chan error, 1)
 	go func() { migrated <- migrator.Migrate(ctx, db, scalable.BackfillTotal) }()
 	benchkit.WaitForLockWaiters(t, db, 1)
-	require.Equal(t, 1, cancelLockWaiters(t, db))
+	require.Equal(t, 1, benchkit.CancelLockWaiters(t, db))
 	err := <-migrated
 	require.True(t, pgtest.IsQueryCanceled(err), "the server cancelled the batch: %v", err)
 	release()

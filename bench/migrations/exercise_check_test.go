@@ -2,20 +2,19 @@ package migrations
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
+	"works-vs-scales/internal/goosepg"
 	"works-vs-scales/internal/pgtest"
 	naive "works-vs-scales/naive/migrations"
 	scalable "works-vs-scales/scalable/migrations"
@@ -87,21 +86,24 @@ const exercise20Reach = 4 * benchkit.HangBound
 // migration ends first, or none waits within exercise20Reach.
 func waitForLockWaiter(t *testing.T, db *pgxpool.Pool, migrated <-chan error, to int64, held string) error {
 	t.Helper()
-	deadline := time.Now().Add(exercise20Reach)
-	for waitingForLocks(t, db) == 0 {
+	_, err := benchkit.PollLockWaiters(t, db, exercise20Reach, func(waiting int) (bool, error) {
+		if waiting > 0 {
+			return true, nil
+		}
 		select {
 		case err := <-migrated:
 			if err != nil {
-				return fmt.Errorf("your migration to version %d, while %s: %w%s", to, held, err, hintFor(err))
+				return false, fmt.Errorf("your migration to version %d, while %s: %w%s", to, held, err, hintFor(err))
 			}
-			return fmt.Errorf("your migration to version %d ended while %s, without waiting for it: it cannot have done its work", to, held)
-		case <-time.After(time.Millisecond):
+			return false, fmt.Errorf("your migration to version %d ended while %s, without waiting for it: it cannot have done its work", to, held)
+		default:
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("your migration to version %d did not wait for a lock within %v while %s", to, exercise20Reach, held)
-		}
+	})
+	if errors.Is(err, benchkit.ErrLockWaitersTimedOut) {
+		return fmt.Errorf("your migration to version %d did not wait for a lock within %v while %s", to, exercise20Reach, held)
 	}
-	return nil
+	return err
 }
 
 // hintFor says what a migration's error means, when it is one the lesson
@@ -182,7 +184,7 @@ func checkBackfill(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate 
 		return fmt.Errorf("the last order: %w", err)
 	}
 	held := fmt.Sprintf("a request held order %d locked", last)
-	release := lockRow(t, db, last)
+	release := lockOrder(t, db, last)
 	defer release()
 	migrated := startMigration(ctx, db, migrate, to)
 	if err := waitForLockWaiter(t, db, migrated, to, held); err != nil {
@@ -303,13 +305,6 @@ func mixed(wrong map[int64]migrateFunc) migrateFunc {
 // with goose, as the exercise's Migrate does.
 func gooseFixture(dir string) migrateFunc {
 	return func(ctx context.Context, db *pgxpool.Pool, to int64) error {
-		sqlDB := stdlib.OpenDBFromPool(db)
-		defer func(sqlDB *sql.DB) { _ = sqlDB.Close() }(sqlDB)
-		provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, os.DirFS(dir), goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			return fmt.Errorf("fixture %s: %w", dir, err)
-		}
-		_, err = provider.UpTo(ctx, to)
-		return err
+		return goosepg.UpTo(ctx, db, os.DirFS(filepath.Dir(dir)), filepath.Base(dir), to)
 	}
 }

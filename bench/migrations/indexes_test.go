@@ -75,7 +75,7 @@ func TestCreateIndexBlocksWrites(t *testing.T) {
 	benchkit.WaitForLockWaiters(t, db, 1)
 	done := startWrites(ctx, db, indexWrites)
 	benchkit.WaitForLockWaiters(t, db, 1+indexWrites)
-	require.Equal(t, 1+indexWrites, waitingForLocks(t, db), "the CREATE INDEX and every write behind it wait")
+	require.Equal(t, 1+indexWrites, benchkit.LockWaiters(t, db), "the CREATE INDEX and every write behind it wait")
 	require.Empty(t, done, "no write ends while the CREATE INDEX waits")
 
 	release()
@@ -108,7 +108,7 @@ func TestCreateIndexConcurrentlyLetsWritesThrough(t *testing.T) {
 			t.Fatalf("the index was built while a writer it must wait for was still open: %v", err)
 		}
 	}
-	require.Equal(t, 1, waitingForLocks(t, db), "the build still waits for the open writer, and only it")
+	require.Equal(t, 1, benchkit.LockWaiters(t, db), "the build still waits for the open writer, and only it")
 	exists, valid := indexValid(t, db)
 	require.True(t, exists, "a concurrent build commits its index to the catalog before it waits")
 	require.False(t, valid, "and marks it valid only once built")
@@ -132,7 +132,7 @@ func TestInterruptedConcurrentBuildLeavesAnInvalidIndex(t *testing.T) {
 	migrated := make(chan error, 1)
 	go func() { migrated <- scalable.Migrate(ctx, db, scalable.IndexTotal) }()
 	waitForBuildToWaitForWriters(t, db)
-	require.Equal(t, 1, cancelLockWaiters(t, db)) // an operator, a statement_timeout, a deploy stopped
+	require.Equal(t, 1, benchkit.CancelLockWaiters(t, db)) // an operator, a statement_timeout, a deploy stopped
 	err := <-migrated
 	require.True(t, pgtest.IsQueryCanceled(err), "the server cancelled the build: %v", err)
 	release()

@@ -42,30 +42,6 @@ var impls = []impl{
 // user's recent orders, as every order page does.
 const ordersQuery = `SELECT id FROM orders WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 10`
 
-// waitingForLocks returns how many sessions of db's database wait for a lock
-// now, asked on a pool of its own: db's may be full of waiting queries.
-func waitingForLocks(t *testing.T, db *pgxpool.Pool) int {
-	t.Helper()
-	const waiting = `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`
-	var n int
-	require.NoError(t, pgtest.Shop(t, shop.Small).QueryRow(context.Background(), waiting, db.Config().ConnConfig.Database).Scan(&n))
-	return n
-}
-
-// cancelLockWaiters cancels the statements of db's database that wait for a
-// lock now, as an operator does with pg_cancel_backend, and returns how many
-// it cancelled. (A context cancelled in the client is not enough: pgx's
-// default then closes the connection, and the server goes on waiting, and
-// then running, the statement it was given.)
-func cancelLockWaiters(t *testing.T, db *pgxpool.Pool) int {
-	t.Helper()
-	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
-		WHERE datname = $1 AND wait_event_type = 'Lock'`
-	var n int
-	require.NoError(t, pgtest.Shop(t, shop.Small).QueryRow(context.Background(), cancel, db.Config().ConnConfig.Database).Scan(&n))
-	return n
-}
-
 // hasColumn reports whether table has column in db.
 func hasColumn(t *testing.T, db *pgxpool.Pool, table, column string) bool {
 	t.Helper()
@@ -145,7 +121,7 @@ func TestLockQueueNaive(t *testing.T) {
 
 	done := startQueries(ctx, db, lockQueueQueries)
 	benchkit.WaitForLockWaiters(t, db, 1+lockQueueQueries)
-	require.Equal(t, 1+lockQueueQueries, waitingForLocks(t, db), "the ALTER and every query behind it wait")
+	require.Equal(t, 1+lockQueueQueries, benchkit.LockWaiters(t, db), "the ALTER and every query behind it wait")
 	require.Empty(t, done, "no query ends while the ALTER waits")
 
 	release()

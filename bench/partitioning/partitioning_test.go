@@ -3,10 +3,12 @@ package partitioning
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -17,21 +19,15 @@ import (
 	naive "works-vs-scales/naive/partitioning"
 	scalable "works-vs-scales/scalable/partitioning"
 	"works-vs-scales/shop"
+	shophistory "works-vs-scales/shop/history"
 )
-
-// day is one day's orders, as either side returns them.
-type day struct {
-	Day          time.Time
-	Orders       int64
-	RevenueCents int64
-}
 
 // impl is one side of the lesson behind one set of functions.
 type impl struct {
 	name          string
 	createTables  func(context.Context, *pgxpool.Pool) error
 	prepareMonths func(context.Context, *pgxpool.Pool, time.Time, time.Time) error
-	ordersPerDay  func(context.Context, *pgxpool.Pool, time.Time, time.Time) ([]day, error)
+	ordersPerDay  func(context.Context, *pgxpool.Pool, time.Time, time.Time) ([]shophistory.DayCount, error)
 	deleteBefore  func(context.Context, *pgxpool.Pool, time.Time) (int64, error)
 	page          func(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) (int, error)
 }
@@ -40,14 +36,7 @@ func impls() []impl {
 	return []impl{
 		{
 			name: "naive", createTables: naive.CreateTables, prepareMonths: naive.PrepareMonths, deleteBefore: naive.DeleteBefore,
-			ordersPerDay: func(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]day, error) {
-				days, err := naive.OrdersPerDay(ctx, db, from, to)
-				out := make([]day, len(days))
-				for i, d := range days {
-					out[i] = day(d)
-				}
-				return out, err
-			},
+			ordersPerDay: naive.OrdersPerDay,
 			page: func(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) (int, error) {
 				orders, err := naive.UserOrdersPage(ctx, db, userID, beforeAt, beforeID, limit)
 				return len(orders), err
@@ -55,14 +44,7 @@ func impls() []impl {
 		},
 		{
 			name: "scalable", createTables: scalable.CreateTables, prepareMonths: scalable.PrepareMonths, deleteBefore: scalable.DeleteBefore,
-			ordersPerDay: func(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]day, error) {
-				days, err := scalable.OrdersPerDay(ctx, db, from, to)
-				out := make([]day, len(days))
-				for i, d := range days {
-					out[i] = day(d)
-				}
-				return out, err
-			},
+			ordersPerDay: scalable.OrdersPerDay,
 			page: func(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) (int, error) {
 				orders, err := scalable.UserOrdersPage(ctx, db, userID, beforeAt, beforeID, limit)
 				return len(orders), err
@@ -106,58 +88,52 @@ func seedHistory(tb testing.TB, im impl, h history) *pgxpool.Pool {
 	return db
 }
 
+// fillHistory fills h into a side's tables (fillOrders), then vacuums and
+// analyzes them, so that a test or benchmark starts from tables as a
+// decade of autovacuum would have left them.
 func fillHistory(tb testing.TB, db *pgxpool.Pool, h history) {
 	tb.Helper()
 	ctx := context.Background()
-	step := h.step()
-	const fillOrders = `
-		INSERT INTO history.orders (id, user_id, total_cents, created_at)
-		SELECT g, 1 + (g * 7919) % $3, 100 + (g * 104729) % 100000, $1::timestamptz + (g - 1) * $2::interval
-		FROM generate_series(1, $4::bigint) g`
-	const fillItems = `
-		INSERT INTO history.order_items (order_id, created_at, line_no, product_id, price_cents)
-		SELECT o.id, o.created_at, l, 1 + (o.id * 31 + l) % 1000, o.total_cents / 2
-		FROM history.orders o, generate_series(1, 2) l`
-	for _, sql := range []string{
-		"ALTER TABLE history.orders SET (autovacuum_enabled = off)",
-		"ALTER TABLE history.order_items SET (autovacuum_enabled = off)",
-	} {
-		if _, err := db.Exec(ctx, sql); err != nil {
-			// A partitioned table takes no storage parameters: its partitions do.
-			require.NoError(tb, setOnPartitions(ctx, db, sql), sql)
-		}
-	}
-	_, err := db.Exec(ctx, fillOrders, h.first, step, h.users, h.orders)
-	require.NoError(tb, err)
-	_, err = db.Exec(ctx, fillItems)
-	require.NoError(tb, err)
-	_, err = db.Exec(ctx, "VACUUM (ANALYZE) history.orders, history.order_items")
+	require.NoError(tb, fillOrders(ctx, db, h))
+	_, err := db.Exec(ctx, "VACUUM (ANALYZE) history.orders, history.order_items")
 	require.NoError(tb, err)
 }
 
-// setOnPartitions runs an ALTER TABLE history.x SET (...) on every partition of x.
-func setOnPartitions(ctx context.Context, db *pgxpool.Pool, sql string) error {
-	table, set, _ := strings.Cut(strings.TrimPrefix(sql, "ALTER TABLE "), " ")
-	rows, err := db.Query(ctx, "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = $1::regclass", table)
+// fillOrders fills h's orders, two items each, generated in the server, into
+// whatever history.orders and history.order_items are (a side's tables or an
+// answer's), with autovacuum off on every table in the schema history,
+// partitions included, so that the dead tuples a test counts are those the
+// code left.
+func fillOrders(ctx context.Context, db *pgxpool.Pool, h history) error {
+	const tablesQuery = `
+		SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'history' AND c.relkind = 'r'`
+	rows, err := db.Query(ctx, tablesQuery)
 	if err != nil {
-		return err
+		return fmt.Errorf("the tables of history: %w", err)
 	}
-	defer rows.Close()
-	var parts []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return err
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("the tables of history: %w", err)
+	}
+	for _, table := range tables {
+		if _, err := db.Exec(ctx, "ALTER TABLE "+table+" SET (autovacuum_enabled = off)"); err != nil {
+			return fmt.Errorf("autovacuum off on %s: %w", table, err)
 		}
-		parts = append(parts, p)
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	const insertOrders = `
+		INSERT INTO history.orders (id, user_id, total_cents, created_at)
+		SELECT g, 1 + (g * 7919) % $3, 100 + (g * 104729) % 100000, $1::timestamptz + (g - 1) * $2::interval
+		FROM generate_series(1, $4::bigint) g`
+	const insertItems = `
+		INSERT INTO history.order_items (order_id, created_at, line_no, product_id, price_cents)
+		SELECT o.id, o.created_at, l, 1 + (o.id * 31 + l) % 1000, o.total_cents / 2
+		FROM history.orders o, generate_series(1, 2) l`
+	if _, err := db.Exec(ctx, insertOrders, h.first, h.step(), h.users, h.orders); err != nil {
+		return fmt.Errorf("%d orders from %v: %w", h.orders, h.first, err)
 	}
-	for _, p := range parts {
-		if _, err := db.Exec(ctx, "ALTER TABLE "+p+" "+set); err != nil {
-			return err
-		}
+	if _, err := db.Exec(ctx, insertItems); err != nil {
+		return fmt.Errorf("the items of %d orders from %v: %w", h.orders, h.first, err)
 	}
 	return nil
 }
@@ -168,7 +144,7 @@ func (h history) lastWeek() (time.Time, time.Time) { return h.end().AddDate(0, 0
 func TestBothSidesAnswerTheSame(t *testing.T) {
 	ctx := context.Background()
 	cutoff := testHistory.first.AddDate(0, 6, 0)
-	answers := map[string][][]day{}
+	answers := map[string][][]shophistory.DayCount{}
 	removed := map[string]int64{}
 	for _, im := range impls() {
 		db := seedHistory(t, im, testHistory)
@@ -188,7 +164,7 @@ func TestBothSidesAnswerTheSame(t *testing.T) {
 		again, err := im.deleteBefore(ctx, db, cutoff)
 		require.NoError(t, err, im.name)
 		assert.Zero(t, again, "%s: a second retention to the same month removes nothing", im.name)
-		answers[im.name] = [][]day{week, edge, after}
+		answers[im.name] = [][]shophistory.DayCount{week, edge, after}
 	}
 	assert.Equal(t, answers["naive"], answers["scalable"])
 	assert.Equal(t, removed["naive"], removed["scalable"])
@@ -358,13 +334,10 @@ func TestHostileInputIsRefusedWithTypedErrors(t *testing.T) {
 	ctx := context.Background()
 	db := benchkit.NeverDialled(t)
 	jan := time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
-	type errs struct{ zero, empty, long, notMonth, limit error }
-	sides := map[string]errs{
-		"naive":    {naive.ErrZeroTime, naive.ErrEmptyRange, naive.ErrRangeTooLong, naive.ErrNotMonthStart, naive.ErrBadLimit},
-		"scalable": {scalable.ErrZeroTime, scalable.ErrEmptyRange, scalable.ErrRangeTooLong, scalable.ErrNotMonthStart, scalable.ErrBadLimit},
+	e := struct{ zero, empty, long, notMonth, limit error }{ // the same for both sides
+		shophistory.ErrZeroTime, shophistory.ErrEmptyRange, shophistory.ErrRangeTooLong, shophistory.ErrNotMonthStart, shophistory.ErrBadLimit,
 	}
 	for _, im := range impls() {
-		e := sides[im.name]
 		for _, c := range []struct {
 			what     string
 			from, to time.Time
@@ -405,7 +378,7 @@ func TestHostileInputIsRefusedWithTypedErrors(t *testing.T) {
 		}
 	}
 	_, _, err := scalable.MonthsAhead(time.Time{}, 1)
-	assert.ErrorIs(t, err, scalable.ErrZeroTime)
+	assert.ErrorIs(t, err, shophistory.ErrZeroTime)
 	_, _, err = scalable.MonthsAhead(jan, -1)
-	assert.ErrorIs(t, err, scalable.ErrRangeTooLong)
+	assert.ErrorIs(t, err, shophistory.ErrRangeTooLong)
 }

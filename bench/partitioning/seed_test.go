@@ -2,11 +2,7 @@ package partitioning
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -72,35 +68,14 @@ func BenchmarkSeed(b *testing.B) {
 	}
 	scale := max(1, int(rows+50_000)/100_000)
 	b.Run(benchkit.Name("impl", "pgbench")+"/"+benchkit.Name("orders", s.Orders()), func(b *testing.B) {
-		pgbench, err := findPgbench()
+		pgbench, err := benchkit.FindPgbench()
 		if err != nil {
 			b.Fatal(err)
 		}
 		db := pgtest.ShopClone(b, shop.Small)
-		cfg := db.Config().ConnConfig
 		for b.Loop() {
-			cmd := exec.Command(pgbench, "-i", "-q", "-s", strconv.Itoa(scale),
-				"-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User, cfg.Database)
-			cmd.Env = append(os.Environ(), "PGPASSWORD="+cfg.Password)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("%s: %v\n%s", cmd, err, out)
-			}
+			benchkit.RunPgbench(b, pgbench, db, "-i", "-q", "-s", strconv.Itoa(scale))
 		}
 		b.ReportMetric(float64(100_000*scale*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
-}
-
-// findPgbench returns the path of pgbench: $WORKSHOP_PGBENCH, on PATH, or
-// in an installed PostgreSQL's bin directory (as lesson 14 finds it).
-func findPgbench() (string, error) {
-	if path := os.Getenv("WORKSHOP_PGBENCH"); path != "" {
-		return path, nil
-	}
-	if path, err := exec.LookPath("pgbench"); err == nil {
-		return path, nil
-	}
-	if paths, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench"); len(paths) > 0 {
-		return paths[len(paths)-1], nil
-	}
-	return "", errors.New("no pgbench: install PostgreSQL's server package (Debian: apt-get install postgresql), or set WORKSHOP_PGBENCH to its path")
 }

@@ -11,9 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -125,7 +123,7 @@ func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons
 			return fmt.Errorf("hold the inserts into your coupon_redemptions: %w", err)
 		}
 	}
-	release := holdAdvisoryLock(t, db, couponHold)
+	release := benchkit.HoldLock(t, db, "SELECT pg_advisory_xact_lock($1)", int64(couponHold)) // the trigger waits for it
 	other, err := benchkit.StartChild(t, otherDatabaseEnv+"="+benchkit.ChildDatabaseURL(db))
 	if err != nil {
 		return err
@@ -197,62 +195,31 @@ func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons
 		"for a redemption before the other's was committed (lesson 12, \"Why it breaks\")%s", couponRequests+otherRequests, redeemed, rows, heldAtOnce, noKey)
 }
 
-// holdAdvisoryLock takes the advisory lock key on db's database, in a
-// transaction of its own, until release: the check's trigger waits for it.
-// A cleanup registered before it is taken releases it if the test ends first.
-func holdAdvisoryLock(t *testing.T, db *pgxpool.Pool, key int64) (release func()) {
-	t.Helper()
-	var (
-		tx   pgx.Tx
-		once sync.Once
-	)
-	release = func() {
-		once.Do(func() {
-			if tx != nil {
-				require.NoError(t, tx.Rollback(context.Background()), "release the advisory lock %d", key)
-			}
-		})
-	}
-	t.Cleanup(release)
-	var err error
-	tx, err = db.Begin(context.Background())
-	require.NoError(t, err)
-	_, err = tx.Exec(context.Background(), "SELECT pg_advisory_xact_lock($1)", key)
-	require.NoError(t, err)
-	return release
-}
-
 // waitUntilHeld waits until heldAtOnce queries of db's database wait for a
 // lock, or until every request the check sent in this process has returned
 // or waits (and the second process, done, has none waiting either), and
 // returns how many waited. It fails if that takes benchkit.HangBound.
 func waitUntilHeld(t *testing.T, db *pgxpool.Pool, returned *atomic.Int64, otherDone <-chan struct{}) (int, error) {
 	t.Helper()
-	const waitersQuery = `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`
-	observer := pgtest.Shop(t, shop.Small) // db's pool may be full of waiting requests
-	database := db.Config().ConnConfig.Database
-	deadline := time.Now().Add(benchkit.HangBound)
-	for {
-		var waiting int
-		if err := observer.QueryRow(context.Background(), waitersQuery, database).Scan(&waiting); err != nil {
-			return 0, fmt.Errorf("count the requests waiting for the check's lock: %w", err)
-		}
+	waiting, err := benchkit.PollLockWaiters(t, db, benchkit.HangBound, func(waiting int) (bool, error) {
 		if waiting >= heldAtOnce {
-			return waiting, nil
+			return true, nil
 		}
 		select {
 		case <-otherDone:
-			if int(returned.Load())+waiting == couponRequests {
-				return waiting, nil // nothing left to arrive
-			}
+			return int(returned.Load())+waiting == couponRequests, nil // nothing left to arrive
 		default:
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return waiting, fmt.Errorf("after %v, %d of the redemptions at once waited at the check's lock and %d of the %d in this process had returned: "+
-				"the others still neither returned nor reached the database", benchkit.HangBound, waiting, returned.Load(), couponRequests)
-		}
-		time.Sleep(5 * time.Millisecond)
+	})
+	if errors.Is(err, benchkit.ErrLockWaitersTimedOut) {
+		return waiting, fmt.Errorf("after %v, %d of the redemptions at once waited at the check's lock and %d of the %d in this process had returned: "+
+			"the others still neither returned nor reached the database", benchkit.HangBound, waiting, returned.Load(), couponRequests)
 	}
+	if err != nil {
+		return waiting, fmt.Errorf("count the requests waiting for the check's lock: %w", err)
+	}
+	return waiting, nil
 }
 
 // redeemInTheSecondProcess is checkExercise12 in the second process: a

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,35 +48,6 @@ func TestBestSellersAgree(t *testing.T) {
 	got, err := scales.BestSellers(ctx)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-}
-
-// lockTable holds an exclusive lock on table until release: queries that read
-// it wait, so a test knows that callers arriving meanwhile find the first
-// query still running. That makes "at once" exact rather than a race.
-//
-// The lock is released when the test ends if release was not called, by a
-// cleanup registered before the lock is taken: a test that fails while it
-// holds the lock never leaves the database's other sessions waiting.
-func lockTable(t testing.TB, db *pgxpool.Pool, table string) (release func()) {
-	t.Helper()
-	var (
-		tx   pgx.Tx
-		once sync.Once
-	)
-	release = func() {
-		once.Do(func() {
-			if tx != nil {
-				require.NoError(t, tx.Rollback(context.Background()), "release the lock on %s", table)
-			}
-		})
-	}
-	t.Cleanup(release)
-	var err error
-	tx, err = db.Begin(context.Background())
-	require.NoError(t, err)
-	_, err = tx.Exec(context.Background(), "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
-	require.NoError(t, err)
-	return release
 }
 
 // callWhileLockedUntilJoined is benchkit.CallWhileLocked for code whose waiting
@@ -206,7 +176,7 @@ func TestErrorsAreNotKept(t *testing.T) {
 	failed := make(chan error, 1)
 	go func() { _, err := reports.BestSellers(ctx); failed <- err }()
 	benchkit.WaitForLockWaiters(t, db, 1)
-	cancelLockWaiters(t, db, 1)
+	require.Equal(t, 1, benchkit.CancelLockWaiters(t, db), "queries cancelled while waiting for a lock")
 	err = <-failed
 	require.True(t, pgtest.IsQueryCanceled(err), "the caller gets the query's error, got %v", err)
 	release()
@@ -235,18 +205,6 @@ func TestReportTimeoutEndsTheQuery(t *testing.T) {
 	require.Error(t, err, "the query times out while the table is locked")
 	require.NotErrorIs(t, err, errCallerGaveUp)
 	require.True(t, errors.Is(err, context.DeadlineExceeded) || pgtest.IsQueryCanceled(err), "got %v", err)
-}
-
-// cancelLockWaiters cancels, on the server, the queries of db's database that
-// wait for a lock (pg_cancel_backend: their callers get SQLSTATE 57014), and
-// requires that there were n.
-func cancelLockWaiters(t testing.TB, db *pgxpool.Pool, n int) {
-	t.Helper()
-	const cancelWaiters = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock'`
-	var cancelled int
-	require.NoError(t, db.QueryRow(context.Background(), cancelWaiters).Scan(&cancelled), "cancel the lock waiters")
-	require.Equal(t, n, cancelled, "queries cancelled while waiting for a lock")
 }
 
 // TestCacheLoaderCoalescesMisses: lesson 6's in-process cache already does

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -363,21 +360,15 @@ func walLSN(tb testing.TB, db *pgxpool.Pool) int64 {
 // -I g, on tables made before the loop), on a copy of the shop of its own,
 // through the same WORKSHOP_RTT as the imports.
 func BenchmarkPgbenchInit(b *testing.B) {
-	pgbench, err := findPgbench()
+	pgbench, err := benchkit.FindPgbench()
 	if err != nil {
 		b.Fatal(err)
 	}
 	scale := 1
 	b.Run(benchkit.Name("impl", "pgbench")+"/"+benchkit.Name("rows", 100_000*scale), func(b *testing.B) {
 		db := pgtest.ShopClone(b, writesScale)
-		cfg := db.Config().ConnConfig
 		run := func(steps string) {
-			cmd := exec.Command(pgbench, "-i", "-q", "-I", steps, "-s", strconv.Itoa(scale),
-				"-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User, cfg.Database)
-			cmd.Env = append(os.Environ(), "PGPASSWORD="+cfg.Password)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("%s: %v\n%s", cmd, err, out)
-			}
+			benchkit.RunPgbench(b, pgbench, db, "-i", "-q", "-I", steps, "-s", strconv.Itoa(scale))
 		}
 		run("dt") // drop and create the tables, once
 		for b.Loop() {
@@ -385,21 +376,6 @@ func BenchmarkPgbenchInit(b *testing.B) {
 		}
 		b.ReportMetric(float64(100_000*scale*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
-}
-
-// findPgbench returns the path of pgbench: $WORKSHOP_PGBENCH, on PATH, or
-// in an installed PostgreSQL's bin directory.
-func findPgbench() (string, error) {
-	if path := os.Getenv("WORKSHOP_PGBENCH"); path != "" {
-		return path, nil
-	}
-	if path, err := exec.LookPath("pgbench"); err == nil {
-		return path, nil
-	}
-	if paths, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench"); len(paths) > 0 {
-		return paths[len(paths)-1], nil
-	}
-	return "", errors.New("no pgbench: install PostgreSQL's server package (Debian: apt-get install postgresql; macOS: brew install postgresql), or set WORKSHOP_PGBENCH to its path")
 }
 
 // TestImportOrdersTwiceAtOnce runs the same import twice at once: for every

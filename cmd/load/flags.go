@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
@@ -88,6 +89,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return o, fmt.Errorf("%w: -target %s: want an http:// or https:// URL", errUsage, shop.Quote(o.target))
 		}
+		if u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o.target, "?") || strings.HasSuffix(o.target, "#") {
+			// The load appends its paths to the target: after a query
+			// or a fragment, every request would go to the same page.
+			return o, fmt.Errorf("%w: -target %s: want a URL without ?query or #fragment", errUsage, shop.Quote(o.target))
+		}
 		for _, name := range []string{"rtt", "db", "dbname", "shopd"} {
 			if set[name] {
 				return o, fmt.Errorf("%w: -%s starts a service, -target loads a running one: one or the other", errUsage, name)
@@ -120,6 +126,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.duration <= 0 || o.timeout <= 0 || o.count < 1:
 		return o, fmt.Errorf("%w: -duration, -timeout and -count must be positive", errUsage)
+	case o.duration > MaxDuration:
+		return o, fmt.Errorf("%w: -duration %v: at most %v a rate", errUsage, o.duration, MaxDuration)
 	case o.rtt < 0:
 		return o, fmt.Errorf("%w: -rtt %v: want 0 or more", errUsage, o.rtt)
 	case o.slo.p99 <= 0 || o.slo.p99 > o.timeout:
@@ -130,13 +138,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// parseRates reads an ascending list of rates per second.
+// MaxDuration is the longest -duration: a step keeps every request's result
+// until it ends, so an hour at load.MaxRate is already 360 million of them.
+const MaxDuration = time.Hour
+
+// parseRates reads an ascending list of rates per second, each at most
+// load.MaxRate.
 func parseRates(text string) ([]int, error) {
 	var rates []int
 	for _, r := range strings.Split(text, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("%s is not a positive rate", shop.Quote(r))
+		}
+		if n > load.MaxRate {
+			// Refused here, not by load.Open after the service was
+			// started and the payments the load retries were made.
+			return nil, fmt.Errorf("%d per second is more than load.MaxRate, %d", n, load.MaxRate)
 		}
 		if len(rates) > 0 && n <= rates[len(rates)-1] {
 			return nil, fmt.Errorf("%d after %d: a ramp goes up", n, rates[len(rates)-1])

@@ -69,6 +69,7 @@ func (c children) start(ctx context.Context, impl string) (service, error) {
 	ch.cmd = exec.Command(c.bin, "-impl="+impl, "-db="+c.dbURL, "-addr="+addr, "-admin-addr=",
 		"-client-header=X-Forwarded-For", "-rtt="+c.rtt.String(), "-grace=10s")
 	ch.cmd.Stdout, ch.cmd.Stderr = ch.out, ch.out
+	dieWithParent(ch.cmd) // stop does not run if this process is killed
 	if err := ch.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s -impl=%s: %w", c.bin, impl, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,13 +41,21 @@ func (s stepResult) bad() float64 { return s.pct(s.Errors) }
 // ramp makes the workload's prepared payments, warms the service up, and
 // runs the load at each rate in turn.
 func ramp(ctx context.Context, o options, wl shopd.Workload, mon *monitor, run int) ([]stepResult, error) {
-	if err := prepare(ctx, wl, o.timeout); err != nil {
-		return nil, err
+	if wl.Mix.PayReuse > 0 {
+		if err := prepare(ctx, wl, o.timeout); err != nil {
+			return nil, err
+		}
 	}
 	// Warm up: connections opened, statements prepared, caches filled.
 	warmUp := load.Config{Targets: wl.Targets(1 << 32), Duration: time.Second, Timeout: o.timeout}
-	if _, err := load.Open(ctx, warmUp, o.rates[0]); err != nil {
+	warm, err := load.Open(ctx, warmUp, o.rates[0])
+	if err != nil {
 		return nil, err
+	}
+	if w := warm[0]; w.OK == 0 {
+		// Nothing to measure: a wrong -target, or a service down.
+		return nil, fmt.Errorf("%s: none of the warm-up's %d requests succeeded (answers by HTTP status, 0 for none: refused, reset or timed out: %v): %w",
+			wl.Base, w.Requests, w.Codes, errNotServing)
 	}
 	var steps []stepResult
 	for i, rate := range o.rates {
@@ -62,9 +71,17 @@ func ramp(ctx context.Context, o options, wl shopd.Workload, mon *monitor, run i
 	return steps, nil
 }
 
+// errNotServing says that the service answered none of the warm-up's
+// requests with a success.
+var errNotServing = errors.New("the service served nothing")
+
 // prepare makes the payments the workload's retries repeat, one at a time.
+// Each must be answered 2xx, its body read in full, within timeout.
 func prepare(ctx context.Context, wl shopd.Workload, timeout time.Duration) error {
-	client := &http.Client{Timeout: timeout}
+	// A transport of its own, whose connections close when it is done.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Timeout: timeout, Transport: transport}
 	for _, t := range wl.Prepared() {
 		req, err := http.NewRequestWithContext(ctx, t.Method, t.URL, bytes.NewReader(t.Body))
 		if err != nil {
@@ -75,8 +92,14 @@ func prepare(ctx context.Context, wl shopd.Workload, timeout time.Duration) erro
 		if err != nil {
 			return fmt.Errorf("make the payment %s that the load retries: %w", t.Header.Get("Idempotency-Key"), err)
 		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		if err == nil {
+			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		}
 		resp.Body.Close()
+		if err != nil && resp.StatusCode/100 == 2 {
+			return fmt.Errorf("make the payment %s that the load retries: %s, then its body: %w", t.Header.Get("Idempotency-Key"), resp.Status, err)
+		}
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("make the payment %s that the load retries: %s: %s", t.Header.Get("Idempotency-Key"), resp.Status, bytes.TrimSpace(body))
 		}

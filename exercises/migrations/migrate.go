@@ -3,12 +3,10 @@ package migrations
 import (
 	"context"
 	"embed"
-	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
+
+	"works-vs-scales/internal/goosepg"
 )
 
 // The versions of the migrations, in sql/; the check migrates to each in turn.
@@ -21,21 +19,10 @@ const (
 //go:embed sql/*.sql
 var files embed.FS
 
-// Migrate applies the migrations up to version to, each in a
-// transaction of its own, as written.
+// Migrate applies the migrations up to version to, each in a transaction
+// of its own, as written. goosepg.NewProvider gives the goose provider
+// underneath, for a Migrate of your own: it takes goose's options (a session
+// locker, Go migrations) beside the SQL files.
 func Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
-	sqlDB := stdlib.OpenDBFromPool(db)
-	defer sqlDB.Close()
-	dir, err := fs.Sub(files, "sql")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := provider.UpTo(ctx, to); err != nil {
-		return fmt.Errorf("migrate to version %d: %w", to, err)
-	}
-	return nil
+	return goosepg.UpTo(ctx, db, files, "sql", to)
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -69,9 +70,10 @@ type Config struct {
 	// Deadline is how long a user waits for an answer: a success slower
 	// than this is not goodput. 0 means Timeout.
 	Deadline time.Duration
-	// Client, if not nil, sends the requests (its Timeout is replaced by
-	// Timeout). Nil means vegeta's default client: keep-alive, up to
-	// 10,000 idle connections per host.
+	// Client, if not nil, sends the requests as it is (its Timeout is
+	// replaced by Timeout). Nil means a client like vegeta's default:
+	// keep-alive, up to 10,000 idle connections per host, closed when
+	// each step ends.
 	Client *http.Client
 	// OnAnswer, if not nil, is called with each request's answer as it
 	// comes in, one call at a time: what a step's sums cannot say, such as
@@ -279,11 +281,12 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 	for _, r := range rates {
 		// No cap on workers: a request never waits for a free one, so
 		// the loop stays open.
-		attacker := newAttacker(cfg)
+		attacker, closeIdle := newAttacker(cfg)
 		pacer := vegeta.ConstantPacer{Freq: r, Per: time.Second}
 		step, err := run(ctx, cfg, attacker, pacer, fmt.Sprintf("rate=%d", r))
+		closeIdle()
 		step.Rate = float64(r)
-		step.Scheduled = int(int64(r) * int64(cfg.Duration) / int64(time.Second))
+		step.Scheduled = scheduled(r, cfg.Duration)
 		step.Late, step.Lag = lateness(step.sent, time.Second/time.Duration(r))
 		step.sent = nil
 		steps = append(steps, step)
@@ -292,6 +295,13 @@ func Open(ctx context.Context, cfg Config, rates ...int) ([]Step, error) {
 		}
 	}
 	return steps, nil
+}
+
+// scheduled returns how many requests a step of rate per second asks for in
+// d, exactly, without rate × d overflowing: d of years at MaxRate does.
+func scheduled(rate int, d time.Duration) int {
+	whole, part := int64(d/time.Second), int64(d%time.Second)
+	return int(int64(rate)*whole + int64(rate)*part/int64(time.Second))
 }
 
 // Closed runs workers that each send a request, wait for its answer, and send
@@ -305,9 +315,10 @@ func Closed(ctx context.Context, cfg Config, workers int) (Step, error) {
 	if workers <= 0 || workers > MaxRate {
 		return Step{}, fmt.Errorf("%d workers, want 1 to %d: %w", workers, MaxRate, ErrInvalidConfig)
 	}
-	attacker := newAttacker(cfg, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)))
+	attacker, closeIdle := newAttacker(cfg, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)))
 	// A rate of zero is vegeta's "as fast as the workers go".
 	step, err := run(ctx, cfg, attacker, vegeta.ConstantPacer{}, fmt.Sprintf("workers=%d", workers))
+	closeIdle()
 	step.Workers, step.sent = workers, nil
 	if step.Elapsed > 0 {
 		step.Rate = float64(step.Requests) / cfg.Duration.Seconds()
@@ -315,16 +326,29 @@ func Closed(ctx context.Context, cfg Config, workers int) (Step, error) {
 	return step, err
 }
 
-func newAttacker(cfg Config, opts ...func(*vegeta.Attacker)) *vegeta.Attacker {
+// newAttacker returns an attacker for cfg, and a function that closes the
+// idle connections it leaves behind once its step is over: without it each
+// step's connections, and their goroutines, outlive it. A caller's Client is
+// used as given, its transport left to the caller.
+func newAttacker(cfg Config, opts ...func(*vegeta.Attacker)) (*vegeta.Attacker, func()) {
+	var client http.Client
+	closeIdle := func() {}
 	if cfg.Client != nil {
-		client := *cfg.Client
-		client.Timeout = cfg.Timeout
-		opts = append([]func(*vegeta.Attacker){vegeta.Client(&client)}, opts...)
+		client = *cfg.Client
 	} else {
-		opts = append([]func(*vegeta.Attacker){vegeta.Timeout(cfg.Timeout)}, opts...)
+		// vegeta's default transport, keep-alive on, but ours to close.
+		tr := &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     vegeta.DefaultTLSConfig,
+			MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		}
+		client.Transport, closeIdle = tr, tr.CloseIdleConnections
 	}
-	opts = append(opts, vegeta.MaxBody(0), vegeta.KeepAlive(true))
-	return vegeta.NewAttacker(opts...)
+	client.Timeout = cfg.Timeout
+	opts = append([]func(*vegeta.Attacker){vegeta.Client(&client)}, opts...)
+	opts = append(opts, vegeta.MaxBody(0))
+	return vegeta.NewAttacker(opts...), closeIdle
 }
 
 // run attacks for one step and sums up its results.
@@ -362,7 +386,6 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		switch {
 		case res.Code >= 200 && res.Code < 300:
 			step.OK++
-			okLatencies = append(okLatencies, latency)
 			if latency <= cfg.Deadline {
 				step.Good++
 			}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -366,4 +368,84 @@ func TestNoLatencyExceedsTheTimeoutAndAStalledGeneratorSpoilsTheStep(t *testing.
 	if s.Timeouts < 1 {
 		t.Errorf("%d timeouts: the stalled request counts as one", s.Timeouts)
 	}
+}
+
+func TestTheSuccessesMeanIsTheirMean(t *testing.T) {
+	// Every request succeeds: the successes' figures are every request's.
+	url := server(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	steps, err := load.Open(t.Context(), load.Config{Targets: get(url), Duration: 200 * time.Millisecond}, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.OK == 0 || s.OK != s.Requests {
+		t.Fatalf("%d of %d requests succeeded, want all (codes %v)", s.OK, s.Requests, s.Codes)
+	}
+	if s.OKMean != s.Mean || s.OKP50 != s.P50 || s.OKP99 != s.P99 || s.OKP999 != s.P999 {
+		t.Errorf("successes' mean and quantiles %v %v %v %v, every request's %v %v %v %v: want the same",
+			s.OKMean, s.OKP50, s.OKP99, s.OKP999, s.Mean, s.P50, s.P99, s.P999)
+	}
+}
+
+// openConns counts the connections a server has open, as it sees them.
+type openConns struct{ n atomic.Int64 }
+
+func (c *openConns) track(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		c.n.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		c.n.Add(-1)
+	}
+}
+
+func TestEachStepClosesTheConnectionsItOpened(t *testing.T) {
+	var conns openConns
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = conns.track
+	t.Cleanup(srv.Close)
+	srv.Start()
+	cfg := load.Config{Targets: get(srv.URL), Duration: 100 * time.Millisecond}
+	if _, err := load.Open(t.Context(), cfg, 50, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := load.Closed(t.Context(), cfg, 4); err != nil {
+		t.Fatal(err)
+	}
+	// The server sees a close when it reads it: wait for that, not longer.
+	deadline := time.Now().Add(5 * time.Second)
+	for conns.n.Load() > 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if n := conns.n.Load(); n != 0 {
+		t.Errorf("%d connections still open after the steps ended: each step's idle connections (and their goroutines) outlive it", n)
+	}
+}
+
+func TestAClientOfTheCallersIsUsedAsGiven(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var used atomic.Int64
+	for name, client := range map[string]*http.Client{
+		"no transport":    {},
+		"a round tripper": {Transport: countingTransport{&used}},
+	} {
+		steps, err := load.Open(t.Context(), load.Config{Targets: get(url), Duration: 100 * time.Millisecond, Client: client}, 50)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s := steps[0]; s.OK != s.Requests || s.OK == 0 {
+			t.Errorf("%s: %d of %d requests succeeded", name, s.OK, s.Requests)
+		}
+	}
+	if used.Load() == 0 {
+		t.Error("the caller's round tripper sent nothing")
+	}
+}
+
+type countingTransport struct{ n *atomic.Int64 }
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -4,5 +4,8 @@
 // leaves as many dead tuples for VACUUM, and holds its locks for as long as it
 // runs; the B-tree grows with the decade, not with the week asked about.
 //
+// The queries it answers, and the input they refuse, are shop/history's, the
+// same on both sides: the tables under them differ.
+//
 // Compare with works-vs-scales/scalable/partitioning.
 package partitioning

@@ -6,16 +6,18 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
+	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"works-vs-scales/internal/goosepg"
+	"works-vs-scales/shop"
 )
 
 // The versions of the shop's migrations: SQL in sql/, Go below.
@@ -27,6 +29,10 @@ const (
 	BackfillPhone int64 = 5 // phone_number of every user, a batch per transaction
 	ContractPhone int64 = 6 // users.phone dropped: run once no release reads it
 )
+
+// ErrUnknownVersion is returned for a version below the first, before the
+// database is asked anything.
+var ErrUnknownVersion = errors.New("migrations: no such version")
 
 //go:embed sql/*.sql
 var files embed.FS
@@ -56,17 +62,16 @@ func Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
 	return Migrator{}.Migrate(ctx, db, to)
 }
 
-// Migrate applies the shop's migrations up to version to. A migration that
-// gives up waiting for a lock is rolled back, and Migrate tries it again
-// after a pause, up to m.Attempts times; it then returns the error, which
-// wraps the server's (SQLSTATE 55P03, lock_not_available), with the
-// migrations before it applied: run Migrate again later.
+// Migrate applies the shop's migrations up to version to; a version past
+// the last applies them all. A migration that gives up waiting for a lock is
+// rolled back, and Migrate tries it again after a pause, up to m.Attempts
+// times; it then returns the error, which wraps the server's (SQLSTATE
+// 55P03, lock_not_available), with the migrations before it applied: run
+// Migrate again later. No database, or a negative field of m, is an error
+// wrapping [shop.ErrInvalidConfig].
 func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error {
-	sqlDB := stdlib.OpenDBFromPool(db)
-	defer sqlDB.Close()
-	dir, err := fs.Sub(files, "sql")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+	if err := m.check(db, to); err != nil {
+		return err
 	}
 	// One migrator at a time: two servers starting at once both call
 	// Migrate, and the second waits for the first's session lock.
@@ -74,8 +79,7 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir,
-		goose.WithDisableGlobalRegistry(true),
+	provider, err := goosepg.NewProvider(db, files, "sql",
 		goose.WithSessionLocker(locker),
 		goose.WithGoMigrations(
 			// RunDB, not RunTx: no transaction around the migration, so
@@ -84,14 +88,20 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 			goose.NewGoMigration(BackfillPhone, &goose.GoFunc{RunDB: m.backfillPhone}, nil),
 		))
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return err
 	}
+	defer provider.Close()
 	attempts := orDefault(m.Attempts, 10)
 	pause := orDefault(m.Backoff, 50*time.Millisecond)
 	for attempt := 1; ; attempt++ {
 		_, err := provider.UpTo(ctx, to)
 		if err == nil {
 			return nil
+		}
+		if ctx.Err() != nil {
+			// Whatever the attempt says (goose's error, or the server's
+			// 57014 for the statement pgx cancelled), the context ended it.
+			return fmt.Errorf("migrate to version %d, attempt %d of %d: %w (the last: %w)", to, attempt, attempts, ctx.Err(), err)
 		}
 		if !LockTimedOut(err) || attempt == attempts {
 			return fmt.Errorf("migrate to version %d, attempt %d of %d: %w", to, attempt, attempts, err)
@@ -104,8 +114,37 @@ func (m Migrator) Migrate(ctx context.Context, db *pgxpool.Pool, to int64) error
 			return fmt.Errorf("migrate to version %d, after %d attempts: %w (the last: %w)", to, attempt, ctx.Err(), err)
 		case <-timer.C:
 		}
-		pause = min(2*pause, orDefault(m.MaxBackoff, 2*time.Second))
+		pause = nextBackoff(pause, orDefault(m.MaxBackoff, 2*time.Second))
 	}
+}
+
+// check refuses a migration to version to on db that cannot run.
+func (m Migrator) check(db *pgxpool.Pool, to int64) error {
+	switch {
+	case db == nil:
+		return fmt.Errorf("migrate to version %d: no database: %w", to, shop.ErrInvalidConfig)
+	case to < AddTotal:
+		return fmt.Errorf("migrate to version %d, the first is %d: %w", to, AddTotal, ErrUnknownVersion)
+	case m.Attempts < 0 || m.Backoff < 0 || m.MaxBackoff < 0 || m.BatchSize < 0:
+		return fmt.Errorf("migrator %+v: attempts, backoffs and batch size must be 0 (the default) or more: %w", m, shop.ErrInvalidConfig)
+	}
+	return nil
+}
+
+// nextBackoff returns pause doubled, at most longest, without overflowing.
+func nextBackoff(pause, longest time.Duration) time.Duration {
+	if pause > longest/2 {
+		return longest
+	}
+	return 2 * pause
+}
+
+// batchEnd returns from + size, at most math.MaxInt64, without overflowing.
+func batchEnd(from, size int64) int64 {
+	if from > math.MaxInt64-size {
+		return math.MaxInt64
+	}
+	return from + size
 }
 
 // LockTimedOut reports whether err is PostgreSQL giving up waiting for a
@@ -159,19 +198,24 @@ func (m Migrator) backfill(ctx context.Context, db *sql.DB, what, bounds, batch 
 	}
 	size := int64(orDefault(m.BatchSize, 1000))
 	pause := orDefault(m.Pause, 5*time.Millisecond)
-	for from := first; from <= last; from += size {
-		if _, err := db.ExecContext(ctx, batch, from, from+size); err != nil {
-			return fmt.Errorf("backfill %s: ids %d to %d: %w", what, from, from+size-1, err)
+	for from := first; from <= last; {
+		to := batchEnd(from, size)
+		if _, err := db.ExecContext(ctx, batch, from, to); err != nil {
+			return fmt.Errorf("backfill %s: ids %d to %d: %w", what, from, to-1, err)
 		}
-		if pause > 0 && from+size <= last {
+		if to > last || to == math.MaxInt64 {
+			return nil
+		}
+		if pause > 0 {
 			timer := time.NewTimer(pause)
 			select {
 			case <-ctx.Done():
 				timer.Stop()
-				return fmt.Errorf("backfill %s: stopped before id %d: %w", what, from+size, ctx.Err())
+				return fmt.Errorf("backfill %s: stopped before id %d: %w", what, to, ctx.Err())
 			case <-timer.C:
 			}
 		}
+		from = to
 	}
 	return nil
 }

@@ -6,5 +6,8 @@
 // per month. The months to come are made ahead of time, in Go, by
 // PrepareMonths; a query that does not filter on created_at reads every month.
 //
+// The queries it answers, and the input they refuse, are shop/history's, the
+// same on both sides: the tables under them differ.
+//
 // Compare with works-vs-scales/naive/partitioning.
 package partitioning

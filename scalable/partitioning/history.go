@@ -2,46 +2,14 @@ package partitioning
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/shop/history"
 )
-
-// The errors every function returns for input it refuses, before it asks the
-// database anything.
-var (
-	ErrZeroTime      = errors.New("partitioning: zero time")
-	ErrEmptyRange    = errors.New("partitioning: range ends before it starts")
-	ErrRangeTooLong  = errors.New("partitioning: range too long")
-	ErrNotMonthStart = errors.New("partitioning: not the first instant of a month, UTC")
-	ErrBadLimit      = errors.New("partitioning: page size out of range")
-)
-
-// MaxDays is the longest range OrdersPerDay answers; MaxMonths the most
-// months PrepareMonths makes ready at once; MaxPage the largest page.
-const (
-	MaxDays   = 366
-	MaxMonths = 1200
-	MaxPage   = 1000
-)
-
-// DayCount is one day's orders and what they came to.
-type DayCount struct {
-	Day          time.Time // midnight UTC
-	Orders       int64
-	RevenueCents int64
-}
-
-// Order is one row of a user's page of orders.
-type Order struct {
-	ID         int64
-	UserID     int64
-	TotalCents int64
-	CreatedAt  time.Time
-}
 
 // CreateTables creates the order history in the schema history: orders and
 // their items partitioned by month of created_at, with no month yet (see
@@ -80,7 +48,7 @@ func CreateTables(ctx context.Context, db *pgxpool.Pool) error {
 // (MonthsAhead): an order for a month without a partition is refused (or,
 // with a default partition, swallowed by it).
 func PrepareMonths(ctx context.Context, db *pgxpool.Pool, from, to time.Time) error {
-	months, err := monthsBetween(from, to)
+	months, err := history.MonthsBetween(from, to)
 	if err != nil {
 		return err
 	}
@@ -103,10 +71,10 @@ func PrepareMonths(ctx context.Context, db *pgxpool.Pool, from, to time.Time) er
 // month of now and the n after it.
 func MonthsAhead(now time.Time, n int) (from, to time.Time, err error) {
 	if now.IsZero() {
-		return time.Time{}, time.Time{}, fmt.Errorf("months ahead of %v: %w", now, ErrZeroTime)
+		return time.Time{}, time.Time{}, fmt.Errorf("months ahead of %v: %w", now, history.ErrZeroTime)
 	}
-	if n < 0 || n >= MaxMonths {
-		return time.Time{}, time.Time{}, fmt.Errorf("%d months ahead: %w", n, ErrRangeTooLong)
+	if n < 0 || n >= history.MaxMonths {
+		return time.Time{}, time.Time{}, fmt.Errorf("%d months ahead: %w", n, history.ErrRangeTooLong)
 	}
 	now = now.UTC()
 	from = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
@@ -123,29 +91,8 @@ func partitionName(table string, m time.Time) string {
 // OrdersPerDay returns the orders of each day in [from, to) that had any,
 // oldest first. The planner reads only the months the range touches
 // (partition pruning), whatever number of years are kept.
-func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]DayCount, error) {
-	if err := checkRange(from, to); err != nil {
-		return nil, err
-	}
-	const perDayQuery = `
-		SELECT date_trunc('day', created_at, 'UTC'), count(*), sum(total_cents)
-		FROM history.orders
-		WHERE created_at >= $1 AND created_at < $2
-		GROUP BY 1 ORDER BY 1`
-	rows, err := db.Query(ctx, perDayQuery, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("orders per day from %v to %v: %w", from, to, err)
-	}
-	days, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DayCount, error) {
-		var d DayCount
-		err := row.Scan(&d.Day, &d.Orders, &d.RevenueCents)
-		d.Day = d.Day.UTC()
-		return d, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("orders per day from %v to %v: %w", from, to, err)
-	}
-	return days, nil
+func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]history.DayCount, error) {
+	return history.OrdersPerDay(ctx, db, from, to)
 }
 
 // DeleteBefore removes every order placed before cutoff, the first instant of
@@ -154,7 +101,7 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 // of the other months go on) and dropped. Nothing is deleted row by row, so
 // nothing is left for VACUUM and the WAL holds only the catalog's changes.
 func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int64, error) {
-	if err := checkMonthStart(cutoff); err != nil {
+	if err := history.CheckMonthStart(cutoff); err != nil {
 		return 0, err
 	}
 	const oldMonthsQuery = `
@@ -199,70 +146,6 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 // with a zero beforeAt. The query names no month, so it opens the user index
 // of every partition (a Merge Append reads the newest first): its planning
 // grows with the months kept.
-func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) ([]Order, error) {
-	if limit < 1 || limit > MaxPage {
-		return nil, fmt.Errorf("page of %d orders of user %d: %w", limit, userID, ErrBadLimit)
-	}
-	if beforeAt.IsZero() {
-		beforeAt, beforeID = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0
-	}
-	const pageQuery = `
-		SELECT id, user_id, total_cents, created_at FROM history.orders
-		WHERE user_id = $1 AND (created_at, id) < ($2, $3)
-		ORDER BY created_at DESC, id DESC LIMIT $4`
-	rows, err := db.Query(ctx, pageQuery, userID, beforeAt, beforeID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("page of orders of user %d: %w", userID, err)
-	}
-	orders, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Order])
-	if err != nil {
-		return nil, fmt.Errorf("page of orders of user %d: %w", userID, err)
-	}
-	return orders, nil
-}
-
-func checkRange(from, to time.Time) error {
-	switch {
-	case from.IsZero() || to.IsZero():
-		return fmt.Errorf("range %v to %v: %w", from, to, ErrZeroTime)
-	case !to.After(from):
-		return fmt.Errorf("range %v to %v: %w", from, to, ErrEmptyRange)
-	case to.Sub(from) > MaxDays*24*time.Hour:
-		return fmt.Errorf("range %v to %v, longer than %d days: %w", from, to, MaxDays, ErrRangeTooLong)
-	}
-	return nil
-}
-
-func checkMonthStart(t time.Time) error {
-	if t.IsZero() {
-		return fmt.Errorf("month %v: %w", t, ErrZeroTime)
-	}
-	if !t.Equal(time.Date(t.UTC().Year(), t.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)) {
-		return fmt.Errorf("month %v: %w", t, ErrNotMonthStart)
-	}
-	return nil
-}
-
-// monthsBetween returns the first instants of the months from from up to
-// to, both first instants of a month.
-func monthsBetween(from, to time.Time) ([]time.Time, error) {
-	if err := checkMonthStart(from); err != nil {
-		return nil, err
-	}
-	if err := checkMonthStart(to); err != nil {
-		return nil, err
-	}
-	if !to.After(from) {
-		return nil, fmt.Errorf("months %v to %v: %w", from, to, ErrEmptyRange)
-	}
-	from, to = from.UTC(), to.UTC()
-	n := (to.Year()-from.Year())*12 + int(to.Month()-from.Month())
-	if n > MaxMonths {
-		return nil, fmt.Errorf("%d months from %v, more than %d: %w", n, from, MaxMonths, ErrRangeTooLong)
-	}
-	months := make([]time.Time, n)
-	for i := range months {
-		months[i] = from.AddDate(0, i, 0)
-	}
-	return months, nil
+func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) ([]history.Order, error) {
+	return history.UserOrdersPage(ctx, db, userID, beforeAt, beforeID, limit)
 }

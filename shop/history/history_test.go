@@ -1,0 +1,36 @@
+package history
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMonthsBetweenReturnsEachFirstInstant(t *testing.T) {
+	nov := time.Date(2024, time.November, 1, 0, 0, 0, 0, time.UTC)
+	months, err := MonthsBetween(nov, nov.AddDate(0, 3, 0))
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{nov, nov.AddDate(0, 1, 0), nov.AddDate(0, 2, 0)}, months, "November to January, across the year")
+
+	// The same instant in another zone is the same month.
+	paris := time.FixedZone("Paris", 3600)
+	months, err = MonthsBetween(nov.In(paris), nov.AddDate(0, 1, 0).In(paris))
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{nov}, months)
+
+	_, err = MonthsBetween(nov, nov.AddDate(0, MaxMonths+1, 0))
+	require.ErrorIs(t, err, ErrRangeTooLong)
+	_, err = MonthsBetween(nov, nov.AddDate(0, 0, 1))
+	require.ErrorIs(t, err, ErrNotMonthStart)
+	_, err = MonthsBetween(nov, nov)
+	require.ErrorIs(t, err, ErrEmptyRange)
+}
+
+func TestCheckRangeRefusesWhatOrdersPerDayWouldNotAnswer(t *testing.T) {
+	jan := time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, CheckRange(jan, jan.AddDate(0, 0, MaxDays)))
+	require.ErrorIs(t, CheckRange(jan, jan.AddDate(0, 0, MaxDays+1)), ErrRangeTooLong)
+	require.ErrorIs(t, CheckRange(time.Time{}, jan), ErrZeroTime)
+	require.ErrorIs(t, CheckRange(jan, jan), ErrEmptyRange)
+}
