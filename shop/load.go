@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"io"
-	"strconv"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,14 +52,22 @@ func Load(ctx context.Context, conn *pgx.Conn, s Scale, seed uint64) error {
 
 // LoadConcurrently is [Load] with every table copied on a connection of its
 // own from connect (the tables are independent until indexes.sql joins them
-// with foreign keys), at most workers at once; with a nil connect it copies on
-// conn, one table at a time.
+// with foreign keys); with a nil connect it copies on conn, one table at a
+// time, then runs indexes.sql.
 //
 // Each table is emptied and copied in one transaction, with COPY FREEZE: rows
 // loaded into a table truncated by their own transaction are written frozen
 // and all-visible, so the VACUUM after the load has no tuple to freeze and
-// the first reader no hint bits to set. The keys and indexes are built once,
-// over loaded rows, on conn.
+// the first reader no hint bits to set.
+//
+// Concurrently, each copier goes on, once its rows are in, to its table's
+// own keys and indexes and its VACUUM (ANALYZE), while the other tables
+// still copy. Then the foreign keys are added NOT VALID on conn, and checked
+// at once with VALIDATE CONSTRAINT: adding a checked foreign key locks the
+// table it references against every other such addition, so the three that
+// reference users would be checked one after another; a validation locks
+// neither table against the others'. The database is the one Load builds:
+// every key validated, under the same names.
 func LoadConcurrently(ctx context.Context, conn *pgx.Conn, connect func(context.Context) (*pgx.Conn, error), s Scale, seed uint64) error {
 	if _, err := conn.Exec(ctx, Schema); err != nil {
 		return fmt.Errorf("create shop schema: %w", err)
@@ -68,40 +78,57 @@ func LoadConcurrently(ctx context.Context, conn *pgx.Conn, connect func(context.
 				return err
 			}
 		}
-	} else if err := copyConcurrently(ctx, connect, s, seed); err != nil {
-		return err
-	}
-	if connect == nil {
 		if _, err := conn.Exec(ctx, Indexes); err != nil {
 			return fmt.Errorf("build shop keys and indexes: %w", err)
 		}
-	} else {
-		// The primary and unique keys first, each table's at once; then the
-		// foreign keys (which need them) and the other indexes, at once too.
-		keys, rest := indexSteps(Indexes)
-		for _, steps := range [][][]string{keys, rest} {
-			if err := runConcurrently(ctx, connect, steps); err != nil {
-				return fmt.Errorf("build shop keys and indexes: %w", err)
-			}
+		// A live table is vacuumed by autovacuum; a fresh load is not, and
+		// without statistics the planner guesses. VACUUM cannot run inside
+		// the multi-statement transaction of Indexes, so it runs alone, on
+		// the shop's tables only.
+		names := make([]string, 0, len(tables))
+		for _, t := range tables {
+			names = append(names, pgx.Identifier{t.name}.Sanitize())
+		}
+		if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(names, ", ")); err != nil {
+			return fmt.Errorf("vacuum the shop: %w", err)
+		}
+		return nil
+	}
+	own, rest := indexSteps(Indexes)
+	if err := copyConcurrently(ctx, connect, s, seed, own); err != nil {
+		return err
+	}
+	for _, stmt := range rest {
+		if strings.Contains(stmt, "FOREIGN KEY") {
+			stmt += " NOT VALID"
+		}
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("build shop keys and indexes: %s: %w", stmt, err)
 		}
 	}
-	// A live table is vacuumed by autovacuum; a fresh load is not, and without
-	// statistics the planner guesses. VACUUM cannot run inside the
-	// multi-statement transaction of Indexes, so it runs alone, on the shop's
-	// tables only.
-	names := make([]string, 0, len(tables))
-	for _, t := range tables {
-		names = append(names, pgx.Identifier{t.name}.Sanitize())
+	const unchecked = `
+		SELECT format('ALTER TABLE %I VALIDATE CONSTRAINT %I', c.relname, conname)
+		FROM pg_constraint JOIN pg_class c ON c.oid = conrelid
+		WHERE contype = 'f' AND NOT convalidated AND c.relnamespace = current_schema()::regnamespace
+		ORDER BY conname`
+	rows, err := conn.Query(ctx, unchecked)
+	if err != nil {
+		return fmt.Errorf("list the foreign keys to validate: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(names, ", ")); err != nil {
-		return fmt.Errorf("vacuum the shop: %w", err)
+	validations, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list the foreign keys to validate: %w", err)
+	}
+	if err := runConcurrently(ctx, connect, validations); err != nil {
+		return fmt.Errorf("validate shop foreign keys: %w", err)
 	}
 	return nil
 }
 
-// copyConcurrently copies every table on a connection of its own, and
+// copyConcurrently copies every table on a connection of its own, then runs
+// on it the table's own statements from own and vacuums the table; it
 // returns the first error (the other copies stop with their context).
-func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), s Scale, seed uint64) error {
+func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), s Scale, seed uint64, own map[string][]string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -113,7 +140,23 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 					return fmt.Errorf("connect to copy %s: %w", t.name, err)
 				}
 				defer c.Close(context.WithoutCancel(ctx))
-				return copyFrozen(ctx, c, t, s, seed)
+				if err := copyFrozen(ctx, c, t, s, seed); err != nil {
+					return err
+				}
+				if err := setMaintenanceMemory(ctx, c); err != nil {
+					return err
+				}
+				for _, stmt := range own[t.name] {
+					if _, err := c.Exec(ctx, stmt); err != nil {
+						return fmt.Errorf("build the keys and indexes of %s: %s: %w", t.name, stmt, err)
+					}
+				}
+				// A live table is vacuumed by autovacuum; a fresh load is
+				// not, and without statistics the planner guesses.
+				if _, err := c.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{t.name}.Sanitize()); err != nil {
+					return fmt.Errorf("vacuum %s: %w", t.name, err)
+				}
+				return nil
 			}()
 			if err != nil {
 				cancel(err)
@@ -124,10 +167,17 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 	return context.Cause(ctx)
 }
 
-// indexSteps splits the statements of sql (indexes.sql) into the primary
-// and unique keys, and the rest; a SELECT stays with the statement before it
-// (setval after the identity it sets), in one step run in order.
-func indexSteps(sql string) (keys, rest [][]string) {
+// indexSteps splits the statements of sql (indexes.sql) into those of one
+// copied table alone (its keys, indexes and identity), by table, and the
+// rest, in order: the foreign keys, which join two tables, and the
+// statements of tables that are not copied. A SELECT stays with the
+// statement before it (setval after the identity it sets).
+func indexSteps(sql string) (own map[string][]string, rest []string) {
+	copied := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		copied[t.name] = true
+	}
+	own = make(map[string][]string)
 	var lines []string
 	for line := range strings.Lines(sql) {
 		if i := strings.Index(line, "--"); i >= 0 {
@@ -135,64 +185,87 @@ func indexSteps(sql string) (keys, rest [][]string) {
 		}
 		lines = append(lines, line)
 	}
+	last := "" // the table of the statement before, "" for rest
 	for stmt := range strings.SplitSeq(strings.Join(lines, ""), ";") {
 		stmt = strings.TrimSpace(stmt)
-		switch {
-		case stmt == "":
-		case strings.HasPrefix(stmt, "SELECT") && len(rest) > 0:
-			rest[len(rest)-1] = append(rest[len(rest)-1], stmt)
-		case strings.Contains(stmt, "PRIMARY KEY") || strings.Contains(stmt, " UNIQUE "):
-			keys = append(keys, []string{stmt})
-		default:
-			rest = append(rest, []string{stmt})
+		if stmt == "" {
+			continue
 		}
+		table := ""
+		fields := strings.Fields(stmt)
+		switch {
+		case fields[0] == "SELECT":
+			table = last
+		case strings.Contains(stmt, "FOREIGN KEY"):
+		case fields[0] == "ALTER" && len(fields) > 2:
+			table = fields[2] // ALTER TABLE name ...
+		case fields[0] == "CREATE":
+			if i := slices.Index(fields, "ON"); i >= 0 && i+1 < len(fields) {
+				table = fields[i+1] // CREATE INDEX name ON table ...
+			}
+		}
+		if !copied[table] {
+			table = ""
+		}
+		if table == "" {
+			rest = append(rest, stmt)
+		} else {
+			own[table] = append(own[table], stmt)
+		}
+		last = table
 	}
-	return keys, rest
+	return own, rest
 }
 
-// maintenanceWorkers is how many keys and indexes are built at once.
+// maintenanceWorkers is how many foreign keys are validated at once.
 const maintenanceWorkers = 3
 
-// runConcurrently runs the steps, each on a connection of its own,
-// maintenanceWorkers at once, and returns the first error. Two steps on one
-// table wait for each other's lock; a foreign key locks its table, then the
-// one it references, in the order of a tree, so no two wait on each other.
-func runConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), steps [][]string) error {
+// runConcurrently runs the statements, each on one of maintenanceWorkers
+// connections of its own, and returns the first error. Two validations of
+// one table wait for each other's lock; those of different tables do not,
+// even when they reference the same table.
+func runConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), stmts []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan []string)
+	next := make(chan string)
 	var wg sync.WaitGroup
-	for range min(maintenanceWorkers, len(steps)) {
+	for range min(maintenanceWorkers, len(stmts)) {
 		wg.Go(func() {
 			c, err := connect(ctx)
 			if err != nil {
-				cancel(fmt.Errorf("connect to build indexes: %w", err))
+				cancel(fmt.Errorf("connect to validate foreign keys: %w", err))
 				return
 			}
 			defer c.Close(context.WithoutCancel(ctx))
-			// A sort that fits in memory builds a key without spilling to
-			// disk; the setting is this session's alone.
-			if _, err := c.Exec(ctx, "SET maintenance_work_mem = '256MB'"); err != nil {
-				cancel(fmt.Errorf("set maintenance_work_mem to build indexes: %w", err))
+			if err := setMaintenanceMemory(ctx, c); err != nil {
+				cancel(err)
 			}
-			for step := range next {
-				for _, stmt := range step {
-					if _, err := c.Exec(ctx, stmt); err != nil {
-						cancel(fmt.Errorf("%s: %w", stmt, err))
-					}
+			for stmt := range next {
+				if _, err := c.Exec(ctx, stmt); err != nil {
+					cancel(fmt.Errorf("%s: %w", stmt, err))
 				}
 			}
 		})
 	}
-	for _, step := range steps {
+	for _, stmt := range stmts {
 		select {
-		case next <- step:
+		case next <- stmt:
 		case <-ctx.Done():
 		}
 	}
 	close(next)
 	wg.Wait()
 	return context.Cause(ctx)
+}
+
+// setMaintenanceMemory lets conn's session sort in memory to build a key, and
+// hash in memory to check a foreign key in one pass over each table; the
+// settings are this session's alone.
+func setMaintenanceMemory(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "SET maintenance_work_mem = '256MB'; SET work_mem = '256MB'"); err != nil {
+		return fmt.Errorf("set maintenance_work_mem and work_mem to build indexes: %w", err)
+	}
+	return nil
 }
 
 // copyFrozen empties table t and copies its generated rows into it in one
@@ -206,8 +279,8 @@ func copyFrozen(ctx context.Context, conn *pgx.Conn, t table, s Scale, seed uint
 	if _, err := tx.Exec(ctx, "TRUNCATE "+pgx.Identifier{t.name}.Sanitize()); err != nil {
 		return fmt.Errorf("truncate %s before its copy: %w", t.name, err)
 	}
-	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FREEZE)", pgx.Identifier{t.name}.Sanitize(), strings.Join(t.columns, ", "))
-	if _, err := conn.PgConn().CopyFrom(ctx, &textRows{next: t.rows(s, seed)}, sql); err != nil {
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary, FREEZE)", pgx.Identifier{t.name}.Sanitize(), strings.Join(t.columns, ", "))
+	if _, err := conn.PgConn().CopyFrom(ctx, &binaryRows{next: t.rows(s, seed)}, sql); err != nil {
 		return fmt.Errorf("copy %s rows at scale %v seed %d: %w", t.name, s, seed, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -216,15 +289,26 @@ func copyFrozen(ctx context.Context, conn *pgx.Conn, t table, s Scale, seed uint
 	return nil
 }
 
-// textRows reads generated rows as COPY's text format: a line a row, tabs
-// between columns, \N for NULL.
-type textRows struct {
-	next func() ([]any, error)
-	buf  bytes.Buffer
-	done bool
+// binaryRows reads generated rows as COPY's binary format: a header, then
+// per row its number of columns and each column's length and bytes (-1 for
+// NULL), then a trailer. The server stores binary values as they come, where
+// text would have it parse every number and timestamp.
+type binaryRows struct {
+	next    func() ([]any, error)
+	buf     bytes.Buffer
+	started bool
+	done    bool
 }
 
-func (r *textRows) Read(p []byte) (int, error) {
+// copyBinaryHeader opens COPY's binary format: its signature, no flags and
+// no header extension.
+const copyBinaryHeader = "PGCOPY\n\xff\r\n\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00"
+
+func (r *binaryRows) Read(p []byte) (int, error) {
+	if !r.started {
+		r.started = true
+		r.buf.WriteString(copyBinaryHeader)
+	}
 	for !r.done && r.buf.Len() < len(p) {
 		row, err := r.next()
 		if err != nil {
@@ -232,9 +316,10 @@ func (r *textRows) Read(p []byte) (int, error) {
 		}
 		if row == nil {
 			r.done = true
+			r.buf.Write([]byte{0xff, 0xff}) // the trailer: -1 columns
 			break
 		}
-		if err := appendCopyText(&r.buf, row); err != nil {
+		if err := appendCopyBinary(&r.buf, row); err != nil {
 			return 0, err
 		}
 	}
@@ -244,31 +329,35 @@ func (r *textRows) Read(p []byte) (int, error) {
 	return r.buf.Read(p)
 }
 
-// copyEscaper escapes what COPY's text format gives a meaning to.
-var copyEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
+// postgresEpoch is where PostgreSQL counts a timestamp's microseconds from,
+// in microseconds since Unix's.
+var postgresEpoch = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 
-// appendCopyText appends row to buf as one line of COPY's text format.
-func appendCopyText(buf *bytes.Buffer, row []any) error {
-	var scratch [64]byte
+// appendCopyBinary appends row to buf as one row of COPY's binary format:
+// int64 as bigint, int32 as integer, string as text, time.Time as
+// timestamptz, nil as NULL.
+func appendCopyBinary(buf *bytes.Buffer, row []any) error {
+	var scratch [12]byte
+	buf.Write(binary.BigEndian.AppendUint16(scratch[:0], uint16(len(row))))
 	for i, v := range row {
-		if i > 0 {
-			buf.WriteByte('\t')
-		}
+		b := scratch[:0]
 		switch v := v.(type) {
 		case nil:
-			buf.WriteString(`\N`)
+			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // length -1
 		case int64:
-			buf.Write(strconv.AppendInt(scratch[:0], v, 10))
+			b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(v))
 		case int32:
-			buf.Write(strconv.AppendInt(scratch[:0], int64(v), 10))
+			b = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(b, 4), uint32(v))
 		case string:
-			copyEscaper.WriteString(buf, v)
+			buf.Write(binary.BigEndian.AppendUint32(b, uint32(len(v))))
+			buf.WriteString(v)
+			continue
 		case time.Time:
-			buf.Write(v.UTC().AppendFormat(scratch[:0], "2006-01-02 15:04:05.999999-07"))
+			b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(v.UnixMicro()-postgresEpoch))
 		default:
-			return fmt.Errorf("copy text of column %d: unexpected %T %v", i, v, v)
+			return fmt.Errorf("copy binary of column %d: unexpected %T %v", i, v, v)
 		}
+		buf.Write(b)
 	}
-	buf.WriteByte('\n')
 	return nil
 }
