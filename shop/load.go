@@ -62,12 +62,13 @@ func Load(ctx context.Context, conn *pgx.Conn, s Scale, seed uint64) error {
 //
 // Concurrently, each copier goes on, once its rows are in, to its table's
 // own keys and indexes and its VACUUM (ANALYZE), while the other tables
-// still copy. Then the foreign keys are added NOT VALID on conn, and checked
-// at once with VALIDATE CONSTRAINT: adding a checked foreign key locks the
-// table it references against every other such addition, so the three that
-// reference users would be checked one after another; a validation locks
-// neither table against the others'. The database is the one Load builds:
-// every key validated, under the same names.
+// still copy; then to its foreign keys, each once the table it references is
+// done too. A foreign key is added NOT VALID, then checked with VALIDATE
+// CONSTRAINT: adding a checked one locks the table it references against
+// every other such addition, so the three that reference users would be
+// checked one after another; a validation locks neither table against the
+// others'. The database is the one Load builds: every key validated, under
+// the same names.
 func LoadConcurrently(ctx context.Context, conn *pgx.Conn, connect func(context.Context) (*pgx.Conn, error), s Scale, seed uint64) error {
 	if _, err := conn.Exec(ctx, Schema); err != nil {
 		return fmt.Errorf("create shop schema: %w", err)
@@ -94,43 +95,29 @@ func LoadConcurrently(ctx context.Context, conn *pgx.Conn, connect func(context.
 		}
 		return nil
 	}
-	own, rest := indexSteps(Indexes)
-	if err := copyConcurrently(ctx, connect, s, seed, own); err != nil {
+	steps := indexSteps(Indexes)
+	if err := copyConcurrently(ctx, connect, s, seed, steps); err != nil {
 		return err
 	}
-	for _, stmt := range rest {
-		if strings.Contains(stmt, "FOREIGN KEY") {
-			stmt += " NOT VALID"
-		}
+	for _, stmt := range steps.rest {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("build shop keys and indexes: %s: %w", stmt, err)
 		}
-	}
-	const unchecked = `
-		SELECT format('ALTER TABLE %I VALIDATE CONSTRAINT %I', c.relname, conname)
-		FROM pg_constraint JOIN pg_class c ON c.oid = conrelid
-		WHERE contype = 'f' AND NOT convalidated AND c.relnamespace = current_schema()::regnamespace
-		ORDER BY conname`
-	rows, err := conn.Query(ctx, unchecked)
-	if err != nil {
-		return fmt.Errorf("list the foreign keys to validate: %w", err)
-	}
-	validations, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("list the foreign keys to validate: %w", err)
-	}
-	if err := runConcurrently(ctx, connect, validations); err != nil {
-		return fmt.Errorf("validate shop foreign keys: %w", err)
 	}
 	return nil
 }
 
 // copyConcurrently copies every table on a connection of its own, then runs
-// on it the table's own statements from own and vacuums the table; it
-// returns the first error (the other copies stop with their context).
-func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), s Scale, seed uint64, own map[string][]string) error {
+// on it the table's own statements, vacuums the table, and adds its foreign
+// keys once the tables they reference are done; it returns the first error
+// (the other copies stop with their context).
+func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), s Scale, seed uint64, steps loadSteps) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	done := make(map[string]chan struct{}, len(tables))
+	for _, t := range tables {
+		done[t.name] = make(chan struct{})
+	}
 	var wg sync.WaitGroup
 	for _, t := range tables {
 		wg.Go(func() {
@@ -146,7 +133,7 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 				if err := setMaintenanceMemory(ctx, c); err != nil {
 					return err
 				}
-				for _, stmt := range own[t.name] {
+				for _, stmt := range steps.own[t.name] {
 					if _, err := c.Exec(ctx, stmt); err != nil {
 						return fmt.Errorf("build the keys and indexes of %s: %s: %w", t.name, stmt, err)
 					}
@@ -155,6 +142,19 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 				// not, and without statistics the planner guesses.
 				if _, err := c.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{t.name}.Sanitize()); err != nil {
 					return fmt.Errorf("vacuum %s: %w", t.name, err)
+				}
+				close(done[t.name])
+				for _, fk := range steps.foreign[t.name] {
+					select {
+					case <-done[fk.references]:
+					case <-ctx.Done():
+						return context.Cause(ctx)
+					}
+					for _, stmt := range []string{fk.stmt + " NOT VALID", fk.validate()} {
+						if _, err := c.Exec(ctx, stmt); err != nil {
+							return fmt.Errorf("add a foreign key of %s: %s: %w", t.name, stmt, err)
+						}
+					}
 				}
 				return nil
 			}()
@@ -167,17 +167,41 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 	return context.Cause(ctx)
 }
 
-// indexSteps splits the statements of sql (indexes.sql) into those of one
-// copied table alone (its keys, indexes and identity), by table, and the
-// rest, in order: the foreign keys, which join two tables, and the
-// statements of tables that are not copied. A SELECT stays with the
-// statement before it (setval after the identity it sets).
-func indexSteps(sql string) (own map[string][]string, rest []string) {
+// loadSteps are the statements of indexes.sql, as the concurrent load runs
+// them.
+type loadSteps struct {
+	// own holds, by copied table, the statements of that table alone: its
+	// keys, indexes and identity.
+	own map[string][]string
+	// foreign holds, by copied table, its foreign keys to other copied tables.
+	foreign map[string][]foreignKey
+	// rest holds the statements of the tables that are not copied, in order.
+	rest []string
+}
+
+// foreignKey is an ALTER TABLE ... ADD FOREIGN KEY (column) REFERENCES
+// statement of indexes.sql.
+type foreignKey struct {
+	stmt       string
+	table      string
+	column     string
+	references string
+}
+
+// validate checks the foreign key, named as PostgreSQL names an unnamed one.
+func (fk foreignKey) validate() string {
+	return fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", fk.table, fk.table+"_"+fk.column+"_fkey")
+}
+
+// indexSteps splits the statements of sql (indexes.sql) into the steps of
+// the concurrent load. A SELECT stays with the statement before it (setval
+// after the identity it sets).
+func indexSteps(sql string) loadSteps {
 	copied := make(map[string]bool, len(tables))
 	for _, t := range tables {
 		copied[t.name] = true
 	}
-	own = make(map[string][]string)
+	steps := loadSteps{own: make(map[string][]string), foreign: make(map[string][]foreignKey)}
 	var lines []string
 	for line := range strings.Lines(sql) {
 		if i := strings.Index(line, "--"); i >= 0 {
@@ -196,7 +220,6 @@ func indexSteps(sql string) (own map[string][]string, rest []string) {
 		switch {
 		case fields[0] == "SELECT":
 			table = last
-		case strings.Contains(stmt, "FOREIGN KEY"):
 		case fields[0] == "ALTER" && len(fields) > 2:
 			table = fields[2] // ALTER TABLE name ...
 		case fields[0] == "CREATE":
@@ -204,58 +227,25 @@ func indexSteps(sql string) (own map[string][]string, rest []string) {
 				table = fields[i+1] // CREATE INDEX name ON table ...
 			}
 		}
-		if !copied[table] {
-			table = ""
-		}
-		if table == "" {
-			rest = append(rest, stmt)
-		} else {
-			own[table] = append(own[table], stmt)
-		}
 		last = table
-	}
-	return own, rest
-}
-
-// maintenanceWorkers is how many foreign keys are validated at once.
-const maintenanceWorkers = 3
-
-// runConcurrently runs the statements, each on one of maintenanceWorkers
-// connections of its own, and returns the first error. Two validations of
-// one table wait for each other's lock; those of different tables do not,
-// even when they reference the same table.
-func runConcurrently(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), stmts []string) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan string)
-	var wg sync.WaitGroup
-	for range min(maintenanceWorkers, len(stmts)) {
-		wg.Go(func() {
-			c, err := connect(ctx)
-			if err != nil {
-				cancel(fmt.Errorf("connect to validate foreign keys: %w", err))
-				return
-			}
-			defer c.Close(context.WithoutCancel(ctx))
-			if err := setMaintenanceMemory(ctx, c); err != nil {
-				cancel(err)
-			}
-			for stmt := range next {
-				if _, err := c.Exec(ctx, stmt); err != nil {
-					cancel(fmt.Errorf("%s: %w", stmt, err))
-				}
-			}
-		})
-	}
-	for _, stmt := range stmts {
-		select {
-		case next <- stmt:
-		case <-ctx.Done():
+		if !copied[table] {
+			steps.rest = append(steps.rest, stmt)
+			last = ""
+			continue
 		}
+		if _, after, ok := strings.Cut(stmt, "FOREIGN KEY"); ok {
+			// FOREIGN KEY (column) REFERENCES table (id)
+			f := strings.Fields(strings.NewReplacer("(", " ", ")", " ").Replace(after))
+			if len(f) < 3 || f[1] != "REFERENCES" || !copied[f[2]] {
+				steps.rest = append(steps.rest, stmt)
+				continue
+			}
+			steps.foreign[table] = append(steps.foreign[table], foreignKey{stmt: stmt, table: table, column: f[0], references: f[2]})
+			continue
+		}
+		steps.own[table] = append(steps.own[table], stmt)
 	}
-	close(next)
-	wg.Wait()
-	return context.Cause(ctx)
+	return steps
 }
 
 // setMaintenanceMemory lets conn's session sort in memory to build a key, and
