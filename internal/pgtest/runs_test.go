@@ -68,6 +68,15 @@ func TestNamesParseBackUnderTheirPrefixOnly(t *testing.T) {
 	assert.Equal(t, parsed{kind: runCopy, run: "0a1b2c3d"}, parseName("wvs_alice_", "wvs_alice_run_0a1b2c3d_clone_1"))
 }
 
+func TestDerivedNamesAreShortLowerCaseWords(t *testing.T) {
+	for _, name := range []string{"l19v1scalable30m", "harnessv1", "a", "a234567890123456789"} {
+		assert.Regexp(t, derivedNamePattern, name)
+	}
+	for _, name := range []string{"", "L19", "1abc", "a_b", "a b", "a234567890123456789x", "top100_seed1"} {
+		assert.NotRegexp(t, derivedNamePattern, name)
+	}
+}
+
 func TestNamesFitPostgreSQLsLimit(t *testing.T) {
 	prefix := strings.Repeat("a", 21) + "_" // the longest valid prefix
 	_, err := parsePrefix(prefix)
