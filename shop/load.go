@@ -150,7 +150,24 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 					case <-ctx.Done():
 						return context.Cause(ctx)
 					}
-					for _, stmt := range []string{fk.stmt + " NOT VALID", fk.validate()} {
+					merge, err := leadsAnIndex(ctx, c, fk.table, fk.column)
+					if err != nil {
+						return err
+					}
+					// PostgreSQL checks a foreign key with an anti-join of
+					// the two tables. When an index of the table leads with
+					// the key's column (order_items' primary key leads with
+					// order_id), a merge of that index and the referenced
+					// primary key reads each key once, in order, index-only
+					// since the VACUUM above; the hash join the planner
+					// prefers first hashes every referenced key (at 1.2M
+					// orders, 1.8-2.0 s against 3.3 s for order_items'
+					// order_id, on a busy 2-CPU machine).
+					hashJoin := "SET enable_hashjoin = on"
+					if merge {
+						hashJoin = "SET enable_hashjoin = off"
+					}
+					for _, stmt := range []string{hashJoin, fk.stmt + " NOT VALID", fk.validate()} {
 						if _, err := c.Exec(ctx, stmt); err != nil {
 							return fmt.Errorf("add a foreign key of %s: %s: %w", t.name, stmt, err)
 						}
@@ -165,6 +182,20 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 	}
 	wg.Wait()
 	return context.Cause(ctx)
+}
+
+// leadsAnIndex reports whether column is the first column of an index of
+// table.
+func leadsAnIndex(ctx context.Context, conn *pgx.Conn, table, column string) (bool, error) {
+	const leads = `
+		SELECT EXISTS (
+			SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			WHERE i.indrelid = $1::regclass AND a.attname = $2)`
+	var ok bool
+	if err := conn.QueryRow(ctx, leads, table, column).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for an index of %s led by %s: %w", table, column, err)
+	}
+	return ok, nil
 }
 
 // loadSteps are the statements of indexes.sql, as the concurrent load runs
