@@ -10,7 +10,7 @@ import (
 // GeneratorVersion changes whenever Load would build a different database for
 // the same scale and seed (other rows, or another way of loading them), so that
 // templates seeded by an older version are not reused.
-const GeneratorVersion = 8
+const GeneratorVersion = 9
 
 // The generated shop spans five years of orders.
 var (

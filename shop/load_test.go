@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,47 +13,70 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestCopyTextEscapesWhatCopyGivesAMeaningTo(t *testing.T) {
+func TestCopyBinaryWritesEachTypeAsPostgresReadsIt(t *testing.T) {
 	var buf bytes.Buffer
-	at := time.Date(2021, 3, 4, 5, 6, 7, 123456000, time.FixedZone("x", 3600))
-	require.NoError(t, appendCopyText(&buf, []any{int64(-7), int32(3), nil, "a\tb\nc\\d\re O'Neill Müller", at}))
-	assert.Equal(t, "-7\t3\t\\N\ta\\tb\\nc\\\\d\\re O'Neill Müller\t2021-03-04 04:06:07.123456+00\n", buf.String())
-	assert.Error(t, appendCopyText(&buf, []any{1.5}), "a type COPY's text is not written for")
+	at := time.Date(2000, 1, 1, 1, 0, 0, 123456000, time.FixedZone("x", 3600)) // 00:00:00.123456 UTC
+	require.NoError(t, appendCopyBinary(&buf, []any{int64(-7), int32(3), nil, "O'Neill Müller", at}))
+	want := []byte{
+		0, 5, // columns
+		0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf9, // bigint -7
+		0, 0, 0, 4, 0, 0, 0, 3, // integer 3
+		0xff, 0xff, 0xff, 0xff, // NULL
+		0, 0, 0, 15, // text, in bytes (ü is two)
+	}
+	want = append(want, "O'Neill Müller"...)
+	want = append(want, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0x01, 0xe2, 0x40) // 123,456 µs after 2000-01-01 UTC
+	assert.Equal(t, want, buf.Bytes())
+	assert.Error(t, appendCopyBinary(&buf, []any{1.5}), "a type COPY's binary is not written for")
 }
 
-func TestTextRowsReadEveryGeneratedRow(t *testing.T) {
+func TestBinaryRowsReadEveryGeneratedRow(t *testing.T) {
 	for _, table := range tables {
-		var want bytes.Buffer
+		want := bytes.NewBufferString(copyBinaryHeader)
 		next := table.rows(tiny, 1)
 		rows := 0
 		for row, err := next(); row != nil; row, err = next() {
 			require.NoError(t, err)
-			require.NoError(t, appendCopyText(&want, row))
+			require.NoError(t, appendCopyBinary(want, row))
 			rows++
 		}
-		got, err := io.ReadAll(&textRows{next: table.rows(tiny, 1)})
+		want.Write([]byte{0xff, 0xff})
+		got, err := io.ReadAll(&binaryRows{next: table.rows(tiny, 1)})
 		require.NoError(t, err)
-		assert.Equal(t, want.String(), string(got), table.name)
-		assert.Equal(t, rows, strings.Count(string(got), "\n"), table.name)
+		assert.Equal(t, want.Bytes(), got, table.name)
+		assert.Positive(t, rows, table.name)
 	}
 }
 
 func TestIndexStepsKeepEveryStatementOnce(t *testing.T) {
-	keys, rest := indexSteps(Indexes)
-	var all []string
-	for _, step := range append(keys, rest...) {
-		all = append(all, step...)
+	steps := indexSteps(Indexes)
+	all := slices.Clone(steps.rest)
+	for _, tb := range tables {
+		for _, stmt := range steps.own[tb.name] {
+			assert.Regexp(t, `^(ALTER TABLE `+tb.name+` |CREATE INDEX \w+ ON `+tb.name+` |SELECT setval)`, stmt, "%s's own", tb.name)
+			assert.NotContains(t, stmt, "FOREIGN KEY", "%s's own joins no other table", tb.name)
+		}
+		all = append(all, steps.own[tb.name]...)
+		for _, fk := range steps.foreign[tb.name] {
+			assert.Equal(t, tb.name, fk.table)
+			assert.Regexp(t, `^ALTER TABLE `+tb.name+` +ADD FOREIGN KEY \(`+fk.column+`\) +REFERENCES `+fk.references+` \(id\)$`, fk.stmt)
+			all = append(all, fk.stmt)
+		}
 	}
 	statements := regexp.MustCompile(`(?m)^(ALTER|CREATE|SELECT) `).FindAllString(Indexes, -1)
 	assert.Len(t, all, len(statements), "every statement, once")
-	for _, step := range keys {
-		assert.Regexp(t, `PRIMARY KEY|UNIQUE`, step[0])
-	}
-	for _, step := range rest {
-		assert.NotContains(t, step[0], "PRIMARY KEY")
-		if strings.Contains(step[0], "GENERATED") {
-			require.Len(t, step, 2, "setval runs after the identity it sets")
-			assert.Contains(t, step[1], "setval")
-		}
+	assert.Len(t, steps.own, len(tables), "every copied table has keys")
+	identity := steps.own["orders"]
+	i := slices.IndexFunc(identity, func(s string) bool { return strings.Contains(s, "GENERATED") })
+	require.GreaterOrEqual(t, i, 0, "orders' identity is orders' own")
+	require.Greater(t, len(identity), i+1)
+	assert.Contains(t, identity[i+1], "setval", "setval runs after the identity it sets")
+	assert.Equal(t, []foreignKey{
+		{"ALTER TABLE order_items ADD FOREIGN KEY (order_id)   REFERENCES orders (id)", "order_items", "order_id", "orders"},
+		{"ALTER TABLE order_items ADD FOREIGN KEY (product_id) REFERENCES products (id)", "order_items", "product_id", "products"},
+	}, steps.foreign["order_items"])
+	assert.Equal(t, "ALTER TABLE order_items VALIDATE CONSTRAINT order_items_order_id_fkey", steps.foreign["order_items"][0].validate())
+	for _, stmt := range steps.rest {
+		assert.Regexp(t, `payment`, stmt, "the rest are the tables not copied")
 	}
 }

@@ -27,9 +27,24 @@ import (
 	"works-vs-scales/shop"
 )
 
-// Large reports whether WORKSHOP_LARGE=1 asks for the largest sizes: more
-// data to seed once, and minutes rather than seconds per run.
-func Large() bool { return os.Getenv(workshopenv.Large) == "1" }
+// Large reports whether WORKSHOP_LARGE asks for the largest sizes (1, or 2
+// for a further size in lesson 19): more data to seed once, and minutes
+// rather than seconds per run.
+func Large() bool { return LargeLevel() >= 1 }
+
+// LargeLevel is how far WORKSHOP_LARGE asks the benchmarks to grow: 0 when it
+// is unset (or says anything else), 1 for the largest sizes of every lesson,
+// 2 for those and a further size where a lesson has one (lesson 19's 30M
+// orders, most of an hour to seed on 2 cores).
+func LargeLevel() int {
+	switch os.Getenv(workshopenv.Large) {
+	case "1":
+		return 1
+	case "2":
+		return 2
+	}
+	return 0
+}
 
 // Scale is the shop a benchmark over one shop runs on: the small one, or the
 // large one when asked.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -80,6 +81,36 @@ func TestTemplateIsSeededOnceAndReused(t *testing.T) {
 	var oidAfter uint32
 	require.NoError(t, db.QueryRow(ctx, templateQuery, name).Scan(&oidAfter, &isTemplate, &allowsConnections))
 	assert.Equal(t, oid, oidAfter, "the same template, not seeded again")
+}
+
+func TestDerivedTemplateIsBuiltOnceAndCopied(t *testing.T) {
+	ctx := context.Background()
+	builds := 0
+	d := pgtest.Derived{
+		Scale: heldScale,
+		Name:  "harnessv1",
+		Build: func(ctx context.Context, db *pgxpool.Pool) error {
+			builds++
+			_, err := db.Exec(ctx, "CREATE TABLE derived AS SELECT 42 AS answer")
+			return err
+		},
+	}
+	first := pgtest.DerivedClone(t, d) // builds the template unless an earlier run did
+	require.LessOrEqual(t, builds, 1)
+	built := builds
+	second := pgtest.DerivedClone(t, d)
+	assert.Equal(t, built, builds, "the second copy reuses the template")
+	_, err := first.Exec(ctx, "UPDATE derived SET answer = 7")
+	require.NoError(t, err)
+	var answer, users int
+	require.NoError(t, second.QueryRow(ctx, "SELECT answer FROM derived").Scan(&answer))
+	assert.Equal(t, 42, answer, "each copy is its own")
+	require.NoError(t, second.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&users))
+	assert.Equal(t, heldScale.Users(), users, "built on a copy of the shop")
+	var templates int
+	require.NoError(t, second.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname LIKE $1 AND datistemplate",
+		pgtest.Prefix()+"tpl_%_harnessv1").Scan(&templates))
+	assert.Equal(t, 1, templates, "one template, named after the shop's source and d.Name")
 }
 
 // Several runs on one server: what a room of trainees, or two CI jobs, do.

@@ -3,7 +3,9 @@ package partitioning
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,10 +20,14 @@ import (
 
 // benchOrders are the sizes of the decade of orders the benchmarks keep:
 // 100,000 by default, 1M and 10M with WORKSHOP_LARGE=1 (10M takes minutes to
-// seed on 2 cores).
+// seed on 2 cores), and 30M too with WORKSHOP_LARGE=2 (most of an hour). Each
+// size is seeded once per server into a template (see historyClone).
 func benchOrders() []int {
-	if benchkit.Large() {
+	switch benchkit.LargeLevel() {
+	case 1:
 		return []int{1_000_000, 10_000_000}
+	case 2:
+		return []int{1_000_000, 10_000_000, 30_000_000}
 	}
 	return []int{100_000}
 }
@@ -29,6 +35,45 @@ func benchOrders() []int {
 // decade is ten years of n orders, 2016 to 2025, for 1,000 users.
 func decade(n int) history {
 	return history{first: time.Date(2016, time.January, 1, 0, 0, 0, 0, time.UTC), months: 120, orders: n, users: 1000}
+}
+
+// historyVersion names the history's templates: bump it when what
+// historyClone seeds changes (fillHistory, or either side's CreateTables or
+// PrepareMonths), so that no run reuses a template of the old history.
+const historyVersion = 1
+
+// historyClone returns a copy of the small shop holding im's tables filled
+// with a decade of n orders, seeded once per server into a template and
+// copied from it after (a decade of 10M orders takes minutes to seed, a
+// fraction of that to copy).
+func historyClone(b *testing.B, im impl, n int) *pgxpool.Pool {
+	b.Helper()
+	h := decade(n)
+	return pgtest.DerivedClone(b, pgtest.Derived{
+		Scale: shop.Small,
+		Name:  fmt.Sprintf("l19v%d%s%s", historyVersion, im.name, orderCount(n)),
+		Build: func(ctx context.Context, db *pgxpool.Pool) error {
+			if err := im.createTables(ctx, db); err != nil {
+				return err
+			}
+			if err := im.prepareMonths(ctx, db, h.first, h.end()); err != nil {
+				return err
+			}
+			fillHistory(b, db, h)
+			return nil
+		},
+	})
+}
+
+// orderCount is n orders, short, for a template's name: 100k, 1m, 30m.
+func orderCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dm", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
 }
 
 // reseed drops the history and seeds it again, off the clock.
@@ -78,19 +123,18 @@ func BenchmarkRetention(b *testing.B) {
 		cutoff := h.first.AddDate(5, 0, 0)
 		for _, im := range impls() {
 			b.Run(benchkit.Name("impl", im.name)+"/"+benchkit.Name("orders", n), func(b *testing.B) {
-				db := pgtest.ShopClone(b, shop.Small)
-				_, err := db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-				require.NoError(b, err, "the server must load pg_stat_statements (shared_preload_libraries; the trainer's to set, lessons/TRAINER.md)")
-				// Retention on a connection of its own, whose counts it flushes
-				// to pg_stat_user_tables before they are read.
-				one, err := pgxpool.NewWithConfig(ctx, oneConnection(db))
-				require.NoError(b, err)
-				b.Cleanup(one.Close)
 				var wal, bytesAfter, dead int64
 				var pages []time.Duration
 				for b.Loop() {
 					b.StopTimer()
-					reseed(b, db, im, h)
+					db := historyClone(b, im, n)
+					_, err := db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+					require.NoError(b, err, "the server must load pg_stat_statements (shared_preload_libraries; the trainer's to set, lessons/TRAINER.md)")
+					// Retention on a connection of its own, whose counts it
+					// flushes to pg_stat_user_tables before they are read.
+					one, err := pgxpool.NewWithConfig(ctx, oneConnection(db))
+					require.NoError(b, err)
+					b.Cleanup(one.Close)
 					before := walOfDatabase(b, db)
 					stop := make(chan struct{})
 					var wg sync.WaitGroup
@@ -160,8 +204,7 @@ func BenchmarkRecentWeek(b *testing.B) {
 			{"brin", impls()[0], "orders_created_at_brin"},
 		} {
 			b.Run(benchkit.Name("impl", variant.name)+"/"+benchkit.Name("orders", n), func(b *testing.B) {
-				db := pgtest.ShopClone(b, shop.Small)
-				reseed(b, db, variant.im, h)
+				db := historyClone(b, variant.im, n)
 				if variant.name == "brin" {
 					const useBRIN = `DROP INDEX history.orders_created_at_idx;
 						CREATE INDEX orders_created_at_brin ON history.orders USING brin (created_at);

@@ -104,6 +104,49 @@ func (h *harness) copyForTest(tb testing.TB, s shop.Scale) string {
 	return name
 }
 
+// Derived is a database built once per server from a copy of the shop at
+// Scale, by Build, and kept as a template beside the shop's: a benchmark
+// whose setup takes minutes (lesson 19's decade of orders) pays it once,
+// then copies it. It is dropped with the shop's templates, by a change to
+// the shop's source or by go run ./cmd/dropdbs.
+type Derived struct {
+	Scale shop.Scale
+	// Name says what Build adds and which version of it: a lower-case
+	// letter, then letters and digits, at most 19 in all (e.g. l19v1naive1m).
+	// Change it when Build changes: a template of the same name is reused
+	// as it is.
+	Name string
+	// Build adds to the copy of the shop, on a pool of its own.
+	Build func(context.Context, *pgxpool.Pool) error
+}
+
+// DerivedClone returns a pool on a fresh, writable copy of d's template,
+// built first if no earlier run did, dropped when the test ends.
+func DerivedClone(tb testing.TB, d Derived) *pgxpool.Pool {
+	tb.Helper()
+	h := open(tb)
+	name := runName(h.prefix, h.runID, fmt.Sprintf("clone_%d", h.clones.Add(1)))
+	tb.Cleanup(func() { // registered first, so that it runs after every other cleanup
+		if err := h.drop(context.Background(), name); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	ctx := context.Background()
+	template, err := h.derivedTemplate(ctx, d)
+	if err == nil {
+		err = h.copyTemplate(ctx, template, name)
+	}
+	if err != nil {
+		tb.Fatalf("pgtest: copy of %s: %v", d.Name, err)
+	}
+	pool, err := h.newPool(ctx, name, h.proxy)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(pool.Close) // runs before the drop: cleanups run last-in, first-out
+	return pool
+}
+
 // ShopCloneWithFaults is [ShopClone] reached through a proxy of its own, which
 // the test drives to inject faults: latency, a hang, a reset, the database
 // down and back up. The proxy adds WORKSHOP_RTT, if set, until told otherwise;
@@ -512,7 +555,39 @@ func (h *harness) measureRTT(ctx context.Context) (time.Duration, error) {
 // seeding it first if no earlier run did. An advisory lock keeps two binaries
 // from seeding the same template at once.
 func (h *harness) template(ctx context.Context, s shop.Scale) (string, error) {
-	name := templateName(h.prefix, s)
+	what := fmt.Sprintf("%d users, %d orders", s.Users(), s.Orders())
+	return h.buildTemplate(ctx, templateName(h.prefix, s), what, "", func(ctx context.Context, building string) error {
+		return h.seed(ctx, building, s)
+	})
+}
+
+// derivedTemplate returns the name of d's template, building it first, on a
+// copy of the shop's template, if no earlier run did.
+func (h *harness) derivedTemplate(ctx context.Context, d Derived) (string, error) {
+	if !derivedNamePattern.MatchString(d.Name) {
+		return "", fmt.Errorf("derived template %s: want a lower-case letter, then letters and digits, at most 19 in all", shop.Quote(d.Name))
+	}
+	base, err := h.template(ctx, d.Scale)
+	if err != nil {
+		return "", err
+	}
+	return h.buildTemplate(ctx, derivedName(h.prefix, d.Name), d.Name+" on the shop at "+d.Scale.String(), base, func(ctx context.Context, building string) error {
+		pool, err := h.newPool(ctx, building, nil)
+		if err != nil {
+			return err
+		}
+		defer pool.Close() // before the rename, which no session may see
+		if err := d.Build(ctx, pool); err != nil {
+			return fmt.Errorf("build %s: %w", building, err)
+		}
+		return nil
+	})
+}
+
+// buildTemplate returns name, the template fill makes in an empty database
+// (or a copy of the template from, unless it is empty), building it unless
+// it exists; what says what it holds.
+func (h *harness) buildTemplate(ctx context.Context, name, what, from string, fill func(ctx context.Context, building string) error) (string, error) {
 	if err := h.useTemplate(ctx, name); err != nil {
 		return "", err
 	}
@@ -539,14 +614,18 @@ func (h *harness) template(ctx context.Context, s shop.Scale) (string, error) {
 	// seeding never leaves a template that looks complete.
 	building := name + "_building"
 	started := time.Now()
-	fmt.Fprintf(os.Stderr, "pgtest: seeding %s (%d users, %d orders; once per server)...\n", name, s.Users(), s.Orders())
+	fmt.Fprintf(os.Stderr, "pgtest: seeding %s (%s; once per server)...\n", name, what)
 	if err := h.drop(ctx, building); err != nil {
 		return "", err
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident(building)); err != nil {
+	create := "CREATE DATABASE " + ident(building)
+	if from != "" {
+		create += " TEMPLATE " + ident(from) + " STRATEGY FILE_COPY"
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		return "", fmt.Errorf("create %s: %w", building, err)
 	}
-	if err := h.seed(ctx, building, s); err != nil {
+	if err := fill(ctx, building); err != nil {
 		return "", errors.Join(err, h.drop(ctx, building))
 	}
 	for _, sql := range []string{
@@ -583,6 +662,11 @@ func (h *harness) copyOf(ctx context.Context, s shop.Scale, name string) error {
 	if err != nil {
 		return err
 	}
+	return h.copyTemplate(ctx, template, name)
+}
+
+// copyTemplate creates the database name as a copy of template.
+func (h *harness) copyTemplate(ctx context.Context, template, name string) error {
 	sql := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", ident(name), ident(template))
 	if _, err := h.admin.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("copy %s to %s: %w", template, name, err)

@@ -30,6 +30,7 @@ import (
 // then says what it is:
 //
 //	<prefix>tpl_<content hash>_<scale>_seed<seed>   a seeded template, kept
+//	<prefix>tpl_<content hash>_<name>               a Derived template, kept
 //	<prefix>tpl_…_building                           a template being seeded
 //	<prefix>run_<run id>_read_<scale>                a run's read-only copy
 //	<prefix>run_<run id>_clone_<n>                   a run's writable copy
@@ -118,6 +119,12 @@ func templateName(prefix string, s shop.Scale) string {
 	return fmt.Sprintf("%stpl_%s_%s_seed%d", prefix, contentHash(), s, Seed)
 }
 
+// derivedName is the name of the template of a [Derived] called name under
+// prefix: it follows the shop's source as the shop's template does.
+func derivedName(prefix, name string) string {
+	return fmt.Sprintf("%stpl_%s_%s", prefix, contentHash(), name)
+}
+
 // runName is the name of a database of run id under prefix: kind is
 // "read_<scale>" or "clone_<n>".
 func runName(prefix, id, kind string) string {
@@ -126,7 +133,8 @@ func runName(prefix, id, kind string) string {
 
 var (
 	runNamePattern      = regexp.MustCompile(`^run_([0-9a-f]{8})_(?:read_top[0-9]+|clone_[0-9]+)$`)
-	templateNamePattern = regexp.MustCompile(`^tpl_([0-9a-f]{8})_top[0-9]+_seed[0-9]+(_building)?$`)
+	templateNamePattern = regexp.MustCompile(`^tpl_([0-9a-f]{8})_(?:top[0-9]+_seed[0-9]+|[a-z][a-z0-9]{0,18})(_building)?$`)
+	derivedNamePattern  = regexp.MustCompile(`^[a-z][a-z0-9]{0,18}$`)
 	legacyNamePattern   = regexp.MustCompile(`^(?:read_[0-9]+_top[0-9]+|clone_[0-9]+_[0-9]+)$`)
 )
 

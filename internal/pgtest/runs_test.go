@@ -41,6 +41,8 @@ func TestNamesParseBackUnderTheirPrefixOnly(t *testing.T) {
 		{tpl, parsed{kind: template, hash: contentHash(), base: tpl}},
 		{tpl + "_building", parsed{kind: building, hash: contentHash(), base: tpl}},
 		{"wvs_tpl_00000000_top100_seed1", parsed{kind: template, hash: "00000000", base: "wvs_tpl_00000000_top100_seed1"}},
+		{derivedName(prefix, "l19v1naive10m"), parsed{kind: template, hash: contentHash(), base: derivedName(prefix, "l19v1naive10m")}},
+		{derivedName(prefix, "l19v1naive10m") + "_building", parsed{kind: building, hash: contentHash(), base: derivedName(prefix, "l19v1naive10m")}},
 		{"wvs_read_4242_top10000", parsed{kind: legacy}},
 		{"wvs_clone_4242_7", parsed{kind: legacy}},
 		// Never the harness's, however close:
@@ -49,6 +51,9 @@ func TestNamesParseBackUnderTheirPrefixOnly(t *testing.T) {
 		{"wvs_run_0a1b2c3d_clone_1; DROP", parsed{}},
 		{"wvs_run_0a1b2c3d_clone_", parsed{}},
 		{"wvs_tpl_0a1b2c3d_top100_seed1_building_x", parsed{}},
+		{"wvs_tpl_0a1b2c3d_L19", parsed{}},
+		{"wvs_tpl_0a1b2c3d_a2345678901234567890", parsed{}},
+		{"wvs_tpl_0a1b2c3d_top100_seed1_l19", parsed{}},
 		{"shop", parsed{}},
 		{"wvs_", parsed{}},
 		// Another prefix's databases are nothing to this one, even a longer
@@ -63,6 +68,15 @@ func TestNamesParseBackUnderTheirPrefixOnly(t *testing.T) {
 	assert.Equal(t, parsed{kind: runCopy, run: "0a1b2c3d"}, parseName("wvs_alice_", "wvs_alice_run_0a1b2c3d_clone_1"))
 }
 
+func TestDerivedNamesAreShortLowerCaseWords(t *testing.T) {
+	for _, name := range []string{"l19v1scalable30m", "harnessv1", "a", "a234567890123456789"} {
+		assert.Regexp(t, derivedNamePattern, name)
+	}
+	for _, name := range []string{"", "L19", "1abc", "a_b", "a b", "a234567890123456789x", "top100_seed1"} {
+		assert.NotRegexp(t, derivedNamePattern, name)
+	}
+}
+
 func TestNamesFitPostgreSQLsLimit(t *testing.T) {
 	prefix := strings.Repeat("a", 21) + "_" // the longest valid prefix
 	_, err := parsePrefix(prefix)
@@ -70,6 +84,7 @@ func TestNamesFitPostgreSQLsLimit(t *testing.T) {
 	for _, name := range []string{
 		templateName(prefix, shop.Scale{TopOrders: 1_000_000_000}) + "_building",
 		runName(prefix, "0a1b2c3d", "read_top1000000000"),
+		derivedName(prefix, "a234567890123456789") + "_building",
 		runName(prefix, "0a1b2c3d", "clone_9223372036854775807"),
 	} {
 		assert.LessOrEqual(t, len(name), 63, "PostgreSQL would truncate %s", name)

@@ -53,7 +53,8 @@ const (
 	// in (go run ./cmd/workshop room), on the server of DatabaseURL; unset,
 	// DefaultRoomDatabase.
 	RoomDatabase = "WORKSHOP_ROOM_DATABASE"
-	// Large, set to 1, adds the largest sizes to the benchmarks.
+	// Large, set to 1, adds the largest sizes to the benchmarks; set to 2, a
+	// further size where a lesson has one (lesson 19: 30M orders).
 	Large = "WORKSHOP_LARGE"
 )
 
