@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	bulkhead "works-vs-scales/scalable/bulkheads"
+	observe "works-vs-scales/scalable/observability"
 	"works-vs-scales/scalable/overload"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/scalable/validation"
@@ -321,4 +322,68 @@ func TestScalableRoutesAdmitNoMoreThanThePoolAcrossRoutes(t *testing.T) {
 		rec := <-answers
 		assert.Equal(t, http.StatusOK, rec.Code, "the requests admitted are served: %s", rec.Body.String())
 	}
+}
+
+// TestAbandonedRequestsAreCountedCanceled: the two ways the scalable
+// wiring leaves a request unanswered because its client has gone, each
+// counted by the metrics as canceled, never as the 200 net/http would have
+// sent had the client stayed, nor as an error or a shed: a request waiting
+// in admission control's queue, and a request whose query failed with its
+// context canceled (writeError). The one turn is held by a request that is
+// then answered 200.
+func TestAbandonedRequestsAreCountedCanceled(t *testing.T) {
+	admission, err := overload.NewAdmission(overload.Limits{Concurrency: 1, Queue: 1, QueueTimeout: time.Minute, RetryAfter: time.Second})
+	require.NoError(t, err)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	held, err := admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	}), admission)
+	require.NoError(t, err)
+	metrics := observe.NewMetrics()
+	const route = "GET /users/{id}/orders"
+	h := metrics.Instrument(route, held)
+
+	serve := func(ctx context.Context) <-chan *httptest.ResponseRecorder {
+		answer := make(chan *httptest.ResponseRecorder, 1)
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/users/1/orders", nil))
+			answer <- rec
+		}()
+		return answer
+	}
+	first := serve(context.Background())
+	<-entered // the one turn is taken
+	ctx, cancel := context.WithCancel(context.Background())
+	queued := serve(ctx) // waits for the turn (or has not reached the queue yet: refused as gone either way)
+	cancel()
+	<-queued
+
+	// A query failing because the client has gone (pgx returns its
+	// context's error): writeError writes nothing.
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	failed := metrics.Instrument(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, fmt.Errorf("user 1: %w", r.Context().Err()))
+	}))
+	failed.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(gone, http.MethodGet, "/users/1/orders", nil))
+
+	close(release)
+	assert.Equal(t, http.StatusOK, (<-first).Code)
+
+	rec := httptest.NewRecorder()
+	metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`shop_requests_total{op="GET /users/{id}/orders"} 3`,
+		`shop_responses_total{op="GET /users/{id}/orders",status="canceled"} 2`,
+		`shop_responses_total{op="GET /users/{id}/orders",status="2xx"} 1`,
+	} {
+		assert.Contains(t, body, want)
+	}
+	assert.NotContains(t, body, "shop_request_errors_total{", "a client gone is not an error of the service's")
+	assert.NotContains(t, body, "shop_requests_shed_total{", "a client gone is not a shed")
 }
