@@ -362,7 +362,6 @@ func run(ctx context.Context, cfg Config, attacker *vegeta.Attacker, pacer veget
 		switch {
 		case res.Code >= 200 && res.Code < 300:
 			step.OK++
-			okLatencies = append(okLatencies, latency)
 			if latency <= cfg.Deadline {
 				step.Good++
 			}
