@@ -105,9 +105,9 @@ func countSeries(g prometheus.Gatherer) (int, error) {
 // Instrument returns a handler that calls next and records each request under
 // the operation route (a fixed name such as "GET /users/{id}/orders", never
 // the URL itself, whose ids would make a series per user), and its response
-// under the route and its status class, "2xx" to "5xx": a label with five
-// values at most, where the status itself would take whatever a handler
-// writes. A response with a status of 500 or more counts as an error, unless
+// under the route and its status class, "1xx" to "5xx", "other" for a
+// status outside them or "canceled" (below): a label with seven values at
+// most, where the status itself would take whatever a handler writes. A response with a status of 500 or more counts as an error, unless
 // the handler refused the request on purpose and said so with [Shed]: a
 // shed is the service protecting itself, counted apart, so that an alert on
 // errors does not fire when admission control works as it should.
@@ -115,8 +115,10 @@ func countSeries(g prometheus.Gatherer) (int, error) {
 // A request whose client went away before the handler answered, and which
 // the handler left unanswered (nobody is left to read it), is counted under
 // the class "canceled", as nginx logs a 499: not a success (net/http's
-// implicit 200 was never sent), and not an error of the service's. Under
-// overload it is what a client that gave up on a queued request leaves.
+// implicit 200 was never sent), and not an error of the service's; its
+// latency, the time until the handler saw its client gone, is observed with
+// the others. Under overload it is what a client that gave up on a queued
+// request leaves.
 func (m *Metrics) Instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
