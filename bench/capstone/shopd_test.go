@@ -491,6 +491,10 @@ func TestShopdLoadSmoke(t *testing.T) {
 	// is the wiring doing its job, not a failure; nothing else, no timeout.
 	assert.Equal(t, s.Requests, s.OK+s.Refused, "every request served or shed: %v", s.Codes)
 	assert.Equal(t, s.Refused, s.Codes[http.StatusServiceUnavailable], "shed only with 503: %v", s.Codes)
+	// The floor is one served: how many more are served, rather than shed,
+	// depends on how busy the machine is against the queue's 100 ms and the
+	// request's deadline, a timing no test may bound. Every one served is
+	// a 2xx, every other one a 503, by the assertions around it.
 	assert.Positive(t, s.OK, "requests served: %v", s.Codes)
 	assert.Zero(t, s.Timeouts)
 	assert.Equal(t, s.Refused, s.Errors, "no error but the sheds: %v", s.Codes)

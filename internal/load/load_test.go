@@ -294,6 +294,36 @@ func TestOpenReportsEachAnswer(t *testing.T) {
 	}
 }
 
+// TestOpenMeanIsOfTheSuccessesAnswered: the mean of the successes is their
+// latencies' sum over their number, to the nanosecond, the latencies being
+// the ones each answer reports; every other request is left out.
+func TestOpenMeanIsOfTheSuccessesAnswered(t *testing.T) {
+	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seq, _ := strconv.Atoi(r.URL.Query().Get("seq")); seq%3 == 2 {
+			http.Error(w, "broken", http.StatusInternalServerError)
+		}
+	}))
+	var sum time.Duration
+	ok := 0
+	cfg := load.Config{Targets: get(url), Duration: 200 * time.Millisecond, OnAnswer: func(a load.Answer) {
+		if a.Status == http.StatusOK {
+			sum += a.Latency
+			ok++
+		}
+	}}
+	steps, err := load.Open(t.Context(), cfg, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := steps[0]
+	if s.OK != ok || ok == 0 {
+		t.Fatalf("%d successes counted, %d reported", s.OK, ok)
+	}
+	if want := sum / time.Duration(ok); s.OKMean != want {
+		t.Errorf("mean of the successes %v, want %v (%v over %d)", s.OKMean, want, sum, ok)
+	}
+}
+
 func TestOpenCountsShedsApartAndQuantilesOfSuccessesAlone(t *testing.T) {
 	url := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {

@@ -15,18 +15,19 @@ const (
 	CodeRateLimited = "rate_limited"
 )
 
-// admit returns next behind overload.Admit with limits (lesson 16): served
-// at once, queued briefly, or refused at once with 503 and Retry-After (429
-// for a client above its rate). The refusals are answered in the service's
-// error shape (ErrorBody) rather than Admit's own, so that a client reads
-// every error of the service one way, and marked as sheds for the metrics
-// (observe.Shed): the service protecting itself, not failing.
-func admit(next http.Handler, limits overload.Limits) (http.Handler, error) {
-	inner, err := overload.Admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// admit returns next behind admission (lesson 16): served at once, queued
+// briefly, or refused at once with 503 and Retry-After (429 for a client
+// above its rate), its turns shared with the other handlers admission
+// admits to. The refusals are answered in the service's error shape
+// (ErrorBody) rather than Admit's own, so that a client reads every error of
+// the service one way, and marked as sheds for the metrics (observe.Shed):
+// the service protecting itself, not failing.
+func admit(next http.Handler, admission *overload.Admission) (http.Handler, error) {
+	inner, err := admission.Admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := r.Context().Value(refusalKey{}).(*refusalWriter)
 		rw.admitted = true
 		next.ServeHTTP(rw.ResponseWriter, r)
-	}), limits)
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("shopd: admission control: %w", err)
 	}

@@ -137,30 +137,18 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	s := &scalable{pools: pools, timeouts: bulkhead.DefaultTimeouts, cursors: cursors, products: products, payments: payments}
 	// Each route's requests, statuses, sheds, errors and latencies are
 	// counted under its pattern, never its URL (lesson 15), with the Go
-	// runtime's and the process's own, on the admin handler; each workload
-	// admits what its pool can serve in time, and each client its share
-	// (lesson 16).
+	// runtime's and the process's own, on the admin handler; each pool
+	// admits what it can serve in time, whichever routes ask, and each
+	// client its share of each route (lesson 16).
 	metrics := observe.NewMetrics()
 	metrics.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	admitted, err := scalableRoutes(pools, client, s.orders, s.product, s.pay)
+	if err != nil {
+		return fail(err)
+	}
 	mux := http.NewServeMux()
-	payLimits := overload.LimitsFor(pools.Payments)
-	payLimits.Concurrency, payLimits.Queue = PaymentsAtOnce, 4*PaymentsAtOnce
-	for _, r := range []struct {
-		pattern string
-		handle  http.HandlerFunc
-		limits  overload.Limits
-	}{
-		{"GET /users/{id}/orders", s.orders, overload.LimitsFor(pools.Orders)},
-		{"GET /products/{id}", s.product, overload.LimitsFor(pools.Orders)},
-		{"POST /payments", s.pay, payLimits},
-	} {
-		limits := r.limits
-		limits.PerClient, limits.Burst, limits.Client = client.rate, client.burst, client.name
-		h, err := admit(r.handle, limits)
-		if err != nil {
-			return fail(err)
-		}
-		h = metrics.Instrument(r.pattern, h)
+	for _, r := range admitted {
+		h := metrics.Instrument(r.pattern, r.handler)
 		if cfg.Tracer != nil {
 			// Outermost, so that a refused request has its span
 			// too (lesson 15).
@@ -173,6 +161,54 @@ func newScalable(ctx context.Context, cfg Config) (*Service, error) {
 	svc.handler = limitBody(routes(mux))
 	svc.admin = routes(admin)
 	return svc, nil
+}
+
+// route is one of the scalable wiring's routes: its pattern and its
+// handler, behind admission control.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// scalableRoutes returns the scalable wiring's routes, orders, product and
+// pay each behind the admission control of the pool its requests hold
+// (lesson 16), with client's limit per client on each route. The orders and
+// the products both read from pools.Orders, so they share one admission: as
+// many requests at once, of the two together, as that pool has connections
+// (admitted apart, twice as many would wait inside the pool, past their
+// deadlines). The payments have their own, of PaymentsAtOnce.
+func scalableRoutes(pools bulkhead.Pools, client clientLimit, orders, product, pay http.HandlerFunc) ([]route, error) {
+	withClient := func(limits overload.Limits) overload.Limits {
+		limits.PerClient, limits.Burst, limits.Client = client.rate, client.burst, client.name
+		return limits
+	}
+	reads, err := overload.NewAdmission(withClient(overload.LimitsFor(pools.Orders)))
+	if err != nil {
+		return nil, fmt.Errorf("admission of the orders pool: %w", err)
+	}
+	payLimits := overload.LimitsFor(pools.Payments)
+	payLimits.Concurrency, payLimits.Queue = PaymentsAtOnce, 4*PaymentsAtOnce
+	payments, err := overload.NewAdmission(withClient(payLimits))
+	if err != nil {
+		return nil, fmt.Errorf("admission of the payments: %w", err)
+	}
+	var admitted []route
+	for _, r := range []struct {
+		pattern   string
+		handle    http.HandlerFunc
+		admission *overload.Admission
+	}{
+		{"GET /users/{id}/orders", orders, reads},
+		{"GET /products/{id}", product, reads},
+		{"POST /payments", pay, payments},
+	} {
+		h, err := admit(r.handle, r.admission)
+		if err != nil {
+			return nil, err
+		}
+		admitted = append(admitted, route{r.pattern, h})
+	}
+	return admitted, nil
 }
 
 // clientLimit is the limit per client of the scalable wiring's routes.

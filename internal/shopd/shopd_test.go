@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	bulkhead "works-vs-scales/scalable/bulkheads"
+	observe "works-vs-scales/scalable/observability"
 	"works-vs-scales/scalable/overload"
 	"works-vs-scales/scalable/pagination"
 	"works-vs-scales/scalable/validation"
@@ -209,7 +211,9 @@ func TestAdmitRefusesInTheServicesErrorShape(t *testing.T) {
 		<-release
 		writeJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
 	})
-	h, err := admit(slow, overload.Limits{Concurrency: 1, Queue: 0, RetryAfter: time.Second})
+	admission, err := overload.NewAdmission(overload.Limits{Concurrency: 1, Queue: 0, RetryAfter: time.Second})
+	require.NoError(t, err)
+	h, err := admit(slow, admission)
 	require.NoError(t, err)
 	first := httptest.NewRecorder()
 	done := make(chan struct{})
@@ -232,4 +236,154 @@ func TestAdmitRefusesInTheServicesErrorShape(t *testing.T) {
 	<-done
 	assert.Equal(t, http.StatusOK, first.Code)
 	assert.JSONEq(t, `{"ok": "yes"}`, first.Body.String(), "an admitted request's answer passes through")
+}
+
+// TestScalableRoutesAdmitNoMoreThanThePoolAcrossRoutes: the orders and the
+// products read from one pool, so the scalable wiring serves no more of the
+// two together, at once, than that pool has connections. Its routes are
+// built with handlers that hold each request until released: with the
+// pool's connections held by orders and products together, every further
+// read, on either route, is queued then refused, or refused at once (503
+// overloaded; nothing frees a turn while they wait), and no handler is
+// entered; a payment, on a pool of its own, is still served.
+func TestScalableRoutesAdmitNoMoreThanThePoolAcrossRoutes(t *testing.T) {
+	const conns = 3
+	open := func(size int32) *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/none") // never connected: MinConns is 0
+		require.NoError(t, err)
+		cfg.MaxConns = size
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	pools := bulkhead.Pools{Orders: open(conns), Payments: open(2)}
+	entered := make(chan string, 64)
+	release := make(chan struct{})
+	held := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			entered <- name
+			<-release
+			writeJSON(w, http.StatusOK, map[string]string{"route": name})
+		}
+	}
+	routes, err := scalableRoutes(pools, clientLimit{}, held("orders"), held("product"), held("pay"))
+	require.NoError(t, err)
+	handlers := map[string]http.Handler{}
+	for _, r := range routes {
+		handlers[r.pattern] = r.handler
+	}
+	orders, products, pay := handlers["GET /users/{id}/orders"], handlers["GET /products/{id}"], handlers["POST /payments"]
+	require.NotNil(t, orders)
+	require.NotNil(t, products)
+	require.NotNil(t, pay)
+
+	answers := make(chan *httptest.ResponseRecorder, 64)
+	send := func(h http.Handler, method, path string) {
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+			answers <- rec
+		}()
+	}
+	// The pool's connections, taken by both routes.
+	send(orders, http.MethodGet, "/users/1/orders")
+	send(products, http.MethodGet, "/products/1")
+	send(orders, http.MethodGet, "/users/2/orders")
+	for range conns {
+		<-entered
+	}
+
+	const extra = 4*conns + 4 // more than the queue holds
+	for i := range extra {
+		if i%2 == 0 {
+			send(products, http.MethodGet, "/products/2")
+		} else {
+			send(orders, http.MethodGet, "/users/3/orders")
+		}
+	}
+	for range extra {
+		select {
+		case route := <-entered:
+			t.Fatalf("a request on route %s was admitted past the pool's %d connections", route, conns)
+		case rec := <-answers:
+			assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+			assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+			var body ErrorBody
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), rec.Body.String())
+			assert.Equal(t, CodeOverloaded, body.Error.Code)
+		}
+	}
+
+	send(pay, http.MethodPost, "/payments")
+	assert.Equal(t, "pay", <-entered, "a payment is admitted by its own pool's admission")
+	close(release)
+	for range conns + 1 {
+		rec := <-answers
+		assert.Equal(t, http.StatusOK, rec.Code, "the requests admitted are served: %s", rec.Body.String())
+	}
+}
+
+// TestAbandonedRequestsAreCountedCanceled: the two ways the scalable
+// wiring leaves a request unanswered because its client has gone, each
+// counted by the metrics as canceled, never as the 200 net/http would have
+// sent had the client stayed, nor as an error or a shed: a request waiting
+// in admission control's queue, and a request whose query failed with its
+// context canceled (writeError). The one turn is held by a request that is
+// then answered 200.
+func TestAbandonedRequestsAreCountedCanceled(t *testing.T) {
+	admission, err := overload.NewAdmission(overload.Limits{Concurrency: 1, Queue: 1, QueueTimeout: time.Minute, RetryAfter: time.Second})
+	require.NoError(t, err)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	held, err := admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	}), admission)
+	require.NoError(t, err)
+	metrics := observe.NewMetrics()
+	const route = "GET /users/{id}/orders"
+	h := metrics.Instrument(route, held)
+
+	serve := func(ctx context.Context) <-chan *httptest.ResponseRecorder {
+		answer := make(chan *httptest.ResponseRecorder, 1)
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/users/1/orders", nil))
+			answer <- rec
+		}()
+		return answer
+	}
+	first := serve(context.Background())
+	<-entered // the one turn is taken
+	ctx, cancel := context.WithCancel(context.Background())
+	queued := serve(ctx) // waits for the turn (or has not reached the queue yet: refused as gone either way)
+	cancel()
+	<-queued
+
+	// A query failing because the client has gone (pgx returns its
+	// context's error): writeError writes nothing.
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	failed := metrics.Instrument(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, fmt.Errorf("user 1: %w", r.Context().Err()))
+	}))
+	failed.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(gone, http.MethodGet, "/users/1/orders", nil))
+
+	close(release)
+	assert.Equal(t, http.StatusOK, (<-first).Code)
+
+	rec := httptest.NewRecorder()
+	metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`shop_requests_total{op="GET /users/{id}/orders"} 3`,
+		`shop_responses_total{op="GET /users/{id}/orders",status="canceled"} 2`,
+		`shop_responses_total{op="GET /users/{id}/orders",status="2xx"} 1`,
+	} {
+		assert.Contains(t, body, want)
+	}
+	assert.NotContains(t, body, "shop_request_errors_total{", "a client gone is not an error of the service's")
+	assert.NotContains(t, body, "shop_requests_shed_total{", "a client gone is not a shed")
 }

@@ -26,7 +26,7 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	errors    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
-	responses *prometheus.CounterVec // by op and status class (Instrument)
+	responses *prometheus.CounterVec // by op and status class, or canceled (Instrument)
 	shed      *prometheus.CounterVec // refused on purpose (Instrument and Shed)
 }
 
@@ -45,7 +45,7 @@ func NewMetrics() *Metrics {
 			Buckets: LatencyBuckets,
 		}, []string{"op"}),
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shop_responses_total", Help: "HTTP responses, by operation and status class (2xx, 4xx, 5xx).",
+			Name: "shop_responses_total", Help: "HTTP responses, by operation and status class (2xx, 4xx, 5xx; canceled for a request left unanswered because its client had gone).",
 		}, []string{"op", "status"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shop_requests_shed_total", Help: "Requests refused on purpose to protect the service (admission control's 503 and 429), by operation; not errors.",
@@ -105,12 +105,20 @@ func countSeries(g prometheus.Gatherer) (int, error) {
 // Instrument returns a handler that calls next and records each request under
 // the operation route (a fixed name such as "GET /users/{id}/orders", never
 // the URL itself, whose ids would make a series per user), and its response
-// under the route and its status class, "2xx" to "5xx": a label with five
-// values at most, where the status itself would take whatever a handler
-// writes. A response with a status of 500 or more counts as an error, unless
+// under the route and its status class, "1xx" to "5xx", "other" for a
+// status outside them or "canceled" (below): a label with seven values at
+// most, where the status itself would take whatever a handler writes. A response with a status of 500 or more counts as an error, unless
 // the handler refused the request on purpose and said so with [Shed]: a
 // shed is the service protecting itself, counted apart, so that an alert on
 // errors does not fire when admission control works as it should.
+//
+// A request whose client went away before the handler answered, and which
+// the handler left unanswered (nobody is left to read it), is counted under
+// the class "canceled", as nginx logs a 499: not a success (net/http's
+// implicit 200 was never sent), and not an error of the service's; its
+// latency, the time until the handler saw its client gone, is observed with
+// the others. Under overload it is what a client that gave up on a queued
+// request leaves.
 func (m *Metrics) Instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -118,16 +126,23 @@ func (m *Metrics) Instrument(route string, next http.Handler) http.Handler {
 		shed := new(bool)
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), shedKey{}, shed)))
 		var err error
+		class := statusClass(sw.status)
 		switch {
+		case sw.canceled(r.Context()):
+			class = ClassCanceled
 		case *shed:
 			m.shed.WithLabelValues(route).Inc()
 		case sw.status >= 500:
 			err = fmt.Errorf("%s: status %d", route, sw.status)
 		}
-		m.responses.WithLabelValues(route, statusClass(sw.status)).Inc()
+		m.responses.WithLabelValues(route, class).Inc()
 		m.Observe(route, 0, time.Since(start), err)
 	})
 }
+
+// ClassCanceled is the status class under which [Metrics.Instrument] counts
+// a request left unanswered because its client had gone.
+const ClassCanceled = "canceled"
 
 // Shed marks the request of ctx as refused on purpose (a 503 or 429 of
 // admission control), for [Metrics.Instrument] to count as shed rather than
@@ -150,7 +165,8 @@ func statusClass(status int) string {
 	return strconv.Itoa(status/100) + "xx"
 }
 
-// statusWriter remembers the status a handler wrote.
+// statusWriter remembers the status a handler wrote, and whether it wrote
+// anything.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -167,6 +183,13 @@ func (w *statusWriter) WriteHeader(status int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+// canceled reports whether the handler wrote nothing because the request's
+// client had gone (ctx, the request's context, is done): its status is not
+// the 200 net/http would have sent, since nothing was sent.
+func (w *statusWriter) canceled(ctx context.Context) bool {
+	return !w.wrote && ctx.Err() != nil
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -132,6 +132,86 @@ func TestInstrumentCountsShedsApartFromErrors(t *testing.T) {
 	}
 }
 
+// TestInstrumentCountsAnAbandonedRequestAsCanceled: a request whose client
+// goes away while the handler waits, and which the handler then leaves
+// unanswered (as the service's handlers do: nobody is left to read it), is
+// counted under "canceled", neither 2xx (net/http's implicit 200 was never
+// sent) nor an error; a handler that writes nothing for a client still
+// there answers 200, and one that answered before its client left, its
+// status. Its span records no status code.
+func TestInstrumentCountsAnAbandonedRequestAsCanceled(t *testing.T) {
+	m := observability.NewMetrics()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	waiting := make(chan struct{})
+	h := observability.TraceRequests(tp, "GET /x", m.Instrument("GET /x", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("answer") {
+		case "abandoned":
+			close(waiting)
+			<-r.Context().Done() // the client has gone
+		case "late":
+			w.WriteHeader(http.StatusServiceUnavailable) // answered, then the client went
+		default: // nothing written, the client still there: net/http sends 200
+		}
+	})))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, http.MethodGet, "/x?answer=abandoned", nil))
+	}()
+	<-waiting // in the handler, before any answer
+	cancel()
+	<-done
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x?answer=silent", nil))
+	late, cancelLate := context.WithCancel(context.Background())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(late, http.MethodGet, "/x?answer=late", nil))
+	cancelLate()
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`shop_requests_total{op="GET /x"} 3`,
+		`shop_responses_total{op="GET /x",status="canceled"} 1`,
+		`shop_responses_total{op="GET /x",status="2xx"} 1`, // the silent one, not the abandoned one
+		`shop_responses_total{op="GET /x",status="5xx"} 1`,
+		`shop_request_errors_total{op="GET /x"} 1`, // the 503 only
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	ended := spans.Ended()
+	if len(ended) != 3 {
+		t.Fatalf("%d spans ended, want 3", len(ended))
+	}
+	for _, attr := range ended[0].Attributes() {
+		if attr.Key == "http.response.status_code" {
+			t.Errorf("the abandoned request's span has status code %v, want none", attr.Value.Emit())
+		}
+	}
+	if !hasAttribute(ended[0], "error.type", observability.ClassCanceled) {
+		t.Errorf("the abandoned request's span lacks error.type=%s: %v", observability.ClassCanceled, ended[0].Attributes())
+	}
+	if !hasAttribute(ended[1], "http.response.status_code", "200") {
+		t.Errorf("the silent request's span lacks status code 200: %v", ended[1].Attributes())
+	}
+}
+
+// hasAttribute reports whether span has the attribute key with the value
+// value, as text.
+func hasAttribute(span sdktrace.ReadOnlySpan, key, value string) bool {
+	for _, attr := range span.Attributes() {
+		if string(attr.Key) == key && attr.Value.Emit() == value {
+			return true
+		}
+	}
+	return false
+}
+
 func TestNewTracerProviderRefusesBadConfig(t *testing.T) {
 	for _, fraction := range []float64{-0.1, 1.5} {
 		if _, err := observability.NewTracerProvider(fraction, tracetest.NewNoopExporter()); err == nil {

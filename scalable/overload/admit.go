@@ -96,10 +96,33 @@ func (l Limits) Validate() error {
 // once; an accepted request that waits longer than its client is worth
 // nothing, and costs a goroutine, a place in the pool's queue and, when it
 // is finally served, a connection's time.
+//
+// Admit gives next turns of its own; handlers whose requests hold
+// connections of one pool share theirs through one [Admission].
 func Admit(next http.Handler, limits Limits) (http.Handler, error) {
-	if next == nil {
-		return nil, fmt.Errorf("admission: no handler to admit requests to: %w", shop.ErrInvalidConfig)
+	a, err := NewAdmission(limits)
+	if err != nil {
+		return nil, err
 	}
+	return a.Admit(next)
+}
+
+// An Admission is admission control that several handlers share: its turns
+// and its queue are counted across every handler it admits to, so that
+// routes whose requests each hold a connection of one pool are served,
+// together, no more at once than the pool has connections (two routes
+// admitted apart, each as many as the pool's size, would let twice as many
+// requests queue inside the pool, past their deadlines). A client's rate
+// is each handler's own. It is safe for concurrent use.
+type Admission struct {
+	limits  Limits
+	turns   *semaphore.Weighted // a weight per request being served; FIFO for those waiting
+	waiting atomic.Int64        // requests waiting for a turn
+}
+
+// NewAdmission returns the admission control of limits, or an error
+// wrapping shop.ErrInvalidConfig for limits that Validate refuses.
+func NewAdmission(limits Limits) (*Admission, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
@@ -109,19 +132,23 @@ func Admit(next http.Handler, limits Limits) (http.Handler, error) {
 	if limits.Client == nil {
 		limits.Client = remoteHost
 	}
-	return &admission{
-		next:    next,
-		limits:  limits,
-		turns:   semaphore.NewWeighted(int64(limits.Concurrency)),
-		clients: make(map[string]*rate.Limiter),
-	}, nil
+	return &Admission{limits: limits, turns: semaphore.NewWeighted(int64(limits.Concurrency))}, nil
 }
 
-type admission struct {
-	next    http.Handler
-	limits  Limits
-	turns   *semaphore.Weighted // a weight per request being served; FIFO for those waiting
-	waiting atomic.Int64        // requests waiting for a turn
+// Admit returns next behind a's admission control, as [Admit] does, its
+// turns and queue shared with every other handler a admits to (no next is
+// an error wrapping shop.ErrInvalidConfig).
+func (a *Admission) Admit(next http.Handler) (http.Handler, error) {
+	if next == nil {
+		return nil, fmt.Errorf("admission: no handler to admit requests to: %w", shop.ErrInvalidConfig)
+	}
+	return &admitted{Admission: a, next: next, clients: make(map[string]*rate.Limiter)}, nil
+}
+
+// admitted is one handler behind an Admission.
+type admitted struct {
+	*Admission
+	next http.Handler
 
 	mu      sync.Mutex
 	clients map[string]*rate.Limiter
@@ -129,7 +156,7 @@ type admission struct {
 
 // ServeHTTP serves r if it gets a turn: at once, or after waiting in the
 // queue for at most QueueTimeout. Otherwise it refuses r at once.
-func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *admitted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.limits.PerClient > 0 {
 		if wait, ok := a.allow(a.limits.Client(r)); !ok {
 			refuse(w, http.StatusTooManyRequests, wait, "too many requests from this client")
@@ -163,7 +190,7 @@ func (a *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // allow takes a request from the client's rate, or says how long until its
 // next request would be allowed.
-func (a *admission) allow(client string) (time.Duration, bool) {
+func (a *admitted) allow(client string) (time.Duration, bool) {
 	a.mu.Lock()
 	limiter, ok := a.clients[client]
 	if !ok {

@@ -49,3 +49,100 @@ func TestAdmitServesAClientItsRateWhenItSendsManyAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestAdmissionSharesItsTurnsAndQueueAcrossHandlers: two routes on one
+// pool, admitted through one Admission of one turn and one place in the
+// queue. A request held on the first route takes the turn; one on the
+// second waits in the queue, its handler not entered; a third, on the
+// first, is refused at once, the queue being full; releasing the first
+// gives the waiting one the turn. Admitted apart, each route would have
+// served a request at once: two on a pool of one connection.
+func TestAdmissionSharesItsTurnsAndQueueAcrossHandlers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, err := overload.NewAdmission(overload.Limits{Concurrency: 1, Queue: 1, QueueTimeout: time.Minute, RetryAfter: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		var entered atomic.Int64
+		held := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			entered.Add(1)
+			<-release
+		})
+		orders, err := a.Admit(held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		products, err := a.Admit(held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve := func(h http.Handler) <-chan int {
+			code := make(chan int, 1)
+			go func() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+				code <- rec.Code
+			}()
+			return code
+		}
+
+		first := serve(orders)
+		synctest.Wait() // the first holds the turn, in its handler
+		second := serve(products)
+		synctest.Wait() // the second is durably blocked: waiting for a turn, or in its handler
+		if n := entered.Load(); n != 1 {
+			t.Fatalf("%d handlers entered, want 1: the routes share one turn", n)
+		}
+		rec := httptest.NewRecorder()
+		orders.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("third request: status %d, want 503: the routes share one place in the queue", rec.Code)
+		}
+		if got := rec.Header().Get("Retry-After"); got != "1" {
+			t.Errorf("third request: Retry-After %q, want 1", got)
+		}
+
+		close(release)
+		if code := <-first; code != http.StatusOK {
+			t.Errorf("first request: status %d, want 200", code)
+		}
+		if code := <-second; code != http.StatusOK {
+			t.Errorf("second request: status %d, want 200 once the first gave its turn back", code)
+		}
+		if n := entered.Load(); n != 2 {
+			t.Errorf("%d handlers entered, want 2: the first and the one that waited", n)
+		}
+	})
+}
+
+// TestAdmissionKeepsAClientsRatePerHandler: a client that has spent its
+// burst on one route is still served on another of the same Admission.
+func TestAdmissionKeepsAClientsRatePerHandler(t *testing.T) {
+	a, err := overload.NewAdmission(overload.Limits{Concurrency: 2, PerClient: 0.001, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	orders, err := a.Admit(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	products, err := a.Admit(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		h    http.Handler
+		want int
+	}{{orders, http.StatusOK}, {orders, http.StatusTooManyRequests}, {products, http.StatusOK}} {
+		rec := httptest.NewRecorder()
+		c.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != c.want {
+			t.Errorf("request %d: status %d, want %d", i+1, rec.Code, c.want)
+		}
+	}
+	if _, err := a.Admit(nil); err == nil {
+		t.Error("Admit(nil) did not fail")
+	}
+}
