@@ -277,8 +277,14 @@ func TestDefaultPartitionSwallowsAMonthNobodyMade(t *testing.T) {
 		assert.Equal(t, 1, swallowed)
 		err = scalable.PrepareMonths(ctx, db, march, march.AddDate(0, 1, 0))
 		assert.Equal(t, "23514", pgCode(err), "March cannot be made now that the default holds one of its rows: %v", err)
-		_, err = scalable.DeleteBefore(ctx, db, h.first.AddDate(0, 1, 0))
-		assert.Error(t, err, "and DETACH CONCURRENTLY refuses a table with a default partition")
+		removed, err := scalable.DeleteBefore(ctx, db, h.first.AddDate(0, 1, 0))
+		assert.Equal(t, "55000", pgCode(err), "object not in prerequisite state: %v", err)
+		assert.ErrorContains(t, err, "cannot detach partitions concurrently when a default partition exists")
+		assert.ErrorContains(t, err, "orders_p2024_01", "January, the month to go, is the one refused")
+		assert.Zero(t, removed)
+		var left int
+		require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM history.orders").Scan(&left))
+		assert.Equal(t, h.orders+1, left, "nothing removed")
 	})
 }
 
