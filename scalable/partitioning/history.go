@@ -184,9 +184,10 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 // month's partitions, chosen by their bounds in the catalog (never a default
 // partition), are counted, detached CONCURRENTLY (readers and writers of the
 // other months go on) and dropped, orders before items. Nothing is deleted
-// row by row, so nothing is left for VACUUM and the WAL holds no row: it
-// holds the catalog's changes and what the count writes (the hint bits the
-// first read of a month sets, most of it).
+// row by row, so nothing is left for VACUUM and the WAL holds no row, only
+// the catalog's changes by the DETACHes and DROPs (much of it full-page
+// images of catalog pages); the count reads a month and, once VACUUM has
+// been through it, writes none.
 //
 // A retention interrupted halfway (a cancel, a deploy, a lost connection) is
 // finished by the next one: a partition left "detach pending" is detached
