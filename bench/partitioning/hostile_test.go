@@ -58,7 +58,7 @@ func TestBothSidesAgreeAtTheEdgesOfTime(t *testing.T) {
 				require.Len(t, days, c.want, "the week from %v", c.from)
 			}
 			_, err := im.deleteBefore(ctx, db, month(1, time.January))
-			require.ErrorIs(t, err, shophistory.ErrZeroTime)
+			require.ErrorIs(t, err, shophistory.ErrZeroTime, "the zero time, on both sides")
 			removed, err := im.deleteBefore(ctx, db, month(1, time.March))
 			require.NoError(t, err)
 			require.Equal(t, int64(1), removed, "only the order of February of the year 1")

@@ -77,7 +77,7 @@ func orderCount(n int) string {
 }
 
 // reseed drops the history and seeds it again, off the clock.
-func reseed(b *testing.B, db *pgxpool.Pool, im impl, h history) {
+func reseed(b testing.TB, db *pgxpool.Pool, im impl, h history) {
 	b.Helper()
 	ctx := context.Background()
 	_, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS history CASCADE")

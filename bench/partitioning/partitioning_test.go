@@ -277,8 +277,14 @@ func TestDefaultPartitionSwallowsAMonthNobodyMade(t *testing.T) {
 		assert.Equal(t, 1, swallowed)
 		err = scalable.PrepareMonths(ctx, db, march, march.AddDate(0, 1, 0))
 		assert.Equal(t, "23514", pgCode(err), "March cannot be made now that the default holds one of its rows: %v", err)
-		_, err = scalable.DeleteBefore(ctx, db, h.first.AddDate(0, 1, 0))
-		assert.Error(t, err, "and DETACH CONCURRENTLY refuses a table with a default partition")
+		removed, err := scalable.DeleteBefore(ctx, db, h.first.AddDate(0, 1, 0))
+		assert.Equal(t, "55000", pgCode(err), "object not in prerequisite state: %v", err)
+		assert.ErrorContains(t, err, "cannot detach partitions concurrently when a default partition exists")
+		assert.ErrorContains(t, err, "orders_p2024_01", "January, the month to go, is the one refused")
+		assert.Zero(t, removed)
+		var left int
+		require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM history.orders").Scan(&left))
+		assert.Equal(t, h.orders+1, left, "nothing removed")
 	})
 }
 
@@ -381,4 +387,68 @@ func TestHostileInputIsRefusedWithTypedErrors(t *testing.T) {
 	assert.ErrorIs(t, err, shophistory.ErrZeroTime)
 	_, _, err = scalable.MonthsAhead(jan, -1)
 	assert.ErrorIs(t, err, shophistory.ErrRangeTooLong)
+}
+
+// TestBRINServesLastWeek: the lesson says a BRIN index on created_at, in
+// place of the B-tree, serves recent ranges on one table. The plan of last
+// week's orders per day, over the decade the benchmarks keep, reads it.
+func TestBRINServesLastWeek(t *testing.T) {
+	ctx := context.Background()
+	h := decade(100_000)
+	db := seedHistory(t, impls()[0], h)
+	const useBRIN = `DROP INDEX history.orders_created_at_idx;
+		CREATE INDEX orders_created_at_brin ON history.orders USING brin (created_at);
+		ANALYZE history.orders`
+	_, err := db.Exec(ctx, useBRIN)
+	require.NoError(t, err)
+	from, to := h.lastWeek()
+	plan, err := pgtest.Explain(ctx, db, pgtest.Query{
+		SQL: `SELECT date_trunc('day', created_at, 'UTC'), count(*), sum(total_cents)
+			FROM history.orders WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 1`,
+		Args: []any{from, to},
+	})
+	require.NoError(t, err)
+	var scans []string
+	plan.Walk(func(p pgtest.Plan) {
+		if strings.Contains(p.NodeType, "Scan") {
+			scans = append(scans, p.NodeType+" "+p.RelationName+p.IndexName)
+		}
+	})
+	assert.Contains(t, scans, "Bitmap Index Scan orders_created_at_brin", "the plan's scans: %v", scans)
+}
+
+// TestRetentionWALIsTheCatalogs: the scalable retention's WAL, statement by
+// statement from pg_stat_statements, comes from its DETACHes and DROPs (the
+// catalog's changes, much of it full-page images of catalog pages); its count
+// of each month, over a vacuumed month, writes none.
+func TestRetentionWALIsTheCatalogs(t *testing.T) {
+	ctx := context.Background()
+	db := seedHistory(t, impls()[1], testHistory)
+	_, err := db.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	require.NoError(t, err, "the server must load pg_stat_statements")
+	_, err = scalable.DeleteBefore(ctx, db, testHistory.first.AddDate(1, 0, 0))
+	require.NoError(t, err)
+	// Only the retention runs such statements in this fresh database.
+	rows, err := db.Query(ctx, `
+		SELECT CASE WHEN query LIKE 'SELECT count(*) FROM history.orders_p%' THEN 'count'
+		            WHEN query LIKE 'ALTER TABLE history.% DETACH PARTITION %' THEN 'detach'
+		            WHEN query LIKE 'DROP TABLE IF EXISTS history.%' THEN 'drop' END AS kind,
+		       sum(calls)::bigint, sum(wal_bytes)::bigint
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = current_database()
+		GROUP BY 1 HAVING CASE WHEN query LIKE 'SELECT count(*) FROM history.orders_p%' THEN 'count'
+		            WHEN query LIKE 'ALTER TABLE history.% DETACH PARTITION %' THEN 'detach'
+		            WHEN query LIKE 'DROP TABLE IF EXISTS history.%' THEN 'drop' END IS NOT NULL`)
+	require.NoError(t, err)
+	calls, wal := map[string]int64{}, map[string]int64{}
+	for rows.Next() {
+		var kind string
+		var n, bytes int64
+		require.NoError(t, rows.Scan(&kind, &n, &bytes))
+		calls[kind], wal[kind] = n, bytes
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, map[string]int64{"count": 12, "detach": 24, "drop": 24}, calls, "twelve months, two tables each")
+	assert.Zero(t, wal["count"], "the count writes no WAL")
+	assert.Positive(t, wal["detach"]+wal["drop"], "the catalog's changes do")
 }

@@ -2,10 +2,12 @@ package partitioning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"works-vs-scales/shop/history"
@@ -42,29 +44,111 @@ func CreateTables(ctx context.Context, db *pgxpool.Pool) error {
 	return nil
 }
 
+// ErrLockTimeout is returned, wrapped with the month and the server's last
+// error, when PrepareMonths could not lock the parent tables within
+// lock_timeout on any of its attempts.
+var ErrLockTimeout = errors.New("partitioning: the history's lock not granted within lock_timeout")
+
 // PrepareMonths creates the partitions of orders and items for each month
-// from from up to to (first instants of months, UTC), those that do not exist
-// yet. Run it ahead of time, say daily for this month and the next two
-// (MonthsAhead): an order for a month without a partition is refused (or,
-// with a default partition, swallowed by it).
+// from from up to to (first instants of months, UTC, in the years 1 to 9999),
+// those that do not exist yet. Run it ahead of time, say daily for this month
+// and the next two (MonthsAhead): an order for a month without a partition is
+// refused (or, with a default partition, swallowed by it).
+//
+// CREATE TABLE … PARTITION OF would take an ACCESS EXCLUSIVE lock on the
+// parent: queued behind one long reader, it would queue every later reader
+// and writer of the history behind itself (lesson 20). Each month is instead
+// created as a table of its own, given a CHECK of its bounds (so that the
+// ATTACH need not read it) and attached, which takes only a SHARE UPDATE
+// EXCLUSIVE lock on the parent: readers and writers go on. The ATTACH still
+// waits for a VACUUM, an index build or a DDL on the parent; it waits at most
+// lock_timeout (prepareLockTimeout), prepareAttempts times, then gives up with
+// ErrLockTimeout. Each month is one transaction, under an advisory lock that
+// makes two PrepareMonths at once take turns; a month already made is left
+// as it is.
 func PrepareMonths(ctx context.Context, db *pgxpool.Pool, from, to time.Time) error {
 	months, err := history.MonthsBetween(from, to)
 	if err != nil {
 		return err
 	}
-	batch := &pgx.Batch{}
 	for _, m := range months {
 		for _, table := range []string{"orders", "order_items"} {
-			// Names and bounds come from time.Time, not from a caller's text.
-			batch.Queue(fmt.Sprintf(`CREATE TABLE IF NOT EXISTS history.%s PARTITION OF history.%s
-				FOR VALUES FROM ('%s') TO ('%s')`,
-				partitionName(table, m), table, m.Format(boundLayout), m.AddDate(0, 1, 0).Format(boundLayout)))
+			if err := attachMonth(ctx, db, table, m); err != nil {
+				return fmt.Errorf("prepare months %v to %v: %w", from, to, err)
+			}
 		}
 	}
-	if err := db.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("prepare months %v to %v: %w", from, to, err)
-	}
 	return nil
+}
+
+// prepareLockTimeout is the lock_timeout of each attempt of PrepareMonths,
+// which makes prepareAttempts of them.
+const (
+	prepareLockTimeout = "1s"
+	prepareAttempts    = 3
+)
+
+// prepareLock is the key of the advisory lock PrepareMonths holds while it
+// makes a month.
+const prepareLock = 19_0001
+
+// attachMonth makes table's partition for month m unless it is there,
+// retrying when a lock is not granted within prepareLockTimeout.
+func attachMonth(ctx context.Context, db *pgxpool.Pool, table string, m time.Time) error {
+	// Names and bounds come from time.Time, not from a caller's text.
+	name := partitionName(table, m)
+	lo, hi := m.Format(boundLayout), m.AddDate(0, 1, 0).Format(boundLayout)
+	steps := []string{
+		fmt.Sprintf(`CREATE TABLE history.%s (LIKE history.%s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, name, table),
+		fmt.Sprintf(`ALTER TABLE history.%s ADD CONSTRAINT %s_bounds CHECK (created_at >= '%s' AND created_at < '%s')`, name, name, lo, hi),
+		fmt.Sprintf(`ALTER TABLE history.%s ATTACH PARTITION history.%s FOR VALUES FROM ('%s') TO ('%s')`, table, name, lo, hi),
+		fmt.Sprintf(`ALTER TABLE history.%s DROP CONSTRAINT %s_bounds`, name, name),
+	}
+	var err error
+	for range prepareAttempts {
+		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+prepareLockTimeout+"'"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", prepareLock); err != nil {
+				return err
+			}
+			const attachedQuery = `SELECT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = to_regclass($1) AND inhparent = $2::regclass)`
+			var attached bool
+			if err := tx.QueryRow(ctx, attachedQuery, "history."+name, "history."+table).Scan(&attached); err != nil || attached {
+				return err
+			}
+			for _, sql := range steps {
+				if _, err := tx.Exec(ctx, sql); err != nil {
+					return fmt.Errorf("%s: %w", sql, err)
+				}
+			}
+			return nil
+		})
+		if pgCode(err) != lockNotAvailable || ctx.Err() != nil {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case pgCode(err) == lockNotAvailable && ctx.Err() == nil:
+		return fmt.Errorf("month %s, %d attempts of %s: %w: %w", name, prepareAttempts, prepareLockTimeout, ErrLockTimeout, err)
+	default:
+		return fmt.Errorf("month %s: %w", name, err)
+	}
+}
+
+// lockNotAvailable is the SQLSTATE of a lock not granted within lock_timeout.
+const lockNotAvailable = "55P03"
+
+// pgCode returns the SQLSTATE of err, or "".
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }
 
 // MonthsAhead returns the range PrepareMonths makes ready on a day now: the
@@ -97,42 +181,84 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 
 // DeleteBefore removes every order placed before cutoff, the first instant of
 // a month, with its items, and returns how many orders it removed: each
-// month's partitions are counted, detached CONCURRENTLY (readers and writers
-// of the other months go on) and dropped. Nothing is deleted row by row, so
-// nothing is left for VACUUM and the WAL holds only the catalog's changes.
+// month's partitions, chosen by their bounds in the catalog (never a default
+// partition), are counted, detached CONCURRENTLY (readers and writers of the
+// other months go on) and dropped, orders before items. Nothing is deleted
+// row by row, so nothing is left for VACUUM and the WAL holds no row, only
+// the catalog's changes by the DETACHes and DROPs (much of it full-page
+// images of catalog pages); the count reads a month and, once VACUUM has
+// been through it, writes none.
+//
+// A retention interrupted halfway (a cancel, a deploy, a lost connection) is
+// finished by the next one: a partition left "detach pending" is detached
+// with … FINALIZE, a month detached but not dropped is dropped (its orders
+// counted), and a month whose orders are gone still has its items removed.
+// Two retentions at once take turns, under an advisory lock.
 func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int64, error) {
 	if err := history.CheckMonthStart(cutoff); err != nil {
 		return 0, err
 	}
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("retention before %v: %w", cutoff, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", retentionLock); err != nil {
+		return 0, fmt.Errorf("retention before %v: %w", cutoff, err)
+	}
+	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", retentionLock)
+	// The partitions of either parent whose upper bound is at most cutoff,
+	// by the bound as the server prints it (MINVALUE and MAXVALUE unquoted;
+	// a default partition has none), after the months a past retention
+	// detached but did not drop; orders before items.
 	const oldMonthsQuery = `
-		SELECT c.relname FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'history.orders'::regclass AND c.relname < $1
-		ORDER BY c.relname`
-	rows, err := db.Query(ctx, oldMonthsQuery, partitionName("orders", cutoff.UTC()))
+		SELECT parent, name, detach_pending, detached FROM (
+			SELECT p.relname AS parent, c.relname AS name, i.inhdetachpending AS detach_pending, false AS detached, u.upper_at
+			FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid
+			JOIN pg_class p ON p.oid = i.inhparent
+			CROSS JOIN LATERAL (SELECT substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \((.*)\)$') AS upper) b
+			CROSS JOIN LATERAL (SELECT CASE WHEN b.upper LIKE '''%' THEN trim(BOTH '''' FROM b.upper)::timestamptz END AS upper_at) u
+			WHERE i.inhparent IN ('history.orders'::regclass, 'history.order_items'::regclass) AND u.upper_at <= $1
+			UNION ALL
+			SELECT substring(c.relname FROM '^(.*)_p[0-9]'), c.relname, false, true, NULL
+			FROM pg_class c
+			WHERE c.relnamespace = 'history'::regnamespace AND c.relkind = 'r' AND NOT c.relispartition
+				AND c.relname ~ '^(orders|order_items)_p[0-9]+_[0-9]{2}$'
+		) old
+		ORDER BY detached DESC, upper_at, parent DESC, name`
+	rows, err := conn.Query(ctx, oldMonthsQuery, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("months before %v: %w", cutoff, err)
 	}
-	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type partition struct {
+		Parent, Name            string
+		DetachPending, Detached bool
+	}
+	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[partition])
 	if err != nil {
 		return 0, fmt.Errorf("months before %v: %w", cutoff, err)
 	}
 	var removed int64
-	for _, orders := range old {
-		items := "order_items" + orders[len("orders"):]
+	for _, p := range old {
 		var n int64
-		if err := db.QueryRow(ctx, "SELECT count(*) FROM history."+orders).Scan(&n); err != nil {
-			return removed, fmt.Errorf("count %s: %w", orders, err)
+		if p.Parent == "orders" {
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM history."+p.Name).Scan(&n); err != nil {
+				return removed, fmt.Errorf("retention before %v: count %s: %w", cutoff, p.Name, err)
+			}
 		}
 		// DETACH … CONCURRENTLY runs in two transactions of its own: never
 		// inside one of ours, and never with a default partition.
-		for _, sql := range []string{
-			"ALTER TABLE history.order_items DETACH PARTITION history." + items + " CONCURRENTLY",
-			"DROP TABLE history." + items,
-			"ALTER TABLE history.orders DETACH PARTITION history." + orders + " CONCURRENTLY",
-			"DROP TABLE history." + orders,
-		} {
-			if _, err := db.Exec(ctx, sql); err != nil {
+		var steps []string
+		switch {
+		case p.DetachPending:
+			steps = append(steps, "ALTER TABLE history."+p.Parent+" DETACH PARTITION history."+p.Name+" FINALIZE")
+		case !p.Detached:
+			steps = append(steps, "ALTER TABLE history."+p.Parent+" DETACH PARTITION history."+p.Name+" CONCURRENTLY")
+		}
+		steps = append(steps, "DROP TABLE IF EXISTS history."+p.Name)
+		for _, sql := range steps {
+			if _, err := conn.Exec(ctx, sql); err != nil {
 				return removed, fmt.Errorf("retention before %v: %s: %w", cutoff, sql, err)
 			}
 		}
@@ -140,6 +266,9 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 	}
 	return removed, nil
 }
+
+// retentionLock is the key of the advisory lock DeleteBefore holds.
+const retentionLock = 19_0002
 
 // UserOrdersPage returns up to limit of the user's orders older than the
 // order (beforeAt, beforeID), newest first: lesson 2's keyset page. Start

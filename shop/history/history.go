@@ -19,11 +19,12 @@ import (
 // The errors every function of the history, here and on both sides of the
 // lesson, returns for input it refuses, before it asks the database anything.
 var (
-	ErrZeroTime      = errors.New("history: zero time")
-	ErrEmptyRange    = errors.New("history: range ends before it starts")
-	ErrRangeTooLong  = errors.New("history: range too long")
-	ErrNotMonthStart = errors.New("history: not the first instant of a month, UTC")
-	ErrBadLimit      = errors.New("history: page size out of range")
+	ErrZeroTime       = errors.New("history: zero time")
+	ErrEmptyRange     = errors.New("history: range ends before it starts")
+	ErrRangeTooLong   = errors.New("history: range too long")
+	ErrNotMonthStart  = errors.New("history: not the first instant of a month, UTC")
+	ErrBadLimit       = errors.New("history: page size out of range")
+	ErrYearOutOfRange = errors.New("history: month outside the years 1 to 9999")
 )
 
 // MaxDays is the longest range OrdersPerDay answers; MaxMonths the most
@@ -80,19 +81,27 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 
 // UserOrdersPage returns up to limit of the user's orders older than the
 // order (beforeAt, beforeID), newest first: lesson 2's keyset page. Start
-// with a zero beforeAt.
+// with a zero beforeAt: the first page has the user's newest orders, however
+// late they were placed.
 func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) ([]Order, error) {
 	if limit < 1 || limit > MaxPage {
 		return nil, fmt.Errorf("page of %d orders of user %d: %w", limit, userID, ErrBadLimit)
 	}
-	if beforeAt.IsZero() {
-		beforeAt, beforeID = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0
-	}
+	const firstPageQuery = `
+		SELECT id, user_id, total_cents, created_at FROM history.orders
+		WHERE user_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT $2`
 	const pageQuery = `
 		SELECT id, user_id, total_cents, created_at FROM history.orders
 		WHERE user_id = $1 AND (created_at, id) < ($2, $3)
 		ORDER BY created_at DESC, id DESC LIMIT $4`
-	rows, err := db.Query(ctx, pageQuery, userID, beforeAt, beforeID, limit)
+	var rows pgx.Rows
+	var err error
+	if beforeAt.IsZero() {
+		rows, err = db.Query(ctx, firstPageQuery, userID, limit)
+	} else {
+		rows, err = db.Query(ctx, pageQuery, userID, beforeAt, beforeID, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("page of orders of user %d: %w", userID, err)
 	}
@@ -130,7 +139,9 @@ func CheckMonthStart(t time.Time) error {
 }
 
 // MonthsBetween returns the first instants of the months from from up to
-// to, both first instants of a month, at most MaxMonths of them.
+// to, both first instants of a month, at most MaxMonths of them, each in the
+// years 1 to 9999 (ErrYearOutOfRange otherwise): the years a partition's
+// name and bounds are written for, and those PostgreSQL and Go agree on.
 func MonthsBetween(from, to time.Time) ([]time.Time, error) {
 	if err := CheckMonthStart(from); err != nil {
 		return nil, err
@@ -145,6 +156,9 @@ func MonthsBetween(from, to time.Time) ([]time.Time, error) {
 	n := (to.Year()-from.Year())*12 + int(to.Month()-from.Month())
 	if n > MaxMonths {
 		return nil, fmt.Errorf("%d months from %v, more than %d: %w", n, from, MaxMonths, ErrRangeTooLong)
+	}
+	if last := to.AddDate(0, -1, 0); from.Year() < 1 || last.Year() > 9999 {
+		return nil, fmt.Errorf("months %v to %v: %w", from, to, ErrYearOutOfRange)
 	}
 	months := make([]time.Time, n)
 	for i := range months {

@@ -27,6 +27,20 @@ func TestMonthsBetweenReturnsEachFirstInstant(t *testing.T) {
 	require.ErrorIs(t, err, ErrEmptyRange)
 }
 
+func TestMonthsBetweenKeepsToTheYears1To9999(t *testing.T) {
+	dec := time.Date(9999, time.December, 1, 0, 0, 0, 0, time.UTC)
+	months, err := MonthsBetween(dec, dec.AddDate(0, 1, 0))
+	require.NoError(t, err, "December 9999, whose end is in the year 10000")
+	require.Equal(t, []time.Time{dec}, months)
+	_, err = MonthsBetween(dec, dec.AddDate(0, 2, 0))
+	require.ErrorIs(t, err, ErrYearOutOfRange, "January 10000")
+	_, err = MonthsBetween(dec.AddDate(0, 1, 0), dec.AddDate(0, 2, 0))
+	require.ErrorIs(t, err, ErrYearOutOfRange)
+	zeroDec := time.Date(0, time.December, 1, 0, 0, 0, 0, time.UTC) // 1 BC
+	_, err = MonthsBetween(zeroDec, zeroDec.AddDate(0, 2, 0))
+	require.ErrorIs(t, err, ErrYearOutOfRange, "December of the year 0")
+}
+
 func TestCheckRangeRefusesWhatOrdersPerDayWouldNotAnswer(t *testing.T) {
 	jan := time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
 	require.NoError(t, CheckRange(jan, jan.AddDate(0, 0, MaxDays)))
