@@ -93,7 +93,6 @@ func shopRows(b *testing.B, db *pgxpool.Pool, schema string) int64 {
 	return rows
 }
 
-
 // TestConcurrentSeedBuildsWhatTheSerialOneBuilds seeds a shop one table
 // after another with indexes.sql as written, and one with the harness's
 // concurrent load (keys built as each table is in, foreign keys added NOT
