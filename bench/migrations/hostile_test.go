@@ -11,7 +11,6 @@ import (
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
-	naive "works-vs-scales/naive/migrations"
 	scalable "works-vs-scales/scalable/migrations"
 	"works-vs-scales/shop"
 )
@@ -65,11 +64,8 @@ func TestReleasesRefuseAPhoneTheDatabaseCannotStore(t *testing.T) {
 	db := pgtest.ShopClone(t, shop.Small)
 	require.NoError(t, scalable.Migrate(ctx, db, scalable.ExpandPhone))
 	const user, phone = 1, "+44 20 7946 0000"
-	require.NoError(t, scalable.NewRelease{DB: db}.SetPhone(ctx, user, phone))
-	for name, r := range map[string]release{
-		"naive old": naive.OldRelease{DB: db}, "naive new": naive.NewRelease{DB: db},
-		"scalable old": scalable.OldRelease{DB: db}, "scalable new": scalable.NewRelease{DB: db},
-	} {
+	require.NoError(t, shop.NewRelease{DB: db}.SetPhone(ctx, user, phone))
+	for name, r := range map[string]release{"old": shop.OldRelease{DB: db}, "new": shop.NewRelease{DB: db}} {
 		for _, bad := range []string{"+44\x00", "\xff\xfe"} {
 			require.Error(t, r.SetPhone(ctx, user, bad), "%s, phone %q", name, bad)
 		}
