@@ -139,7 +139,8 @@ func wrongTotals(t *testing.T, db *pgxpool.Pool) (missing, wrong int64) {
 // release writes: an item to the first order (behind the backfill), an item
 // to the last (ahead of it), and a new order with an item. Once the
 // migration is recorded, the scalable side has every total right: migration
-// 1's triggers set the totals of what is written from then on. The naive
+// 1's triggers set the totals of what is written from then on, during the
+// backfill and after it. The naive
 // one-statement UPDATE sums with the snapshot it started with, and nothing
 // follows it: the new order stays without a total, and both old orders keep
 // a total without their new item.
@@ -181,6 +182,8 @@ func TestBackfillKeepsUpWithWrites(t *testing.T) {
 				require.Zero(t, missing, "every order has a total")
 				require.Zero(t, wrong, "every total is its items' sum")
 				// And from then on: the triggers outlive the backfill.
+				addItem(t, db, placed)
+				require.NoError(t, db.QueryRow(ctx, `INSERT INTO orders (user_id, status, created_at) VALUES (1, 'pending', now()) RETURNING id`).Scan(&placed))
 				addItem(t, db, placed)
 				missing, wrong = wrongTotals(t, db)
 				require.Zero(t, missing+wrong, "an item added after the backfill is in its order's total")

@@ -205,7 +205,10 @@ func TestInvalidIndexIsRebuilt(t *testing.T) {
 	leftover := indexOID(t, db)
 
 	release := benchkit.LockTable(t, db, "orders", "ACCESS SHARE") // a report reading orders
-	err := scalable.Migrator{Attempts: 1}.Migrate(ctx, db, scalable.IndexTotal)
+	// The bound only ends a migration that waits for the reader instead.
+	bounded, cancel := context.WithTimeout(ctx, benchkit.HangBound)
+	defer cancel()
+	err := scalable.Migrator{Attempts: 1}.Migrate(bounded, db, scalable.IndexTotal)
 	require.True(t, scalable.LockTimedOut(err), "the DROP INDEX gave up waiting for the reader: %v", err)
 	require.Equal(t, leftover, indexOID(t, db), "nothing dropped")
 	release()
