@@ -187,6 +187,14 @@ func TestBackfillKeepsUpWithWrites(t *testing.T) {
 				addItem(t, db, placed)
 				missing, wrong = wrongTotals(t, db)
 				require.Zero(t, missing+wrong, "an item added after the backfill is in its order's total")
+				// An item moved to another order counts in that order's
+				// total, and no longer in its own; a deleted one in none.
+				_, err := db.Exec(ctx, `UPDATE order_items SET order_id = $2, line_no = line_no + 1000 WHERE order_id = $1`, placed, first)
+				require.NoError(t, err)
+				_, err = db.Exec(ctx, `DELETE FROM order_items WHERE order_id = $1 AND line_no = 1`, last)
+				require.NoError(t, err)
+				missing, wrong = wrongTotals(t, db)
+				require.Zero(t, missing+wrong, "items moved and deleted after the backfill")
 			}
 		})
 	}
