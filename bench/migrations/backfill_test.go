@@ -110,3 +110,92 @@ func TestBackfillResumes(t *testing.T) {
 	_, _, missing = totalsDigest(t, db)
 	require.Zero(t, missing)
 }
+
+// addItem adds a line to the order with id, as a release placing or
+// changing an order does, in a transaction of its own.
+func addItem(t *testing.T, db *pgxpool.Pool, orderID int64) {
+	t.Helper()
+	const add = `INSERT INTO order_items (order_id, line_no, product_id, quantity, price_cents)
+		SELECT $1, coalesce(max(line_no), 0) + 1, 1, 2, 1234 FROM order_items WHERE order_id = $1`
+	_, err := db.Exec(context.Background(), add, orderID)
+	require.NoError(t, err, "add an item to order %d", orderID)
+}
+
+// wrongTotals counts the orders without a total, and the orders whose total
+// is not the sum of their items.
+func wrongTotals(t *testing.T, db *pgxpool.Pool) (missing, wrong int64) {
+	t.Helper()
+	const count = `SELECT count(*) FILTER (WHERE o.total_cents IS NULL),
+		count(*) FILTER (WHERE o.total_cents <> coalesce(s.total, 0))
+		FROM orders o
+		LEFT JOIN (SELECT order_id, sum(quantity * price_cents) AS total FROM order_items GROUP BY order_id) s
+		  ON s.order_id = o.id`
+	require.NoError(t, db.QueryRow(context.Background(), count).Scan(&missing, &wrong))
+	return missing, wrong
+}
+
+// TestBackfillKeepsUpWithWrites: the first order of the backfill's second
+// batch is locked by a request, and while the backfill waits for it, a
+// release writes: an item to the first order (behind the backfill), an item
+// to the last (ahead of it), and a new order with an item. Once the
+// migration is recorded, the scalable side has every total right: migration
+// 1's triggers set the totals of what is written from then on, during the
+// backfill and after it. The naive
+// one-statement UPDATE sums with the snapshot it started with, and nothing
+// follows it: the new order stays without a total, and both old orders keep
+// a total without their new item.
+func TestBackfillKeepsUpWithWrites(t *testing.T) {
+	ctx := context.Background()
+	for _, impl := range impls {
+		t.Run(benchkit.Name("impl", impl.name), func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			require.NoError(t, impl.migrate(ctx, db, impl.addTotal))
+			var first, mid, last int64
+			require.NoError(t, db.QueryRow(ctx, `SELECT min(id), max(id) FROM orders`).Scan(&first, &last))
+			require.NoError(t, db.QueryRow(ctx, `SELECT min(id) FROM orders WHERE id >= $1`, first+backfillBatch).Scan(&mid))
+			require.Less(t, mid+backfillBatch, last, "the shop has at least three batches of orders")
+			release := lockOrder(t, db, mid)
+
+			migrate := impl.migrate
+			if impl.name == "scalable" {
+				migrate = scalable.Migrator{BatchSize: backfillBatch, Pause: -1}.Migrate
+			}
+			migrated := make(chan error, 1)
+			go func() { migrated <- migrate(ctx, db, impl.backfillTotal) }()
+			benchkit.WaitForLockWaiters(t, db, 1) // the backfill, at the second batch
+
+			addItem(t, db, first)
+			addItem(t, db, last)
+			var placed int64
+			require.NoError(t, db.QueryRow(ctx, `INSERT INTO orders (user_id, status, created_at) VALUES (1, 'pending', now()) RETURNING id`).Scan(&placed))
+			addItem(t, db, placed)
+			release()
+			require.NoError(t, <-migrated)
+
+			missing, wrong := wrongTotals(t, db)
+			t.Logf("%s: %d orders without a total, %d with a wrong one, after writes during the backfill", impl.name, missing, wrong)
+			switch impl.name {
+			case "naive":
+				require.Equal(t, int64(1), missing, "the order placed during the UPDATE has no total")
+				require.Equal(t, int64(2), wrong, "the items added during the UPDATE are not in their orders' totals")
+			case "scalable":
+				require.Zero(t, missing, "every order has a total")
+				require.Zero(t, wrong, "every total is its items' sum")
+				// And from then on: the triggers outlive the backfill.
+				addItem(t, db, placed)
+				require.NoError(t, db.QueryRow(ctx, `INSERT INTO orders (user_id, status, created_at) VALUES (1, 'pending', now()) RETURNING id`).Scan(&placed))
+				addItem(t, db, placed)
+				missing, wrong = wrongTotals(t, db)
+				require.Zero(t, missing+wrong, "an item added after the backfill is in its order's total")
+				// An item moved to another order counts in that order's
+				// total, and no longer in its own; a deleted one in none.
+				_, err := db.Exec(ctx, `UPDATE order_items SET order_id = $2, line_no = line_no + 1000 WHERE order_id = $1`, placed, first)
+				require.NoError(t, err)
+				_, err = db.Exec(ctx, `DELETE FROM order_items WHERE order_id = $1 AND line_no = 1`, last)
+				require.NoError(t, err)
+				missing, wrong = wrongTotals(t, db)
+				require.Zero(t, missing+wrong, "items moved and deleted after the backfill")
+			}
+		})
+	}
+}

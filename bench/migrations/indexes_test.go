@@ -2,9 +2,11 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -152,4 +154,67 @@ func TestInterruptedConcurrentBuildLeavesAnInvalidIndex(t *testing.T) {
 	require.Empty(t, invalid)
 	exists, valid := indexValid(t, db)
 	require.True(t, exists && valid, "the migration dropped the invalid index and built it again")
+}
+
+// indexOID returns the oid of orders_total_cents_idx: a new one each time
+// the index is built.
+func indexOID(t *testing.T, db *pgxpool.Pool) uint32 {
+	t.Helper()
+	var oid uint32
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT 'orders_total_cents_idx'::regclass::oid`).Scan(&oid))
+	return oid
+}
+
+// leaveInvalidIndex leaves orders_total_cents_idx behind INVALID, as an
+// interrupted build does: a unique index on a column with duplicates fails
+// at its build, after its entry is in the catalog.
+func leaveInvalidIndex(t *testing.T, db *pgxpool.Pool) {
+	t.Helper()
+	_, err := db.Exec(context.Background(), `CREATE UNIQUE INDEX CONCURRENTLY orders_total_cents_idx ON orders (status)`)
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr) && pgErr.Code == "23505", "the unique build fails on duplicate statuses: %v", err)
+	exists, valid := indexValid(t, db)
+	require.True(t, exists && !valid, "the failed build leaves its index, INVALID")
+}
+
+// TestIndexBuiltAheadIsKept: a valid index of that name, which a DBA built
+// before the deploy, is kept: the migration is recorded, and builds nothing.
+func TestIndexBuiltAheadIsKept(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.BackfillTotal))
+	_, err := db.Exec(ctx, `CREATE INDEX CONCURRENTLY orders_total_cents_idx ON orders (total_cents)`)
+	require.NoError(t, err)
+	built := indexOID(t, db)
+
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.IndexTotal))
+	exists, valid := indexValid(t, db)
+	require.True(t, exists && valid)
+	require.Equal(t, built, indexOID(t, db), "the index built ahead is the one kept")
+}
+
+// TestInvalidIndexIsRebuilt: an INVALID index of that name is dropped and
+// built again, valid; while a reader holds orders, the drop gives up after
+// its lock_timeout instead of queueing every query behind it, and leaves the
+// index as it was.
+func TestInvalidIndexIsRebuilt(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.BackfillTotal))
+	leaveInvalidIndex(t, db)
+	leftover := indexOID(t, db)
+
+	release := benchkit.LockTable(t, db, "orders", "ACCESS SHARE") // a report reading orders
+	// The bound only ends a migration that waits for the reader instead.
+	bounded, cancel := context.WithTimeout(ctx, benchkit.HangBound)
+	defer cancel()
+	err := scalable.Migrator{Attempts: 1}.Migrate(bounded, db, scalable.IndexTotal)
+	require.True(t, scalable.LockTimedOut(err), "the DROP INDEX gave up waiting for the reader: %v", err)
+	require.Equal(t, leftover, indexOID(t, db), "nothing dropped")
+	release()
+
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.IndexTotal))
+	exists, valid := indexValid(t, db)
+	require.True(t, exists && valid)
+	require.NotEqual(t, leftover, indexOID(t, db), "the invalid index was dropped and built again")
 }

@@ -2,14 +2,18 @@ package migrations
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/internal/goosepg"
 	"works-vs-scales/internal/pgtest"
 	naive "works-vs-scales/naive/migrations"
 	scalable "works-vs-scales/scalable/migrations"
@@ -164,4 +168,32 @@ func TestReleasesRefuseAnUnknownUser(t *testing.T) {
 			require.ErrorIs(t, err, shop.ErrUserNotFound, "%s, user %d", name, userID)
 		}
 	}
+}
+
+// TestContractCannotBeUndone: goose's down of the contract (migration 6)
+// fails, saying why, and goose still records version 6, with phone gone:
+// no rollback is recorded that did not happen.
+func TestContractCannotBeUndone(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.ShopClone(t, shop.Small)
+	require.NoError(t, scalable.Migrate(ctx, db, scalable.ContractPhone))
+	// The scalable side's SQL files, as goose reads them, and its Go
+	// migrations (2 and 5) as versions only: only the last is undone.
+	applied := &goose.GoFunc{RunDB: func(context.Context, *sql.DB) error { return nil }}
+	provider, err := goosepg.NewProvider(db, os.DirFS("../../scalable/migrations"), "sql",
+		goose.WithGoMigrations(
+			goose.NewGoMigration(scalable.BackfillTotal, applied, nil),
+			goose.NewGoMigration(scalable.BackfillPhone, applied, nil)))
+	require.NoError(t, err)
+	defer provider.Close()
+
+	_, err = provider.Down(ctx)
+	require.ErrorContains(t, err, "cannot be undone")
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr) && pgErr.Code == "0A000", "feature_not_supported: %v", err)
+	version, err := provider.GetDBVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, scalable.ContractPhone, version, "goose records no rollback")
+	require.False(t, hasColumn(t, db, "users", "phone"))
+	require.True(t, hasColumn(t, db, "users", "phone_number"))
 }

@@ -163,7 +163,9 @@ func orDefault[T int | time.Duration](v, def T) T {
 }
 
 // backfillTotal sets every order's total, a batch of orders by id per
-// transaction.
+// transaction. The orders placed after it reads their range, and the
+// totals of orders whose items change, are set by migration 1's triggers;
+// it skips the orders that have a total.
 func (m Migrator) backfillTotal(ctx context.Context, db *sql.DB) error {
 	const bounds = `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM orders`
 	const batch = `

@@ -7,6 +7,16 @@ DROP FUNCTION users_sync_phone();
 ALTER TABLE users DROP COLUMN phone;
 
 -- +goose Down
--- Back to one column only: the old release's data is in phone_number, and
--- going back means expanding again (migrations 4 and 5, the other way).
-SELECT 1;
+-- A contract cannot be undone: the old release's column is gone. Down
+-- refuses, so that goose does not record a rollback that never happened;
+-- going back means expanding again, as a new migration (phone beside
+-- phone_number, a trigger, a backfill), or a restore from before the
+-- contract.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    RAISE EXCEPTION 'migration 6 (contract phone) cannot be undone: users.phone is dropped; expand again with a new migration, or restore from before the contract'
+        USING ERRCODE = 'feature_not_supported';
+END
+$$;
+-- +goose StatementEnd
