@@ -35,7 +35,7 @@ type commonCustomersFunc func(a, b []shop.User, key func(shop.User) countedKey) 
 // both lists. A map under the hash makes at most one per key filed under the
 // same hash (ten customers share one: see sharedHash): the reference answer
 // makes 1.4 per customer of both lists at either size. A loop inside a loop
-// makes 303 per customer on lists of 1,000 (605,500 in all), and more the
+// makes 303 per customer of both on lists of 1,000 (605,500 in all), and more the
 // longer the lists.
 const equalsPerCustomer = 8
 
