@@ -156,6 +156,16 @@ func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }
 
+// A Key is what two records are matched by when only Equal may say whether
+// they are the same: its type need not be comparable with ==, so a key is not
+// a map's key itself. Hash returns the same number for equal keys, and may
+// return it for different ones too, as any hash may: a map files keys under
+// their hash, and Equal tells apart the keys filed together.
+type Key[K any] interface {
+	Equal(other K) bool
+	Hash() uint64
+}
+
 // ProductSales is what a product sold: in how many orders, how many units,
 // for how much.
 type ProductSales struct {
