@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +129,26 @@ func TestTimeKnowsTheLoadToolsCommands(t *testing.T) {
 	require.False(t, measures("go test -run 'Shopd' -v ./bench"))
 	require.Equal(t, "go run ./cmd/load -impl=naive,scalable -rates=100 -duration=2s -count 1 -o mine/17.bench",
 		countFlag.ReplaceAllString(script, "-count 1"))
+}
+
+func TestTimeOnlySomeLessonsKeepsTheOthersRows(t *testing.T) {
+	r := &fakeRunner{output: "ok\n"}
+	w, _ := newWorkshop(t, r)
+	w.now = (&clock{t: time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC)}).now
+	out := filepath.Join(t.TempDir(), "timings.txt")
+	before := "cpus: 2\ndate: 2026-11-29\ncount: 1\nnote: quiet\nlesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n1\t5.9\t58.4\t2.1\t\n2\t2.8\t60.1\t1.9\t\n"
+	require.NoError(t, os.WriteFile(out, []byte(before), 0o644))
+	require.NoError(t, w.main(context.Background(), []string{"time", "-lessons", "2,5", "-o", out, "-note", "busy"}))
+
+	ts, err := readTimings(out)
+	require.NoError(t, err)
+	require.Equal(t, timing{tests: 5.9, bench: 58.4, check: 2.1}, ts.lessons[1], "lesson 1 was not timed again")
+	require.Equal(t, 1.0, ts.lessons[2].check, "lesson 2 was timed again: its check, a second")
+	require.Contains(t, ts.lessons, 5)
+	require.Len(t, ts.lessons, 3)
+	require.Contains(t, ts.header, "note: quiet")
+	require.Contains(t, ts.header, "lessons 2, 5: timed again on 2026-12-01, cpus "+strconv.Itoa(runtime.NumCPU())+", busy")
+
+	require.ErrorContains(t, w.main(context.Background(), []string{"time", "-lessons", "2", "-count", "3", "-o", out}), "-count 1")
+	require.ErrorContains(t, w.main(context.Background(), []string{"time", "-lessons", "two", "-o", out}), "lessons' numbers")
 }
