@@ -72,6 +72,13 @@ func Prefix() string {
 // DefaultRoomDatabase is the room's database when RoomDatabase is not set.
 const DefaultRoomDatabase = "wvs_room"
 
+// HarnessConns is the most connections the test harness itself holds on the
+// server's maintenance database beside a trainee's budget (MaxConns): its
+// admin pool (HarnessConns-2 at most under a budget), its run's lock, and a
+// moment's connection that measures the round trip. A room's server holds,
+// per trainee, the budget plus HarnessConns.
+const HarnessConns = 6
+
 // ConnBudget returns the per-trainee connection budget MaxConns sets, and
 // whether one is set: a whole number of at least 2 (a pool and the harness's
 // own connection).
