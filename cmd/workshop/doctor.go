@@ -265,10 +265,15 @@ func replicaReady(ctx context.Context, url string) finding {
 	}
 	defer conn.Close(context.Background())
 	var standby bool
-	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil || !standby {
+	var delay string
+	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('recovery_min_apply_delay')`).Scan(&standby, &delay); err != nil || !standby {
 		return finding{saw: fmt.Sprintf("%s=%s is not a standby", workshopenv.ReplicaURL, workshopenv.Redacted(url)), fix: "point " + workshopenv.ReplicaURL + " at a streaming replica of " + workshopenv.DatabaseURL}
 	}
-	return finding{ready: true, saw: fmt.Sprintf("the room's replica, %s, is a standby", workshopenv.Redacted(url))}
+	if os.Getenv(workshopenv.ReplicaOwn) != "1" && delay != "0" {
+		return finding{saw: fmt.Sprintf("the room's replica, %s, applies commits %s late", workshopenv.Redacted(url), delay),
+			fix: "set the room's replica's recovery_min_apply_delay back to 0 (the trainer, on the replica): the harness changes nothing on it, and tests that need another delay skip"}
+	}
+	return finding{ready: true, saw: fmt.Sprintf("the room's replica, %s, is a standby applying commits %s late (the harness changes nothing on it)", workshopenv.Redacted(url), delay)}
 }
 
 func slicesContainsTrimmed(list []string, s string) bool {

@@ -45,6 +45,11 @@ const (
 	// ReplicaURL names a streaming replica of the server, for lesson 18,
 	// instead of the one its tests start.
 	ReplicaURL = "WORKSHOP_REPLICA_URL"
+	// ReplicaOwn, set to 1, says the replica of ReplicaURL is the trainee's
+	// own (docker-compose's), whose apply delay lesson 18's tests may change.
+	// Unset, it is the room's, shared: the harness changes nothing on it, and
+	// a test that needs another delay than it has is skipped.
+	ReplicaOwn = "WORKSHOP_REPLICA_OWN"
 	// MaxConns caps the connections one trainee's tests and benchmarks hold
 	// on the server at once, e.g. 10: the harness's pools are made no larger,
 	// and a benchmark that needs more skips, saying so. Unset, no cap.
