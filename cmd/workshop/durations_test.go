@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -151,4 +153,51 @@ func TestTimeOnlySomeLessonsKeepsTheOthersRows(t *testing.T) {
 
 	require.ErrorContains(t, w.main(context.Background(), []string{"time", "-lessons", "2", "-count", "3", "-o", out}), "-count 1")
 	require.ErrorContains(t, w.main(context.Background(), []string{"time", "-lessons", "two", "-o", out}), "lessons' numbers")
+}
+
+// count6 is the -count of a lesson's own benchmark commands.
+var count6 = regexp.MustCompile(`-count[ =]6\b`)
+
+// TestEachBenchmarkCommandSaysTheRoomsCount: after every block of a lesson
+// whose commands say -count 6 (or -count=6) comes the room's one-line note, "In a room:
+// `-count 1`", and for a block time measures, the minutes the trainer's table
+// gives the lesson's benchmarks at -count 1, so the two never drift.
+func TestEachBenchmarkCommandSaysTheRoomsCount(t *testing.T) {
+	const root = "../.."
+	ts, err := readTimings(filepath.Join(root, timingsFile))
+	require.NoError(t, err)
+	docs, err := lessonDocs(root)
+	require.NoError(t, err)
+	notes := 0
+	for _, d := range docs {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(d.path), "-", 2)[0])
+		require.NoError(t, err, d.path)
+		text, err := os.ReadFile(d.path)
+		require.NoError(t, err)
+		lines := strings.Split(string(trimCR(text)), "\n")
+		for _, b := range d.blocks {
+			if !count6.MatchString(b.text) {
+				continue
+			}
+			end := b.line // the line after the opening fence, from 0
+			for !strings.HasPrefix(lines[end], "```") {
+				end++
+			}
+			next := end + 1
+			for next < len(lines) && strings.TrimSpace(lines[next]) == "" {
+				next++
+			}
+			require.Less(t, next, len(lines), "%s:%d: nothing after the block", d.path, end+1)
+			note := lines[next]
+			require.True(t, strings.HasPrefix(note, "In a room: `-count 1`"), "%s:%d: the block's room note, got %q", d.path, next+1, note)
+			timed, ok := ts.lessons[n]
+			if ok && inMeasure(d, b.section) && measures(b.text) {
+				require.Contains(t, note, fmt.Sprintf(", about %d min of benchmarks", minutes(timed.bench)), "%s:%d: the trainer's table's minutes", d.path, next+1)
+			} else {
+				require.NotContains(t, note, "min of benchmarks", "%s:%d: a block time does not measure has no figure", d.path, next+1)
+			}
+			notes++
+		}
+	}
+	require.Positive(t, notes)
 }
