@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
 )
 
@@ -150,9 +151,14 @@ func CallTogether[T any](n int, fn func() (T, error)) (results []T, errs []error
 }
 
 // SharedPool returns a pool of size connections on db's database, closed when
-// the test ends.
+// the test ends. Under a room's budget (WORKSHOP_MAX_CONNS) a size above what
+// it leaves the test's own pools (OwnConns) skips the test, saying so: a
+// benchmark that holds its pool's size fixed clamps it first (ClampToBudget).
 func SharedPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
 	tb.Helper()
+	if own, ok := OwnConns(tb); ok && size > own {
+		tb.Skipf("a pool of %d is above this trainee's budget: %s=%s leaves %d to a test's own pools", size, workshopenv.MaxConns, budgetSetting(), own)
+	}
 	cfg := db.Config()
 	cfg.MaxConns = size
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)

@@ -148,11 +148,12 @@ func reads(seq uint64) (string, string) {
 // waits for it, and every request waits behind the ALTER; the scalable one
 // gives up after its lock_timeout, and tries again, until the reader ends.
 func BenchmarkLockQueue(b *testing.B) {
+	pool, label := benchkit.ClampToBudget(b, loadPool) // a room's budget: a smaller pool, labelled
 	for _, impl := range impls {
-		b.Run(benchkit.Name("impl", impl.name), func(b *testing.B) {
+		b.Run(benchkit.Name("impl", impl.name)+label, func(b *testing.B) {
 			var runs []run
 			for b.Loop() {
-				db := benchkit.SharedPool(b, pgtest.ShopClone(b, shop.Small), loadPool)
+				db := benchkit.SharedPool(b, pgtest.ShopClone(b, shop.Small), pool)
 				runs = append(runs, underLoad(b, db, reads, func(ctx context.Context) error {
 					release := benchkit.LockTable(b, db, "orders", "ACCESS SHARE")
 					timer := time.AfterFunc(readerHold, release)
@@ -175,11 +176,12 @@ func BenchmarkCreateIndex(b *testing.B) {
 		}
 		return reads(seq)
 	}
+	pool, label := benchkit.ClampToBudget(b, loadPool) // a room's budget: a smaller pool, labelled
 	for _, impl := range impls {
-		b.Run(benchkit.Name("impl", impl.name), func(b *testing.B) {
+		b.Run(benchkit.Name("impl", impl.name)+label, func(b *testing.B) {
 			var runs []run
 			for b.Loop() {
-				db := benchkit.SharedPool(b, pgtest.ShopClone(b, benchkit.Scale()), loadPool)
+				db := benchkit.SharedPool(b, pgtest.ShopClone(b, benchkit.Scale()), pool)
 				if err := impl.migrate(context.Background(), db, impl.backfillTotal); err != nil {
 					b.Fatal(err)
 				}
@@ -202,8 +204,9 @@ func BenchmarkCreateIndex(b *testing.B) {
 // database's UPDATEs only), the replica's largest lag meanwhile, and the dead
 // row versions it left.
 func BenchmarkBackfill(b *testing.B) {
+	pool, label := benchkit.ClampToBudget(b, loadPool) // a room's budget: a smaller pool, labelled
 	for _, impl := range impls {
-		b.Run(benchkit.Name("impl", impl.name), func(b *testing.B) {
+		b.Run(benchkit.Name("impl", impl.name)+label, func(b *testing.B) {
 			var (
 				r                    run
 				walBytes, deadTuples int64
@@ -211,7 +214,7 @@ func BenchmarkBackfill(b *testing.B) {
 			)
 			for b.Loop() {
 				primary, _ := pgtest.ShopCloneWithReplica(b, benchkit.Scale())
-				db := benchkit.SharedPool(b, primary, loadPool)
+				db := benchkit.SharedPool(b, primary, pool)
 				ctx := context.Background()
 				if err := impl.migrate(ctx, db, impl.addTotal); err != nil {
 					b.Fatal(err)

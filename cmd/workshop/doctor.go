@@ -21,9 +21,12 @@ import (
 )
 
 // heaviestConns is the most connections one trainee's run of a lesson was
-// seen to hold on the server at once: lesson 13's Connect and PoolSize
-// benchmarks, 67 (issue 25's run of lessons 12–18 on a shared server, from
-// pg_stat_activity). WORKSHOP_MAX_CONNS caps it.
+// seen to hold on the server at once with no budget set: lesson 13's Connect
+// and PoolSize benchmarks, 67 (issue 25's run of lessons 12–18 on a shared
+// server, from pg_stat_activity). WORKSHOP_MAX_CONNS=n caps it at n on the
+// trainee's databases (the harness's pools and the benchmarks' own, which
+// skip or clamp: lesson 13's and 11's TestBenchmarksStayWithinARoomsBudget
+// sample it) plus workshopenv.HarnessConns on the maintenance database.
 const heaviestConns = 67
 
 // minFreeDisk is the free space a trainee's machine needs: the Go build and
@@ -190,7 +193,7 @@ func versionAtLeast(have, want string) bool {
 func (w *workshop) examineServer(ctx context.Context, trainees int, found map[need]finding) {
 	budget, budgetSaid := heaviestConns, fmt.Sprintf("%d connections a trainee at most (lesson 13's benchmarks, measured; %s caps it)", heaviestConns, workshopenv.MaxConns)
 	if n, ok, err := workshopenv.ConnBudget(); err == nil && ok {
-		budget, budgetSaid = n, fmt.Sprintf("%d connections a trainee (%s)", n, workshopenv.MaxConns)
+		budget, budgetSaid = n+workshopenv.HarnessConns, fmt.Sprintf("(%d connections (%s) + %d the harness keeps) a trainee", n, workshopenv.MaxConns, workshopenv.HarnessConns)
 	}
 	url := os.Getenv(workshopenv.DatabaseURL)
 	if url == "" {
@@ -237,7 +240,7 @@ func (w *workshop) examineServer(ctx context.Context, trainees int, found map[ne
 	keep, _ := strconv.Atoi(reserved)
 	want := trainees*budget + keep
 	found[needConns] = finding{ready: limit >= want, saw: fmt.Sprintf("max_connections %d; %d trainees × %s + %d reserved = %d", limit, trainees, budgetSaid, keep, want),
-		fix: fmt.Sprintf("set %s=%d in every trainee's environment (then %d trainees fit), or raise max_connections to %d (the DBA, once, before the day)", workshopenv.MaxConns, max(1, (limit-keep)/max(1, trainees)), trainees, want)}
+		fix: fmt.Sprintf("set %s=%d in every trainee's environment (then %d trainees fit), or raise max_connections to %d (the DBA, once, before the day)", workshopenv.MaxConns, max(2, (limit-keep)/max(1, trainees)-workshopenv.HarnessConns), trainees, want)}
 
 	loaded := slicesContainsTrimmed(strings.Split(preload, ","), "pg_stat_statements")
 	found[needPgStat] = finding{ready: loaded, saw: "the server preloads " + strconv.Quote(preload),
@@ -262,10 +265,15 @@ func replicaReady(ctx context.Context, url string) finding {
 	}
 	defer conn.Close(context.Background())
 	var standby bool
-	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil || !standby {
+	var delay string
+	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('recovery_min_apply_delay')`).Scan(&standby, &delay); err != nil || !standby {
 		return finding{saw: fmt.Sprintf("%s=%s is not a standby", workshopenv.ReplicaURL, workshopenv.Redacted(url)), fix: "point " + workshopenv.ReplicaURL + " at a streaming replica of " + workshopenv.DatabaseURL}
 	}
-	return finding{ready: true, saw: fmt.Sprintf("the room's replica, %s, is a standby", workshopenv.Redacted(url))}
+	if os.Getenv(workshopenv.ReplicaOwn) != "1" && delay != "0" {
+		return finding{saw: fmt.Sprintf("the room's replica, %s, applies commits %s late", workshopenv.Redacted(url), delay),
+			fix: "set the room's replica's recovery_min_apply_delay back to 0 (the trainer, on the replica): the harness changes nothing on it, and tests that need another delay skip"}
+	}
+	return finding{ready: true, saw: fmt.Sprintf("the room's replica, %s, is a standby applying commits %s late (the harness changes nothing on it)", workshopenv.Redacted(url), delay)}
 }
 
 func slicesContainsTrimmed(list []string, s string) bool {

@@ -78,6 +78,11 @@ func TestDoctorWeighsConnectionsAgainstTheRoom(t *testing.T) {
 	t.Setenv(workshopenv.MaxConns, "2")
 	out.Reset()
 	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1"})
-	require.Contains(t, doctorLine(t, out.String(), "  ok       connections"), "1 trainees × 2 connections a trainee (WORKSHOP_MAX_CONNS)")
+	require.Contains(t, doctorLine(t, out.String(), "  ok       connections"), "1 trainees × (2 connections (WORKSHOP_MAX_CONNS) + 6 the harness keeps) a trainee")
+
+	t.Setenv(workshopenv.MaxConns, "4")
+	out.Reset()
+	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1000"})
+	require.Contains(t, doctorLine(t, out.String(), "  MISSING  connections"), "1000 trainees × (4 connections (WORKSHOP_MAX_CONNS) + 6 the harness keeps) a trainee", "the budget and the harness's reserve")
 	require.Contains(t, out.String(), "  ok       PostgreSQL           PostgreSQL ")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -277,6 +278,7 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 	count := fs.Int("count", 1, "the -count to run the lessons' benchmarks with")
 	note := fs.String("note", "", "what else the machine was doing")
 	out := fs.String("o", timingsFile, "where to write the timings")
+	only := fs.String("lessons", "", "time only these lessons (e.g. 14,17), keeping the others' rows of the timings file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -287,23 +289,55 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(w.root, path)
 	}
+	chosen, err := lessonNumbers(*only)
+	if err != nil {
+		return err
+	}
+	var kept timings // the rows of the lessons not timed again
+	if len(chosen) > 0 {
+		if kept, err = readTimings(path); err != nil {
+			return fmt.Errorf("time: -lessons keeps the other lessons' rows: %w", err)
+		}
+		if kept.count != *count {
+			return fmt.Errorf("time: -lessons %s at -count %d: %s was measured at -count %d", *only, *count, *out, kept.count)
+		}
+	}
 	// Compile first, so the first lesson does not pay for everyone's build.
 	for _, warm := range [][]string{{"test", "-count", "1", "-run", "^$", "./bench/..."}, {"test", "-tags", "exercise", "-count", "1", "-run", "^$", "./bench/..."}} {
 		if out, err := w.run.run(ctx, w.root, "go", warm...); err != nil {
 			return fmt.Errorf("time: build: %w\n%s", err, tail(string(out), 20))
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "cpus: %d\ndate: %s\ncount: %d\n", runtime.NumCPU(), w.now().UTC().Format(time.DateOnly), *count)
-	if *note != "" {
-		fmt.Fprintf(&b, "note: %s\n", strings.ReplaceAll(*note, "\n", " "))
+	var head strings.Builder
+	if len(chosen) > 0 {
+		for _, line := range kept.header {
+			fmt.Fprintln(&head, line)
+		}
+		fmt.Fprintf(&head, "lessons %s: timed again on %s, cpus %d", strings.Join(chosen, ", "), w.now().UTC().Format(time.DateOnly), runtime.NumCPU())
+		if *note != "" {
+			fmt.Fprintf(&head, ", %s", strings.ReplaceAll(*note, "\n", " "))
+		}
+		head.WriteString("\n")
+	} else {
+		fmt.Fprintf(&head, "cpus: %d\ndate: %s\ncount: %d\n", runtime.NumCPU(), w.now().UTC().Format(time.DateOnly), *count)
+		if *note != "" {
+			fmt.Fprintf(&head, "note: %s\n", strings.ReplaceAll(*note, "\n", " "))
+		}
 	}
-	b.WriteString("lesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n")
+	rows := map[int]string{}
+	for n, t := range kept.lessons {
+		if !slices.Contains(chosen, strconv.Itoa(n)) {
+			rows[n] = fmt.Sprintf("%d\t%.1f\t%.1f\t%.1f\t%s\n", n, t.tests, t.bench, t.check, t.failed)
+		}
+	}
 	exercises, err := w.exercises()
 	if err != nil {
 		return err
 	}
 	for _, e := range exercises {
+		if len(chosen) > 0 && !slices.Contains(chosen, strconv.Itoa(e.n)) {
+			continue
+		}
 		d, err := readDoc(filepath.Join(w.root, e.lesson))
 		if err != nil {
 			return err
@@ -341,14 +375,34 @@ func (w *workshop) timeCommands(ctx context.Context, args []string) error {
 			failed = append(failed, "check")
 			fmt.Fprintf(w.out, "  check did not build (%v)\n", err)
 		}
-		fmt.Fprintf(&b, "%d\t%.1f\t%.1f\t%.1f\t%s\n", e.n, t.tests, t.bench, t.check, strings.Join(failed, ","))
+		rows[e.n] = fmt.Sprintf("%d\t%.1f\t%.1f\t%.1f\t%s\n", e.n, t.tests, t.bench, t.check, strings.Join(failed, ","))
 		// Written after every lesson, so an interrupted run keeps what it measured.
+		b := strings.Builder{}
+		b.WriteString(head.String())
+		b.WriteString("lesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n")
+		for _, n := range slices.Sorted(maps.Keys(rows)) {
+			b.WriteString(rows[n])
+		}
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("write timings: %w", err)
 		}
 	}
 	fmt.Fprintln(w.out, "wrote", *out)
 	return nil
+}
+
+// lessonNumbers reads -lessons' list, such as "14,17": lessons' numbers
+// without leading zeros, or none.
+func lessonNumbers(list string) ([]string, error) {
+	var ns []string
+	for f := range strings.FieldsFuncSeq(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("time: -lessons %s: want lessons' numbers, such as 14,17", shop.Quote(list))
+		}
+		ns = append(ns, strconv.Itoa(n))
+	}
+	return ns, nil
 }
 
 // inMeasure reports whether the section named heading of d is its Measure it

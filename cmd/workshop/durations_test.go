@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +131,73 @@ func TestTimeKnowsTheLoadToolsCommands(t *testing.T) {
 	require.False(t, measures("go test -run 'Shopd' -v ./bench"))
 	require.Equal(t, "go run ./cmd/load -impl=naive,scalable -rates=100 -duration=2s -count 1 -o mine/17.bench",
 		countFlag.ReplaceAllString(script, "-count 1"))
+}
+
+func TestTimeOnlySomeLessonsKeepsTheOthersRows(t *testing.T) {
+	r := &fakeRunner{output: "ok\n"}
+	w, _ := newWorkshop(t, r)
+	w.now = (&clock{t: time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC)}).now
+	out := filepath.Join(t.TempDir(), "timings.txt")
+	before := "cpus: 2\ndate: 2026-11-29\ncount: 1\nnote: quiet\nlesson\ttests-s\tbenchmarks-s\tcheck-s\tfailed\n1\t5.9\t58.4\t2.1\t\n2\t2.8\t60.1\t1.9\t\n"
+	require.NoError(t, os.WriteFile(out, []byte(before), 0o644))
+	require.NoError(t, w.main(context.Background(), []string{"time", "-lessons", "2,5", "-o", out, "-note", "busy"}))
+
+	ts, err := readTimings(out)
+	require.NoError(t, err)
+	require.Equal(t, timing{tests: 5.9, bench: 58.4, check: 2.1}, ts.lessons[1], "lesson 1 was not timed again")
+	require.Equal(t, 1.0, ts.lessons[2].check, "lesson 2 was timed again: its check, a second")
+	require.Contains(t, ts.lessons, 5)
+	require.Len(t, ts.lessons, 3)
+	require.Contains(t, ts.header, "note: quiet")
+	require.Contains(t, ts.header, "lessons 2, 5: timed again on 2026-12-01, cpus "+strconv.Itoa(runtime.NumCPU())+", busy")
+
+	require.ErrorContains(t, w.main(context.Background(), []string{"time", "-lessons", "2", "-count", "3", "-o", out}), "-count 1")
+	require.ErrorContains(t, w.main(context.Background(), []string{"time", "-lessons", "two", "-o", out}), "lessons' numbers")
+}
+
+// count6 is the -count of a lesson's own benchmark commands.
+var count6 = regexp.MustCompile(`-count[ =]6\b`)
+
+// TestEachBenchmarkCommandSaysTheRoomsCount: after every block of a lesson
+// whose commands say -count 6 (or -count=6) comes the room's one-line note, "In a room:
+// `-count 1`", and for a block time measures, the minutes the trainer's table
+// gives the lesson's benchmarks at -count 1, so the two never drift.
+func TestEachBenchmarkCommandSaysTheRoomsCount(t *testing.T) {
+	const root = "../.."
+	ts, err := readTimings(filepath.Join(root, timingsFile))
+	require.NoError(t, err)
+	docs, err := lessonDocs(root)
+	require.NoError(t, err)
+	notes := 0
+	for _, d := range docs {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(d.path), "-", 2)[0])
+		require.NoError(t, err, d.path)
+		text, err := os.ReadFile(d.path)
+		require.NoError(t, err)
+		lines := strings.Split(string(trimCR(text)), "\n")
+		for _, b := range d.blocks {
+			if !count6.MatchString(b.text) {
+				continue
+			}
+			end := b.line // the line after the opening fence, from 0
+			for !strings.HasPrefix(lines[end], "```") {
+				end++
+			}
+			next := end + 1
+			for next < len(lines) && strings.TrimSpace(lines[next]) == "" {
+				next++
+			}
+			require.Less(t, next, len(lines), "%s:%d: nothing after the block", d.path, end+1)
+			note := lines[next]
+			require.True(t, strings.HasPrefix(note, "In a room: `-count 1`"), "%s:%d: the block's room note, got %q", d.path, next+1, note)
+			timed, ok := ts.lessons[n]
+			if ok && inMeasure(d, b.section) && measures(b.text) {
+				require.Contains(t, note, fmt.Sprintf(", about %d min of benchmarks", minutes(timed.bench)), "%s:%d: the trainer's table's minutes", d.path, next+1)
+			} else {
+				require.NotContains(t, note, "min of benchmarks", "%s:%d: a block time does not measure has no figure", d.path, next+1)
+			}
+			notes++
+		}
+	}
+	require.Positive(t, notes)
 }

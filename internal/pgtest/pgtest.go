@@ -492,8 +492,11 @@ func (h *harness) newPool(ctx context.Context, name string, proxy *rttproxy.Prox
 	}
 	if capped && cfg.MaxConns > int32(budget) { // a room's per-trainee budget (WORKSHOP_MAX_CONNS)
 		cfg.MaxConns = int32(budget)
-		cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	}
+	if capped && name == "" { // the harness's own, on the maintenance database: its reserve
+		cfg.MaxConns = min(cfg.MaxConns, workshopenv.HarnessConns-2)
+	}
+	cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s: %w", name, err)
@@ -650,6 +653,9 @@ func (h *harness) seed(ctx context.Context, name string, s shop.Scale) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
+	if _, capped, _ := workshopenv.ConnBudget(); capped {
+		connect = nil // a room's budget: one connection loads every table in turn, slower, once per server
+	}
 	if err := shop.LoadConcurrently(ctx, conn, connect, s, Seed); err != nil {
 		return fmt.Errorf("seed %s: %w", name, err)
 	}

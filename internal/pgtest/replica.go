@@ -39,10 +39,19 @@ import (
 // killed run is dropped by the next run, once the run's lock and sessions
 // show it gone.
 
-// The user of WORKSHOP_REPLICA_URL must be a superuser, or be granted ALTER
-// SYSTEM on recovery_min_apply_delay and pg_reload_conf(), for
-// [SetReplicaDelay], which changes its recovery_min_apply_delay with ALTER
-// SYSTEM; [StopReplica] puts back the value it had, even after Ctrl-C.
+// A replica named by WORKSHOP_REPLICA_URL is the room's, one for every
+// trainee, unless WORKSHOP_REPLICA_OWN=1 says it is the trainee's own (as
+// docker-compose's is): the harness changes no setting on the room's.
+// [SetReplicaDelay] there changes nothing, and a test whose delay is not the
+// one the replica has is skipped, saying so: a delay set on it would be every
+// trainee's at once (one trainee's minute-long check would stall the others'
+// replay, and each test's cleanup would put 0 back under another's feet).
+//
+// On a replica of the trainee's own, the user of WORKSHOP_REPLICA_URL must be
+// a superuser, or be granted ALTER SYSTEM on recovery_min_apply_delay and
+// pg_reload_conf(), for [SetReplicaDelay], which changes its
+// recovery_min_apply_delay with ALTER SYSTEM; [StopReplica] puts back the
+// value it had, even after Ctrl-C.
 
 // replicaStall is how long the copy, the start or the replay of the replica
 // may go without progress before the harness gives up on it. Nothing bounds
@@ -126,6 +135,14 @@ func ShopCloneWithReplica(tb testing.TB, s shop.Scale) (primary, standby *pgxpoo
 	return primary, standby
 }
 
+// ReplicaURL returns the URL of the replica's maintenance database, direct
+// (not through the round-trip proxy), starting the replica if no test has.
+// A test that plays the room hands it to children as WORKSHOP_REPLICA_URL.
+func ReplicaURL(tb testing.TB) string {
+	tb.Helper()
+	return startReplica(tb, open(tb)).url
+}
+
 // ReplicaLagBytes returns how far, in bytes of WAL, the replica's replay is
 // behind the primary's last write.
 func ReplicaLagBytes(tb testing.TB) int64 {
@@ -155,11 +172,27 @@ func WaitForReplica(tb testing.TB) {
 
 // SetReplicaDelay makes the replica apply each commit d after the primary made
 // it (recovery_min_apply_delay), until the test ends. Tests that set it must
-// not run in parallel: the replica, and so its delay, is shared.
+// not run in parallel: the replica, and so its delay, is shared. On the
+// room's replica (WORKSHOP_REPLICA_URL without WORKSHOP_REPLICA_OWN=1) it
+// changes nothing: a test asking for the delay the replica has goes on, and
+// any other is skipped, saying why.
 func SetReplicaDelay(tb testing.TB, d time.Duration) {
 	tb.Helper()
 	h := open(tb)
 	r := startReplica(tb, h)
+	if r.shared() {
+		has, err := r.applyDelay(context.Background())
+		if err != nil {
+			tb.Fatalf("pgtest: the room's replica: %v", err)
+		}
+		if has != d {
+			tb.Skipf("pgtest: this test needs the replica to apply commits %v late; the room's replica (%s) applies them %v late, "+
+				"and it is everyone's: a trainee changes no setting on it. Run it with a replica of your own (unset %s, or set %s=1 "+
+				"for one only you use), or watch the trainer's run (lessons/TRAINER.md, \"One replica for the room\")",
+				d, workshopenv.ReplicaURL, has, workshopenv.ReplicaURL, workshopenv.ReplicaOwn)
+		}
+		return
+	}
 	tb.Cleanup(func() {
 		if err := setApplyDelay(context.Background(), r, 0); err != nil {
 			tb.Errorf("pgtest: replica: %v", err)
@@ -658,9 +691,34 @@ func waitForReplay(ctx context.Context, primary *pgxpool.Pool, r *replicaServer)
 	}
 }
 
+// shared reports whether r is the room's replica: named by
+// WORKSHOP_REPLICA_URL, not started by the harness, and not said to be the
+// trainee's own (WORKSHOP_REPLICA_OWN=1). The harness changes nothing on it.
+func (r *replicaServer) shared() bool {
+	return r.cmd == nil && r.ctr == nil && os.Getenv(workshopenv.ReplicaOwn) != "1"
+}
+
+// applyDelay returns the replica's recovery_min_apply_delay.
+func (r *replicaServer) applyDelay(ctx context.Context) (time.Duration, error) {
+	conn, err := pgx.ConnectConfig(ctx, r.connConfig())
+	if err != nil {
+		return 0, fmt.Errorf("connect to the replica: %w", err)
+	}
+	defer conn.Close(ctx)
+	var ms int64
+	if err := conn.QueryRow(ctx, "SELECT setting::bigint FROM pg_settings WHERE name = 'recovery_min_apply_delay'").Scan(&ms); err != nil {
+		return 0, fmt.Errorf("read recovery_min_apply_delay: %w", err)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
 // setApplyDelay sets recovery_min_apply_delay on the replica and waits until
-// a new session sees it.
+// a new session sees it. The room's replica it refuses: its settings are
+// everyone's.
 func setApplyDelay(ctx context.Context, r *replicaServer, d time.Duration) error {
+	if r.shared() {
+		return fmt.Errorf("set recovery_min_apply_delay on the room's replica (%s): the harness changes no setting on it (%s=1 says a replica is your own)", workshopenv.ReplicaURL, workshopenv.ReplicaOwn)
+	}
 	ms := strconv.FormatInt(d.Milliseconds(), 10)
 	if err := r.saveOwnDelay(ctx); err != nil {
 		return err

@@ -45,6 +45,11 @@ const (
 	// ReplicaURL names a streaming replica of the server, for lesson 18,
 	// instead of the one its tests start.
 	ReplicaURL = "WORKSHOP_REPLICA_URL"
+	// ReplicaOwn, set to 1, says the replica of ReplicaURL is the trainee's
+	// own (docker-compose's), whose apply delay lesson 18's tests may change.
+	// Unset, it is the room's, shared: the harness changes nothing on it, and
+	// a test that needs another delay than it has is skipped.
+	ReplicaOwn = "WORKSHOP_REPLICA_OWN"
 	// MaxConns caps the connections one trainee's tests and benchmarks hold
 	// on the server at once, e.g. 10: the harness's pools are made no larger,
 	// and a benchmark that needs more skips, saying so. Unset, no cap.
@@ -72,6 +77,13 @@ func Prefix() string {
 
 // DefaultRoomDatabase is the room's database when RoomDatabase is not set.
 const DefaultRoomDatabase = "wvs_room"
+
+// HarnessConns is the most connections the test harness itself holds on the
+// server's maintenance database beside a trainee's budget (MaxConns): its
+// admin pool (HarnessConns-2 at most under a budget), its run's lock, and a
+// moment's connection that measures the round trip. A room's server holds,
+// per trainee, the budget plus HarnessConns.
+const HarnessConns = 6
 
 // ConnBudget returns the per-trainee connection budget MaxConns sets, and
 // whether one is set: a whole number of at least 2 (a pool and the harness's
