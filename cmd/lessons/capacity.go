@@ -40,6 +40,9 @@ func capacityHeadline(h headline, r *report.Report) (string, error) {
 	works, scales := caps[0], caps[len(caps)-1]
 	ratio := report.NoDifference
 	switch {
+	case works.Hi < scales.Lo && works.Median > 0 && !works.AtLeast && scales.AtLeast:
+		// scales's is a lower bound (its ramp ended first): so is the ratio.
+		ratio = "≥ " + report.FormatRatio(scales.Median/works.Median) + "× more"
 	case works.Hi < scales.Lo && works.Median > 0 && !works.AtLeast:
 		ratio = report.FormatRatio(scales.Median/works.Median) + "× more"
 	case works.Hi < scales.Lo && works.Median == 0:

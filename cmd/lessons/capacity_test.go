@@ -33,6 +33,13 @@ BenchmarkCapacity/impl=scalable 	1	1600 capacity-rps	50 p99-at-capacity-ms	1 kne
 	if line != want {
 		t.Errorf("got  %s\nwant %s", line, want)
 	}
+	// A scales wiring whose ramp ended before its knee: its capacity is a
+	// lower bound, and so is the ratio.
+	atLeast := strings.ReplaceAll(bench, "1600 capacity-rps	50 p99-at-capacity-ms	1", "1600 capacity-rps	50 p99-at-capacity-ms	0")
+	r, _ = report.Parse(strings.NewReader(atLeast), "capacity.bench")
+	if line, _ := capacityHeadline(h, r); !strings.Contains(line, "| scalable: ≥ 1,600/s (800–1,600) | ≥ 8.0× more |") {
+		t.Errorf("a lower bound: %s", line)
+	}
 	// A wiring whose every run's generator fell behind has no capacity.
 	behind := strings.ReplaceAll(strings.ReplaceAll(bench, "800 capacity-rps	50 p99-at-capacity-ms	1", "0 capacity-rps	0 p99-at-capacity-ms	0"), "1600 capacity-rps	50 p99-at-capacity-ms	1", "0 capacity-rps	0 p99-at-capacity-ms	0")
 	r, _ = report.Parse(strings.NewReader(behind), "capacity.bench")

@@ -125,7 +125,7 @@ var headlines = []headline{
 	{"13. Connections", "lessons/13-connections.md", "13-connections-rate", "PaymentCliff", "capacity-per-s+little-cliff-per-s", "naive", "scalable", true}, // the cliff: the payment rate past which the fast query queues, measured beside Little's law's prediction
 	{"14. Writes", "lessons/14-writes.md", "14-writes", "ImportOrders", "sec/op", "onetx", "copy", false},                                                   // beside one transaction: naive ÷ copy is mostly the disk's commit latency
 	{"15. Observability", "lessons/15-observability.md", "15-observability", "ObserveMetrics", "scrape-bytes/op+sec/op+series", "naive", "scalable", false},
-	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "goodput-rps+timeouts-%+errors-%", "naive", "scalable", true},
+	{"16. Overload", "lessons/16-overload.md", "16-overload", "Overload", "goodput-rps+ok-p99-ms+refused-%+timeouts-%", "naive", "scalable", true},
 	{"17. Capstone", "lessons/17-capstone.md", "17-capstone-rtt1ms", "Capacity", "capacity-rps", "naive", "scalable", true},
 	{"18. Replicas", "lessons/18-replicas.md", "18-replicas", "ReadYourWrites", "stale-reads-%", "naive", "scalable", true},
 	{"19. Partitioning", "lessons/19-partitioning.md", "19-partitioning", "Retention", "wal-bytes/op", "naive", "scalable", true},
@@ -139,7 +139,7 @@ var inPlaceOfRatio = map[string]string{
 	"04-export ExportOrders live-heap-bytes":              "grows with n by construction (naive holds every row)",
 	"07-stampede BestSellers queries/op":                  "= callers, by construction",
 	"15-observability ObserveMetrics series":              "= users × 17, by construction",
-	"16-overload Overload errors-%":                       "scalable's are 503s at once, naive's its timeouts",
+	"16-overload Overload refused-%":                      "503s at once, in place of timeouts",
 	"13-connections-rate PaymentCliff little-cliff-per-s": "Little's law: connections ÷ hold time",
 }
 
