@@ -116,6 +116,7 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 	if len(prefix) > 22 {
 		t.Skipf("the child's prefix %s would be longer than the 22 bytes a prefix may have", prefix)
 	}
+	DropUnderPrefix(t, prefix)
 	args := []string{"-test.run=^$", "-test.bench=" + pattern, "-test.benchtime=1x", "-test.short", "-test.count=1", "-test.v"}
 	if deadline, ok := t.Deadline(); ok {
 		args = append(args, "-test.timeout="+max(time.Until(deadline)-5*time.Second, time.Second).String())

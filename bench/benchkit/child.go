@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"works-vs-scales/internal/pgtest"
 )
 
 // childEnv, in a child of a test binary, names the test it runs for its
@@ -128,4 +131,26 @@ func ChildDatabaseURL(db *pgxpool.Pool) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// DropUnderPrefix registers a cleanup that drops the databases the harness
+// made under prefix, a child's own (its copies and its templates), once the
+// test and the children it started are done: a child's prefix is not this
+// run's, so neither this run's cleanup nor dropdbs of this run's prefix would
+// see them. Call it before starting the child, so that its cleanup runs after
+// the child's.
+func DropUnderPrefix(t testing.TB, prefix string) {
+	t.Helper()
+	url := pgtest.ServerURL(t)
+	t.Cleanup(func() {
+		verdicts, err := pgtest.DropDatabases(context.Background(), url, pgtest.DropOptions{Prefix: prefix, Templates: true})
+		if err != nil {
+			t.Errorf("drop the databases a child made under %s: %v", prefix, err)
+		}
+		for _, v := range verdicts {
+			if !v.Dropped {
+				t.Logf("kept %s: %s", v.Name, v.Reason)
+			}
+		}
+	})
 }

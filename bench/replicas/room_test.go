@@ -36,6 +36,7 @@ func TestTheRoomsReplicaIsNoTraineesToChange(t *testing.T) {
 	pgtest.SetReplicaDelay(t, roomDelay) // the trainer's setting, on a replica this run started
 	var children []*benchkit.Child
 	for _, trainee := range []string{"ra_", "rb_"} {
+		benchkit.DropUnderPrefix(t, pgtest.Prefix()+trainee)
 		c, err := benchkit.StartChild(t, workshopenv.ReplicaURL+"="+url, workshopenv.ReplicaOwn+"=",
 			workshopenv.DBPrefix+"="+pgtest.Prefix()+trainee)
 		require.NoError(t, err)
