@@ -37,8 +37,10 @@ func TestTheRoomsReplicaIsNoTraineesToChange(t *testing.T) {
 	var children []*benchkit.Child
 	for _, trainee := range []string{"ra_", "rb_"} {
 		benchkit.DropUnderPrefix(t, pgtest.Prefix()+trainee)
+		// The server of this run, whatever found it (a URL, or the container
+		// path's own): a child left to find its own would start another.
 		c, err := benchkit.StartChild(t, workshopenv.ReplicaURL+"="+url, workshopenv.ReplicaOwn+"=",
-			workshopenv.DBPrefix+"="+pgtest.Prefix()+trainee)
+			workshopenv.DBPrefix+"="+pgtest.Prefix()+trainee, workshopenv.DatabaseURL+"="+pgtest.ServerURL(t))
 		require.NoError(t, err)
 		children = append(children, c)
 	}
