@@ -114,7 +114,7 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 	binary.Write([]byte(filepath.Base(os.Args[0]))) // the package's test binary: packages run at once
 	prefix := fmt.Sprintf("%sc%04x_", pgtest.Prefix(), binary.Sum32()&0xffff)
 	if len(prefix) > 22 {
-		t.Skipf("the child's prefix %s would be longer than the 22 bytes a prefix may have", prefix)
+		t.Fatalf("the child's prefix %s would be longer than the 22 bytes a prefix may have: set a %s of at most 16 bytes", prefix, workshopenv.DBPrefix)
 	}
 	DropUnderPrefix(t, prefix)
 	args := []string{"-test.run=^$", "-test.bench=" + pattern, "-test.benchtime=1x", "-test.short", "-test.count=1", "-test.v"}
