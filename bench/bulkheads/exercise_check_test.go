@@ -205,11 +205,27 @@ func whileTheDatabaseIsSilent(t *testing.T, proxy *rttproxy.Proxy, answer closin
 	t.Logf("while the database answered nothing: %d calls of each workload at once, each ended at a deadline of its own", silentCalls)
 
 	proxy.Resume()
+	// Once bytes pass again, the pool must replace the connections it gave up
+	// on. The first calls may meet the answer's own deadline while it dials
+	// (500 ms for orders, and a busy machine under -race can take that), so
+	// the check asks until a call is served, as a user reloading the page
+	// would, and fails only if none is within HangBound.
 	served, cancelServed := context.WithTimeout(context.Background(), benchkit.HangBound)
 	defer cancelServed()
-	orders, err := answer.RecentOrders(served, 1)
-	if err != nil {
-		return fmt.Errorf("orders failed once the database answered again: %w: a pool replaces the connections it gave up on", err)
+	var orders []shop.Order
+	for tries := 1; ; tries++ {
+		var err error
+		if orders, err = answer.RecentOrders(served, 1); err == nil {
+			if tries > 1 {
+				t.Logf("once the database answered again: orders served by call %d", tries)
+			}
+			break
+		}
+		select {
+		case <-served.Done():
+			return fmt.Errorf("orders failed once the database answered again, %d calls in %v: %w: a pool replaces the connections it gave up on", tries, benchkit.HangBound, err)
+		case <-time.After(50 * time.Millisecond): // a user's reload, not a hot loop
+		}
 	}
 	if diff := cmp.Diff(wantOrders, orders); diff != "" {
 		return fmt.Errorf("once the database answered again, your RecentOrders(1) differs from the naive one (-naive +yours):\n%s", diff)
