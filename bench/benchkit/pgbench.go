@@ -1,10 +1,12 @@
 package benchkit
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -22,7 +24,11 @@ func FindPgbench() (string, error) {
 		return path, nil
 	}
 	if paths, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench"); len(paths) > 0 {
-		return paths[len(paths)-1], nil
+		major := func(path string) int { // /usr/lib/postgresql/15/bin/pgbench: 15
+			n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+			return n
+		}
+		return slices.MaxFunc(paths, func(a, b string) int { return cmp.Compare(major(a), major(b)) }), nil
 	}
 	return "", errors.New("no pgbench: install PostgreSQL's server package (Debian: apt-get install postgresql; macOS: brew install postgresql), or set WORKSHOP_PGBENCH to its path")
 }

@@ -343,7 +343,7 @@ func writeDrillTable(t *testing.T, path string, naive, scalable drillResult) {
 		return n
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "Made by `go test -count 1 -run TestShopdFaultDrill ./bench -args -drill-out=...` on %s, %s.\n\n",
+	fmt.Fprintf(&out, "Made by `go test -count 1 -run TestShopdFaultDrill ./bench/capstone -args -drill-out=...` on %s, %s.\n\n",
 		pgtest.ServerVersion(t), time.Now().UTC().Format(time.DateOnly))
 	fmt.Fprintf(&out, "Load: %d requests a second for %v, open loop (three in ten new payments, two a payment sent again with its key, five a user's orders). Faults:", drillRate, drillLoad)
 	for i, f := range drillFaults {

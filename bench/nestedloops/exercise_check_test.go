@@ -299,6 +299,14 @@ func TestExercise05CheckFailsOnWrongAnswers(t *testing.T) {
 	}
 }
 
+// TestExercise05LoopInLoopMakesTheLessonsCount pins the count the lesson
+// quotes: a loop inside a loop, every key computed once, calls Equal 605,500
+// times on the check's two lists of 1,000, 303 per customer of both.
+func TestExercise05LoopInLoopMakesTheLessonsCount(t *testing.T) {
+	err := checkExercise05(t, commonWithKeysFirst[countedKey])
+	require.ErrorContains(t, err, "Equal ran 605500 times for two lists of 1000 customers, 303 per customer of both lists")
+}
+
 func TestExercise05CheckPassesOnTheAnswer(t *testing.T) {
 	a, b := lists(checkSizes[0])
 	require.Equal(t, naive.CommonCustomers(a, b, new(work).key), scalable.CommonCustomers(a, b, new(work).key),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"works-vs-scales/internal/report"
@@ -42,7 +43,7 @@ func capacityHeadline(h headline, r *report.Report) (string, error) {
 	switch {
 	case works.Hi < scales.Lo && works.Median > 0 && !works.AtLeast && scales.AtLeast:
 		// scales's is a lower bound (its ramp ended first): so is the ratio.
-		ratio = "≥ " + report.FormatRatio(scales.Median/works.Median) + "× more"
+		ratio = "≥ " + formatRatioFloor(scales.Median/works.Median) + "× more"
 	case works.Hi < scales.Lo && works.Median > 0 && !works.AtLeast:
 		ratio = report.FormatRatio(scales.Median/works.Median) + "× more"
 	case works.Hi < scales.Lo && works.Median == 0:
@@ -64,4 +65,13 @@ func capacityHeadline(h headline, r *report.Report) (string, error) {
 	}
 	return fmt.Sprintf("| [%s](%s) | %s | %s: %s | %s: %s | %s |  | capacity-rps, median (min–max) of %d runs, %s |\n",
 		h.lesson, h.link, at, b.Impls[0], works, b.Impls[len(b.Impls)-1], scales, ratio, works.Runs, rtt), nil
+}
+
+// formatRatioFloor writes a ratio that is a lower bound as report.FormatRatio
+// does, rounded down, not to the nearest: 10.67 is "≥ 10×", never "≥ 11×".
+func formatRatioFloor(r float64) string {
+	if r >= 10 {
+		return report.FormatRatio(math.Floor(r))
+	}
+	return report.FormatRatio(math.Floor(r*10) / 10)
 }

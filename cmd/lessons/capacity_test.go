@@ -53,3 +53,11 @@ BenchmarkCapacity/impl=scalable 	1	1600 capacity-rps	50 p99-at-capacity-ms	1 kne
 		t.Errorf("overlapping ranges: %s", line)
 	}
 }
+
+func TestALowerBoundRatioIsRoundedDown(t *testing.T) {
+	for r, want := range map[float64]string{10.67: "10", 8.09: "8.0", 1600.0 / 150: "10", 2.99: "2.9", 12: "12"} {
+		if got := formatRatioFloor(r); got != want {
+			t.Errorf("formatRatioFloor(%v) = %s, want %s", r, got, want)
+		}
+	}
+}

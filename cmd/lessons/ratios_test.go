@@ -158,3 +158,20 @@ func cells(line string) []string {
 	}
 	return parts
 }
+
+// TestCoordinatedOmissionComparesOneThroughput fails when lesson 16's open
+// loop was not sent at the rate a closed loop reaches: the lesson compares
+// the two at one throughput (the open run measures that rate just before
+// it), and an open loop at another rate compares nothing.
+func TestCoordinatedOmissionComparesOneThroughput(t *testing.T) {
+	r, err := readReport(filepath.Join("../..", resultsDir, "16-overload-omission.bench"))
+	require.NoError(t, err)
+	b := r.Find("CoordinatedOmission")
+	require.NotNil(t, b)
+	closed, open := b.Samples("closed", 0, "offered-rps"), b.Samples("open", 0, "offered-rps")
+	require.NotEmpty(t, closed)
+	require.Len(t, open, len(closed), "an open run for each closed one")
+	closedRate, _ := b.Median("closed", 0, "offered-rps")
+	openRate, _ := b.Median("open", 0, "offered-rps")
+	assert.InEpsilon(t, closedRate, openRate, 0.1, "the open loop offers what a closed loop reaches: %v against %v", open, closed)
+}

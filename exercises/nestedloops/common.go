@@ -12,7 +12,7 @@
 // same, and Hash gives a number that a map can file a key under (equal keys
 // have the same hash; different keys may share one). The check compares your
 // answer with the naive one (in the order of a) and counts your calls to key
-// and to Equal on lists of 1,000 and of 8,000 customers.
+// and to Equal on lists of 1,000 and of 10,000 customers.
 // One answer is in works-vs-scales/scalable/nestedloops.
 package nestedloops
 

@@ -698,6 +698,14 @@ func (r *replicaServer) shared() bool {
 	return r.cmd == nil && r.ctr == nil && os.Getenv(workshopenv.ReplicaOwn) != "1"
 }
 
+// RoomReplica reports whether the tests read from the room's replica
+// (WORKSHOP_REPLICA_URL without WORKSHOP_REPLICA_OWN=1), on which the
+// harness changes no setting: a test that needs another apply delay than
+// it has is skipped there (see [SetReplicaDelay]).
+func RoomReplica() bool {
+	return os.Getenv(workshopenv.ReplicaURL) != "" && os.Getenv(workshopenv.ReplicaOwn) != "1"
+}
+
 // applyDelay returns the replica's recovery_min_apply_delay.
 func (r *replicaServer) applyDelay(ctx context.Context) (time.Duration, error) {
 	conn, err := pgx.ConnectConfig(ctx, r.connConfig())

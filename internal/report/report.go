@@ -330,7 +330,7 @@ func (r *Report) Find(name string) *Benchmark {
 func (r *Report) ConfigValue(key string) string {
 	for _, kv := range r.Config {
 		if kv.Key == key {
-			return kv.Value
+			return strings.TrimSpace(kv.Value) // go test pads some CPUs' names
 		}
 	}
 	return ""

@@ -107,10 +107,14 @@ func attachMonth(ctx context.Context, db *pgxpool.Pool, table string, m time.Tim
 	var err error
 	for range prepareAttempts {
 		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+prepareLockTimeout+"'"); err != nil {
+			// Twins take turns on the advisory lock first, with no timeout:
+			// lock_timeout, set after it, bounds only the waits for the
+			// tables (a lock_timeout set before would time out the wait for
+			// the twin, which is no lock timeout at all).
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", prepareLock); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", prepareLock); err != nil {
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+prepareLockTimeout+"'"); err != nil {
 				return err
 			}
 			const attachedQuery = `SELECT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = to_regclass($1) AND inhparent = $2::regclass)`

@@ -45,7 +45,7 @@ BEGIN
     FOREACH changed IN ARRAY CASE TG_OP
         WHEN 'INSERT' THEN ARRAY[NEW.order_id]
         WHEN 'DELETE' THEN ARRAY[OLD.order_id]
-        ELSE ARRAY(SELECT DISTINCT u FROM unnest(ARRAY[OLD.order_id, NEW.order_id]) u)
+        ELSE ARRAY(SELECT DISTINCT u FROM unnest(ARRAY[OLD.order_id, NEW.order_id]) u ORDER BY u)
     END LOOP
         PERFORM FROM orders WHERE id = changed FOR UPDATE;
         UPDATE orders SET total_cents = orders_total_cents(changed) WHERE id = changed;
