@@ -1,7 +1,6 @@
 package benchkit
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -9,14 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/syncbuf"
 	"works-vs-scales/internal/workshopenv"
 )
 
@@ -124,7 +122,7 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), workshopenv.MaxConns+"="+strconv.Itoa(budget), workshopenv.DBPrefix+"="+prefix,
 		workshopenv.DatabaseURL+"="+pgtest.ServerURL(t))
-	var out lockedBuffer // read while the child writes
+	var out syncbuf.Buffer // read while the child writes
 	cmd.Stdout, cmd.Stderr = &out, &out
 
 	conn, err := pgx.Connect(t.Context(), pgtest.ServerURL(t))
@@ -164,33 +162,9 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 			if err := conn.QueryRow(t.Context(), sessions, prefix).Scan(&peak.At); err != nil {
 				peak.At = err.Error()
 			}
-			peak.At += " (after: " + lastLine(out.String()) + ")"
+			peak.At += " (after: " + out.Tail(1) + ")"
 		}
 		peak.Databases, peak.Maintenance = max(peak.Databases, databases), max(peak.Maintenance, maintenance)
 		peak.Samples++
 	}
-}
-
-// lastLine returns the last whole line of text.
-func lastLine(text string) string {
-	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	return lines[len(lines)-1]
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a process writes to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

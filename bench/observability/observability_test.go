@@ -31,6 +31,7 @@ import (
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/syncbuf"
 	naivenplusone "works-vs-scales/naive/nplusone"
 	naive "works-vs-scales/naive/observability"
 	scalablenplusone "works-vs-scales/scalable/nplusone"
@@ -445,7 +446,7 @@ func TestObserveConcurrentRequestsKeepTheirTraces(t *testing.T) {
 	const requests = 20
 	tp, recorder := recordingTracing(t)
 	db := pgtest.ShopCloneTraced(t, shop.Small, scalable.NewQueryTracer(tp))
-	var logs lockedBuffer
+	var logs syncbuf.Buffer // written by 20 requests at once
 	// A barrier in the notifier: no call returns before all of them are
 	// inside ProcessOrder at once, so that their spans and records are
 	// made while the others' are, not one call after another.
@@ -507,24 +508,6 @@ func TestObserveConcurrentRequestsKeepTheirTraces(t *testing.T) {
 	for id, n := range recordsPerTrace {
 		assert.Equal(t, 3, n, "records of trace %s", id)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // cardinalityUsers is how many users the cardinality test and benchmark

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-
 	"fmt"
 	"io"
 	"net"
@@ -11,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"works-vs-scales/internal/syncbuf"
 )
 
 // A serviceStarter gives the service to load in a wiring.
@@ -52,7 +50,7 @@ type child struct {
 	cmd  *exec.Cmd
 	base string
 	impl string
-	out  *lockedBuffer
+	out  *syncbuf.Buffer // written by its pipes, read on failure
 	done chan struct{}
 	err  error // how it exited, once done is closed
 	logs io.Writer
@@ -63,7 +61,7 @@ func (c children) start(ctx context.Context, impl string) (service, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &child{base: "http://" + addr, impl: impl, out: &lockedBuffer{}, done: make(chan struct{}), logs: c.logs}
+	ch := &child{base: "http://" + addr, impl: impl, out: &syncbuf.Buffer{Max: 1 << 20}, done: make(chan struct{}), logs: c.logs}
 	// The limit per client holds per user: the load names each user's
 	// client in X-Forwarded-For. No admin server: nothing reads it here.
 	ch.cmd = exec.Command(c.bin, "-impl="+impl, "-db="+c.dbURL, "-addr="+addr, "-admin-addr=",
@@ -77,7 +75,7 @@ func (c children) start(ctx context.Context, impl string) (service, error) {
 	if err := ch.waitReady(ctx, 60*time.Second); err != nil {
 		ch.cmd.Process.Kill()
 		<-ch.done
-		return nil, fmt.Errorf("shopd -impl=%s: %w\n%s", impl, err, ch.out.tail())
+		return nil, fmt.Errorf("shopd -impl=%s: %w\n%s", impl, err, ch.out.Tail(20))
 	}
 	return ch, nil
 }
@@ -118,10 +116,10 @@ func (ch *child) stop() error {
 	case <-time.After(ShutdownWait):
 		ch.cmd.Process.Kill()
 		<-ch.done
-		return fmt.Errorf("shopd -impl=%s: not stopped %v after SIGTERM, killed\n%s", ch.impl, ShutdownWait, ch.out.tail())
+		return fmt.Errorf("shopd -impl=%s: not stopped %v after SIGTERM, killed\n%s", ch.impl, ShutdownWait, ch.out.Tail(20))
 	}
 	if ch.err != nil {
-		return fmt.Errorf("shopd -impl=%s stopped: %w\n%s", ch.impl, ch.err, ch.out.tail())
+		return fmt.Errorf("shopd -impl=%s stopped: %w\n%s", ch.impl, ch.err, ch.out.Tail(20))
 	}
 	return nil
 }
@@ -145,29 +143,4 @@ func buildShopd(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build cmd/shopd: %w\n%s", err, out)
 	}
 	return bin, nil
-}
-
-// lockedBuffer is a child's output, written by its pipes and read on failure.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 { // keep the last of a chatty child
-		rest := bytes.Clone(b.buf.Bytes()[b.buf.Len()-1<<19:])
-		b.buf.Reset()
-		b.buf.Write(rest)
-	}
-	return b.buf.Write(p)
-}
-
-// tail is the last lines the child wrote.
-func (b *lockedBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(b.buf.String()), "\n")
-	return strings.Join(lines[max(0, len(lines)-20):], "\n")
 }

@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"works-vs-scales/internal/syncbuf"
 	"works-vs-scales/internal/workshopenv"
 
 	"github.com/jackc/pgx/v5"
@@ -133,8 +133,8 @@ type bouncer struct {
 	mu     sync.Mutex
 	dir    string
 	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has exited
-	output syncBuffer    // what it logged
+	exited chan struct{}  // closed when cmd has exited
+	output syncbuf.Buffer // what it logged
 }
 
 // start writes the configuration and starts PgBouncer, and returns once it
@@ -301,24 +301,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // PgBouncerAdmin runs a SHOW command on the admin console of the PgBouncer
