@@ -257,7 +257,7 @@ func BenchmarkPoolSizeAtRate(b *testing.B) {
 					<-arrived // the generator process has started sending; then its rate settles
 					ramp := time.NewTimer(rampUp)
 					<-ramp.C
-					windowEnd := time.Now().Add(window())
+					windowEnd := time.Now().Add(measureWindow())
 					time.AfterFunc(time.Until(windowEnd), g.stopSending) // on time, whatever the last request waits for
 					for time.Now().Before(windowEnd) {
 						start := time.Now()

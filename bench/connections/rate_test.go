@@ -161,8 +161,8 @@ func (s *busySampler) mean() float64 {
 // arrive for rampUp and then rungWindow, during which the fast query is
 // measured; when the window ends the arrivals stop, the payments in flight
 // have rungGrace to finish, and the rest are abandoned. Past a cliff the
-// queue of payments is not drained after the rung (at the top rung that
-// took minutes): it is counted, in abandoned-%.
+// queue of payments is not drained after the rung (draining it, a process of
+// the ladder once ran over 7 minutes): it is counted, in abandoned-%.
 const (
 	rampUp       = 250 * time.Millisecond
 	rungWindow   = 2 * time.Second
@@ -170,9 +170,9 @@ const (
 	probeTimeout = time.Second // a fast query's, or a request's of BenchmarkPoolSizeAtRate's
 )
 
-// window returns how long a rung measures: rungWindow, or a tenth of it
-// under -short, where a rung only has to run.
-func window() time.Duration {
+// measureWindow returns how long a rung measures: rungWindow, or a tenth of
+// it under -short, where a rung only has to run.
+func measureWindow() time.Duration {
 	if testing.Short() {
 		return rungWindow / 10
 	}
@@ -316,7 +316,7 @@ func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 					b.Fatal(err)
 				}
 				warmRatePool(b, pool)
-				plan := rungPlan{rate: rate, ramp: rampUp, window: window(), grace: rungGrace, probeTimeout: probeTimeout,
+				plan := rungPlan{rate: rate, ramp: rampUp, window: measureWindow(), grace: rungGrace, probeTimeout: probeTimeout,
 					acquired: func() int32 { return pool.Stat().AcquiredConns() }}
 				pay := func(ctx context.Context, i int64) error {
 					_, err := payments.Pay(ctx, i%100+1, 100)
