@@ -32,7 +32,8 @@ import (
 // connections behind an HTTP handler, in the benchmark's process) meets
 // requests that a generator in another process (this test binary again,
 // running TestPoolSizeGenerator) sends at a fixed rate, open loop, until the
-// benchmark closes its standard input; the generator then prints what it
+// benchmark closes its standard input; the generator then gives the requests
+// in flight rungGrace to be answered, abandons the rest, and prints what it
 // sent and what it saw.
 
 const (
@@ -41,11 +42,14 @@ const (
 	generatorPrefix  = "generator-summary: "
 )
 
-// generatorSummary is what the generator process reports.
+// generatorSummary is what the generator process reports: the requests it
+// sent, those answered OK, failed, abandoned (still unanswered rungGrace
+// after it stopped sending) and sent late; how long it sent, in seconds; and
+// the latencies of the requests answered OK.
 type generatorSummary struct {
-	Sent, OK, Failed, Late int64
-	Seconds                float64
-	P50ms, P99ms           float64
+	Sent, OK, Failed, Abandoned, Late int64
+	Seconds                           float64
+	P50ms, P99ms                      float64
 }
 
 // TestPoolSizeGenerator is the generator's entry point in a child process;
@@ -60,7 +64,6 @@ func TestPoolSizeGenerator(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	var mu sync.Mutex
 	var latencies []time.Duration
-	var ok, failed atomic.Int64
 	start := time.Now()
 	load := startOpenLoop(perSecond, func(ctx context.Context, i int64) error {
 		began := time.Now()
@@ -77,22 +80,22 @@ func TestPoolSizeGenerator(t *testing.T) {
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err() // stopped: neither counted nor timed
+			return ctx.Err() // abandoned: counted, not timed
 		}
 		if err != nil {
-			failed.Add(1)
 			return err
 		}
-		ok.Add(1)
 		mu.Lock()
 		latencies = append(latencies, time.Since(began))
 		mu.Unlock()
 		return nil
 	})
 	io.Copy(io.Discard, os.Stdin) // until the benchmark closes it
+	load.stopArrivals()
 	seconds := time.Since(start).Seconds()
-	load.stop()
-	summary := generatorSummary{Sent: load.started.Load(), OK: ok.Load(), Failed: failed.Load(), Late: load.late.Load(), Seconds: seconds}
+	load.finish(time.Now().Add(rungGrace))
+	summary := generatorSummary{Sent: load.started.Load(), OK: load.paid.Load(), Failed: load.failed.Load(),
+		Abandoned: load.abandoned.Load(), Late: load.late.Load(), Seconds: seconds}
 	if sorted := slices.Sorted(slices.Values(latencies)); len(sorted) > 0 {
 		summary.P50ms = float64(sorted[(len(sorted)-1)*50/100]) / float64(time.Millisecond)
 		summary.P99ms = float64(sorted[(len(sorted)-1)*99/100]) / float64(time.Millisecond)
@@ -132,9 +135,13 @@ func startGenerator(tb testing.TB, url string, rate int) (*generator, error) {
 	return g, nil
 }
 
-// stop tells the generator to stop and returns its summary.
+// stopSending tells the generator to stop sending.
+func (g *generator) stopSending() { g.stdin.Close() }
+
+// stop tells the generator to stop sending, waits for it to end (after at
+// most rungGrace for the requests it sent) and returns its summary.
 func (g *generator) stop() (generatorSummary, error) {
-	g.stdin.Close()
+	g.stopSending()
 	if err := g.cmd.Wait(); err != nil {
 		return generatorSummary{}, fmt.Errorf("generator: %w\n%s", err, g.out.String())
 	}
@@ -152,12 +159,13 @@ func (g *generator) stop() (generatorSummary, error) {
 }
 
 // spendServer serves a user's spend from s over HTTP, as a service would;
-// first is closed when the first request arrives.
-func spendServer(tb testing.TB, s *scalable.Shop) (srv *httptest.Server, first <-chan struct{}) {
-	arrived := make(chan struct{})
-	var once sync.Once
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() { close(arrived) })
+// it sends on arrived, when arrived has room, as each request arrives.
+func spendServer(tb testing.TB, s *scalable.Shop, arrived chan<- struct{}) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		user, err := strconv.ParseInt(r.URL.Query().Get("user"), 10, 64)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -170,7 +178,7 @@ func spendServer(tb testing.TB, s *scalable.Shop) (srv *httptest.Server, first <
 		w.WriteHeader(http.StatusOK)
 	}))
 	tb.Cleanup(srv.Close)
-	return srv, arrived
+	return srv
 }
 
 // TestPoolSizeGeneratorReportsWhatItSent: the generator process sends, and
@@ -192,26 +200,28 @@ func TestPoolSizeGeneratorReportsWhatItSent(t *testing.T) {
 	<-twenty // the generator is running: wait for 20 requests, not for a time
 	summary, err := g.stop()
 	require.NoError(t, err)
-	// Requests still in flight when it stopped were canceled: neither
-	// answered nor failed, but sent and perhaps received.
+	// Requests still in flight rungGrace after it stopped would have been
+	// abandoned: neither answered nor failed, but sent and perhaps received.
 	assert.LessOrEqual(t, summary.OK, received.Load(), "answered, at most what the service saw")
 	assert.GreaterOrEqual(t, summary.Sent, received.Load(), "sent, at least what the service saw")
+	assert.Equal(t, summary.Sent, summary.OK+summary.Failed+summary.Abandoned, "every request sent is counted once")
 	assert.Positive(t, summary.OK)
 	assert.Zero(t, summary.Failed)
 }
 
-// probeTimeout bounds the benchmark's own request: past the knee the queue
-// grows for as long as the rate lasts, and a rung must end. A request that
-// timed out counts in timeouts-% and its latency is the timeout: a p99 at
-// 1,000 ms is that cap, not a measurement.
-const probeTimeout = time.Second
-
 // BenchmarkPoolSizeAtRate: user-spend requests (about a millisecond of the
 // server's CPU each) at fixed rates, sent over HTTP by a generator in another
-// process, to a service whose pool has n connections; each operation is one
-// more such request made by the benchmark itself through the same pool.
-// requests/s is what the generator got answered; gen-p99-ms what its
-// requests waited; late-% the share it sent over a millisecond late.
+// process, to a service whose pool has n connections; meanwhile the
+// benchmark makes such requests of its own through the same pool, one after
+// another. Each operation is a rung, bounded as the payment ladder's are: a
+// quarter of a second of the generator's requests, then 2 s during which
+// the benchmark's own are measured (each cut at 1 s: timeouts-%, its latency
+// the cap), then the generator stops sending and abandons what is not
+// answered a second later (abandoned-%). Its time per operation is the mean
+// of the benchmark's own requests. requests/s is what the generator got
+// answered a second it sent; gen-p99-ms what its answered requests waited
+// (the worst rung's, if there were several);
+// late-% the share it sent over a millisecond late.
 func BenchmarkPoolSizeAtRate(b *testing.B) {
 	db := pgtest.Shop(b, shop.Small)
 	ctx := context.Background()
@@ -230,39 +240,58 @@ func BenchmarkPoolSizeAtRate(b *testing.B) {
 				}
 				b.Cleanup(s.Close)
 				warmPool(b, s, size)
-				srv, first := spendServer(b, s)
-				g, err := startGenerator(b, srv.URL, rate)
-				if err != nil {
-					b.Fatal(err)
-				}
-				<-first // the generator process has started sending; then its rate settles
-				ramp := time.NewTimer(rampUp)
-				<-ramp.C
+				arrived := make(chan struct{}, 1)
+				srv := spendServer(b, s, arrived)
 				var latencies []time.Duration
-				timeouts := 0
+				var timeouts int
+				var total generatorSummary
 				for b.Loop() {
-					start := time.Now()
-					probe, cancel := context.WithTimeout(ctx, probeTimeout)
-					_, err := s.UserSpend(probe, 11)
-					cancel()
-					if errors.Is(err, context.DeadlineExceeded) {
-						timeouts++
-					} else if err != nil {
+					select { // a request of an earlier rung's generator, not this one's
+					case <-arrived:
+					default:
+					}
+					g, err := startGenerator(b, srv.URL, rate)
+					if err != nil {
 						b.Fatal(err)
 					}
-					latencies = append(latencies, time.Since(start))
-				}
-				summary, err := g.stop()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if summary.Failed > 0 {
-					b.Fatalf("%d of the generator's requests failed", summary.Failed)
+					<-arrived // the generator process has started sending; then its rate settles
+					ramp := time.NewTimer(rampUp)
+					<-ramp.C
+					windowEnd := time.Now().Add(measureWindow())
+					time.AfterFunc(time.Until(windowEnd), g.stopSending) // on time, whatever the last request waits for
+					for time.Now().Before(windowEnd) {
+						start := time.Now()
+						probe, cancel := context.WithTimeout(ctx, probeTimeout)
+						_, err := s.UserSpend(probe, 11)
+						cancel()
+						if errors.Is(err, context.DeadlineExceeded) {
+							timeouts++
+						} else if err != nil {
+							b.Fatal(err)
+						}
+						latencies = append(latencies, time.Since(start))
+					}
+					summary, err := g.stop()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if summary.Failed > 0 {
+						b.Fatalf("%d of the generator's requests failed", summary.Failed)
+					}
+					total.Sent, total.OK, total.Abandoned, total.Late = total.Sent+summary.Sent, total.OK+summary.OK, total.Abandoned+summary.Abandoned, total.Late+summary.Late
+					total.Seconds += summary.Seconds
+					total.P99ms = max(total.P99ms, summary.P99ms)
 				}
 				benchkit.ReportLatencies(b, latencies)
-				b.ReportMetric(float64(summary.OK)/summary.Seconds, "requests/s")
-				b.ReportMetric(summary.P99ms, "gen-p99-ms")
-				b.ReportMetric(100*float64(summary.Late)/float64(max(summary.Sent, 1)), "late-%")
+				var sum time.Duration
+				for _, l := range latencies {
+					sum += l
+				}
+				b.ReportMetric(float64(sum.Nanoseconds())/float64(len(latencies)), "ns/op") // the requests' mean, not the rung's
+				b.ReportMetric(float64(total.OK)/total.Seconds, "requests/s")
+				b.ReportMetric(total.P99ms, "gen-p99-ms")
+				b.ReportMetric(100*float64(total.Late)/float64(max(total.Sent, 1)), "late-%")
+				b.ReportMetric(100*float64(total.Abandoned)/float64(max(total.Sent, 1)), "abandoned-%")
 				b.ReportMetric(100*float64(timeouts)/float64(len(latencies)), "timeouts-%")
 			})
 		}

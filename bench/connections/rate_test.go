@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
@@ -30,19 +31,28 @@ var paymentRates = []int{100, 200, 300, 400, 450, 500, 600, 800}
 
 // openLoop starts a payment every 1/rate seconds from now on, each in a
 // goroutine of its own whatever the earlier ones are doing (open loop: the
-// arrivals do not wait for the service), until stop is called; stop waits
-// for the payments in flight, which it cancels. late counts payments the
-// generator started more than a millisecond after their scheduled time: a
-// generator that fell behind offers less than the rate it names.
+// arrivals do not wait for the service), until its arrivals are stopped;
+// finish then gives the payments in flight until a deadline and cancels the
+// rest, through their context, so that a rung past a cliff ends on time
+// instead of draining its queue. It counts the payments it started, those
+// that paid, failed or were abandoned (canceled by finish before they
+// returned), and the late: those it started more than a millisecond after
+// their scheduled time (a generator that fell behind offers less than the
+// rate it names).
 type openLoop struct {
-	started, paid, late atomic.Int64
-	stop                func()
+	started, paid, failed, abandoned, late atomic.Int64
+
+	stopArrivals func()         // stops the arrivals and waits for the generator to return
+	cancel       func()         // cancels the payments in flight
+	inFlight     sync.WaitGroup // the payments started
+	firstErr     atomic.Pointer[error]
 }
 
 func startOpenLoop(rate int, pay func(ctx context.Context, i int64) error) *openLoop {
 	l := &openLoop{}
-	ctx, cancel := context.WithCancel(context.Background())
-	var inFlight sync.WaitGroup
+	arrivals, stop := context.WithCancel(context.Background())
+	payments, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
 	done := make(chan struct{})
 	interval := time.Second / time.Duration(rate)
 	go func() {
@@ -51,41 +61,74 @@ func startOpenLoop(rate int, pay func(ctx context.Context, i int64) error) *open
 		for i := int64(0); ; i++ {
 			due := start.Add(time.Duration(i) * interval)
 			if wait := time.Until(due); wait > 0 {
+				timer := time.NewTimer(wait)
 				select {
-				case <-ctx.Done():
+				case <-arrivals.Done():
+					timer.Stop()
 					return
-				case <-time.After(wait):
+				case <-timer.C:
 				}
-			} else if ctx.Err() != nil {
+			} else if arrivals.Err() != nil {
 				return
 			}
 			if time.Since(due) > time.Millisecond {
 				l.late.Add(1)
 			}
 			l.started.Add(1)
-			inFlight.Go(func() {
-				if pay(ctx, i) == nil {
+			l.inFlight.Go(func() {
+				err := pay(payments, i)
+				switch {
+				case err == nil:
 					l.paid.Add(1)
+				case payments.Err() != nil:
+					l.abandoned.Add(1)
+				default:
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, &err)
 				}
 			})
 		}
 	}()
-	l.stop = func() {
-		cancel()
-		<-done
-		inFlight.Wait()
-	}
+	var once sync.Once
+	l.stopArrivals = func() { once.Do(func() { stop(); <-done }) }
 	return l
 }
 
-// busySampler samples how many of a pool's connections are acquired, every
-// 200 µs, so that the mean is L of Little's law, L = λW.
+// finish stops the arrivals, waits for the payments in flight until
+// deadline, then abandons those still running (canceled through their
+// context, counted in abandoned) and waits for them to return.
+func (l *openLoop) finish(deadline time.Time) {
+	l.stopArrivals()
+	returned := make(chan struct{})
+	go func() { l.inFlight.Wait(); close(returned) }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-returned:
+	case <-timer.C:
+	}
+	l.cancel()
+	<-returned
+}
+
+// err returns the first error a payment failed with, other than being
+// abandoned, or nil.
+func (l *openLoop) err() error {
+	if p := l.firstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// busySampler samples how many of a pool's connections are acquired (what
+// acquired returns), every 200 µs, so that the mean is L of Little's law,
+// L = λW.
 type busySampler struct {
 	sum, n atomic.Int64
 	stop   func()
 }
 
-func sampleBusy(pool *pgxpool.Pool) *busySampler {
+func sampleBusy(acquired func() int32) *busySampler {
 	s := &busySampler{}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -98,7 +141,7 @@ func sampleBusy(pool *pgxpool.Pool) *busySampler {
 			case <-done:
 				return
 			case <-tick.C:
-				s.sum.Add(int64(pool.Stat().AcquiredConns()))
+				s.sum.Add(int64(acquired()))
 				s.n.Add(1)
 			}
 		}
@@ -114,8 +157,105 @@ func (s *busySampler) mean() float64 {
 	return float64(s.sum.Load()) / float64(s.n.Load())
 }
 
-// rampUp is how long the payments run before the first fast query.
-const rampUp = 250 * time.Millisecond
+// A rung of a ladder takes a bounded time whatever its rate: payments
+// arrive for rampUp and then rungWindow, during which the fast query is
+// measured; when the window ends the arrivals stop, the payments in flight
+// have rungGrace to finish, and the rest are abandoned. Past a cliff the
+// queue of payments is not drained after the rung (draining it, a process of
+// the ladder once ran over 7 minutes): it is counted, in abandoned-%.
+const (
+	rampUp       = 250 * time.Millisecond
+	rungWindow   = 2 * time.Second
+	rungGrace    = time.Second
+	probeTimeout = time.Second // a fast query's, or a request's of BenchmarkPoolSizeAtRate's
+)
+
+// measureWindow returns how long a rung measures: rungWindow, or a tenth of
+// it under -short, where a rung only has to run.
+func measureWindow() time.Duration {
+	if testing.Short() {
+		return rungWindow / 10
+	}
+	return rungWindow
+}
+
+// rungPlan is one rung of a ladder: payments at rate, open loop, for ramp
+// and then window; the probe, one call after another, during the window
+// alone, each call cut at probeTimeout; when the window ends, the payments
+// in flight have grace to finish. acquired, when not nil, says how many of
+// the pool's connections are busy, sampled during the window.
+type rungPlan struct {
+	rate                              int
+	ramp, window, grace, probeTimeout time.Duration
+	acquired                          func() int32
+}
+
+// rungResult is what a rung saw.
+type rungResult struct {
+	latencies      []time.Duration // of the probe's calls, each started within the window
+	timeouts       int             // of those calls, cut at probeTimeout: latency = the cap
+	windowStart    time.Time
+	windowEnd      time.Time
+	paidInWindow   int64   // payments that returned paid during the window
+	busy           float64 // mean connections acquired during the window (all of them, the probe's too)
+	started, paid  int64   // over the whole rung
+	failed         int64
+	abandoned      int64
+	late           int64
+	firstPayFailed error
+}
+
+// runRung runs a rung of plan: pay is called at plan.rate whatever the
+// earlier calls are doing, probe one call after another. It returns once
+// every call has returned, at most plan.ramp + plan.window +
+// max(plan.grace, plan.probeTimeout) after it started, plus what the
+// canceled calls take to return: past a cliff the payments still waiting
+// at the deadline are abandoned, not served. An error is the probe's, other
+// than its timeout.
+func runRung(plan rungPlan, pay func(ctx context.Context, i int64) error, probe func(ctx context.Context) error) (rungResult, error) {
+	var r rungResult
+	load := startOpenLoop(plan.rate, pay)
+	ramp := time.NewTimer(plan.ramp)
+	<-ramp.C
+	r.windowStart = time.Now()
+	r.windowEnd = r.windowStart.Add(plan.window)
+	paidBefore := load.paid.Load()
+	var busy *busySampler
+	if plan.acquired != nil {
+		busy = sampleBusy(plan.acquired)
+	}
+	ended := make(chan struct{})
+	time.AfterFunc(plan.window, func() { // the arrivals stop on time, whatever the probe is waiting for
+		load.stopArrivals()
+		r.paidInWindow = load.paid.Load() - paidBefore
+		if busy != nil {
+			busy.stop()
+			r.busy = busy.mean()
+		}
+		close(ended)
+	})
+	var probeErr error
+	for time.Now().Before(r.windowEnd) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), plan.probeTimeout)
+		err := probe(ctx)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err != nil && !timedOut {
+			probeErr = fmt.Errorf("the probe at %d payments/s: %w", plan.rate, err)
+			break
+		}
+		if err != nil {
+			r.timeouts++
+		}
+		r.latencies = append(r.latencies, time.Since(start))
+	}
+	<-ended
+	load.finish(r.windowEnd.Add(plan.grace))
+	r.started, r.paid, r.failed = load.started.Load(), load.paid.Load(), load.failed.Load()
+	r.abandoned, r.late, r.firstPayFailed = load.abandoned.Load(), load.late.Load(), load.err()
+	return r, probeErr
+}
 
 // warmRatePool opens the pool's connections, each running the fast query
 // once, before any payment arrives: a rung measures the rate, not the
@@ -144,15 +284,22 @@ func warmRatePool(b *testing.B, pool *pgxpool.Pool) {
 }
 
 // BenchmarkFastQueryAtPaymentRate: payments arrive at a fixed rate (open
-// loop), each 20 ms in the gateway, on a pool of 10 connections; each
-// operation is one fast query (a user by id) on the same pool, one after the
-// other. Besides the fast query's latency it reports the payments' own
-// figures: busy-conns, the mean connections the payments held (L: all the
-// pool's acquired connections, sampled, less the fast queries' own); hold-ms, the time a payment held one
-// (W = L ÷ λ, λ the payments completed per second); and little-cliff-per-s,
-// the rate Little's law says the pool can take, 10 ÷ W. late-% is the share
-// of payments the generator started over a millisecond late: where it is
-// not near 0, the rung offered less than it names.
+// loop), each 20 ms in the gateway, on a pool of 10 connections; a fast query
+// (a user by id) on the same pool runs one call after another while they do.
+// Each operation is a rung (runRung): a quarter of a second of payments, then
+// 2 s of payments during which the fast query is measured, then a second's
+// grace for the payments in flight; the rest are abandoned. Its time per
+// operation is the fast query's mean latency, a call cut at 1 s counting as
+// 1 s (timeouts-%). Besides the fast query's latency it reports the payments'
+// own figures, over the window: busy-conns, the mean connections the payments
+// held (L: all the pool's acquired connections, sampled, less the fast
+// queries' own); hold-ms, the time a payment held one (W = L ÷ λ, λ the
+// payments completed per second, payments/s); and little-cliff-per-s, the
+// rate Little's law says the pool can take, 10 ÷ W. late-% is the share of
+// payments the generator started over a millisecond late: where it is not
+// near 0, the rung offered less than it names. abandoned-% is the share of
+// the rung's payments still waiting (or, at most a pool's worth, still
+// running) a second after the window: past the cliff, the queue.
 func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 	db := pgtest.ShopClone(b, shop.Small)
 	rates := paymentRates
@@ -169,81 +316,90 @@ func BenchmarkFastQueryAtPaymentRate(b *testing.B) {
 					b.Fatal(err)
 				}
 				warmRatePool(b, pool)
-				var failed atomic.Int64
-				var firstErr atomic.Value
-				load := startOpenLoop(rate, func(ctx context.Context, i int64) error {
+				plan := rungPlan{rate: rate, ramp: rampUp, window: measureWindow(), grace: rungGrace, probeTimeout: probeTimeout,
+					acquired: func() int32 { return pool.Stat().AcquiredConns() }}
+				pay := func(ctx context.Context, i int64) error {
 					_, err := payments.Pay(ctx, i%100+1, 100)
-					if err != nil && ctx.Err() == nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err)
-					}
 					return err
-				})
-				// The payments run for a quarter of a second before the
-				// first fast query: past the start, into the rate's own
-				// steady state (or its growing queue).
-				ramp := time.NewTimer(rampUp)
-				<-ramp.C
-				busy := sampleBusy(pool)
-				paidBefore := load.paid.Load()
-				var latencies []time.Duration
+				}
 				var probeHeld time.Duration // the fast queries' own time with a connection
-				var name string
-				for b.Loop() {
-					start := time.Now()
-					conn, err := pool.Acquire(context.Background())
+				fastQuery := func(ctx context.Context) error {
+					conn, err := pool.Acquire(ctx)
 					if err != nil {
-						b.Fatal(err)
+						return err
 					}
 					acquired := time.Now()
-					err = conn.QueryRow(context.Background(), `SELECT name FROM users WHERE id = 1`).Scan(&name)
+					var name string
+					err = conn.QueryRow(ctx, `SELECT name FROM users WHERE id = 1`).Scan(&name)
 					conn.Release()
+					probeHeld += time.Since(acquired)
+					return err
+				}
+				var latencies []time.Duration
+				var timeouts int
+				var measured time.Duration
+				var paid, started, abandoned, late int64
+				var busy float64 // connection-seconds the payments held, over the windows
+				for b.Loop() {
+					probeHeld = 0
+					r, err := runRung(plan, pay, fastQuery)
 					if err != nil {
 						b.Fatal(err)
 					}
-					latencies = append(latencies, time.Since(start))
-					probeHeld += time.Since(acquired)
-				}
-				elapsed := b.Elapsed()
-				paid := load.paid.Load() - paidBefore
-				busy.stop()
-				busyConns := max(busy.mean()-probeHeld.Seconds()/elapsed.Seconds(), 0) // the payments' alone
-				load.stop()
-				if failed.Load() > 0 {
-					b.Fatalf("%d payments failed, the first: %v", failed.Load(), firstErr.Load())
+					if r.failed > 0 {
+						b.Fatalf("%d payments failed, the first: %v", r.failed, r.firstPayFailed)
+					}
+					latencies = append(latencies, r.latencies...)
+					timeouts += r.timeouts
+					w := r.windowEnd.Sub(r.windowStart)
+					measured += w
+					busy += max(r.busy*w.Seconds()-probeHeld.Seconds(), 0) // the payments' alone
+					paid += r.paidInWindow
+					started, abandoned, late = started+r.started, abandoned+r.abandoned, late+r.late
 				}
 				benchkit.ReportLatencies(b, latencies)
-				throughput := float64(paid) / elapsed.Seconds()
+				var sum time.Duration
+				for _, l := range latencies {
+					sum += l
+				}
+				b.ReportMetric(float64(sum.Nanoseconds())/float64(len(latencies)), "ns/op") // the fast query's mean, not the rung's
+				b.ReportMetric(100*float64(timeouts)/float64(len(latencies)), "timeouts-%")
+				throughput := float64(paid) / measured.Seconds()
+				busyConns := busy / measured.Seconds()
 				b.ReportMetric(throughput, "payments/s")
 				b.ReportMetric(busyConns, "busy-conns")
-				if throughput > 0 {
-					hold := busyConns / throughput
-					b.ReportMetric(hold*1000, "hold-ms")
-					if hold > 0 {
-						b.ReportMetric(float64(size)/hold, "little-cliff-per-s")
-					}
-				}
-				late := 100 * float64(load.late.Load()) / float64(max(load.started.Load(), 1))
-				b.ReportMetric(late, "late-%")
-				sorted := slices.Sorted(slices.Values(latencies))
-				p99 := sorted[(len(sorted)-1)*99/100]
 				little := 0.0
 				if throughput > 0 && busyConns > 0 {
-					little = float64(size) * throughput / busyConns
+					hold := busyConns / throughput
+					little = float64(size) / hold
+					b.ReportMetric(hold*1000, "hold-ms")
+					b.ReportMetric(little, "little-cliff-per-s")
 				}
-				ladder.record(impl.name, rung{rate: rate, p99: p99, littleCliff: little})
+				b.ReportMetric(100*float64(late)/float64(max(started, 1)), "late-%")
+				abandonedShare := 100 * float64(abandoned) / float64(max(started, 1))
+				b.ReportMetric(abandonedShare, "abandoned-%")
+				sorted := slices.Sorted(slices.Values(latencies))
+				p99 := sorted[(len(sorted)-1)*99/100]
+				ladder.record(impl.name, rung{rate: rate, p99: p99, abandoned: abandonedShare, littleCliff: little})
 			})
 		}
 	}
 }
 
 // rateSLO is the fast query's objective on a rung: p99 at most 100 ms.
-const rateSLO = 100 * time.Millisecond
+// A rung meets it only if at most maxAbandoned percent of its payments were
+// abandoned, too: a pool that kept the fast query quick by leaving the
+// payments queued has not served the rate.
+const (
+	rateSLO      = 100 * time.Millisecond
+	maxAbandoned = 1.0
+)
 
 // rung is one rate of the ladder, as measured.
 type rung struct {
 	rate        int
 	p99         time.Duration // of the fast query
+	abandoned   float64       // the share of payments abandoned, in percent
 	littleCliff float64       // the rate Little's law predicted from this rung's hold time
 }
 
@@ -277,8 +433,10 @@ func (l *ladderResults) of(impl string) []rung {
 	return rungs
 }
 
-// cliff returns the highest rate of the ladder met the SLO at, every lower
-// rate having met it too (0 if the lowest did not), and the rate Little's law
+// cliff returns the highest rate of the ladder met the SLO at (the fast
+// query's p99 within slo, at most maxAbandoned percent of the payments
+// abandoned), every lower rate having met it too (0 if the lowest did not),
+// and the rate Little's law
 // predicted from the lowest rung: the pool's connections ÷ the time a
 // payment held one there, before any queue.
 func cliff(rungs []rung, slo time.Duration) (measured int, predicted float64) {
@@ -286,7 +444,7 @@ func cliff(rungs []rung, slo time.Duration) (measured int, predicted float64) {
 		return 0, 0
 	}
 	for _, r := range rungs {
-		if r.p99 > slo {
+		if r.p99 > slo || r.abandoned > maxAbandoned {
 			break
 		}
 		measured = r.rate
@@ -319,12 +477,16 @@ func BenchmarkPaymentCliff(b *testing.B) {
 
 func TestCliffIsTheLastRateWithinTheSLO(t *testing.T) {
 	ms := time.Millisecond
-	rungs := []rung{{100, 2 * ms, 450}, {200, 3 * ms, 440}, {400, 90 * ms, 300}, {500, 400 * ms, 250}, {600, 50 * ms, 200}}
+	rungs := []rung{{100, 2 * ms, 0, 450}, {200, 3 * ms, 0, 440}, {400, 90 * ms, 0.5, 300}, {500, 400 * ms, 30, 250}, {600, 50 * ms, 0, 200}}
 	measured, predicted := cliff(rungs, 100*ms)
 	assert.Equal(t, 400, measured, "the last rate within the SLO before the first miss; a later lucky rung does not count")
 	assert.Equal(t, 450.0, predicted, "from the lowest rung")
 	measured, _ = cliff(rungs[3:], 100*ms)
 	assert.Zero(t, measured, "the lowest rung already missed")
+	abandoning := slices.Clone(rungs)
+	abandoning[2].abandoned = 5
+	measured, _ = cliff(abandoning, 100*ms)
+	assert.Equal(t, 200, measured, "a quick fast query with 5% of the payments abandoned misses")
 }
 
 // TestOpenLoopDoesNotWaitForThePayments: the generator starts the payments
@@ -349,5 +511,74 @@ func TestOpenLoopDoesNotWaitForThePayments(t *testing.T) {
 	assert.Zero(t, load.paid.Load(), "none returned")
 	assert.GreaterOrEqual(t, load.started.Load(), int64(5))
 	close(release)
-	load.stop()
+	load.finish(time.Now().Add(benchkit.HangBound))
+	assert.Equal(t, load.started.Load(), load.paid.Load(), "released in time, every payment paid")
+	assert.Zero(t, load.abandoned.Load())
+}
+
+// runRungWithin runs runRung in a goroutine and fails the test if it has
+// not returned after benchkit.HangBound: a rung that waited for calls that
+// never return on their own.
+func runRungWithin(t *testing.T, plan rungPlan, pay func(ctx context.Context, i int64) error, probe func(ctx context.Context) error) rungResult {
+	t.Helper()
+	type result struct {
+		r   rungResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := runRung(plan, pay, probe)
+		done <- result{r, err}
+	}()
+	timer := time.NewTimer(benchkit.HangBound)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		require.NoError(t, res.err)
+		return res.r
+	case <-timer.C:
+		t.Fatalf("the rung did not end within %v: it waits for what it should abandon", benchkit.HangBound)
+		return rungResult{}
+	}
+}
+
+// TestRungAbandonsWhatIsLeftAtItsEnd: against a service that never answers,
+// a rung still ends: the payments still waiting after its grace are
+// canceled and counted as abandoned, every one; the fast query's calls,
+// each cut at its timeout, count as timeouts, and none starts after the
+// window.
+func TestRungAbandonsWhatIsLeftAtItsEnd(t *testing.T) {
+	never := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	var probes []time.Time
+	plan := rungPlan{rate: 500, ramp: 10 * time.Millisecond, window: 50 * time.Millisecond, grace: 20 * time.Millisecond, probeTimeout: 20 * time.Millisecond}
+	r := runRungWithin(t, plan,
+		func(ctx context.Context, _ int64) error { return never(ctx) },
+		func(ctx context.Context) error { probes = append(probes, time.Now()); return never(ctx) })
+	assert.Positive(t, r.started)
+	assert.Equal(t, r.started, r.abandoned, "every payment abandoned, none waited for")
+	assert.Zero(t, r.paid)
+	assert.Zero(t, r.failed, "abandoned is not failed")
+	require.NotEmpty(t, r.latencies)
+	assert.Len(t, probes, len(r.latencies), "a latency a call")
+	assert.Equal(t, len(r.latencies), r.timeouts, "every call cut at its timeout")
+	for _, at := range probes {
+		assert.True(t, at.Before(r.windowEnd), "a call started at %v, after the window's end %v", at, r.windowEnd)
+	}
+}
+
+// TestRungServesWhatTheServiceAnswers: against a service that answers at
+// once, nothing is abandoned: every payment started is paid, and the fast
+// query never times out.
+func TestRungServesWhatTheServiceAnswers(t *testing.T) {
+	var calls atomic.Int64
+	plan := rungPlan{rate: 500, ramp: 10 * time.Millisecond, window: 50 * time.Millisecond, grace: benchkit.HangBound, probeTimeout: benchkit.HangBound}
+	r := runRungWithin(t, plan,
+		func(context.Context, int64) error { calls.Add(1); return nil },
+		func(context.Context) error { return nil })
+	assert.Positive(t, r.started)
+	assert.Equal(t, r.started, r.paid, "every payment paid")
+	assert.Equal(t, r.started, calls.Load(), "the rung returned after its last payment started, not before")
+	assert.Zero(t, r.abandoned)
+	assert.Zero(t, r.timeouts)
+	assert.NotEmpty(t, r.latencies)
 }
