@@ -286,12 +286,20 @@ func TestScalableRoutesAdmitNoMoreThanThePoolAcrossRoutes(t *testing.T) {
 			answers <- rec
 		}()
 	}
-	// The pool's connections, taken by both routes.
+	// The pool's connections, taken by both routes: as many requests as the
+	// pool has connections are all admitted (a hang bound, not a timing: a
+	// wiring that admitted fewer would leave this waiting for ever).
 	send(orders, http.MethodGet, "/users/1/orders")
 	send(products, http.MethodGet, "/products/1")
 	send(orders, http.MethodGet, "/users/2/orders")
-	for range conns {
-		<-entered
+	for i := range conns {
+		select {
+		case <-entered:
+		case rec := <-answers:
+			t.Fatalf("%d of %d requests entered, the pool's connections, then one was answered %d: admission refuses below the pool's size", i, conns, rec.Code)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d requests entered, the pool's connections, after 30 s: admission holds them below the pool's size", i, conns)
+		}
 	}
 
 	const extra = 4*conns + 4 // more than the queue holds
