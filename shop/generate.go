@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -29,6 +30,54 @@ const (
 	streamComments
 	streamStock
 )
+
+// A value is one column of a generated row: a bigint, an integer, text, a
+// timestamptz or NULL (the zero value). Rows are slices of values, not of
+// any, so that making one boxes nothing: the large shop is 4.3M rows, and
+// boxing each of their numbers and times was most of the generator's
+// allocations. A generator returns the same slice each call, its values
+// replaced: a row is valid until the next.
+type value struct {
+	kind valueKind
+	n    int64  // bigint, integer, or timestamptz in microseconds since Unix's epoch
+	s    string // text
+}
+
+// valueKind is the type of a value.
+type valueKind uint8
+
+const (
+	null valueKind = iota
+	bigint
+	integer
+	text
+	timestamptz
+)
+
+func int64Value(n int64) value { return value{kind: bigint, n: n} }
+func int32Value(n int32) value { return value{kind: integer, n: int64(n)} }
+func textValue(s string) value { return value{kind: text, s: s} }
+
+// timeValue is t to the microsecond, the precision of a timestamptz.
+func timeValue(t time.Time) value { return value{kind: timestamptz, n: t.UnixMicro()} }
+
+// time returns a timestamptz value as a time in UTC.
+func (v value) time() time.Time { return time.UnixMicro(v.n).UTC() }
+
+// any returns v as int64, int32, string, time.Time (UTC) or nil, for NULL.
+func (v value) any() any {
+	switch v.kind {
+	case bigint:
+		return v.n
+	case integer:
+		return int32(v.n)
+	case text:
+		return v.s
+	case timestamptz:
+		return v.time()
+	}
+	return nil
+}
 
 func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }
 
@@ -68,35 +117,38 @@ const NoPhoneEvery = 5
 // userRows returns the users, id 1 (the busiest) first. Every NoPhoneEvery-th
 // has no phone number; the others have one in the range set aside for
 // fiction, so no real phone rings.
-func userRows(s Scale, seed uint64) func() ([]any, error) {
+func userRows(s Scale, seed uint64) func() ([]value, error) {
 	r := newRand(seed, streamUsers)
 	id, n := 0, s.Users()
-	return func() ([]any, error) {
+	var row [5]value
+	return func() ([]value, error) {
 		if id == n {
 			return nil, nil
 		}
 		id++
 		first, last := firstNames[r.IntN(len(firstNames))], lastNames[r.IntN(len(lastNames))]
 		initial := string(rune('A' + r.IntN(26)))
-		var phone any // NULL
+		phone := value{} // NULL
 		if id%NoPhoneEvery != 0 {
-			phone = fmt.Sprintf("+44 7700 900%03d", id%1000)
+			phone = textValue(fmt.Sprintf("+44 7700 900%03d", id%1000))
 		}
-		return []any{
-			int64(id),
-			first + " " + initial + ". " + last,
-			fmt.Sprintf("user%d@example.com", id),
+		row = [...]value{
+			int64Value(int64(id)),
+			textValue(first + " " + initial + ". " + last),
+			textValue(fmt.Sprintf("user%d@example.com", id)),
 			phone,
-			epoch.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond),
-		}, nil
+			timeValue(epoch.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond)),
+		}
+		return row[:], nil
 	}
 }
 
 // productRows returns the products, each with 0 to 1,000 units in stock.
-func productRows(s Scale, seed uint64) func() ([]any, error) {
+func productRows(s Scale, seed uint64) func() ([]value, error) {
 	r, stock := newRand(seed, streamProducts), newRand(seed, streamStock)
 	id, n := 0, s.Products()
-	return func() ([]any, error) {
+	var row [5]value
+	return func() ([]value, error) {
 		if id == n {
 			return nil, nil
 		}
@@ -107,7 +159,8 @@ func productRows(s Scale, seed uint64) func() ([]any, error) {
 		}
 		// Prices spread from about 1 to 1,000 in a log scale: many cheap things, few dear ones.
 		price := int64(100 * math.Pow(10, 3*r.Float64()))
-		return []any{int64(id), name, categories[r.IntN(len(categories))], price - price%100 + 99, int32(stock.IntN(1001))}, nil
+		row = [...]value{int64Value(int64(id)), textValue(name), textValue(categories[r.IntN(len(categories))]), int64Value(price - price%100 + 99), int32Value(int32(stock.IntN(1001)))}
+		return row[:], nil
 	}
 }
 
@@ -175,13 +228,14 @@ func pendingOrders(orders int) int { return max(50, orders/1000) }
 
 // orderRows returns the orders in id order, which is also time order (ties
 // included), as a serial id would be. Volume grows year by year.
-func orderRows(s Scale, seed uint64) func() ([]any, error) {
+func orderRows(s Scale, seed uint64) func() ([]value, error) {
 	plan, r := planOrders(s, seed)
 	owners := plan.owners
 	pending := len(owners) - pendingOrders(len(owners))
 	i := 0
 	var last time.Time
-	return func() ([]any, error) {
+	var row [4]value
+	return func() ([]value, error) {
 		if i == len(owners) {
 			return nil, nil
 		}
@@ -200,7 +254,8 @@ func orderRows(s Scale, seed uint64) func() ([]any, error) {
 			status = "cancelled"
 		}
 		i++
-		return []any{int64(i), int64(owners[i-1]), status, createdAt}, nil
+		row = [...]value{int64Value(int64(i)), int64Value(int64(owners[i-1])), textValue(status), timeValue(createdAt)}
+		return row[:], nil
 	}
 }
 
@@ -208,7 +263,7 @@ func orderRows(s Scale, seed uint64) func() ([]any, error) {
 // short, products drawn by popularity (a few bestsellers, a long tail). The
 // orders planOrders chose have none. One line in eight was paid at another
 // price than the product's today (it was on sale, or the price changed since).
-func orderItemRows(s Scale, seed uint64) func() ([]any, error) {
+func orderItemRows(s Scale, seed uint64) func() ([]value, error) {
 	plan, _ := planOrders(s, seed)
 	r := newRand(seed, streamOrderItems)
 	lines := rand.NewZipf(r, 1.5, 1, 7)
@@ -216,7 +271,8 @@ func orderItemRows(s Scale, seed uint64) func() ([]any, error) {
 	prices := productPrices(s, seed)
 	orders := s.Orders()
 	orderID, line, linesInOrder := int64(0), int32(0), int32(0)
-	return func() ([]any, error) {
+	var row [5]value
+	return func() ([]value, error) {
 		for line == linesInOrder {
 			if orderID == int64(orders) {
 				return nil, nil
@@ -237,7 +293,8 @@ func orderItemRows(s Scale, seed uint64) func() ([]any, error) {
 			price = price * int64(70+r.IntN(50)) / 100
 			price = price - price%100 + 99
 		}
-		return []any{orderID, line, productID, quantity, price}, nil
+		row = [...]value{int64Value(orderID), int32Value(line), int64Value(productID), int32Value(quantity), int64Value(price)}
+		return row[:], nil
 	}
 }
 
@@ -246,7 +303,7 @@ func productPrices(s Scale, seed uint64) []int64 {
 	prices := make([]int64, s.Products()+1)
 	next := productRows(s, seed)
 	for row, _ := next(); row != nil; row, _ = next() {
-		prices[row[0].(int64)] = row[3].(int64)
+		prices[row[0].n] = row[3].n
 	}
 	return prices
 }
@@ -255,12 +312,13 @@ func productPrices(s Scale, seed uint64) []int64 {
 // 200 that the feed's exercise pages through: post n-10 was published in the
 // same microsecond as post n-11, and post n-20 a second before post n-21
 // (ids are not always in time order). A few users write most posts.
-func postRows(s Scale, seed uint64) func() ([]any, error) {
+func postRows(s Scale, seed uint64) func() ([]value, error) {
 	r := newRand(seed, streamPosts)
 	authors := rand.NewZipf(r, 1.2, 1, uint64(s.Users()-1))
 	id, n := 0, s.Posts()
 	var last time.Time
-	return func() ([]any, error) {
+	var row [4]value
+	return func() ([]value, error) {
 		if id == n {
 			return nil, nil
 		}
@@ -274,19 +332,21 @@ func postRows(s Scale, seed uint64) func() ([]any, error) {
 		last = createdAt
 		id++
 		title := fmt.Sprintf("%s %s review #%d", adjectives[r.IntN(len(adjectives))], nouns[r.IntN(len(nouns))], id)
-		return []any{int64(id), int64(1 + authors.Uint64()), title, createdAt}, nil
+		row = [...]value{int64Value(int64(id)), int64Value(int64(1 + authors.Uint64())), textValue(title), timeValue(createdAt)}
+		return row[:], nil
 	}
 }
 
 // commentRows returns the comments, post by post: most posts have none or a
 // few, a few have hundreds.
-func commentRows(s Scale, seed uint64) func() ([]any, error) {
+func commentRows(s Scale, seed uint64) func() ([]value, error) {
 	r := newRand(seed, streamComments)
 	perPost := rand.NewZipf(r, 2, 1, 500)
 	posts := postRows(s, seed)
-	var post []any
+	var post []value
 	id, left := int64(0), uint64(0)
-	return func() ([]any, error) {
+	var row [5]value
+	return func() ([]value, error) {
 		for left == 0 {
 			var err error
 			if post, err = posts(); post == nil || err != nil {
@@ -296,9 +356,10 @@ func commentRows(s Scale, seed uint64) func() ([]any, error) {
 		}
 		left--
 		id++
-		postedAt := post[3].(time.Time)
+		postedAt := post[3].time()
 		createdAt := postedAt.Add(time.Duration(r.Int64N(int64(30 * 24 * time.Hour)))).Truncate(time.Microsecond)
-		return []any{id, post[0], int64(1 + r.IntN(s.Users())), fmt.Sprintf("Comment %d", id), createdAt}, nil
+		row = [...]value{int64Value(id), post[0], int64Value(int64(1 + r.IntN(s.Users()))), textValue("Comment " + strconv.FormatInt(id, 10)), timeValue(createdAt)}
+		return row[:], nil
 	}
 }
 

@@ -1,7 +1,6 @@
 package shop
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/binary"
@@ -30,7 +29,7 @@ var Indexes string
 type table struct {
 	name    string
 	columns []string
-	rows    func(Scale, uint64) func() ([]any, error)
+	rows    func(Scale, uint64) func() ([]value, error)
 }
 
 var tables = []table{
@@ -315,8 +314,8 @@ func copyFrozen(ctx context.Context, conn *pgx.Conn, t table, s Scale, seed uint
 // NULL), then a trailer. The server stores binary values as they come, where
 // text would have it parse every number and timestamp.
 type binaryRows struct {
-	next    func() ([]any, error)
-	buf     bytes.Buffer
+	next    func() ([]value, error)
+	buf     []byte // encoded, not yet read
 	started bool
 	done    bool
 }
@@ -328,26 +327,26 @@ const copyBinaryHeader = "PGCOPY\n\xff\r\n\x00" + "\x00\x00\x00\x00" + "\x00\x00
 func (r *binaryRows) Read(p []byte) (int, error) {
 	if !r.started {
 		r.started = true
-		r.buf.WriteString(copyBinaryHeader)
+		r.buf = append(r.buf, copyBinaryHeader...)
 	}
-	for !r.done && r.buf.Len() < len(p) {
+	for !r.done && len(r.buf) < len(p) {
 		row, err := r.next()
 		if err != nil {
 			return 0, err
 		}
 		if row == nil {
 			r.done = true
-			r.buf.Write([]byte{0xff, 0xff}) // the trailer: -1 columns
+			r.buf = append(r.buf, 0xff, 0xff) // the trailer: -1 columns
 			break
 		}
-		if err := appendCopyBinary(&r.buf, row); err != nil {
-			return 0, err
-		}
+		r.buf = appendCopyBinary(r.buf, row)
 	}
-	if r.buf.Len() == 0 {
+	if len(r.buf) == 0 {
 		return 0, io.EOF
 	}
-	return r.buf.Read(p)
+	n := copy(p, r.buf)
+	r.buf = r.buf[:copy(r.buf, r.buf[n:])]
+	return n, nil
 }
 
 // postgresEpoch is where PostgreSQL counts a timestamp's microseconds from,
@@ -355,30 +354,22 @@ func (r *binaryRows) Read(p []byte) (int, error) {
 var postgresEpoch = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 
 // appendCopyBinary appends row to buf as one row of COPY's binary format:
-// int64 as bigint, int32 as integer, string as text, time.Time as
-// timestamptz, nil as NULL.
-func appendCopyBinary(buf *bytes.Buffer, row []any) error {
-	var scratch [12]byte
-	buf.Write(binary.BigEndian.AppendUint16(scratch[:0], uint16(len(row))))
-	for i, v := range row {
-		b := scratch[:0]
-		switch v := v.(type) {
-		case nil:
-			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // length -1
-		case int64:
-			b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(v))
-		case int32:
-			b = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(b, 4), uint32(v))
-		case string:
-			buf.Write(binary.BigEndian.AppendUint32(b, uint32(len(v))))
-			buf.WriteString(v)
-			continue
-		case time.Time:
-			b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(v.UnixMicro()-postgresEpoch))
-		default:
-			return fmt.Errorf("copy binary of column %d: unexpected %T %v", i, v, v)
+// each value as its column's type reads it, NULL as length -1.
+func appendCopyBinary(buf []byte, row []value) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(row)))
+	for _, v := range row {
+		switch v.kind {
+		case null:
+			buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32) // length -1
+		case bigint:
+			buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(buf, 8), uint64(v.n))
+		case integer:
+			buf = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(buf, 4), uint32(v.n))
+		case text:
+			buf = append(binary.BigEndian.AppendUint32(buf, uint32(len(v.s))), v.s...)
+		case timestamptz:
+			buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(buf, 8), uint64(v.n-postgresEpoch))
 		}
-		buf.Write(b)
 	}
-	return nil
+	return buf
 }

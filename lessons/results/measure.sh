@@ -149,8 +149,8 @@ lesson18() {
 
 lesson20() {
   run "lesson 20 (each migration under open-loop load on a fresh copy, 6 runs each: about 6 minutes; CreateIndex on the large shop; Backfill starts a streaming replica)"
-  go test -run '^$' -bench '^Benchmark(LockQueue|Backfill)$' -benchtime 1x -count 6 ./bench/migrations > $results/20-migrations.bench
-  WORKSHOP_LARGE=1 go test -run '^$' -bench '^BenchmarkCreateIndex$' -benchtime 1x -count 6 ./bench/migrations > $results/20-migrations-index.bench
+  interleave 6 ./bench/migrations '^Benchmark(LockQueue|Backfill)$' 'naive scalable' -benchtime 1x > $results/20-migrations.bench
+  WORKSHOP_LARGE=1 interleave 6 ./bench/migrations '^BenchmarkCreateIndex$' 'naive scalable' -benchtime 1x > $results/20-migrations-index.bench
 }
 
 lesson17() {
@@ -162,8 +162,13 @@ lesson17() {
 }
 
 lesson19() {
-  run "lesson 19 (seeds its own decade of orders per benchmark: about 4 minutes; WORKSHOP_LARGE=1 adds 1M and 10M orders, much longer)"
-  go test -run '^$' -bench '^Benchmark(Retention|RecentWeek|Planning)$' -benchtime 1x -count 3 -timeout 60m ./bench/partitioning > $results/19-partitioning.bench
+  run "lesson 19 (seeds its own decade of orders per size and side, once per server: about 4 minutes; then the large shop's seed beside pgbench -i, 8 rounds: about 5 minutes)"
+  {
+    interleave 3 ./bench/partitioning '^BenchmarkRetention$' 'naive scalable' -benchtime 1x -timeout 60m
+    interleave 3 ./bench/partitioning '^BenchmarkRecentWeek$' 'btree pruning brin' -benchtime 1x -timeout 60m
+    interleave 3 ./bench/partitioning '^BenchmarkPlanning$' 'scalable' -benchtime 1x -timeout 60m
+  } > $results/19-partitioning.bench
+  WORKSHOP_LARGE=1 interleave 8 ./bench/partitioning '^BenchmarkSeed$' 'concurrent pgbench' -benchtime 1x > $results/19-seed.bench
 }
 
 lessons=("$@")
