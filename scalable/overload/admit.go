@@ -136,9 +136,12 @@ func NewAdmission(limits Limits) (*Admission, error) {
 }
 
 // Admit returns next behind a's admission control, as [Admit] does, its
-// turns and queue shared with every other handler a admits to (no next is
-// an error wrapping shop.ErrInvalidConfig).
+// turns and queue shared with every other handler a admits to (no next, or
+// an a not made by NewAdmission, is an error wrapping shop.ErrInvalidConfig).
 func (a *Admission) Admit(next http.Handler) (http.Handler, error) {
+	if a == nil || a.turns == nil {
+		return nil, fmt.Errorf("admission: not made by NewAdmission: %w", shop.ErrInvalidConfig)
+	}
 	if next == nil {
 		return nil, fmt.Errorf("admission: no handler to admit requests to: %w", shop.ErrInvalidConfig)
 	}
