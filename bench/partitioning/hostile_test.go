@@ -212,3 +212,35 @@ func TestRetentionLeavesALaterMonthDetachedForMaintenance(t *testing.T) {
 		require.Equal(t, h.orders-int(h.ordersBefore(month(2024, time.March))), int(march), "March, detached, kept")
 	}
 }
+
+// TestTwoRetentionsAtOnceRemoveEachOrderOnce: two retentions held back by a
+// third's advisory lock, then let go at once, take turns: together they
+// remove each old order once, and neither fails on a month the other
+// dropped. A third, cancelled while it waits, returns context.Canceled and
+// leaves no session waiting or holding the lock.
+func TestTwoRetentionsAtOnceRemoveEachOrderOnce(t *testing.T) {
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	ctx := context.Background()
+	im := impls()[1]
+	db := seedHistory(t, im, h)
+	cutoff := month(2024, time.March)
+	release := benchkit.HoldLock(t, db, "SELECT pg_advisory_xact_lock(190002)") // scalable's retentionLock
+	removed, errs, _, wait := benchkit.CallTogether(2, func() (int64, error) { return im.deleteBefore(ctx, db, cutoff) })
+	cancelled, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	third := make(chan error, 1)
+	go func() { _, err := im.deleteBefore(cancelled, db, cutoff); third <- err }()
+	benchkit.WaitForLockWaiters(t, db, 3)
+	cancel()
+	require.ErrorIs(t, <-third, context.Canceled)
+	release()
+	wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.Equal(t, h.ordersBefore(cutoff), removed[0]+removed[1], "each old order removed once: %v", removed)
+	var left int
+	require.Eventually(t, func() bool {
+		err := db.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 190002`).Scan(&left)
+		return err == nil && left == 0
+	}, 5*time.Second, 5*time.Millisecond, "sessions still holding or waiting for the retention's lock")
+}
