@@ -166,6 +166,8 @@ func TestClientLimits(t *testing.T) {
 		{[]string{"10.0.0.1, 203.0.113.5"}, "203.0.113.5"},            // the proxy's hop is the last
 		{[]string{"spoofed", "10.0.0.1,203.0.113.5 "}, "203.0.113.5"}, // of the last header
 		{[]string{""}, "192.0.2.7"},
+		{[]string{"2001:db8:1:2::1"}, "2001:db8:1:2::/64"}, // an IPv6 host: its /64
+		{[]string{"2001:db8:1:2:ffff::9"}, "2001:db8:1:2::/64"},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/users/1/orders", nil)
 		r.RemoteAddr = "192.0.2.7:4242"

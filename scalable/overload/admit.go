@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,7 @@ type Limits struct {
 	PerClient rate.Limit
 	Burst     int
 	// Client names a request's client; nil means the host of its remote
-	// address.
+	// address, as ClientName names it (an IPv6 host by its /64).
 	Client func(*http.Request) string
 	// MaxClients is how many clients' rates are remembered at once; 0
 	// means 10,000. A client forgotten starts again with a full burst.
@@ -219,13 +220,31 @@ func (a *admitted) allow(client string) (time.Duration, bool) {
 	return time.Duration(missing / float64(limiter.Limit()) * float64(time.Second)), false
 }
 
-// remoteHost is a request's client: the host of its remote address.
+// remoteHost is a request's client: the host of its remote address, as
+// ClientName names it.
 func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return ClientName(r.RemoteAddr)
 	}
-	return host
+	return ClientName(host)
+}
+
+// ClientName returns the client an IP address names, to count its rate by:
+// an IPv4 address (mapped into IPv6 or not) itself, an IPv6 address its /64,
+// the least a host is given (an address of its own per request would
+// otherwise be a fresh burst each time, and no limit); anything else as it
+// is.
+func ClientName(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
 
 // refuse answers status with a Retry-After of wait, in whole seconds rounded

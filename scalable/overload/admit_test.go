@@ -146,3 +146,35 @@ func TestAdmissionKeepsAClientsRatePerHandler(t *testing.T) {
 		t.Error("Admit(nil) did not fail")
 	}
 }
+
+// TestAdmitCountsAnIPv6ClientByItsSlash64: a host given an IPv6 address is
+// given a /64 (2^64 addresses), so an address of its own per request gave
+// it a fresh burst each time, and no limit at all; and each of them took
+// a place among MaxClients from the clients it displaced. Its requests are
+// counted as one client's; IPv4 addresses stay one client each.
+func TestAdmitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
+	h, err := overload.Admit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+		overload.Limits{Concurrency: 2, PerClient: 0.001, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		remote string
+		want   int
+	}{
+		{"[2001:db8:1:2::1]:40000", http.StatusOK},
+		{"[2001:db8:1:2:ffff:ffff:ffff:fffe]:40001", http.StatusTooManyRequests}, // the same /64
+		{"[2001:db8:1:3::1]:40000", http.StatusOK},                               // another /64
+		{"192.0.2.1:40000", http.StatusOK},
+		{"192.0.2.2:40000", http.StatusOK},                       // another IPv4 host
+		{"[::ffff:192.0.2.1]:40000", http.StatusTooManyRequests}, // 192.0.2.1, mapped
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = c.remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("request %d, from %s: status %d, want %d", i+1, c.remote, rec.Code, c.want)
+		}
+	}
+}
