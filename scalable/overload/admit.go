@@ -217,7 +217,11 @@ func (a *admitted) allow(client string) (time.Duration, bool) {
 		return 0, true
 	}
 	missing := 1 - limiter.TokensAt(now)
-	return time.Duration(missing / float64(limiter.Limit()) * float64(time.Second)), false
+	wait := missing / float64(limiter.Limit()) * float64(time.Second)
+	if wait >= math.MaxInt64 { // a rate so low that the wait overflows
+		return time.Duration(math.MaxInt64), false
+	}
+	return time.Duration(wait), false
 }
 
 // remoteHost is a request's client: the host of its remote address, as

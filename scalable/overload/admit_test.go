@@ -1,8 +1,10 @@
 package overload_test
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,5 +178,31 @@ func TestAdmitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("request %d, from %s: status %d, want %d", i+1, c.remote, rec.Code, c.want)
 		}
+	}
+}
+
+// TestAdmitNeverTellsARateLimitedClientToComeBackSooner: a rate per client
+// so low that the wait for its next request overflows a time.Duration is
+// told the longest wait one holds, not the shortest: the conversion of the
+// overflowing float made a negative wait, answered "Retry-After: 1".
+func TestAdmitNeverTellsARateLimitedClientToComeBackSooner(t *testing.T) {
+	h, err := overload.Admit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+		overload.Limits{Concurrency: 1, PerClient: 1e-12, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answers []*httptest.ResponseRecorder
+	for range 2 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		answers = append(answers, rec)
+	}
+	if answers[1].Code != http.StatusTooManyRequests {
+		t.Fatalf("the second request: status %d, want 429", answers[1].Code)
+	}
+	const longest = int64(math.MaxInt64 / int64(time.Second)) // seconds, rounded down
+	after, err := strconv.ParseInt(answers[1].Header().Get("Retry-After"), 10, 64)
+	if err != nil || after < longest {
+		t.Errorf("Retry-After %q, want at least %d seconds (a request a trillion seconds)", answers[1].Header().Get("Retry-After"), longest)
 	}
 }
