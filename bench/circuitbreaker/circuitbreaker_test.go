@@ -266,6 +266,28 @@ func TestPayForAnUnknownUserIsUserNotFound(t *testing.T) {
 	benchkit.PayForAnUnknownUserIsUserNotFound(t, keyedPaymentPaths[1].new)
 }
 
+// TestPayBehindABreakerRefusesAKeyReusedForAnotherReference: a key the user
+// paid order-42 with, sent again for order-43 at the same amount, is
+// shop.ErrKeyReused, and nothing more is charged. It answered order-42's
+// payment, charged: the client took order-43 as paid, and no money was
+// taken for it. (Lesson 9's Pay stores no reference: a key there is an
+// amount and a currency.)
+func TestPayBehindABreakerRefusesAKeyReusedForAnotherReference(t *testing.T) {
+	db := pgtest.ShopClone(t, shop.Small)
+	gw := benchkit.StartGateway(t)
+	payments := newGuardedPayments(t, db, gw.Client(), time.Second, newBreaker(t, 3, time.Minute))
+	ctx := context.Background()
+	paid, err := payments.Pay(ctx, "k1", gateway.ChargeRequest{UserID: 5, AmountCents: 1000, Currency: "EUR", Reference: "order-42"})
+	require.NoError(t, err)
+	require.Equal(t, shop.PaymentCharged, paid.Status)
+	got, err := payments.Pay(ctx, "k1", gateway.ChargeRequest{UserID: 5, AmountCents: 1000, Currency: "EUR", Reference: "order-43"})
+	require.ErrorIs(t, err, shop.ErrKeyReused, "order-43 answered with order-42's payment %+v", got)
+	again, err := payments.Pay(ctx, "k1", gateway.ChargeRequest{UserID: 5, AmountCents: 1000, Currency: "EUR", Reference: "order-42"})
+	require.NoError(t, err, "order-42's retry")
+	require.Equal(t, paid.ChargeID, again.ChargeID)
+	require.Len(t, gw.Charges(), 1)
+}
+
 // TestGatewayErrorsHaveOneVocabulary checks that retrying, the breaker and the
 // gateway client read every failure alike: what retry calls transient the
 // breaker counts as an outage, and a client error is neither.

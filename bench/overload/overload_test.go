@@ -179,6 +179,26 @@ func TestAdmitRefusesInvalidLimits(t *testing.T) {
 	assert.ErrorIs(t, err, shop.ErrInvalidConfig, "no handler: a panic at the first request otherwise")
 	_, err = scalable.NewHandler(nil, scalable.Limits{Concurrency: 1})
 	assert.ErrorIs(t, err, shop.ErrInvalidConfig, "no database: a panic at the first request otherwise")
+	for _, a := range []*scalable.Admission{nil, {}} {
+		_, err = a.Admit(ok)
+		assert.ErrorIs(t, err, shop.ErrInvalidConfig, "an Admission not made by NewAdmission (%v): a panic at the first request otherwise", a)
+	}
+}
+
+// TestSummariesRefuseNoDatabase: no database is an error on both sides, not
+// a panic (the naive side's, in a goroutine of its own, ended the process).
+func TestSummariesRefuseNoDatabase(t *testing.T) {
+	for name, summaries := range map[string]func(context.Context, *pgxpool.Pool, []int64) (any, error){
+		"naive": func(ctx context.Context, db *pgxpool.Pool, ids []int64) (any, error) {
+			return naive.Summaries(ctx, db, ids)
+		},
+		"scalable": func(ctx context.Context, db *pgxpool.Pool, ids []int64) (any, error) {
+			return scalable.Summaries(ctx, db, ids)
+		},
+	} {
+		_, err := summaries(context.Background(), nil, []int64{1, 2})
+		assert.ErrorIs(t, err, shop.ErrInvalidConfig, name)
+	}
 }
 
 const (

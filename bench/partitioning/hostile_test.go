@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -93,4 +94,153 @@ func TestACancelledCallChangesNothing(t *testing.T) {
 			require.Equal(t, int64(h.orders), left)
 		})
 	}
+}
+
+// wrapsTo returns a time in the year 586,000 or so that pgx would send as
+// t: it writes a timestamptz as microseconds in an int64, and 2^64 of them
+// later the count wraps round to t's.
+func wrapsTo(t time.Time) time.Time {
+	const wrapSeconds, wrapNanos = 18_446_744_073_709, 551_616_000 // 2^64 µs
+	return time.Unix(t.Unix()+wrapSeconds, int64(t.Nanosecond())+wrapNanos).UTC()
+}
+
+// TestTimesPastTheYear9999AreRefusedNotWrapped: a time outside the years 1
+// to 9999 is refused with ErrYearOutOfRange before the database is asked,
+// on both sides. pgx writes a time as microseconds in an int64, which wraps
+// round past the year 294,000 or so: a week in the year 586,000 was read as
+// one in 2024, and a retention before a month in 580,000 BC, which removes
+// nothing, removed every order placed before the year 2554.
+func TestTimesPastTheYear9999AreRefusedNotWrapped(t *testing.T) {
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	ctx := context.Background()
+	deepPast := month(-582_000, time.January) // written as a time in 2554
+	require.Equal(t, 2554, time.UnixMicro(deepPast.Unix()*1_000_000).UTC().Year(), "the wrap the test relies on")
+	for _, im := range impls() {
+		t.Run(benchkit.Name("impl", im.name), func(t *testing.T) {
+			db := seedHistory(t, im, h)
+			from := wrapsTo(h.first)
+			days, err := im.ordersPerDay(ctx, db, from, from.AddDate(0, 0, 7))
+			require.ErrorIs(t, err, shophistory.ErrYearOutOfRange, "OrdersPerDay of a week in the year %d", from.Year())
+			require.Empty(t, days)
+			n, err := im.page(ctx, db, 1, deepPast, 1, 10)
+			require.ErrorIs(t, err, shophistory.ErrYearOutOfRange, "UserOrdersPage before the year %d", deepPast.Year())
+			require.Zero(t, n)
+			removed, err := im.deleteBefore(ctx, db, deepPast)
+			require.ErrorIs(t, err, shophistory.ErrYearOutOfRange, "DeleteBefore the year %d", deepPast.Year())
+			require.Zero(t, removed)
+			var left int64
+			require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM history.orders`).Scan(&left))
+			require.Equal(t, int64(h.orders), left, "orders left")
+		})
+	}
+}
+
+// TestRetentionQuotesThePartitionsItFinds: the scalable DeleteBefore
+// writes its DETACH and DROP statements with the names it reads from the
+// catalog, where anyone who may attach a partition chooses the name. A
+// partition named as SQL ran that SQL (an owner of the history's tables
+// dropped the shop's users with the retention job's rights); one named in
+// capitals, or in another schema, was detached and dropped by another name.
+// Each name is quoted as an identifier, in the partition's own schema.
+func TestRetentionQuotesThePartitionsItFinds(t *testing.T) {
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	ctx := context.Background()
+	var im impl
+	for _, i := range impls() {
+		if i.name == "scalable" {
+			im = i
+		}
+	}
+	db := seedHistory(t, im, h)
+	const evil = `o; DROP TABLE public.users CASCADE; --`
+	for _, sql := range []string{
+		`CREATE SCHEMA archive`,
+		// Detached first (the lower bound), it detached "o" and ran the rest.
+		`CREATE TABLE history."` + evil + `" PARTITION OF history.order_items FOR VALUES FROM ('2023-10-01') TO ('2023-11-01')`,
+		`CREATE TABLE history.o PARTITION OF history.order_items FOR VALUES FROM ('2023-11-01') TO ('2023-12-01')`,
+		// A month in another schema, and one in capitals beside a table of
+		// the same name in lower case that is no partition.
+		`CREATE TABLE archive.orders_2023_10 PARTITION OF history.orders FOR VALUES FROM ('2023-10-01') TO ('2023-11-01')`,
+		`CREATE TABLE history."Orders_2023_11" PARTITION OF history.orders FOR VALUES FROM ('2023-11-01') TO ('2023-12-01')`,
+		`CREATE TABLE history.orders_2023_11 (kept text)`,
+		`INSERT INTO history."Orders_2023_11" (id, user_id, total_cents, created_at) VALUES (-1, 1, 100, '2023-11-05'), (-2, 1, 100, '2023-11-06')`,
+		`INSERT INTO archive.orders_2023_10 (id, user_id, total_cents, created_at) VALUES (-3, 1, 100, '2023-10-05')`,
+	} {
+		_, err := db.Exec(ctx, sql)
+		require.NoError(t, err, sql)
+	}
+	removed, err := im.deleteBefore(ctx, db, month(2023, time.December))
+	require.NoError(t, err)
+	require.Equal(t, int64(3), removed, "the orders of October and November 2023")
+	var users *string
+	require.NoError(t, db.QueryRow(ctx, `SELECT to_regclass('public.users')::text`).Scan(&users))
+	require.NotNil(t, users, "the shop's users, dropped by a partition's name")
+	rows, err := db.Query(ctx, `SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('history', 'archive') AND c.relkind = 'r' AND c.relname !~ '_p[0-9]{4}_[0-9]{2}$' ORDER BY 1`)
+	require.NoError(t, err)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"history.orders_2023_11"}, left, "the old months dropped, and the table that was no partition kept")
+}
+
+// TestRetentionLeavesALaterMonthDetachedForMaintenance: the scalable
+// DeleteBefore finishes a past retention by dropping the months it detached
+// and did not drop, but only those before its cutoff. It dropped every
+// detached month, and so the orders of a month after the cutoff that an
+// operator had detached for a while (to load it, say) with them; and a
+// table named as a month of the year 0 made every retention fail.
+func TestRetentionLeavesALaterMonthDetachedForMaintenance(t *testing.T) {
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	ctx := context.Background()
+	for _, im := range impls() {
+		if im.name != "scalable" {
+			continue
+		}
+		db := seedHistory(t, im, h)
+		for _, sql := range []string{
+			`ALTER TABLE history.orders DETACH PARTITION history.orders_p2024_03`,
+			`CREATE TABLE history.orders_p0000_01 (kept text)`,
+		} {
+			_, err := db.Exec(ctx, sql)
+			require.NoError(t, err, sql)
+		}
+		removed, err := im.deleteBefore(ctx, db, month(2024, time.February))
+		require.NoError(t, err)
+		require.Equal(t, h.ordersBefore(month(2024, time.February)), removed, "January's orders")
+		var march int64
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM history.orders_p2024_03`).Scan(&march))
+		require.Equal(t, h.orders-int(h.ordersBefore(month(2024, time.March))), int(march), "March, detached, kept")
+	}
+}
+
+// TestTwoRetentionsAtOnceRemoveEachOrderOnce: two retentions held back by a
+// third's advisory lock, then let go at once, take turns: together they
+// remove each old order once, and neither fails on a month the other
+// dropped. A third, cancelled while it waits, returns context.Canceled and
+// leaves no session waiting or holding the lock.
+func TestTwoRetentionsAtOnceRemoveEachOrderOnce(t *testing.T) {
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	ctx := context.Background()
+	im := impls()[1]
+	db := seedHistory(t, im, h)
+	cutoff := month(2024, time.March)
+	release := benchkit.HoldLock(t, db, "SELECT pg_advisory_xact_lock(190002)") // scalable's retentionLock
+	removed, errs, _, wait := benchkit.CallTogether(2, func() (int64, error) { return im.deleteBefore(ctx, db, cutoff) })
+	cancelled, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	third := make(chan error, 1)
+	go func() { _, err := im.deleteBefore(cancelled, db, cutoff); third <- err }()
+	benchkit.WaitForLockWaiters(t, db, 3)
+	cancel()
+	require.ErrorIs(t, <-third, context.Canceled)
+	release()
+	wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.Equal(t, h.ordersBefore(cutoff), removed[0]+removed[1], "each old order removed once: %v", removed)
+	var left int
+	require.Eventually(t, func() bool {
+		err := db.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 190002`).Scan(&left)
+		return err == nil && left == 0
+	}, 5*time.Second, 5*time.Millisecond, "sessions still holding or waiting for the retention's lock")
 }

@@ -460,17 +460,18 @@ func TestRetentionWALIsTheCatalogs(t *testing.T) {
 	require.NoError(t, err, "the server must load pg_stat_statements")
 	_, err = scalable.DeleteBefore(ctx, db, testHistory.first.AddDate(1, 0, 0))
 	require.NoError(t, err)
-	// Only the retention runs such statements in this fresh database.
+	// Only the retention runs such statements in this fresh database (its
+	// names quoted).
 	rows, err := db.Query(ctx, `
-		SELECT CASE WHEN query LIKE 'SELECT count(*) FROM history.orders_p%' THEN 'count'
-		            WHEN query LIKE 'ALTER TABLE history.% DETACH PARTITION %' THEN 'detach'
-		            WHEN query LIKE 'DROP TABLE IF EXISTS history.%' THEN 'drop' END AS kind,
+		SELECT CASE WHEN query LIKE 'SELECT count(*) FROM "history"."orders_p%' THEN 'count'
+		            WHEN query LIKE 'ALTER TABLE "history".% DETACH PARTITION %' THEN 'detach'
+		            WHEN query LIKE 'DROP TABLE IF EXISTS "history".%' THEN 'drop' END AS kind,
 		       sum(calls)::bigint, sum(wal_bytes)::bigint
 		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 		WHERE d.datname = current_database()
-		GROUP BY 1 HAVING CASE WHEN query LIKE 'SELECT count(*) FROM history.orders_p%' THEN 'count'
-		            WHEN query LIKE 'ALTER TABLE history.% DETACH PARTITION %' THEN 'detach'
-		            WHEN query LIKE 'DROP TABLE IF EXISTS history.%' THEN 'drop' END IS NOT NULL`)
+		GROUP BY 1 HAVING CASE WHEN query LIKE 'SELECT count(*) FROM "history"."orders_p%' THEN 'count'
+		            WHEN query LIKE 'ALTER TABLE "history".% DETACH PARTITION %' THEN 'detach'
+		            WHEN query LIKE 'DROP TABLE IF EXISTS "history".%' THEN 'drop' END IS NOT NULL`)
 	require.NoError(t, err)
 	calls, wal := map[string]int64{}, map[string]int64{}
 	for rows.Next() {

@@ -334,6 +334,13 @@ type harness struct {
 
 	mu      sync.Mutex
 	readers map[shop.Scale]*readerDB
+
+	// creating is held, shared, by each copy being made, and taken by
+	// dropRun before it lists the run's databases, so that a copy under way
+	// when the binary is interrupted (not yet in pg_database) is dropped
+	// too; stopped, under it, refuses the copies asked after.
+	creating sync.RWMutex
+	stopped  bool
 }
 
 type readerDB struct {
@@ -435,8 +442,14 @@ func (h *harness) useTemplate(ctx context.Context, name string) error {
 }
 
 // dropRun drops every database and role of this run, on a connection of its own: the
-// pools may be busy with the tests being interrupted.
+// pools may be busy with the tests being interrupted. It waits for the copies
+// under way, and the run makes none after it.
 func (h *harness) dropRun(ctx context.Context) error {
+	// The copies under way finish first, and none starts after: the list
+	// below holds every database the run will have made.
+	h.creating.Lock()
+	defer h.creating.Unlock()
+	h.stopped = true
 	conn, err := pgx.ConnectConfig(ctx, h.admin.Config().ConnConfig.Copy())
 	if err != nil {
 		return fmt.Errorf("drop run %s: %w", h.runID, err)
@@ -673,6 +686,11 @@ func (h *harness) copyOf(ctx context.Context, s shop.Scale, name string) error {
 
 // copyTemplate creates the database name as a copy of template.
 func (h *harness) copyTemplate(ctx context.Context, template, name string) error {
+	h.creating.RLock()
+	defer h.creating.RUnlock()
+	if h.stopped {
+		return fmt.Errorf("copy %s to %s: run %s was interrupted", template, name, h.runID)
+	}
 	sql := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", ident(name), ident(template))
 	if _, err := h.admin.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("copy %s to %s: %w", template, name, err)

@@ -243,7 +243,8 @@ func clientLimits(cfg Config) (clientLimit, error) {
 
 // clientFromHeader returns a function naming a request's client by the last
 // comma-separated value of header (the hop the trusted proxy added), or, for
-// a request without it, by the host of its remote address.
+// a request without it, by the host of its remote address; an IPv6 address
+// by its /64 (overload.ClientName).
 func clientFromHeader(header string) func(*http.Request) string {
 	return func(r *http.Request) string {
 		values := r.Header.Values(header)
@@ -253,14 +254,14 @@ func clientFromHeader(header string) func(*http.Request) string {
 				last = last[i+1:]
 			}
 			if name := strings.TrimSpace(last); name != "" {
-				return name
+				return overload.ClientName(name)
 			}
 		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
-			return r.RemoteAddr
+			return overload.ClientName(r.RemoteAddr)
 		}
-		return host
+		return overload.ClientName(host)
 	}
 }
 

@@ -218,8 +218,12 @@ func (s *Service) Close() {
 // stops accepting, lets the requests in flight finish, then stops the
 // background work, which finishes the payment at hand, all within grace, and
 // returns. It returns nil after a graceful shutdown, or the error that
-// stopped the server or the shutdown.
+// stopped the server or the shutdown. No listener, or a Service not made by
+// New, is an error wrapping shop.ErrInvalidConfig.
 func (s *Service) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	if err := s.checkServe(ln); err != nil {
+		return err
+	}
 	s.startWork.Do(func() {
 		for _, w := range s.workers {
 			s.running.Go(func() {
@@ -245,12 +249,28 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, grace time.Duratio
 
 // ServeAdmin serves AdminHandler on ln until ctx is done, then shuts it
 // down gracefully within grace, as Serve does. It refuses a service without
-// one.
+// one, as Serve refuses no listener.
 func (s *Service) ServeAdmin(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	if err := s.checkServe(ln); err != nil {
+		return err
+	}
 	if s.admin == nil {
 		return fmt.Errorf("shopd: the %s wiring has no admin handler: %w", s.impl, shop.ErrInvalidConfig)
 	}
 	return serveHTTP(ctx, s.admin, ln, grace, nil)
+}
+
+// checkServe returns an error wrapping shop.ErrInvalidConfig for no
+// listener, and for a Service New did not make: an http.Server with no
+// handler serves http.DefaultServeMux.
+func (s *Service) checkServe(ln net.Listener) error {
+	switch {
+	case s == nil || s.handler == nil || s.stopWork == nil:
+		return fmt.Errorf("shopd: a service not made by New: %w", shop.ErrInvalidConfig)
+	case ln == nil:
+		return fmt.Errorf("shopd: serve the %s wiring on no listener: %w", s.impl, shop.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts the server down

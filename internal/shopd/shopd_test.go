@@ -166,6 +166,8 @@ func TestClientLimits(t *testing.T) {
 		{[]string{"10.0.0.1, 203.0.113.5"}, "203.0.113.5"},            // the proxy's hop is the last
 		{[]string{"spoofed", "10.0.0.1,203.0.113.5 "}, "203.0.113.5"}, // of the last header
 		{[]string{""}, "192.0.2.7"},
+		{[]string{"2001:db8:1:2::1"}, "2001:db8:1:2::/64"}, // an IPv6 host: its /64
+		{[]string{"2001:db8:1:2:ffff::9"}, "2001:db8:1:2::/64"},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/users/1/orders", nil)
 		r.RemoteAddr = "192.0.2.7:4242"
@@ -394,4 +396,22 @@ func TestAbandonedRequestsAreCountedCanceled(t *testing.T) {
 	}
 	assert.NotContains(t, body, "shop_request_errors_total{", "a client gone is not an error of the service's")
 	assert.NotContains(t, body, "shop_requests_shed_total{", "a client gone is not a shed")
+}
+
+// TestServeRefusesNoListenerAndAServiceNotMadeByNew: no listener is an
+// error, not a panic in the server's goroutine that ends the process; and a
+// Service not made by New is refused, where it would have served
+// http.DefaultServeMux (whatever a package registered there, pprof say) and
+// then panicked at its shutdown.
+func TestServeRefusesNoListenerAndAServiceNotMadeByNew(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a Serve that got past its checks returns at once
+	svc := &Service{impl: Naive, handler: http.NotFoundHandler(), admin: http.NotFoundHandler()}
+	svc.work, svc.stopWork = context.WithCancel(context.Background())
+	require.ErrorIs(t, svc.Serve(ctx, nil, time.Second), shop.ErrInvalidConfig, "Serve")
+	require.ErrorIs(t, svc.ServeAdmin(ctx, nil, time.Second), shop.ErrInvalidConfig, "ServeAdmin")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	require.ErrorIs(t, new(Service).Serve(ctx, ln, time.Second), shop.ErrInvalidConfig, "the zero Service")
 }

@@ -21,13 +21,17 @@ type Summary struct {
 // Summaries returns a summary per user, in the order of userIDs, a query per
 // user, all at once: a goroutine each, their answers gathered from a channel.
 // An unknown user has no orders. More than MaxSummaryUsers users get an error
-// wrapping shop.ErrInvalidPage.
+// wrapping shop.ErrInvalidPage; no database, one wrapping
+// shop.ErrInvalidConfig.
 //
 // Every goroutine sends its answer on an unbuffered channel that only this
 // call reads: at the first error (a client that gives up cancels ctx, and
 // every query fails) it returns, and the goroutines still to send block on
 // the channel for ever, each holding its stack and its answer.
 func Summaries(ctx context.Context, db *pgxpool.Pool, userIDs []int64) ([]Summary, error) {
+	if db == nil {
+		return nil, fmt.Errorf("summaries of %d users: no database: %w", len(userIDs), shop.ErrInvalidConfig)
+	}
 	if len(userIDs) > MaxSummaryUsers {
 		return nil, fmt.Errorf("summaries of %d users, at most %d: %w", len(userIDs), MaxSummaryUsers, shop.ErrInvalidPage)
 	}

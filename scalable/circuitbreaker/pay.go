@@ -84,7 +84,8 @@ func (p *Payments) WithoutOutbox() *Payments {
 // and the breaker lets the call out. If the gateway is down, or the breaker
 // open, it queues the payment for a [Relay] and returns it with status queued
 // and no error: the payment is taken, to be charged. A key the user has used returns that
-// payment, or [shop.ErrKeyReused] if it was for a different one; an empty key
+// payment, or [shop.ErrKeyReused] if it was for a different one (another
+// amount, currency or reference); an empty key
 // is refused with [shop.ErrNoIdempotencyKey]. A pending payment is leased to
 // the call that made it: another call gets [shop.ErrInProgress] until the
 // lease ends, then takes the payment over and charges it again with its key,
@@ -158,6 +159,7 @@ func (p *Payments) create(ctx context.Context, key, owner string, req gateway.Ch
 			SET lease_owner = EXCLUDED.lease_owner, lease_expires_at = EXCLUDED.lease_expires_at
 			WHERE payments.status = 'pending' AND payments.lease_expires_at < now()
 			AND (payments.amount_cents, payments.currency) = (EXCLUDED.amount_cents, EXCLUDED.currency)
+			AND coalesce(payments.reference = EXCLUDED.reference, true)
 		RETURNING id`
 	payment := shop.Payment{UserID: req.UserID, AmountCents: req.AmountCents, Currency: req.Currency, Status: shop.PaymentPending}
 	err := p.db.QueryRow(ctx, insertPayment, key, req.Reference, req.UserID, req.AmountCents, req.Currency, owner, p.lease().Microseconds()).Scan(&payment.ID)
@@ -171,13 +173,18 @@ func (p *Payments) create(ctx context.Context, key, owner string, req gateway.Ch
 		return shop.Payment{}, false, fmt.Errorf("pay %s: insert the payment: %w", shop.Quote(req.Reference), err)
 	}
 	const storedPayment = `
-		SELECT id, user_id, amount_cents, currency, status, coalesce(charge_id, '')
+		SELECT id, user_id, amount_cents, currency, coalesce(reference, $3), status, coalesce(charge_id, '')
 		FROM payments WHERE user_id = $1 AND idempotency_key = $2`
-	err = p.db.QueryRow(ctx, storedPayment, req.UserID, key).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &payment.Status, &payment.ChargeID)
+	var reference string
+	err = p.db.QueryRow(ctx, storedPayment, req.UserID, key, req.Reference).Scan(&payment.ID, &payment.UserID, &payment.AmountCents, &payment.Currency, &reference, &payment.Status, &payment.ChargeID)
 	if err != nil {
 		return shop.Payment{}, false, fmt.Errorf("pay %s: read the payment of key %s: %w", shop.Quote(req.Reference), shop.Quote(key), err)
 	}
-	if payment.AmountCents != req.AmountCents || payment.Currency != req.Currency {
+	// Another amount, currency or reference is another payment: answering
+	// the key's first would tell the client that order-43 was paid when the
+	// money taken was for order-42. (A row with no reference, as lesson 9's
+	// Pay writes them, is told apart by its amount and currency alone.)
+	if payment.AmountCents != req.AmountCents || payment.Currency != req.Currency || reference != req.Reference {
 		return shop.Payment{}, false, fmt.Errorf("pay %s with key %s: %w", shop.Quote(req.Reference), shop.Quote(key), shop.ErrKeyReused)
 	}
 	if payment.Status == shop.PaymentPending {

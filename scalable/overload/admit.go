@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,7 @@ type Limits struct {
 	PerClient rate.Limit
 	Burst     int
 	// Client names a request's client; nil means the host of its remote
-	// address.
+	// address, as ClientName names it (an IPv6 host by its /64).
 	Client func(*http.Request) string
 	// MaxClients is how many clients' rates are remembered at once; 0
 	// means 10,000. A client forgotten starts again with a full burst.
@@ -136,9 +137,12 @@ func NewAdmission(limits Limits) (*Admission, error) {
 }
 
 // Admit returns next behind a's admission control, as [Admit] does, its
-// turns and queue shared with every other handler a admits to (no next is
-// an error wrapping shop.ErrInvalidConfig).
+// turns and queue shared with every other handler a admits to (no next, or
+// an a not made by NewAdmission, is an error wrapping shop.ErrInvalidConfig).
 func (a *Admission) Admit(next http.Handler) (http.Handler, error) {
+	if a == nil || a.turns == nil {
+		return nil, fmt.Errorf("admission: not made by NewAdmission: %w", shop.ErrInvalidConfig)
+	}
 	if next == nil {
 		return nil, fmt.Errorf("admission: no handler to admit requests to: %w", shop.ErrInvalidConfig)
 	}
@@ -213,16 +217,38 @@ func (a *admitted) allow(client string) (time.Duration, bool) {
 		return 0, true
 	}
 	missing := 1 - limiter.TokensAt(now)
-	return time.Duration(missing / float64(limiter.Limit()) * float64(time.Second)), false
+	wait := missing / float64(limiter.Limit()) * float64(time.Second)
+	if wait >= math.MaxInt64 { // a rate so low that the wait overflows
+		return time.Duration(math.MaxInt64), false
+	}
+	return time.Duration(wait), false
 }
 
-// remoteHost is a request's client: the host of its remote address.
+// remoteHost is a request's client: the host of its remote address, as
+// ClientName names it.
 func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return ClientName(r.RemoteAddr)
 	}
-	return host
+	return ClientName(host)
+}
+
+// ClientName returns the client an IP address names, to count its rate by:
+// an IPv4 address (mapped into IPv6 or not) itself, an IPv6 address its /64,
+// the least a host is given (an address of its own per request would
+// otherwise be a fresh burst each time, and no limit); anything else as it
+// is.
+func ClientName(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
 
 // refuse answers status with a Retry-After of wait, in whole seconds rounded

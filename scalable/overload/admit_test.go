@@ -1,8 +1,10 @@
 package overload_test
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -144,5 +146,63 @@ func TestAdmissionKeepsAClientsRatePerHandler(t *testing.T) {
 	}
 	if _, err := a.Admit(nil); err == nil {
 		t.Error("Admit(nil) did not fail")
+	}
+}
+
+// TestAdmitCountsAnIPv6ClientByItsSlash64: a host given an IPv6 address is
+// given a /64 (2^64 addresses), so an address of its own per request gave
+// it a fresh burst each time, and no limit at all; and each of them took
+// a place among MaxClients from the clients it displaced. Its requests are
+// counted as one client's; IPv4 addresses stay one client each.
+func TestAdmitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
+	h, err := overload.Admit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+		overload.Limits{Concurrency: 2, PerClient: 0.001, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		remote string
+		want   int
+	}{
+		{"[2001:db8:1:2::1]:40000", http.StatusOK},
+		{"[2001:db8:1:2:ffff:ffff:ffff:fffe]:40001", http.StatusTooManyRequests}, // the same /64
+		{"[2001:db8:1:3::1]:40000", http.StatusOK},                               // another /64
+		{"192.0.2.1:40000", http.StatusOK},
+		{"192.0.2.2:40000", http.StatusOK},                       // another IPv4 host
+		{"[::ffff:192.0.2.1]:40000", http.StatusTooManyRequests}, // 192.0.2.1, mapped
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = c.remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("request %d, from %s: status %d, want %d", i+1, c.remote, rec.Code, c.want)
+		}
+	}
+}
+
+// TestAdmitNeverTellsARateLimitedClientToComeBackSooner: a rate per client
+// so low that the wait for its next request overflows a time.Duration is
+// told the longest wait one holds, not the shortest: the conversion of the
+// overflowing float made a negative wait, answered "Retry-After: 1".
+func TestAdmitNeverTellsARateLimitedClientToComeBackSooner(t *testing.T) {
+	h, err := overload.Admit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+		overload.Limits{Concurrency: 1, PerClient: 1e-12, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answers []*httptest.ResponseRecorder
+	for range 2 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		answers = append(answers, rec)
+	}
+	if answers[1].Code != http.StatusTooManyRequests {
+		t.Fatalf("the second request: status %d, want 429", answers[1].Code)
+	}
+	const longest = int64(math.MaxInt64 / int64(time.Second)) // seconds, rounded down
+	after, err := strconv.ParseInt(answers[1].Header().Get("Retry-After"), 10, 64)
+	if err != nil || after < longest {
+		t.Errorf("Retry-After %q, want at least %d seconds (a request a trillion seconds)", answers[1].Header().Get("Retry-After"), longest)
 	}
 }

@@ -22,12 +22,15 @@ type Summary struct {
 // Summaries returns a summary per user, in the order of userIDs, a query per
 // user, as many at once as db's pool has connections. An unknown user has no
 // orders. More than MaxSummaryUsers users get an error wrapping
-// shop.ErrInvalidPage.
+// shop.ErrInvalidPage; no database, one wrapping shop.ErrInvalidConfig.
 //
 // Each goroutine writes its own element of the result, so none waits for a
 // reader; the first error cancels the others' queries, and Summaries returns
 // only when every goroutine has: an abandoned request leaves nothing behind.
 func Summaries(ctx context.Context, db *pgxpool.Pool, userIDs []int64) ([]Summary, error) {
+	if db == nil {
+		return nil, fmt.Errorf("summaries of %d users: no database: %w", len(userIDs), shop.ErrInvalidConfig)
+	}
 	if len(userIDs) > MaxSummaryUsers {
 		return nil, fmt.Errorf("summaries of %d users, at most %d: %w", len(userIDs), MaxSummaryUsers, shop.ErrInvalidPage)
 	}

@@ -195,9 +195,10 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 //
 // A retention interrupted halfway (a cancel, a deploy, a lost connection) is
 // finished by the next one: a partition left "detach pending" is detached
-// with … FINALIZE, a month detached but not dropped is dropped (its orders
-// counted), and a month whose orders are gone still has its items removed.
-// Two retentions at once take turns, under an advisory lock.
+// with … FINALIZE, a month before cutoff detached but not dropped is dropped
+// (its orders counted), and a month whose orders are gone still has its
+// items removed. Two retentions at once take turns, under an advisory lock.
+// Every name read from the catalog is quoted: a partition's maker chose it.
 func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int64, error) {
 	if err := history.CheckMonthStart(cutoff); err != nil {
 		return 0, err
@@ -213,22 +214,27 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", retentionLock)
 	// The partitions of either parent whose upper bound is at most cutoff,
 	// by the bound as the server prints it (MINVALUE and MAXVALUE unquoted;
-	// a default partition has none), after the months a past retention
-	// detached but did not drop; orders before items.
+	// a default partition has none), after the months before cutoff that a
+	// past retention detached but did not drop (by the month in the name
+	// PrepareMonths gave them: a later month detached for maintenance is
+	// not retention's to drop); orders before items.
 	const oldMonthsQuery = `
-		SELECT parent, name, detach_pending, detached FROM (
-			SELECT p.relname AS parent, c.relname AS name, i.inhdetachpending AS detach_pending, false AS detached, u.upper_at
+		SELECT parent, schema, name, detach_pending, detached FROM (
+			SELECT p.relname AS parent, n.nspname AS schema, c.relname AS name,
+				i.inhdetachpending AS detach_pending, false AS detached, u.upper_at
 			FROM pg_inherits i
 			JOIN pg_class c ON c.oid = i.inhrelid
 			JOIN pg_class p ON p.oid = i.inhparent
+			JOIN pg_namespace n ON n.oid = c.relnamespace
 			CROSS JOIN LATERAL (SELECT substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \((.*)\)$') AS upper) b
 			CROSS JOIN LATERAL (SELECT CASE WHEN b.upper LIKE '''%' THEN trim(BOTH '''' FROM b.upper)::timestamptz END AS upper_at) u
 			WHERE i.inhparent IN ('history.orders'::regclass, 'history.order_items'::regclass) AND u.upper_at <= $1
 			UNION ALL
-			SELECT substring(c.relname FROM '^(.*)_p[0-9]'), c.relname, false, true, NULL
+			SELECT m[1], 'history', c.relname, false, true, NULL
 			FROM pg_class c
+			CROSS JOIN LATERAL regexp_match(c.relname, '^(orders|order_items)_p([0-9]{4})_(0[1-9]|1[0-2])$') m
 			WHERE c.relnamespace = 'history'::regnamespace AND c.relkind = 'r' AND NOT c.relispartition
-				AND c.relname ~ '^(orders|order_items)_p[0-9]+_[0-9]{2}$'
+				AND CASE WHEN m[2] <> '0000' THEN make_timestamptz(m[2]::int, m[3]::int, 1, 0, 0, 0, 'UTC') + interval '1 month' END <= $1
 		) old
 		ORDER BY detached DESC, upper_at, parent DESC, name`
 	rows, err := conn.Query(ctx, oldMonthsQuery, cutoff)
@@ -236,7 +242,7 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 		return 0, fmt.Errorf("months before %v: %w", cutoff, err)
 	}
 	type partition struct {
-		Parent, Name            string
+		Parent, Schema, Name    string
 		DetachPending, Detached bool
 	}
 	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[partition])
@@ -245,10 +251,15 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 	}
 	var removed int64
 	for _, p := range old {
+		// The names are the catalog's, chosen by whoever made the
+		// partition: quoted, in the partition's own schema, so that a name
+		// is never read as SQL or as another table's.
+		parent := pgx.Identifier{"history", p.Parent}.Sanitize()
+		month := pgx.Identifier{p.Schema, p.Name}.Sanitize()
 		var n int64
 		if p.Parent == "orders" {
-			if err := conn.QueryRow(ctx, "SELECT count(*) FROM history."+p.Name).Scan(&n); err != nil {
-				return removed, fmt.Errorf("retention before %v: count %s: %w", cutoff, p.Name, err)
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+month).Scan(&n); err != nil {
+				return removed, fmt.Errorf("retention before %v: count %s: %w", cutoff, month, err)
 			}
 		}
 		// DETACH … CONCURRENTLY runs in two transactions of its own: never
@@ -256,11 +267,11 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 		var steps []string
 		switch {
 		case p.DetachPending:
-			steps = append(steps, "ALTER TABLE history."+p.Parent+" DETACH PARTITION history."+p.Name+" FINALIZE")
+			steps = append(steps, "ALTER TABLE "+parent+" DETACH PARTITION "+month+" FINALIZE")
 		case !p.Detached:
-			steps = append(steps, "ALTER TABLE history."+p.Parent+" DETACH PARTITION history."+p.Name+" CONCURRENTLY")
+			steps = append(steps, "ALTER TABLE "+parent+" DETACH PARTITION "+month+" CONCURRENTLY")
 		}
-		steps = append(steps, "DROP TABLE IF EXISTS history."+p.Name)
+		steps = append(steps, "DROP TABLE IF EXISTS "+month)
 		for _, sql := range steps {
 			if _, err := conn.Exec(ctx, sql); err != nil {
 				return removed, fmt.Errorf("retention before %v: %s: %w", cutoff, sql, err)

@@ -27,6 +27,25 @@ var (
 	ErrYearOutOfRange = errors.New("history: month outside the years 1 to 9999")
 )
 
+// The times the history takes: the years 1 to 9999, and the first instant
+// after them (the end of a range, or a cutoff that keeps nothing). pgx
+// writes a time as microseconds in an int64, which wraps round past the year
+// 294,000 or so to another time, one PostgreSQL takes: a week in the year
+// 586,000 would be read as one in 2024.
+var (
+	firstTime = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	endTime   = time.Date(10000, time.January, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// checkYears returns an error wrapping ErrYearOutOfRange, with what names t,
+// unless t is in the years 1 to 9999 or is the first instant after them.
+func checkYears(what string, t time.Time) error {
+	if t.Before(firstTime) || t.After(endTime) {
+		return fmt.Errorf("%s %v: %w", what, t, ErrYearOutOfRange)
+	}
+	return nil
+}
+
 // MaxDays is the longest range OrdersPerDay answers; MaxMonths the most
 // months MonthsBetween returns (and a side's PrepareMonths makes ready at
 // once); MaxPage the largest page.
@@ -82,10 +101,16 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 // UserOrdersPage returns up to limit of the user's orders older than the
 // order (beforeAt, beforeID), newest first: lesson 2's keyset page. Start
 // with a zero beforeAt: the first page has the user's newest orders, however
-// late they were placed.
+// late they were placed. Any other beforeAt outside the years 1 to 9999 is
+// an error wrapping ErrYearOutOfRange.
 func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeAt time.Time, beforeID int64, limit int) ([]Order, error) {
 	if limit < 1 || limit > MaxPage {
 		return nil, fmt.Errorf("page of %d orders of user %d: %w", limit, userID, ErrBadLimit)
+	}
+	if !beforeAt.IsZero() {
+		if err := checkYears(fmt.Sprintf("page of orders of user %d before", userID), beforeAt); err != nil {
+			return nil, err
+		}
 	}
 	const firstPageQuery = `
 		SELECT id, user_id, total_cents, created_at FROM history.orders
@@ -112,8 +137,9 @@ func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeA
 	return orders, nil
 }
 
-// CheckRange returns an error, ErrZeroTime, ErrEmptyRange or ErrRangeTooLong
-// wrapped with the range, unless [from, to) is a range OrdersPerDay answers.
+// CheckRange returns an error, ErrZeroTime, ErrEmptyRange, ErrRangeTooLong
+// or ErrYearOutOfRange wrapped with the range, unless [from, to) is a range
+// OrdersPerDay answers: in the years 1 to 9999.
 func CheckRange(from, to time.Time) error {
 	switch {
 	case from.IsZero() || to.IsZero():
@@ -122,15 +148,22 @@ func CheckRange(from, to time.Time) error {
 		return fmt.Errorf("range %v to %v: %w", from, to, ErrEmptyRange)
 	case to.Sub(from) > MaxDays*24*time.Hour:
 		return fmt.Errorf("range %v to %v, longer than %d days: %w", from, to, MaxDays, ErrRangeTooLong)
+	case checkYears("range from", from) != nil || checkYears("range to", to) != nil:
+		return fmt.Errorf("range %v to %v: %w", from, to, ErrYearOutOfRange)
 	}
 	return nil
 }
 
-// CheckMonthStart returns an error, ErrZeroTime or ErrNotMonthStart wrapped
-// with t, unless t is the first instant of a month, UTC.
+// CheckMonthStart returns an error, ErrZeroTime, ErrYearOutOfRange or
+// ErrNotMonthStart wrapped with t, unless t is the first instant of a month,
+// UTC, in the years 1 to 9999 or January of the year 10000 (the end of
+// December 9999).
 func CheckMonthStart(t time.Time) error {
 	if t.IsZero() {
 		return fmt.Errorf("month %v: %w", t, ErrZeroTime)
+	}
+	if err := checkYears("month", t); err != nil {
+		return err
 	}
 	if !t.Equal(time.Date(t.UTC().Year(), t.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)) {
 		return fmt.Errorf("month %v: %w", t, ErrNotMonthStart)

@@ -48,3 +48,15 @@ func TestCheckRangeRefusesWhatOrdersPerDayWouldNotAnswer(t *testing.T) {
 	require.ErrorIs(t, CheckRange(time.Time{}, jan), ErrZeroTime)
 	require.ErrorIs(t, CheckRange(jan, jan), ErrEmptyRange)
 }
+
+func TestTimesOutsideTheYears1To9999AreRefused(t *testing.T) {
+	end := time.Date(10000, time.January, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, CheckMonthStart(end), "the end of December 9999")
+	require.NoError(t, CheckRange(end.AddDate(0, 0, -7), end))
+	for _, m := range []time.Time{end.AddDate(0, 1, 0), time.Date(0, time.December, 1, 0, 0, 0, 0, time.UTC), time.Date(-582_000, time.January, 1, 0, 0, 0, 0, time.UTC)} {
+		require.ErrorIs(t, CheckMonthStart(m), ErrYearOutOfRange, "%v", m)
+		require.ErrorIs(t, CheckRange(m, m.AddDate(0, 0, 7)), ErrYearOutOfRange, "%v", m)
+	}
+	_, err := UserOrdersPage(t.Context(), nil, 1, end.Add(time.Microsecond), 1, 10)
+	require.ErrorIs(t, err, ErrYearOutOfRange, "checked before the database is asked")
+}
