@@ -2,15 +2,19 @@ package migrations
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
@@ -46,10 +50,11 @@ const (
 // while a transaction that read orders is open (the queries that arrive
 // after it must end, and it must apply once the reader ends); the backfill
 // of version 2 while an order is locked (it must hold no more than
-// exercise20MaxLocked orders locked meanwhile, and fill every total once the
-// order is free); the index of version 3 while a write to orders is open (the
-// writes that arrive after it must end, and the index must be valid once the
-// writer ends).
+// exercise20MaxLocked orders locked meanwhile; the shop writes while it
+// waits, and again once it has ended, and every order's total must be the
+// sum of its items after each); the index of version 3 while a write to
+// orders is open (the writes that arrive after it must end, the index must
+// be valid once the writer ends, and those orders must have their totals).
 func checkExercise20(t *testing.T, migrate migrateFunc) error {
 	ctx := context.Background()
 	db := benchkit.SharedPool(t, pgtest.ShopClone(t, shop.Small), 2*exercise20Requests+4)
@@ -62,7 +67,8 @@ func checkExercise20(t *testing.T, migrate migrateFunc) error {
 	if err := checkIndex(t, ctx, db, migrate); err != nil {
 		return err
 	}
-	t.Logf("the ALTER let %d queries through while a reader was open, the backfill held under %d orders locked, %d writes went on while the index built",
+	t.Logf("the ALTER let %d queries through while a reader was open, the backfill held under %d orders locked and every total kept up "+
+		"with the writes during and after it, %d writes went on while the index built",
 		exercise20Requests, exercise20MaxLocked, exercise20Requests)
 	return nil
 }
@@ -193,30 +199,151 @@ func checkBackfill(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate 
 	_, locked := backfillProgress(t, db)
 	if byBackfill := locked - 1; byBackfill > exercise20MaxLocked {
 		return fmt.Errorf("while %s, your backfill held %d other orders locked, in one transaction: every request that updates one of them "+
-			"waits for the whole backfill; update a batch of at most %d orders by key range in each transaction, and commit each (lesson 20, \"Backfills\")",
+			"waits for the whole backfill; update a batch of at most %d orders by key range in each transaction, and commit each "+
+			"(lesson 20, \"The scales version\", Backfills in batches)",
 			held, byBackfill, exercise20MaxLocked)
+	}
+	// The backfill is under way, and waits for the last order: the shop
+	// goes on writing, behind it and beside it, as it would in production.
+	during, err := writeOrders(ctx, db, "while your backfill ran")
+	if err != nil {
+		return fmt.Errorf("while your backfill waited for order %d: %w", last, err)
 	}
 	release()
 	if err := awaitMigration(migrated, to); err != nil {
 		return err
 	}
-	const items = `SELECT coalesce(sum(quantity * price_cents), 0), coalesce(sum(quantity * price_cents * (order_id % 97)), 0) FROM order_items`
-	var wantSum, wantWeighted int64
-	if err := db.QueryRow(ctx, items).Scan(&wantSum, &wantWeighted); err != nil {
-		return fmt.Errorf("the items' totals: %w", err)
+	if err := checkTotals(ctx, db, during, duringBackfillHint); err != nil {
+		return fmt.Errorf("after your backfill, %w", err)
 	}
-	sum, weighted, missing := totalsDigest(t, db)
-	switch {
-	case missing > 0:
-		return fmt.Errorf("after your backfill, %d orders have no total", missing)
-	case sum != wantSum || weighted != wantWeighted:
-		return fmt.Errorf("after your backfill, the orders' totals add up to %d, and their items to %d: an order's total is the sum of its items' quantity × price_cents", sum, wantSum)
+	// And after it: nothing but the database keeps the totals.
+	after, err := writeOrders(ctx, db, "after your backfill ended")
+	if err != nil {
+		return fmt.Errorf("after your backfill: %w", err)
+	}
+	if err := checkTotals(ctx, db, after, afterBackfillHint); err != nil {
+		return fmt.Errorf("after your backfill, %w", err)
 	}
 	return nil
 }
 
+// The hints of checkTotals, for an order written while the backfill ran,
+// and after it.
+const (
+	duringBackfillHint = "the backfill sums the orders it reads, and an order written while it runs (placed, or an item of it added, " +
+		"changed or removed) must be summed again by something else: create the triggers that keep an order's total (on a new order, " +
+		"and on every insert, update and delete of its items) before the backfill begins, in the migration that adds the column " +
+		"(lesson 20, \"The scales version\")"
+	afterBackfillHint = "nothing sums an order written since your backfill ended: the release writes no total of its own, " +
+		"so the triggers that keep the totals (on a new order, and on every insert, update and delete of its items) must stay " +
+		"once the backfill is done (lesson 20, \"The scales version\")"
+)
+
+// writeOrders writes to orders as a release does, each write in a
+// transaction of its own, and returns what it did to each order it wrote,
+// when (e.g. "while your backfill ran"): it places an order with an item,
+// adds an item to the first order, changes the quantity of an item of the
+// next order that has one, and removes an item of the order after that.
+// Each write must end within exercise20Patience.
+func writeOrders(ctx context.Context, db *pgxpool.Pool, when string) (map[int64]string, error) {
+	const (
+		place = `INSERT INTO orders (user_id, status, created_at) VALUES (1, 'pending', now()) RETURNING id`
+		add   = `INSERT INTO order_items (order_id, line_no, product_id, quantity, price_cents)
+			SELECT $1, coalesce(max(line_no), 0) + 1, 1, 2, 1234 FROM order_items WHERE order_id = $1
+			RETURNING order_id`
+		first  = `SELECT min(id) FROM orders`
+		change = `UPDATE order_items SET quantity = quantity + 1
+			WHERE (order_id, line_no) = (SELECT order_id, line_no FROM order_items WHERE order_id > $1 ORDER BY order_id, line_no LIMIT 1)
+			RETURNING order_id`
+		remove = `DELETE FROM order_items
+			WHERE (order_id, line_no) = (SELECT order_id, line_no FROM order_items WHERE order_id > $1 ORDER BY order_id, line_no LIMIT 1)
+			RETURNING order_id`
+	)
+	written := make(map[int64]string)
+	write := func(what, query string, arg ...any) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, exercise20Patience)
+		defer cancel()
+		var id int64
+		if err := db.QueryRow(ctx, query, arg...).Scan(&id); err != nil {
+			return 0, fmt.Errorf("%s (%s) did not end within %v: %w", what, when, exercise20Patience, err)
+		}
+		written[id] = what + " " + when
+		return id, nil
+	}
+	placed, err := write("placed", place)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := write("placed, and an item added", add, placed); err != nil {
+		return nil, err
+	}
+	var firstID int64
+	if err := db.QueryRow(ctx, first).Scan(&firstID); err != nil {
+		return nil, fmt.Errorf("the first order: %w", err)
+	}
+	if _, err := write("an item added", add, firstID); err != nil {
+		return nil, err
+	}
+	changed, err := write("an item's quantity changed", change, firstID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := write("an item removed", remove, changed); err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// checkTotals says which order's total is not the sum of its items, if any:
+// one of written's orders first, named by what was done to it and followed
+// by hint, else the order with the smallest id.
+func checkTotals(ctx context.Context, db *pgxpool.Pool, written map[int64]string, hint string) error {
+	// MATERIALIZED, so that the LIMIT does not talk the planner into a
+	// nested loop over every order and every order's items.
+	const wrong = `WITH wrong AS MATERIALIZED (
+		SELECT o.id, o.total_cents, coalesce(s.total, 0)::bigint AS items
+		  FROM orders o
+		  LEFT JOIN (SELECT order_id, sum(quantity * price_cents) AS total FROM order_items GROUP BY order_id) s
+		    ON s.order_id = o.id
+		 WHERE o.total_cents IS DISTINCT FROM coalesce(s.total, 0))
+		SELECT id, total_cents, items, (SELECT count(*) FROM wrong)
+		  FROM wrong
+		 ORDER BY id = ANY($1) DESC, id
+		 LIMIT 1`
+	ids := make([]int64, 0, len(written))
+	for id := range written {
+		ids = append(ids, id)
+	}
+	var (
+		id, items, n int64
+		total        *int64
+	)
+	err := db.QueryRow(ctx, wrong, ids).Scan(&id, &total, &items, &n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the orders' totals: %w", err)
+	}
+	has := "no total"
+	if total != nil {
+		has = fmt.Sprintf("a total of %d", *total)
+	}
+	what, ok := written[id]
+	if !ok {
+		return fmt.Errorf("%d orders have no total or a wrong one: order %d has %s, and its items add up to %d "+
+			"(an order's total is the sum of its items' quantity × price_cents)", n, id, has, items)
+	}
+	return fmt.Errorf("%d orders have no total or a wrong one: order %d (%s) has %s, and its items add up to %d: %s",
+		n, id, what, has, items, hint)
+}
+
 func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate migrateFunc) error {
 	const to, held = 3, "a write to orders was not yet committed"
+	var before int64
+	if err := db.QueryRow(ctx, `SELECT max(id) FROM orders`).Scan(&before); err != nil {
+		return fmt.Errorf("the last order: %w", err)
+	}
 	release := benchkit.LockTable(t, db, "orders", "ROW EXCLUSIVE")
 	defer release()
 	migrated := startMigration(ctx, db, migrate, to)
@@ -225,7 +352,7 @@ func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate mig
 	}
 	done := startWrites(ctx, db, exercise20Requests)
 	if err := awaitRequests(done, migrated, exercise20Requests, to, "order placed", "orders placed", "they queue behind your CREATE INDEX, which blocks every "+
-		"write until it has built the index; build it CONCURRENTLY (lesson 20, \"Indexes\")"); err != nil {
+		"write until it has built the index; build it CONCURRENTLY (lesson 20, \"The scales version\")"); err != nil {
 		return err
 	}
 	release()
@@ -242,6 +369,21 @@ func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate mig
 	}
 	if n == 0 || !valid {
 		return fmt.Errorf("after your migration to version %d, orders has %d indexes on total_cents, and not all of them valid", to, n)
+	}
+	rows, err := db.Query(ctx, `SELECT id FROM orders WHERE id > $1`, before)
+	if err != nil {
+		return fmt.Errorf("the orders placed while your index was built: %w", err)
+	}
+	placed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("the orders placed while your index was built: %w", err)
+	}
+	written := make(map[int64]string, len(placed))
+	for _, id := range placed {
+		written[id] = "placed while your index was built"
+	}
+	if err := checkTotals(ctx, db, written, afterBackfillHint); err != nil {
+		return fmt.Errorf("after your migration to version %d, %w", to, err)
 	}
 	return nil
 }
@@ -285,6 +427,64 @@ func TestExercise20CheckFailsOnConcurrentlyInATransaction(t *testing.T) {
 	require.ErrorContains(t, err, "-- +goose NO TRANSACTION")
 }
 
+// TestExercise20CheckFailsOnABackfillWithoutATrigger: the backfill in
+// batches, and nothing that sums an order written while they run, or after.
+func TestExercise20CheckFailsOnABackfillWithoutATrigger(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(backfillInBatches))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item added while your backfill ran")
+	require.ErrorContains(t, err, "before the backfill begins")
+}
+
+// TestExercise20CheckFailsOnATriggerCreatedAfterTheBackfill: the triggers
+// come once the batches are done, too late for what was written meanwhile.
+func TestExercise20CheckFailsOnATriggerCreatedAfterTheBackfill(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(func(ctx context.Context, db *sql.DB) error {
+		if err := backfillInBatches(ctx, db); err != nil {
+			return err
+		}
+		return createTotalTriggers(ctx, db, "INSERT OR UPDATE OR DELETE")
+	}))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item added while your backfill ran")
+	require.ErrorContains(t, err, "before the backfill begins")
+}
+
+// TestExercise20CheckFailsOnATriggerDroppedAfterTheBackfill: the triggers
+// keep the totals while the batches run, and are dropped once they are
+// done, as if only the backfill needed them.
+func TestExercise20CheckFailsOnATriggerDroppedAfterTheBackfill(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(func(ctx context.Context, db *sql.DB) error {
+		if err := createTotalTriggers(ctx, db, "INSERT OR UPDATE OR DELETE"); err != nil {
+			return err
+		}
+		if err := backfillInBatches(ctx, db); err != nil {
+			return err
+		}
+		_, err := db.ExecContext(ctx, `DROP TRIGGER order_items_sync_total ON order_items; DROP TRIGGER orders_new_total ON orders`)
+		return err
+	}))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item added after your backfill ended")
+	require.ErrorContains(t, err, "must stay")
+}
+
+// TestExercise20CheckFailsOnATriggerThatMissesUpdates: the triggers, before
+// the batches, but the one on order_items fires on an insert only: an item
+// whose quantity changes, or that is removed, leaves its order's total as
+// it was.
+func TestExercise20CheckFailsOnATriggerThatMissesUpdates(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(func(ctx context.Context, db *sql.DB) error {
+		if err := createTotalTriggers(ctx, db, "INSERT"); err != nil {
+			return err
+		}
+		return backfillInBatches(ctx, db)
+	}))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item's quantity changed while your backfill ran")
+	require.ErrorContains(t, err, "every insert, update and delete of its items")
+}
+
 func TestExercise20CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise20(t, scalable.Migrate))
 }
@@ -307,4 +507,74 @@ func gooseFixture(dir string) migrateFunc {
 	return func(ctx context.Context, db *pgxpool.Pool, to int64) error {
 		return goosepg.UpTo(ctx, db, os.DirFS(filepath.Dir(dir)), filepath.Base(dir), to)
 	}
+}
+
+// backfillFixture returns a wrong answer whose mistake is in its backfill:
+// version 1 adds the column with a lock_timeout and no trigger
+// (testdata/add-total), tried again until the lock is granted; version 2
+// is backfill, a Go migration that goose runs outside a transaction;
+// version 3 is the reference's index.
+func backfillFixture(backfill func(context.Context, *sql.DB) error) migrateFunc {
+	return mixed(map[int64]migrateFunc{
+		1: retryLockTimeouts(gooseFixture("testdata/add-total")),
+		2: func(ctx context.Context, db *pgxpool.Pool, to int64) error {
+			return goosepg.UpTo(ctx, db, os.DirFS("testdata"), "add-total", to,
+				goose.WithGoMigrations(goose.NewGoMigration(2, &goose.GoFunc{RunDB: backfill}, nil)))
+		},
+	})
+}
+
+// retryLockTimeouts returns migrate, tried again after a pause each time a
+// lock_timeout gives up, up to a minute in all.
+func retryLockTimeouts(migrate migrateFunc) migrateFunc {
+	const pause, attempts = 50 * time.Millisecond, 1200
+	return func(ctx context.Context, db *pgxpool.Pool, to int64) error {
+		for attempt := 1; ; attempt++ {
+			err := migrate(ctx, db, to)
+			if !scalable.LockTimedOut(err) || attempt == attempts {
+				return err
+			}
+			time.Sleep(pause)
+		}
+	}
+}
+
+// backfillInBatches fills every order's total, a batch of 1,000 orders by
+// id a transaction, skipping those that have one, as the reference does,
+// and nothing else.
+func backfillInBatches(ctx context.Context, db *sql.DB) error {
+	const batch = `
+		UPDATE orders o
+		   SET total_cents = (SELECT coalesce(sum(i.quantity * i.price_cents), 0)
+		                        FROM order_items i
+		                       WHERE i.order_id = o.id)
+		 WHERE o.id >= $1 AND o.id < $2 AND o.total_cents IS NULL`
+	var first, last int64
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM orders`).Scan(&first, &last); err != nil {
+		return fmt.Errorf("backfill: bounds: %w", err)
+	}
+	for from := first; from <= last; from += 1000 {
+		if _, err := db.ExecContext(ctx, batch, from, from+1000); err != nil {
+			return fmt.Errorf("backfill: ids %d to %d: %w", from, from+999, err)
+		}
+	}
+	return nil
+}
+
+// createTotalTriggers creates the reference's triggers that keep the
+// totals (testdata/total-triggers.sql), the one on order_items firing on
+// events (e.g. "INSERT OR UPDATE OR DELETE", as the reference's does).
+func createTotalTriggers(ctx context.Context, db *sql.DB, events string) error {
+	const file, all = "testdata/total-triggers.sql", "AFTER INSERT OR UPDATE OR DELETE ON order_items"
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("the triggers: %w", err)
+	}
+	if !strings.Contains(string(text), all) {
+		return fmt.Errorf("the triggers: %s has no %q", file, all)
+	}
+	if _, err := db.ExecContext(ctx, strings.Replace(string(text), all, "AFTER "+events+" ON order_items", 1)); err != nil {
+		return fmt.Errorf("the triggers in %s: %w", file, err)
+	}
+	return nil
 }
