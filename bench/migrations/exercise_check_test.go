@@ -53,8 +53,11 @@ const (
 // exercise20MaxLocked orders locked meanwhile; the shop writes while it
 // waits, and again once it has ended, and every order's total must be the
 // sum of its items after each); the index of version 3 while a write to
-// orders is open (the writes that arrive after it must end, the index must
-// be valid once the writer ends, and those orders must have their totals).
+// orders is open (the writes that arrive after it must end; then its build
+// is cancelled, once its index is in the catalog, the writer ends, and
+// version 3 runs again if the cancel ended it: the index must be valid, no
+// index of orders INVALID, and the orders placed meanwhile must have their
+// totals).
 func checkExercise20(t *testing.T, migrate migrateFunc) error {
 	ctx := context.Background()
 	db := benchkit.SharedPool(t, pgtest.ShopClone(t, shop.Small), 2*exercise20Requests+4)
@@ -112,6 +115,39 @@ func waitForLockWaiter(t *testing.T, db *pgxpool.Pool, migrated <-chan error, to
 	return err
 }
 
+// cancelBuild cancels the concurrent build of migrate, once its index is in
+// the catalog: when it waits for the open writer (wait_event virtualxid), as
+// an operator, a statement_timeout or a deploy stopped half way would. It
+// returns an error if the migration ends first, or no build waits so within
+// exercise20Reach.
+func cancelBuild(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrated <-chan error, to int64) error {
+	t.Helper()
+	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
+	deadline := time.Now().Add(exercise20Reach)
+	for {
+		var cancelled int
+		if err := db.QueryRow(ctx, cancel).Scan(&cancelled); err != nil {
+			return fmt.Errorf("cancel your build: %w", err)
+		}
+		if cancelled > 0 {
+			return nil
+		}
+		select {
+		case err := <-migrated:
+			if err != nil {
+				return fmt.Errorf("your migration to version %d, while a write to orders was open: %w%s", to, err, hintFor(err))
+			}
+			return fmt.Errorf("your migration to version %d ended while a write to orders was open: it cannot have built an index that is valid", to)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("your migration to version %d did not wait for the open writer within %v, as a concurrent build does once its index is in the catalog", to, exercise20Reach)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // hintFor says what a migration's error means, when it is one the lesson
 // names.
 func hintFor(err error) string {
@@ -119,6 +155,9 @@ func hintFor(err error) string {
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "25001":
 		return " (CREATE INDEX CONCURRENTLY cannot run inside a transaction, and goose runs each migration in one unless its file says -- +goose NO TRANSACTION)"
+	case errors.As(err, &pgErr) && pgErr.Code == "42P07":
+		return " (an index of that name is there already: a build that was cancelled leaves its index behind, INVALID; drop it first when it is invalid, " +
+			"and only then, lesson 20, \"The scales version\")"
 	case scalable.LockTimedOut(err):
 		return " (your lock_timeout gave up, as it should, and then nothing tried again: retry the migration after a pause, lesson 20, \"The scales version\")"
 	}
@@ -355,9 +394,39 @@ func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate mig
 		"write until it has built the index; build it CONCURRENTLY (lesson 20, \"The scales version\")"); err != nil {
 		return err
 	}
-	release()
-	if err := awaitMigration(migrated, to); err != nil {
+	// A deploy stopped half way: the build is cancelled once its index is
+	// in the catalog, and the migration runs again, the writer gone.
+	if err := cancelBuild(t, ctx, db, migrated, to); err != nil {
 		return err
+	}
+	release()
+	select {
+	case err := <-migrated:
+		if err != nil {
+			t.Logf("your migration to version %d, its build cancelled: %v", to, err)
+			select {
+			case err := <-startMigration(ctx, db, migrate, to):
+				if err != nil {
+					return fmt.Errorf("your migration to version %d, run again once its build had been cancelled: %w%s", to, err, hintFor(err))
+				}
+			case <-time.After(benchkit.HangBound):
+				return fmt.Errorf("your migration to version %d, run again once its build had been cancelled, had not ended %v later", to, benchkit.HangBound)
+			}
+		}
+	case <-time.After(benchkit.HangBound):
+		return fmt.Errorf("your migration to version %d had not ended %v after its build was cancelled and the writer was gone", to, benchkit.HangBound)
+	}
+	const invalid = `SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), '')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'orders'::regclass AND NOT i.indisvalid`
+	var leftovers string
+	if err := db.QueryRow(ctx, invalid).Scan(&leftovers); err != nil {
+		return fmt.Errorf("the invalid indexes on orders: %w", err)
+	}
+	if leftovers != "" {
+		return fmt.Errorf("after your migration to version %d ran again, once a build of it had been cancelled, orders has an INVALID index, %s: "+
+			"the cancelled build left it, never used by a query and maintained by every write, and CREATE INDEX CONCURRENTLY IF NOT EXISTS "+
+			"finds it and builds nothing; drop such a leftover first, and only an invalid one (lesson 20, \"The scales version\")", to, leftovers)
 	}
 	const index = `SELECT coalesce(bool_and(i.indisvalid), false), count(*)
 		FROM pg_index i
@@ -483,6 +552,22 @@ func TestExercise20CheckFailsOnATriggerThatMissesUpdates(t *testing.T) {
 	t.Log(err)
 	require.ErrorContains(t, err, "an item's quantity changed while your backfill ran")
 	require.ErrorContains(t, err, "every insert, update and delete of its items")
+}
+
+// TestExercise20CheckFailsOnConcurrentlyIfNotExists: CONCURRENTLY, outside
+// a transaction, IF NOT EXISTS, and no drop of what a cancelled build left.
+func TestExercise20CheckFailsOnConcurrentlyIfNotExists(t *testing.T) {
+	err := checkExercise20(t, mixed(map[int64]migrateFunc{3: gooseFixture("testdata/cic-if-not-exists")}))
+	t.Log(err)
+	require.ErrorContains(t, err, "has an INVALID index, orders_total_cents_idx")
+}
+
+// TestExercise20CheckFailsOnConcurrentlyRunAgain: CONCURRENTLY, outside a
+// transaction, which a cancelled build's leftover stops when it runs again.
+func TestExercise20CheckFailsOnConcurrentlyRunAgain(t *testing.T) {
+	err := checkExercise20(t, mixed(map[int64]migrateFunc{3: gooseFixture("testdata/cic")}))
+	t.Log(err)
+	require.ErrorContains(t, err, "drop it first when it is invalid")
 }
 
 func TestExercise20CheckPassesOnTheAnswer(t *testing.T) {

@@ -17,7 +17,8 @@
 // changed and removed): once it ends, every order's total must be the sum
 // of its items, those written during the backfill and after it included;
 // while a write to orders is open, the writes after the index's build began
-// must end, the index must be valid once the writer ends, and those orders
-// must have their totals. One answer is in
-// works-vs-scales/scalable/migrations.
+// must end; then the build is cancelled, as a deploy stopped half way would,
+// the writer ends, and version 3 runs again: the index must be valid, no
+// index of orders left INVALID, and those orders must have their totals.
+// One answer is in works-vs-scales/scalable/migrations.
 package migrations
