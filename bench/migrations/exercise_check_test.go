@@ -2,15 +2,19 @@ package migrations
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/bench/benchkit"
@@ -46,10 +50,14 @@ const (
 // while a transaction that read orders is open (the queries that arrive
 // after it must end, and it must apply once the reader ends); the backfill
 // of version 2 while an order is locked (it must hold no more than
-// exercise20MaxLocked orders locked meanwhile, and fill every total once the
-// order is free); the index of version 3 while a write to orders is open (the
-// writes that arrive after it must end, and the index must be valid once the
-// writer ends).
+// exercise20MaxLocked orders locked meanwhile; the shop writes while it
+// waits, and again once it has ended, and every order's total must be the
+// sum of its items after each); the index of version 3 while a write to
+// orders is open (the writes that arrive after it must end; then its build
+// is cancelled, once its index is in the catalog, the writer ends, and
+// version 3 runs again if the cancel ended it: the index must be valid, no
+// index of orders INVALID, and the orders placed meanwhile must have their
+// totals).
 func checkExercise20(t *testing.T, migrate migrateFunc) error {
 	ctx := context.Background()
 	db := benchkit.SharedPool(t, pgtest.ShopClone(t, shop.Small), 2*exercise20Requests+4)
@@ -62,7 +70,8 @@ func checkExercise20(t *testing.T, migrate migrateFunc) error {
 	if err := checkIndex(t, ctx, db, migrate); err != nil {
 		return err
 	}
-	t.Logf("the ALTER let %d queries through while a reader was open, the backfill held under %d orders locked, %d writes went on while the index built",
+	t.Logf("the ALTER let %d queries through while a reader was open, the backfill held under %d orders locked and every total kept up "+
+		"with the writes during and after it, %d writes went on while the index built",
 		exercise20Requests, exercise20MaxLocked, exercise20Requests)
 	return nil
 }
@@ -106,6 +115,39 @@ func waitForLockWaiter(t *testing.T, db *pgxpool.Pool, migrated <-chan error, to
 	return err
 }
 
+// cancelBuild cancels the concurrent build of migrate, once its index is in
+// the catalog: when it waits for the open writer (wait_event virtualxid), as
+// an operator, a statement_timeout or a deploy stopped half way would. It
+// returns an error if the migration ends first, or no build waits so within
+// exercise20Reach.
+func cancelBuild(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrated <-chan error, to int64) error {
+	t.Helper()
+	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
+	deadline := time.Now().Add(exercise20Reach)
+	for {
+		var cancelled int
+		if err := db.QueryRow(ctx, cancel).Scan(&cancelled); err != nil {
+			return fmt.Errorf("cancel your build: %w", err)
+		}
+		if cancelled > 0 {
+			return nil
+		}
+		select {
+		case err := <-migrated:
+			if err != nil {
+				return fmt.Errorf("your migration to version %d, while a write to orders was open: %w%s", to, err, hintFor(err))
+			}
+			return fmt.Errorf("your migration to version %d ended while a write to orders was open: it cannot have built an index that is valid", to)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("your migration to version %d did not wait for the open writer within %v, as a concurrent build does once its index is in the catalog", to, exercise20Reach)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // hintFor says what a migration's error means, when it is one the lesson
 // names.
 func hintFor(err error) string {
@@ -113,6 +155,9 @@ func hintFor(err error) string {
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "25001":
 		return " (CREATE INDEX CONCURRENTLY cannot run inside a transaction, and goose runs each migration in one unless its file says -- +goose NO TRANSACTION)"
+	case errors.As(err, &pgErr) && pgErr.Code == "42P07":
+		return " (an index of that name is there already: a build that was cancelled leaves its index behind, INVALID; drop it first when it is invalid, " +
+			"and only then, lesson 20, \"The scales version\")"
 	case scalable.LockTimedOut(err):
 		return " (your lock_timeout gave up, as it should, and then nothing tried again: retry the migration after a pause, lesson 20, \"The scales version\")"
 	}
@@ -193,30 +238,151 @@ func checkBackfill(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate 
 	_, locked := backfillProgress(t, db)
 	if byBackfill := locked - 1; byBackfill > exercise20MaxLocked {
 		return fmt.Errorf("while %s, your backfill held %d other orders locked, in one transaction: every request that updates one of them "+
-			"waits for the whole backfill; update a batch of at most %d orders by key range in each transaction, and commit each (lesson 20, \"Backfills\")",
+			"waits for the whole backfill; update a batch of at most %d orders by key range in each transaction, and commit each "+
+			"(lesson 20, \"The scales version\", Backfills in batches)",
 			held, byBackfill, exercise20MaxLocked)
+	}
+	// The backfill is under way, and waits for the last order: the shop
+	// goes on writing, behind it and beside it, as it would in production.
+	during, err := writeOrders(ctx, db, "while your backfill ran")
+	if err != nil {
+		return fmt.Errorf("while your backfill waited for order %d: %w", last, err)
 	}
 	release()
 	if err := awaitMigration(migrated, to); err != nil {
 		return err
 	}
-	const items = `SELECT coalesce(sum(quantity * price_cents), 0), coalesce(sum(quantity * price_cents * (order_id % 97)), 0) FROM order_items`
-	var wantSum, wantWeighted int64
-	if err := db.QueryRow(ctx, items).Scan(&wantSum, &wantWeighted); err != nil {
-		return fmt.Errorf("the items' totals: %w", err)
+	if err := checkTotals(ctx, db, during, duringBackfillHint); err != nil {
+		return fmt.Errorf("after your backfill, %w", err)
 	}
-	sum, weighted, missing := totalsDigest(t, db)
-	switch {
-	case missing > 0:
-		return fmt.Errorf("after your backfill, %d orders have no total", missing)
-	case sum != wantSum || weighted != wantWeighted:
-		return fmt.Errorf("after your backfill, the orders' totals add up to %d, and their items to %d: an order's total is the sum of its items' quantity × price_cents", sum, wantSum)
+	// And after it: nothing but the database keeps the totals.
+	after, err := writeOrders(ctx, db, "after your backfill ended")
+	if err != nil {
+		return fmt.Errorf("after your backfill: %w", err)
+	}
+	if err := checkTotals(ctx, db, after, afterBackfillHint); err != nil {
+		return fmt.Errorf("after your backfill, %w", err)
 	}
 	return nil
 }
 
+// The hints of checkTotals, for an order written while the backfill ran,
+// and after it.
+const (
+	duringBackfillHint = "the backfill sums the orders it reads, and an order written while it runs (placed, or an item of it added, " +
+		"changed or removed) must be summed again by something else: create the triggers that keep an order's total (on a new order, " +
+		"and on every insert, update and delete of its items) before the backfill begins, in the migration that adds the column " +
+		"(lesson 20, \"The scales version\")"
+	afterBackfillHint = "nothing sums an order written since your backfill ended: the release writes no total of its own, " +
+		"so the triggers that keep the totals (on a new order, and on every insert, update and delete of its items) must stay " +
+		"once the backfill is done (lesson 20, \"The scales version\")"
+)
+
+// writeOrders writes to orders as a release does, each write in a
+// transaction of its own, and returns what it did to each order it wrote,
+// when (e.g. "while your backfill ran"): it places an order with an item,
+// adds an item to the first order, changes the quantity of an item of the
+// next order that has one, and removes an item of the order after that.
+// Each write must end within exercise20Patience.
+func writeOrders(ctx context.Context, db *pgxpool.Pool, when string) (map[int64]string, error) {
+	const (
+		place = `INSERT INTO orders (user_id, status, created_at) VALUES (1, 'pending', now()) RETURNING id`
+		add   = `INSERT INTO order_items (order_id, line_no, product_id, quantity, price_cents)
+			SELECT $1, coalesce(max(line_no), 0) + 1, 1, 2, 1234 FROM order_items WHERE order_id = $1
+			RETURNING order_id`
+		first  = `SELECT min(id) FROM orders`
+		change = `UPDATE order_items SET quantity = quantity + 1
+			WHERE (order_id, line_no) = (SELECT order_id, line_no FROM order_items WHERE order_id > $1 ORDER BY order_id, line_no LIMIT 1)
+			RETURNING order_id`
+		remove = `DELETE FROM order_items
+			WHERE (order_id, line_no) = (SELECT order_id, line_no FROM order_items WHERE order_id > $1 ORDER BY order_id, line_no LIMIT 1)
+			RETURNING order_id`
+	)
+	written := make(map[int64]string)
+	write := func(what, query string, arg ...any) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, exercise20Patience)
+		defer cancel()
+		var id int64
+		if err := db.QueryRow(ctx, query, arg...).Scan(&id); err != nil {
+			return 0, fmt.Errorf("%s (%s) did not end within %v: %w", what, when, exercise20Patience, err)
+		}
+		written[id] = what + " " + when
+		return id, nil
+	}
+	placed, err := write("placed", place)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := write("placed, and an item added", add, placed); err != nil {
+		return nil, err
+	}
+	var firstID int64
+	if err := db.QueryRow(ctx, first).Scan(&firstID); err != nil {
+		return nil, fmt.Errorf("the first order: %w", err)
+	}
+	if _, err := write("an item added", add, firstID); err != nil {
+		return nil, err
+	}
+	changed, err := write("an item's quantity changed", change, firstID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := write("an item removed", remove, changed); err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// checkTotals says which order's total is not the sum of its items, if any:
+// one of written's orders first, named by what was done to it and followed
+// by hint, else the order with the smallest id.
+func checkTotals(ctx context.Context, db *pgxpool.Pool, written map[int64]string, hint string) error {
+	// MATERIALIZED, so that the LIMIT does not talk the planner into a
+	// nested loop over every order and every order's items.
+	const wrong = `WITH wrong AS MATERIALIZED (
+		SELECT o.id, o.total_cents, coalesce(s.total, 0)::bigint AS items
+		  FROM orders o
+		  LEFT JOIN (SELECT order_id, sum(quantity * price_cents) AS total FROM order_items GROUP BY order_id) s
+		    ON s.order_id = o.id
+		 WHERE o.total_cents IS DISTINCT FROM coalesce(s.total, 0))
+		SELECT id, total_cents, items, (SELECT count(*) FROM wrong)
+		  FROM wrong
+		 ORDER BY id = ANY($1) DESC, id
+		 LIMIT 1`
+	ids := make([]int64, 0, len(written))
+	for id := range written {
+		ids = append(ids, id)
+	}
+	var (
+		id, items, n int64
+		total        *int64
+	)
+	err := db.QueryRow(ctx, wrong, ids).Scan(&id, &total, &items, &n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the orders' totals: %w", err)
+	}
+	has := "no total"
+	if total != nil {
+		has = fmt.Sprintf("a total of %d", *total)
+	}
+	what, ok := written[id]
+	if !ok {
+		return fmt.Errorf("%d orders have no total or a wrong one: order %d has %s, and its items add up to %d "+
+			"(an order's total is the sum of its items' quantity × price_cents)", n, id, has, items)
+	}
+	return fmt.Errorf("%d orders have no total or a wrong one: order %d (%s) has %s, and its items add up to %d: %s",
+		n, id, what, has, items, hint)
+}
+
 func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate migrateFunc) error {
 	const to, held = 3, "a write to orders was not yet committed"
+	var before int64
+	if err := db.QueryRow(ctx, `SELECT max(id) FROM orders`).Scan(&before); err != nil {
+		return fmt.Errorf("the last order: %w", err)
+	}
 	release := benchkit.LockTable(t, db, "orders", "ROW EXCLUSIVE")
 	defer release()
 	migrated := startMigration(ctx, db, migrate, to)
@@ -225,12 +391,42 @@ func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate mig
 	}
 	done := startWrites(ctx, db, exercise20Requests)
 	if err := awaitRequests(done, migrated, exercise20Requests, to, "order placed", "orders placed", "they queue behind your CREATE INDEX, which blocks every "+
-		"write until it has built the index; build it CONCURRENTLY (lesson 20, \"Indexes\")"); err != nil {
+		"write until it has built the index; build it CONCURRENTLY (lesson 20, \"The scales version\")"); err != nil {
+		return err
+	}
+	// A deploy stopped half way: the build is cancelled once its index is
+	// in the catalog, and the migration runs again, the writer gone.
+	if err := cancelBuild(t, ctx, db, migrated, to); err != nil {
 		return err
 	}
 	release()
-	if err := awaitMigration(migrated, to); err != nil {
-		return err
+	select {
+	case err := <-migrated:
+		if err != nil {
+			t.Logf("your migration to version %d, its build cancelled: %v", to, err)
+			select {
+			case err := <-startMigration(ctx, db, migrate, to):
+				if err != nil {
+					return fmt.Errorf("your migration to version %d, run again once its build had been cancelled: %w%s", to, err, hintFor(err))
+				}
+			case <-time.After(benchkit.HangBound):
+				return fmt.Errorf("your migration to version %d, run again once its build had been cancelled, had not ended %v later", to, benchkit.HangBound)
+			}
+		}
+	case <-time.After(benchkit.HangBound):
+		return fmt.Errorf("your migration to version %d had not ended %v after its build was cancelled and the writer was gone", to, benchkit.HangBound)
+	}
+	const invalid = `SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), '')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'orders'::regclass AND NOT i.indisvalid`
+	var leftovers string
+	if err := db.QueryRow(ctx, invalid).Scan(&leftovers); err != nil {
+		return fmt.Errorf("the invalid indexes on orders: %w", err)
+	}
+	if leftovers != "" {
+		return fmt.Errorf("after your migration to version %d ran again, once a build of it had been cancelled, orders has an INVALID index, %s: "+
+			"the cancelled build left it, never used by a query and maintained by every write, and CREATE INDEX CONCURRENTLY IF NOT EXISTS "+
+			"finds it and builds nothing; drop such a leftover first, and only an invalid one (lesson 20, \"The scales version\")", to, leftovers)
 	}
 	const index = `SELECT coalesce(bool_and(i.indisvalid), false), count(*)
 		FROM pg_index i
@@ -242,6 +438,21 @@ func checkIndex(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrate mig
 	}
 	if n == 0 || !valid {
 		return fmt.Errorf("after your migration to version %d, orders has %d indexes on total_cents, and not all of them valid", to, n)
+	}
+	rows, err := db.Query(ctx, `SELECT id FROM orders WHERE id > $1`, before)
+	if err != nil {
+		return fmt.Errorf("the orders placed while your index was built: %w", err)
+	}
+	placed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("the orders placed while your index was built: %w", err)
+	}
+	written := make(map[int64]string, len(placed))
+	for _, id := range placed {
+		written[id] = "placed while your index was built"
+	}
+	if err := checkTotals(ctx, db, written, afterBackfillHint); err != nil {
+		return fmt.Errorf("after your migration to version %d, %w", to, err)
 	}
 	return nil
 }
@@ -285,6 +496,80 @@ func TestExercise20CheckFailsOnConcurrentlyInATransaction(t *testing.T) {
 	require.ErrorContains(t, err, "-- +goose NO TRANSACTION")
 }
 
+// TestExercise20CheckFailsOnABackfillWithoutATrigger: the backfill in
+// batches, and nothing that sums an order written while they run, or after.
+func TestExercise20CheckFailsOnABackfillWithoutATrigger(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(backfillInBatches))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item added while your backfill ran")
+	require.ErrorContains(t, err, "before the backfill begins")
+}
+
+// TestExercise20CheckFailsOnATriggerCreatedAfterTheBackfill: the triggers
+// come once the batches are done, too late for what was written meanwhile.
+func TestExercise20CheckFailsOnATriggerCreatedAfterTheBackfill(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(func(ctx context.Context, db *sql.DB) error {
+		if err := backfillInBatches(ctx, db); err != nil {
+			return err
+		}
+		return createTotalTriggers(ctx, db, "INSERT OR UPDATE OR DELETE")
+	}))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item added while your backfill ran")
+	require.ErrorContains(t, err, "before the backfill begins")
+}
+
+// TestExercise20CheckFailsOnATriggerDroppedAfterTheBackfill: the triggers
+// keep the totals while the batches run, and are dropped once they are
+// done, as if only the backfill needed them.
+func TestExercise20CheckFailsOnATriggerDroppedAfterTheBackfill(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(func(ctx context.Context, db *sql.DB) error {
+		if err := createTotalTriggers(ctx, db, "INSERT OR UPDATE OR DELETE"); err != nil {
+			return err
+		}
+		if err := backfillInBatches(ctx, db); err != nil {
+			return err
+		}
+		_, err := db.ExecContext(ctx, `DROP TRIGGER order_items_sync_total ON order_items; DROP TRIGGER orders_new_total ON orders`)
+		return err
+	}))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item added after your backfill ended")
+	require.ErrorContains(t, err, "must stay")
+}
+
+// TestExercise20CheckFailsOnATriggerThatMissesUpdates: the triggers, before
+// the batches, but the one on order_items fires on an insert only: an item
+// whose quantity changes, or that is removed, leaves its order's total as
+// it was.
+func TestExercise20CheckFailsOnATriggerThatMissesUpdates(t *testing.T) {
+	err := checkExercise20(t, backfillFixture(func(ctx context.Context, db *sql.DB) error {
+		if err := createTotalTriggers(ctx, db, "INSERT"); err != nil {
+			return err
+		}
+		return backfillInBatches(ctx, db)
+	}))
+	t.Log(err)
+	require.ErrorContains(t, err, "an item's quantity changed while your backfill ran")
+	require.ErrorContains(t, err, "every insert, update and delete of its items")
+}
+
+// TestExercise20CheckFailsOnConcurrentlyIfNotExists: CONCURRENTLY, outside
+// a transaction, IF NOT EXISTS, and no drop of what a cancelled build left.
+func TestExercise20CheckFailsOnConcurrentlyIfNotExists(t *testing.T) {
+	err := checkExercise20(t, mixed(map[int64]migrateFunc{3: gooseFixture("testdata/cic-if-not-exists")}))
+	t.Log(err)
+	require.ErrorContains(t, err, "has an INVALID index, orders_total_cents_idx")
+}
+
+// TestExercise20CheckFailsOnConcurrentlyRunAgain: CONCURRENTLY, outside a
+// transaction, which a cancelled build's leftover stops when it runs again.
+func TestExercise20CheckFailsOnConcurrentlyRunAgain(t *testing.T) {
+	err := checkExercise20(t, mixed(map[int64]migrateFunc{3: gooseFixture("testdata/cic")}))
+	t.Log(err)
+	require.ErrorContains(t, err, "drop it first when it is invalid")
+}
+
 func TestExercise20CheckPassesOnTheAnswer(t *testing.T) {
 	require.NoError(t, checkExercise20(t, scalable.Migrate))
 }
@@ -307,4 +592,74 @@ func gooseFixture(dir string) migrateFunc {
 	return func(ctx context.Context, db *pgxpool.Pool, to int64) error {
 		return goosepg.UpTo(ctx, db, os.DirFS(filepath.Dir(dir)), filepath.Base(dir), to)
 	}
+}
+
+// backfillFixture returns a wrong answer whose mistake is in its backfill:
+// version 1 adds the column with a lock_timeout and no trigger
+// (testdata/add-total), tried again until the lock is granted; version 2
+// is backfill, a Go migration that goose runs outside a transaction;
+// version 3 is the reference's index.
+func backfillFixture(backfill func(context.Context, *sql.DB) error) migrateFunc {
+	return mixed(map[int64]migrateFunc{
+		1: retryLockTimeouts(gooseFixture("testdata/add-total")),
+		2: func(ctx context.Context, db *pgxpool.Pool, to int64) error {
+			return goosepg.UpTo(ctx, db, os.DirFS("testdata"), "add-total", to,
+				goose.WithGoMigrations(goose.NewGoMigration(2, &goose.GoFunc{RunDB: backfill}, nil)))
+		},
+	})
+}
+
+// retryLockTimeouts returns migrate, tried again after a pause each time a
+// lock_timeout gives up, up to a minute in all.
+func retryLockTimeouts(migrate migrateFunc) migrateFunc {
+	const pause, attempts = 50 * time.Millisecond, 1200
+	return func(ctx context.Context, db *pgxpool.Pool, to int64) error {
+		for attempt := 1; ; attempt++ {
+			err := migrate(ctx, db, to)
+			if !scalable.LockTimedOut(err) || attempt == attempts {
+				return err
+			}
+			time.Sleep(pause)
+		}
+	}
+}
+
+// backfillInBatches fills every order's total, a batch of 1,000 orders by
+// id a transaction, skipping those that have one, as the reference does,
+// and nothing else.
+func backfillInBatches(ctx context.Context, db *sql.DB) error {
+	const batch = `
+		UPDATE orders o
+		   SET total_cents = (SELECT coalesce(sum(i.quantity * i.price_cents), 0)
+		                        FROM order_items i
+		                       WHERE i.order_id = o.id)
+		 WHERE o.id >= $1 AND o.id < $2 AND o.total_cents IS NULL`
+	var first, last int64
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM orders`).Scan(&first, &last); err != nil {
+		return fmt.Errorf("backfill: bounds: %w", err)
+	}
+	for from := first; from <= last; from += 1000 {
+		if _, err := db.ExecContext(ctx, batch, from, from+1000); err != nil {
+			return fmt.Errorf("backfill: ids %d to %d: %w", from, from+999, err)
+		}
+	}
+	return nil
+}
+
+// createTotalTriggers creates the reference's triggers that keep the
+// totals (testdata/total-triggers.sql), the one on order_items firing on
+// events (e.g. "INSERT OR UPDATE OR DELETE", as the reference's does).
+func createTotalTriggers(ctx context.Context, db *sql.DB, events string) error {
+	const file, all = "testdata/total-triggers.sql", "AFTER INSERT OR UPDATE OR DELETE ON order_items"
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("the triggers: %w", err)
+	}
+	if !strings.Contains(string(text), all) {
+		return fmt.Errorf("the triggers: %s has no %q", file, all)
+	}
+	if _, err := db.ExecContext(ctx, strings.Replace(string(text), all, "AFTER "+events+" ON order_items", 1)); err != nil {
+		return fmt.Errorf("the triggers in %s: %w", file, err)
+	}
+	return nil
 }

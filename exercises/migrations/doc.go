@@ -13,8 +13,12 @@
 // open, the queries on orders that arrive after the ALTER must still end
 // (within 10 s), and the ALTER must apply once the reader ends; while an
 // order is locked, the backfill must hold no more than 5,000 orders locked
-// at once, and fill every order's total once it is free; while a write to
-// orders is open, the writes after the index's build began must end, and
-// the index must be valid once the writer ends. One answer is in
-// works-vs-scales/scalable/migrations.
+// at once, and the shop writes meanwhile (an order placed, items added,
+// changed and removed): once it ends, every order's total must be the sum
+// of its items, those written during the backfill and after it included;
+// while a write to orders is open, the writes after the index's build began
+// must end; then the build is cancelled, as a deploy stopped half way would,
+// the writer ends, and version 3 runs again: the index must be valid, no
+// index of orders left INVALID, and those orders must have their totals.
+// One answer is in works-vs-scales/scalable/migrations.
 package migrations
