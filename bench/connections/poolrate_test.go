@@ -225,7 +225,7 @@ func TestPoolSizeGeneratorReportsWhatItSent(t *testing.T) {
 func BenchmarkPoolSizeAtRate(b *testing.B) {
 	db := pgtest.Shop(b, shop.Small)
 	ctx := context.Background()
-	rates := []int{100, 200, 400}
+	rates := []int{100, 200, 400, 800, 1600} // to past what 2 CPUs serve: a knee needs a saturated server
 	sizes := []int32{2, 4, 8, 16, 64}
 	if testing.Short() {
 		rates, sizes = rates[:1], sizes[:1]

@@ -61,3 +61,28 @@ func TestALowerBoundRatioIsRoundedDown(t *testing.T) {
 		}
 	}
 }
+
+func TestAHeadlineCapacityAtTheLaddersTopIsALowerBound(t *testing.T) {
+	const bench = `BenchmarkPaymentCliff/impl=naive 	1	450 capacity-per-s	1 knee-found
+BenchmarkPaymentCliff/impl=scalable 	1	1600 capacity-per-s	0 knee-found
+BenchmarkPaymentCliff/impl=naive 	1	450 capacity-per-s	1 knee-found
+BenchmarkPaymentCliff/impl=scalable 	1	1600 capacity-per-s	0 knee-found
+`
+	r, err := report.Parse(strings.NewReader(bench), "cliff.bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := r.Find("PaymentCliff")
+	if got := atLeast(b, "scalable", 0, "capacity-per-s") + b.FormatMedian("scalable", 0, "capacity-per-s"); got != "≥ 1,600" {
+		t.Errorf("scalable's capacity: %s", got)
+	}
+	if got := atLeast(b, "naive", 0, "capacity-per-s"); got != "" {
+		t.Errorf("naive's capacity, its knee found: %q", got)
+	}
+	if got := headlineRatio(b, "naive", "scalable", 0, "capacity-per-s", 450, 1600); got != "≥ 3.5× more" {
+		t.Errorf("the ratio over a lower bound: %s", got)
+	}
+	if got := headlineRatio(b, "scalable", "naive", 0, "capacity-per-s", 1600, 450); got != report.NoDifference {
+		t.Errorf("a lower bound below: %s", got)
+	}
+}

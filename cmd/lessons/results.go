@@ -186,8 +186,8 @@ func headlineTable(reports map[string]*report.Report) ([]byte, error) {
 			if !ok1 || !ok2 {
 				return nil, fmt.Errorf("headline of %s: no %s for %s and %s at %s=%v", h.lesson, unit, works, scales, b.SizeKey, size)
 			}
-			worksValues = append(worksValues, b.FormatMedian(works, size, unit))
-			scalesValues = append(scalesValues, b.FormatMedian(scales, size, unit))
+			worksValues = append(worksValues, atLeast(b, works, size, unit)+b.FormatMedian(works, size, unit))
+			scalesValues = append(scalesValues, atLeast(b, scales, size, unit)+b.FormatMedian(scales, size, unit))
 			ratio := headlineRatio(b, works, scales, size, unit, worksValue, scalesValue)
 			if note, ok := inPlaceOfRatio[h.results+" "+h.benchmark+" "+unit]; ok {
 				ratio = note
@@ -231,6 +231,10 @@ func headlineRatio(b *report.Benchmark, works, scales string, size float64, unit
 		return report.NoDifference
 	case higherIsBetter(unit) && worksValue == 0:
 		return "from zero"
+	case higherIsBetter(unit) && atLeast(b, works, size, unit) != "":
+		return report.NoDifference // both may be more than measured
+	case higherIsBetter(unit) && atLeast(b, scales, size, unit) != "":
+		return "≥ " + formatRatioFloor(scalesValue/worksValue) + "× more"
 	case higherIsBetter(unit):
 		return report.FormatValue(scalesValue/worksValue, "", true) + "× more"
 	case scalesValue == 0:
@@ -239,4 +243,19 @@ func headlineRatio(b *report.Benchmark, works, scales string, size float64, unit
 		return "from zero"
 	}
 	return report.FormatValue(worksValue/scalesValue, "", true) + "×"
+}
+
+// atLeast returns "≥ " when impl's capacity in unit is a lower bound, its
+// ramp or ladder having ended before its knee in some run (knee-found 0), as
+// report.Capacity does for capacity-rps; else "".
+func atLeast(b *report.Benchmark, impl string, size float64, unit string) string {
+	if !strings.HasPrefix(unit, "capacity") {
+		return ""
+	}
+	for _, knee := range b.Samples(impl, size, "knee-found") {
+		if knee == 0 {
+			return "≥ "
+		}
+	}
+	return ""
 }

@@ -115,8 +115,7 @@ lesson13() {
   # the cliff: payments at fixed arrival rates (open loop), then the pool-size curve at fixed
   # arrival rates, the load sent by a generator in a process of its own. A rung is one operation
   # of at most about 3.5 s (a 2 s window, then a second's grace; past the cliff the queue left
-  # is abandoned, not drained): about 14 minutes for the two on 2 CPUs (a process of the ladder
-  # took 32 s, one of the pool-size curve 15 s, on a busy machine).
+  # is abandoned, not drained): about 20 minutes for the two on a quiet 2-CPU machine.
   interleave 6 ./bench/connections '^Benchmark(FastQueryAtPaymentRate|PaymentCliff)$' 'naive scalable' -benchtime 1x > $results/13-connections-rate.bench
   interleave 6 ./bench/connections '^BenchmarkPoolSizeAtRate$' 'conns-2 conns-4 conns-8 conns-16 conns-64' -benchtime 1x > $results/13-connections-poolrate.bench
 }
