@@ -271,11 +271,12 @@ func differ(s1, s2 []float64, unit string) bool {
 }
 
 // failureUnits are the units in which a benchmark reports the share of its
-// requests that failed: a timeout, a refusal, an error.
-var failureUnits = []string{"errors-%", "timeouts-%"}
+// requests that failed: a timeout, a refusal, an error, one given up on (a
+// rung's abandoned payments), or those during a migration.
+var failureUnits = []string{"errors-%", "timeouts-%", "abandoned-%", "during-errors-%"}
 
 // Failed reports whether some of impl's requests at size failed in a run
-// (a median of errors-% or timeouts-% above zero). Its times and latencies
+// (a median of any of failureUnits above zero). Its times and latencies
 // then are capped by a timeout, or are those of quick refusals: a ratio of
 // them to another version's measures the deadline, not the code.
 func (b *Benchmark) Failed(impl string, size float64) bool {
