@@ -159,6 +159,24 @@ func SharedPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
 	if own, ok := OwnConns(tb); ok && size > own {
 		tb.Skipf("a pool of %d is above this trainee's budget: %s=%s leaves %d to a test's own pools", size, workshopenv.MaxConns, budgetSetting(), own)
 	}
+	return newPool(tb, db, size)
+}
+
+// CheckPool returns a pool of size connections on db's database for an
+// exercise's check, closed when the test ends. Unlike SharedPool it is the
+// same size under a room's budget (WORKSHOP_MAX_CONNS): skipped, a trainee's
+// check would print ok for an answer it never checked, and a smaller pool
+// would check another exercise. A check holds its pool for seconds, once;
+// lessons/TRAINER.md ("A connection budget") counts it beside the budget.
+func CheckPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
+	tb.Helper()
+	return newPool(tb, db, size)
+}
+
+// newPool returns a pool of size connections on db's database, closed when
+// the test ends.
+func newPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
+	tb.Helper()
 	cfg := db.Config()
 	cfg.MaxConns = size
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)

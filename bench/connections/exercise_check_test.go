@@ -48,7 +48,7 @@ func checkExercise13(t *testing.T, newPayments newPaymentsFunc) error {
 		return fmt.Errorf("payment %d, charged as %q: its row says %s, charge %q; want charged, %q", payment.ID, payment.ChargeID, status, chargeID, payment.ChargeID)
 	}
 
-	pool := benchkit.SharedPool(t, db, slowPayPoolSize)
+	pool := benchkit.CheckPool(t, db, slowPayPoolSize)
 	held := newHeldGateway(t, slowPayPoolSize)
 	payments, err = newPayments(pool, held)
 	if err != nil {

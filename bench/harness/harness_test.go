@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/workshopenv"
 	"works-vs-scales/shop"
@@ -422,4 +423,21 @@ func TestAConnectionBudgetCapsTheHarnessPools(t *testing.T) {
 	t.Setenv(workshopenv.MaxConns, "2")
 	require.Greater(t, uncapped, int32(2), "pgxpool's default is at least 4")
 	require.Equal(t, int32(2), pgtest.ShopClone(t, shop.Small).Config().MaxConns)
+}
+
+// TestAnExerciseCheckKeepsItsPoolUnderABudget: under a room's budget a
+// test's own pool above it skips (SharedPool), but an exercise check's pool
+// keeps its size (CheckPool): a trainee's check that skipped would print ok
+// for an answer it never checked.
+func TestAnExerciseCheckKeepsItsPoolUnderABudget(t *testing.T) {
+	t.Setenv(workshopenv.MaxConns, "4")
+	db := pgtest.ShopClone(t, shop.Small)
+	var check *testing.T
+	t.Run("check", func(t *testing.T) {
+		check = t
+		pool := benchkit.CheckPool(t, db, 8)
+		require.Equal(t, int32(8), pool.Config().MaxConns)
+		require.NoError(t, pool.Ping(context.Background()))
+	})
+	require.False(t, check.Skipped(), "the check's pool skipped under the budget")
 }

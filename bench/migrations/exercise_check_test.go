@@ -60,7 +60,7 @@ const (
 // totals).
 func checkExercise20(t *testing.T, migrate migrateFunc) error {
 	ctx := context.Background()
-	db := benchkit.SharedPool(t, pgtest.ShopClone(t, shop.Small), 2*exercise20Requests+4)
+	db := benchkit.CheckPool(t, pgtest.ShopClone(t, shop.Small), 2*exercise20Requests+4)
 	if err := checkAddColumn(t, ctx, db, migrate); err != nil {
 		return err
 	}
@@ -647,19 +647,23 @@ func backfillInBatches(ctx context.Context, db *sql.DB) error {
 }
 
 // createTotalTriggers creates the reference's triggers that keep the
-// totals (testdata/total-triggers.sql), the one on order_items firing on
-// events (e.g. "INSERT OR UPDATE OR DELETE", as the reference's does).
+// totals, read from its migration 1 (from its first CREATE FUNCTION to its
+// Down), the one on order_items firing on events (e.g. "INSERT OR UPDATE OR
+// DELETE", as the reference's does).
 func createTotalTriggers(ctx context.Context, db *sql.DB, events string) error {
-	const file, all = "testdata/total-triggers.sql", "AFTER INSERT OR UPDATE OR DELETE ON order_items"
+	const file, all = "../../scalable/migrations/sql/00001_orders_total_cents.sql", "AFTER INSERT OR UPDATE OR DELETE ON order_items"
 	text, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("the triggers: %w", err)
 	}
-	if !strings.Contains(string(text), all) {
-		return fmt.Errorf("the triggers: %s has no %q", file, all)
+	_, up, found := strings.Cut(string(text), "CREATE FUNCTION orders_total_cents")
+	up, _, foundDown := strings.Cut(up, "-- +goose Down")
+	if !found || !foundDown || !strings.Contains(up, all) {
+		return fmt.Errorf("the triggers: %s has no CREATE FUNCTION orders_total_cents, %q and -- +goose Down, in that order", file, all)
 	}
-	if _, err := db.ExecContext(ctx, strings.Replace(string(text), all, "AFTER "+events+" ON order_items", 1)); err != nil {
-		return fmt.Errorf("the triggers in %s: %w", file, err)
+	triggers := "CREATE FUNCTION orders_total_cents" + strings.Replace(up, all, "AFTER "+events+" ON order_items", 1)
+	if _, err := db.ExecContext(ctx, triggers); err != nil {
+		return fmt.Errorf("the triggers of %s: %w", file, err)
 	}
 	return nil
 }

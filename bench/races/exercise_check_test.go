@@ -92,7 +92,7 @@ func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons
 	if err := createTable(ctx, db); err != nil {
 		return fmt.Errorf("your CreateCouponTable: %w", err)
 	}
-	pool := benchkit.SharedPool(t, db, couponPool)
+	pool := benchkit.CheckPool(t, db, couponPool)
 	servers := make([]couponRedeemer, couponServers)
 	for i := range servers {
 		var err error
