@@ -766,3 +766,16 @@ func TestOrdersHandlerIsTheSameOnBothSides(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(works), string(scales), "change both, or neither")
 }
+
+// TestOrdersHandlerWithoutADatabaseAnswers500: a handler wired without a
+// database answers each request 500, saying so, and does not panic.
+func TestOrdersHandlerWithoutADatabaseAnswers500(t *testing.T) {
+	for name, handler := range map[string]http.Handler{"naive": naive.Orders(nil), "scalable": scalable.Orders(nil)} {
+		mux := http.NewServeMux()
+		mux.Handle("GET /users/{id}/orders", handler)
+		got := getURL(context.Background(), serve(t, mux)+"/users/1/orders")
+		require.NoError(t, got.err, name)
+		assert.Equal(t, http.StatusInternalServerError, got.status, name)
+		assert.Contains(t, got.body, "no database", name)
+	}
+}

@@ -24,9 +24,10 @@ type Order struct {
 
 // Orders returns the handler of GET /users/{id}/orders: the user's ten latest
 // orders, newest first, as JSON. An id that is not a number gets 400; a user
-// who does not exist, 404. It is the same on both sides of the lesson, which
-// changes what stands in front of it, not the handler; a test keeps the two
-// files identical (bench/overload, TestOrdersHandlerIsTheSameOnBothSides).
+// who does not exist, 404; every request, 500 without a database (db nil).
+// It is the same on both sides of the lesson, which changes what stands in
+// front of it, not the handler; a test keeps the two files identical
+// (bench/overload, TestOrdersHandlerIsTheSameOnBothSides).
 func Orders(db *pgxpool.Pool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		userID, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -50,8 +51,12 @@ func Orders(db *pgxpool.Pool) http.Handler {
 }
 
 // recentOrders returns the user's ten latest orders, or an error wrapping
-// shop.ErrUserNotFound if there is no such user.
+// shop.ErrUserNotFound if there is no such user, or shop.ErrInvalidConfig
+// if there is no database.
 func recentOrders(ctx context.Context, db *pgxpool.Pool, userID int64) ([]Order, error) {
+	if db == nil {
+		return nil, fmt.Errorf("orders of user %d: no database: %w", userID, shop.ErrInvalidConfig)
+	}
 	if userID <= 0 {
 		return nil, fmt.Errorf("orders of user %d: %w", userID, shop.ErrUserNotFound)
 	}
