@@ -295,3 +295,33 @@ func TestARetentionFinishesAMonthDetachedButNotDropped(t *testing.T) {
 		WHERE relnamespace = 'history'::regnamespace AND relname LIKE '%p2024\_01'`).Scan(&left))
 	require.Zero(t, left)
 }
+
+// TestARetentionCountsALateOrderOfItsMonth: an order written to a month while
+// the retention detaches it (a late event, an import) is dropped with the
+// month, and counted with it. The count once came before the DETACH, which
+// waits for that writer: the order was dropped and never counted.
+func TestARetentionCountsALateOrderOfItsMonth(t *testing.T) {
+	ctx := context.Background()
+	h := history{first: month(2024, time.January), months: 3, orders: 90, users: 3}
+	cutoff := month(2024, time.February)
+	db := seedHistory(t, impls()[1], h)
+	writer, err := db.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { writer.Rollback(context.Background()) })
+	_, err = writer.Exec(ctx, `INSERT INTO history.orders (id, user_id, total_cents, created_at) VALUES (1000000, 1, 100, '2024-01-31 23:59:59+00')`)
+	require.NoError(t, err)
+	type result struct {
+		removed int64
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		removed, err := scalable.DeleteBefore(ctx, db, cutoff)
+		done <- result{removed, err}
+	}()
+	benchkit.WaitForLockWaiters(t, db, 1) // the DETACH, waiting for the writer
+	require.NoError(t, writer.Commit(ctx))
+	got := <-done
+	require.NoError(t, got.err)
+	require.Equal(t, h.ordersBefore(cutoff)+1, got.removed, "January's orders and the late one")
+}

@@ -256,26 +256,28 @@ func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int6
 		// is never read as SQL or as another table's.
 		parent := pgx.Identifier{"history", p.Parent}.Sanitize()
 		month := pgx.Identifier{p.Schema, p.Name}.Sanitize()
+		// DETACH … CONCURRENTLY runs in two transactions of its own: never
+		// inside one of ours, and never with a default partition.
+		switch {
+		case p.DetachPending:
+			if _, err := conn.Exec(ctx, "ALTER TABLE "+parent+" DETACH PARTITION "+month+" FINALIZE"); err != nil {
+				return removed, fmt.Errorf("retention before %v: finish detaching %s: %w", cutoff, month, err)
+			}
+		case !p.Detached:
+			if _, err := conn.Exec(ctx, "ALTER TABLE "+parent+" DETACH PARTITION "+month+" CONCURRENTLY"); err != nil {
+				return removed, fmt.Errorf("retention before %v: detach %s: %w", cutoff, month, err)
+			}
+		}
+		// Counted once detached, when no write through the parent can
+		// reach it: a late order for the month is counted with the rest.
 		var n int64
 		if p.Parent == "orders" {
 			if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+month).Scan(&n); err != nil {
 				return removed, fmt.Errorf("retention before %v: count %s: %w", cutoff, month, err)
 			}
 		}
-		// DETACH … CONCURRENTLY runs in two transactions of its own: never
-		// inside one of ours, and never with a default partition.
-		var steps []string
-		switch {
-		case p.DetachPending:
-			steps = append(steps, "ALTER TABLE "+parent+" DETACH PARTITION "+month+" FINALIZE")
-		case !p.Detached:
-			steps = append(steps, "ALTER TABLE "+parent+" DETACH PARTITION "+month+" CONCURRENTLY")
-		}
-		steps = append(steps, "DROP TABLE IF EXISTS "+month)
-		for _, sql := range steps {
-			if _, err := conn.Exec(ctx, sql); err != nil {
-				return removed, fmt.Errorf("retention before %v: %s: %w", cutoff, sql, err)
-			}
+		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+month); err != nil {
+			return removed, fmt.Errorf("retention before %v: drop %s: %w", cutoff, month, err)
 		}
 		removed += n
 	}
