@@ -186,8 +186,8 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 // DeleteBefore removes every order placed before cutoff, the first instant of
 // a month, with its items, and returns how many orders it removed: each
 // month's partitions, chosen by their bounds in the catalog (never a default
-// partition), are counted, detached CONCURRENTLY (readers and writers of the
-// other months go on) and dropped, orders before items. Nothing is deleted
+// partition), are detached CONCURRENTLY (readers and writers of the other
+// months go on), counted and dropped, orders before items. Nothing is deleted
 // row by row, so nothing is left for VACUUM and the WAL holds no row, only
 // the catalog's changes by the DETACHes and DROPs (much of it full-page
 // images of catalog pages); the count reads a month and, once VACUUM has
