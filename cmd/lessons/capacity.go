@@ -75,3 +75,13 @@ func formatRatioFloor(r float64) string {
 	}
 	return report.FormatRatio(math.Floor(r*10) / 10)
 }
+
+// formatRatioCeil writes a ratio that is an upper bound as
+// report.FormatRatio does, rounded up, not to the nearest: 0.28 is "≤ 0.3×",
+// never "≤ 0.2×".
+func formatRatioCeil(r float64) string {
+	if r >= 10 {
+		return report.FormatRatio(math.Ceil(r))
+	}
+	return report.FormatRatio(math.Ceil(r*10) / 10)
+}

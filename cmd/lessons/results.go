@@ -232,6 +232,11 @@ func headlineRatio(b *report.Benchmark, works, scales string, size float64, unit
 	case higherIsBetter(unit) && worksValue == 0:
 		return "from zero"
 	case higherIsBetter(unit) && atLeast(b, works, size, unit) != "":
+		if atLeast(b, scales, size, unit) == "" && worksValue >= scalesValue {
+			// works is ahead by at least its lower bound: scales has at
+			// most this much of it.
+			return "≤ " + formatRatioCeil(scalesValue/worksValue) + "× more"
+		}
 		return report.NoDifference // both may be more than measured
 	case higherIsBetter(unit) && atLeast(b, scales, size, unit) != "":
 		return "≥ " + formatRatioFloor(scalesValue/worksValue) + "× more"
