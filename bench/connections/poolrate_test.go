@@ -65,7 +65,7 @@ func TestPoolSizeGenerator(t *testing.T) {
 	var mu sync.Mutex
 	var latencies []time.Duration
 	start := time.Now()
-	load := startOpenLoop(perSecond, func(ctx context.Context, i int64) error {
+	load, err := startOpenLoop(perSecond, func(ctx context.Context, i int64) error {
 		began := time.Now()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/spend?user=%d", url, 11+i%64), nil)
 		if err != nil {
@@ -90,6 +90,7 @@ func TestPoolSizeGenerator(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
+	require.NoError(t, err, "%s=%q", generatorRateEnv, rate)
 	io.Copy(io.Discard, os.Stdin) // until the benchmark closes it
 	load.stopArrivals()
 	seconds := time.Since(start).Seconds()

@@ -39,7 +39,9 @@ var paymentRates = []int{100, 200, 300, 400, 450, 500, 600, 800, 1200, 1600}
 // that paid, failed or were abandoned (canceled by finish before they
 // returned), and the late: those it started more than a millisecond after
 // their scheduled time (a generator that fell behind offers less than the
-// rate it names).
+// rate it names). A rate is refused outside 1 to maxOpenLoopRate a second:
+// at 0 the interval divides by zero, below it the schedule runs backwards,
+// and past a billion the interval is 0 and the generator spins.
 type openLoop struct {
 	started, paid, failed, abandoned, late atomic.Int64
 
@@ -49,7 +51,15 @@ type openLoop struct {
 	firstErr     atomic.Pointer[error]
 }
 
-func startOpenLoop(rate int, pay func(ctx context.Context, i int64) error) *openLoop {
+// maxOpenLoopRate is the highest rate startOpenLoop accepts, a start every
+// microsecond: past it a generator that shares the machine falls behind
+// anyway.
+const maxOpenLoopRate = 1_000_000
+
+func startOpenLoop(rate int, pay func(ctx context.Context, i int64) error) (*openLoop, error) {
+	if rate < 1 || rate > maxOpenLoopRate {
+		return nil, fmt.Errorf("an open loop at %d a second: the rate must be from 1 to %d", rate, maxOpenLoopRate)
+	}
 	l := &openLoop{}
 	arrivals, stop := context.WithCancel(context.Background())
 	payments, cancel := context.WithCancel(context.Background())
@@ -92,7 +102,7 @@ func startOpenLoop(rate int, pay func(ctx context.Context, i int64) error) *open
 	}()
 	var once sync.Once
 	l.stopArrivals = func() { once.Do(func() { stop(); <-done }) }
-	return l
+	return l, nil
 }
 
 // finish stops the arrivals, waits for the payments in flight until
@@ -215,7 +225,10 @@ type rungResult struct {
 // than its timeout.
 func runRung(plan rungPlan, pay func(ctx context.Context, i int64) error, probe func(ctx context.Context) error) (rungResult, error) {
 	var r rungResult
-	load := startOpenLoop(plan.rate, pay)
+	load, err := startOpenLoop(plan.rate, pay)
+	if err != nil {
+		return r, err
+	}
 	ramp := time.NewTimer(plan.ramp)
 	<-ramp.C
 	r.windowStart = time.Now()
@@ -504,7 +517,7 @@ func TestOpenLoopDoesNotWaitForThePayments(t *testing.T) {
 	release := make(chan struct{})
 	var stuck sync.WaitGroup
 	stuck.Add(5)
-	load := startOpenLoop(1000, func(ctx context.Context, i int64) error {
+	load, err := startOpenLoop(1000, func(ctx context.Context, i int64) error {
 		if i < 5 {
 			stuck.Done()
 		}
@@ -515,6 +528,7 @@ func TestOpenLoopDoesNotWaitForThePayments(t *testing.T) {
 			return ctx.Err()
 		}
 	})
+	require.NoError(t, err)
 	stuck.Wait() // five payments started, none has returned
 	assert.Zero(t, load.paid.Load(), "none returned")
 	assert.GreaterOrEqual(t, load.started.Load(), int64(5))
@@ -522,6 +536,25 @@ func TestOpenLoopDoesNotWaitForThePayments(t *testing.T) {
 	load.finish(time.Now().Add(benchkit.HangBound))
 	assert.Equal(t, load.started.Load(), load.paid.Load(), "released in time, every payment paid")
 	assert.Zero(t, load.abandoned.Load())
+}
+
+// TestOpenLoopRefusesARateItCannotKeep: a rate of 0 (an unset or mistyped
+// rate read with strconv.Atoi), below it or above a start a microsecond is
+// refused with an error, before any payment starts; the bounds are accepted.
+func TestOpenLoopRefusesARateItCannotKeep(t *testing.T) {
+	var calls atomic.Int64
+	pay := func(ctx context.Context, _ int64) error { calls.Add(1); return nil }
+	for _, rate := range []int{0, -1, maxOpenLoopRate + 1, 2_000_000_000} {
+		load, err := startOpenLoop(rate, pay)
+		assert.ErrorContains(t, err, "the rate must be from 1 to 1000000", "rate %d", rate)
+		assert.Nil(t, load, "rate %d", rate)
+	}
+	assert.Zero(t, calls.Load(), "no payment started at a refused rate")
+	for _, rate := range []int{1, maxOpenLoopRate} {
+		load, err := startOpenLoop(rate, pay)
+		require.NoError(t, err, "rate %d", rate)
+		load.finish(time.Now().Add(benchkit.HangBound))
+	}
 }
 
 // runRungWithin runs runRung in a goroutine and fails the test if it has
