@@ -204,6 +204,7 @@ type rungPlan struct {
 // rungResult is what a rung saw.
 type rungResult struct {
 	latencies      []time.Duration // of the probe's calls, each started within the window
+	probeStarts    []time.Time     // when each of those calls started, before windowEnd
 	timeouts       int             // of those calls, cut at probeTimeout: latency = the cap
 	windowStart    time.Time
 	windowEnd      time.Time
@@ -249,8 +250,12 @@ func runRung(plan rungPlan, pay func(ctx context.Context, i int64) error, probe 
 		close(ended)
 	})
 	var probeErr error
-	for time.Now().Before(r.windowEnd) {
-		start := time.Now()
+	for {
+		start := time.Now() // one reading a call: the window's test and the call's start are the same instant
+		if !start.Before(r.windowEnd) {
+			break
+		}
+		r.probeStarts = append(r.probeStarts, start)
 		ctx, cancel := context.WithTimeout(context.Background(), plan.probeTimeout)
 		err := probe(ctx)
 		timedOut := ctx.Err() != nil
@@ -590,20 +595,21 @@ func runRungWithin(t *testing.T, plan rungPlan, pay func(ctx context.Context, i 
 // window.
 func TestRungAbandonsWhatIsLeftAtItsEnd(t *testing.T) {
 	never := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
-	var probes []time.Time
+	var probes int
 	plan := rungPlan{rate: 500, ramp: 10 * time.Millisecond, window: 50 * time.Millisecond, grace: 20 * time.Millisecond, probeTimeout: 20 * time.Millisecond}
 	r := runRungWithin(t, plan,
 		func(ctx context.Context, _ int64) error { return never(ctx) },
-		func(ctx context.Context) error { probes = append(probes, time.Now()); return never(ctx) })
+		func(ctx context.Context) error { probes++; return never(ctx) })
 	assert.Positive(t, r.started)
 	assert.Equal(t, r.started, r.abandoned, "every payment abandoned, none waited for")
 	assert.Zero(t, r.paid)
 	assert.Zero(t, r.failed, "abandoned is not failed")
 	require.NotEmpty(t, r.latencies)
-	assert.Len(t, probes, len(r.latencies), "a latency a call")
+	assert.Equal(t, probes, len(r.latencies), "a latency a call")
+	assert.Len(t, r.probeStarts, probes, "a start a call")
 	assert.Equal(t, len(r.latencies), r.timeouts, "every call cut at its timeout")
-	for _, at := range probes {
-		assert.True(t, at.Before(r.windowEnd), "a call started at %v, after the window's end %v", at, r.windowEnd)
+	for _, at := range r.probeStarts { // the instant the rung tested against the window's end, not one read later
+		assert.True(t, at.Before(r.windowEnd), "a call started at %v, at or after the window's end %v", at, r.windowEnd)
 	}
 }
 
