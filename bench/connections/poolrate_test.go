@@ -44,8 +44,11 @@ const (
 
 // generatorSummary is what the generator process reports: the requests it
 // sent, those answered OK, failed, abandoned (still unanswered rungGrace
-// after it stopped sending) and sent late; how long it sent, in seconds; and
-// the latencies of the requests answered OK.
+// after it stopped sending) and sent late; the seconds from its start to the
+// last answer OK (to when it stopped sending, if none came), the time the
+// requests counted in OK had; and the latencies of its requests, an
+// abandoned one's counted at the time it was abandoned: where Abandoned is
+// not 0 its real wait was longer, and the percentiles are lower bounds.
 type generatorSummary struct {
 	Sent, OK, Failed, Abandoned, Late int64
 	Seconds                           float64
@@ -64,8 +67,9 @@ func TestPoolSizeGenerator(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	var mu sync.Mutex
 	var latencies []time.Duration
+	var lastOK time.Time
 	start := time.Now()
-	load := startOpenLoop(perSecond, func(ctx context.Context, i int64) error {
+	load, err := startOpenLoop(perSecond, func(ctx context.Context, i int64) error {
 		began := time.Now()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/spend?user=%d", url, 11+i%64), nil)
 		if err != nil {
@@ -79,21 +83,39 @@ func TestPoolSizeGenerator(t *testing.T) {
 				err = fmt.Errorf("status %s", resp.Status)
 			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err() // abandoned: counted, not timed
+		if ctx.Err() != nil { // abandoned: timed to its abandonment, a lower bound of its wait
+			mu.Lock()
+			latencies = append(latencies, time.Since(began))
+			mu.Unlock()
+			return ctx.Err()
 		}
 		if err != nil {
 			return err
 		}
 		mu.Lock()
-		latencies = append(latencies, time.Since(began))
+		answered := time.Now()
+		latencies = append(latencies, answered.Sub(began))
+		if answered.After(lastOK) {
+			lastOK = answered
+		}
 		mu.Unlock()
 		return nil
 	})
+	require.NoError(t, err, "%s=%q", generatorRateEnv, rate)
 	io.Copy(io.Discard, os.Stdin) // until the benchmark closes it
 	load.stopArrivals()
-	seconds := time.Since(start).Seconds()
-	load.finish(time.Now().Add(rungGrace))
+	stopped := time.Now()
+	load.finish(stopped.Add(rungGrace))
+	// OK counts the answers that came in the grace too, so its time runs to
+	// the last of them: dividing by the time spent sending alone reported,
+	// past the knee, a served rate above the server's (a queue drained in the
+	// grace, counted as if served while sending). Not to finish's return:
+	// one request abandoned would add the whole grace, in which nothing
+	// counted was answered.
+	seconds := stopped.Sub(start).Seconds()
+	if lastOK.After(stopped) {
+		seconds = lastOK.Sub(start).Seconds()
+	}
 	summary := generatorSummary{Sent: load.started.Load(), OK: load.paid.Load(), Failed: load.failed.Load(),
 		Abandoned: load.abandoned.Load(), Late: load.late.Load(), Seconds: seconds}
 	if sorted := slices.Sorted(slices.Values(latencies)); len(sorted) > 0 {
@@ -209,6 +231,76 @@ func TestPoolSizeGeneratorReportsWhatItSent(t *testing.T) {
 	assert.Zero(t, summary.Failed)
 }
 
+// heldServer answers every request once release is called, not before (a
+// request canceled meanwhile is let go); it closes twenty when the twentieth
+// arrives, and releases the requests at the test's end if the test has not.
+func heldServer(t *testing.T) (url string, twenty <-chan struct{}, release func()) {
+	var received atomic.Int64
+	arrived, released := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if received.Add(1) == 20 {
+			close(arrived)
+		}
+		select {
+		case <-released:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	t.Cleanup(release) // runs before srv.Close, which waits for the handlers
+	return srv.URL, arrived, release
+}
+
+// TestPoolSizeGeneratorTimesWhatItCounts: requests the server holds until
+// after the generator stopped sending, then answers within the grace, are
+// counted OK, and the seconds their rate is taken over run to their answers:
+// at least from the first request's arrival to their release. (Timed to when
+// the generator stopped sending, 20 requests answered in the grace made a
+// rate above what was served.)
+func TestPoolSizeGeneratorTimesWhatItCounts(t *testing.T) {
+	if os.Getenv(generatorURLEnv) != "" {
+		t.Skip("in the generator process")
+	}
+	url, twenty, release := heldServer(t)
+	g, err := startGenerator(t, url, 200)
+	require.NoError(t, err)
+	<-twenty
+	firstArrived := time.Now() // after the first request arrived, so after the generator started
+	g.stopSending()
+	hold := time.NewTimer(rungGrace / 4) // held past the generator's stop, answered well within its grace
+	<-hold.C
+	released := time.Now() // before any answer
+	release()
+	summary, err := g.stop()
+	require.NoError(t, err)
+	require.Zero(t, summary.Abandoned, "released %v after the stop, within the grace: none abandoned", rungGrace/4)
+	assert.Equal(t, summary.Sent, summary.OK, "every request answered, in the grace")
+	assert.GreaterOrEqual(t, summary.Seconds, released.Sub(firstArrived).Seconds(),
+		"the answers came after their release: the seconds they are counted over reach it")
+}
+
+// TestPoolSizeGeneratorTimesTheAbandoned: requests never answered are
+// abandoned, each timed at its abandonment, at least rungGrace after it was
+// sent, so the generator's p99 is at least that, not an empty 0.
+func TestPoolSizeGeneratorTimesTheAbandoned(t *testing.T) {
+	if os.Getenv(generatorURLEnv) != "" {
+		t.Skip("in the generator process")
+	}
+	url, twenty, _ := heldServer(t)
+	g, err := startGenerator(t, url, 200)
+	require.NoError(t, err)
+	<-twenty
+	summary, err := g.stop()
+	require.NoError(t, err)
+	assert.Zero(t, summary.OK)
+	assert.Equal(t, summary.Sent, summary.Abandoned, "none answered: every request abandoned")
+	grace := float64(rungGrace) / float64(time.Millisecond)
+	assert.GreaterOrEqual(t, summary.P50ms, grace, "each waited rungGrace at least")
+	assert.GreaterOrEqual(t, summary.P99ms, grace, "the p99 counts the abandoned, at a lower bound of their wait")
+}
+
 // BenchmarkPoolSizeAtRate: user-spend requests (about a millisecond of the
 // server's CPU each) at fixed rates, sent over HTTP by a generator in another
 // process, to a service whose pool has n connections; meanwhile the
@@ -219,9 +311,11 @@ func TestPoolSizeGeneratorReportsWhatItSent(t *testing.T) {
 // the cap), then the generator stops sending and abandons what is not
 // answered a second later (abandoned-%). Its time per operation is the mean
 // of the benchmark's own requests. requests/s is what the generator got
-// answered a second it sent; gen-p99-ms what its answered requests waited
-// (the worst rung's, if there were several);
-// late-% the share it sent over a millisecond late.
+// answered a second, from its start to its last answer (those in the grace
+// included, so over the time they took too); gen-p99-ms what its requests
+// waited (the worst rung's, if there were several), an abandoned one counted
+// at its abandonment: where abandoned-% is not 0 the figure is a lower
+// bound; late-% the share it sent over a millisecond late.
 func BenchmarkPoolSizeAtRate(b *testing.B) {
 	db := pgtest.Shop(b, shop.Small)
 	ctx := context.Background()
