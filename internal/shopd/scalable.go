@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -242,9 +241,9 @@ func clientLimits(cfg Config) (clientLimit, error) {
 }
 
 // clientFromHeader returns a function naming a request's client by the last
-// comma-separated value of header (the hop the trusted proxy added), or, for
-// a request without it, by the host of its remote address; an IPv6 address
-// by its /64 (overload.ClientName).
+// comma-separated value of header (the hop the trusted proxy added), an IP
+// address with or without a port; or, for a request without one, by its
+// remote address. An IPv6 address names its /56 (overload.ClientName).
 func clientFromHeader(header string) func(*http.Request) string {
 	return func(r *http.Request) string {
 		values := r.Header.Values(header)
@@ -253,15 +252,14 @@ func clientFromHeader(header string) func(*http.Request) string {
 			if i := strings.LastIndexByte(last, ','); i >= 0 {
 				last = last[i+1:]
 			}
-			if name := strings.TrimSpace(last); name != "" {
-				return overload.ClientName(name)
+			if name := overload.ClientName(strings.TrimSpace(last)); name != "" {
+				return name
 			}
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			return overload.ClientName(r.RemoteAddr)
+		if name := overload.ClientName(r.RemoteAddr); name != "" {
+			return name
 		}
-		return overload.ClientName(host)
+		return r.RemoteAddr
 	}
 }
 

@@ -101,10 +101,12 @@ type Config struct {
 	ClientBurst int
 	// ClientHeader, if not empty, names the header that names a request's
 	// client: its last comma-separated value, the one the proxy in front
-	// of the service appended (X-Forwarded-For) or set (X-Real-IP). Set it
-	// only behind a proxy that sets the header on every request: a client
-	// can send any header, and one that names itself anew each time has no
-	// limit. Empty: the client is the host of the request's remote address.
+	// of the service appended (X-Forwarded-For) or set (X-Real-IP), an IP
+	// address with or without a port; a request whose value is neither is
+	// counted as its remote address's. Set it only behind a proxy that
+	// sets the header on every request: a client can send any header, and
+	// one that names itself anew each time has no limit. Empty: the client
+	// is the host of the request's remote address.
 	ClientHeader string
 }
 

@@ -166,15 +166,19 @@ func TestClientLimits(t *testing.T) {
 		{[]string{"10.0.0.1, 203.0.113.5"}, "203.0.113.5"},            // the proxy's hop is the last
 		{[]string{"spoofed", "10.0.0.1,203.0.113.5 "}, "203.0.113.5"}, // of the last header
 		{[]string{""}, "192.0.2.7"},
-		{[]string{"2001:db8:1:2::1"}, "2001:db8:1:2::/64"}, // an IPv6 host: its /64
-		{[]string{"2001:db8:1:2:ffff::9"}, "2001:db8:1:2::/64"},
+		{[]string{"2001:db8:1:201::1"}, "2001:db8:1:200::/56"}, // an IPv6 host: its /56
+		{[]string{"2001:db8:1:2ff:ffff::9"}, "2001:db8:1:200::/56"},
+		{[]string{"203.0.113.5:4711"}, "203.0.113.5"}, // a proxy that writes the port
+		{[]string{"10.0.0.1, [2001:db8:1:201::1]:443"}, "2001:db8:1:200::/56"},
+		{[]string{"unknown"}, "192.0.2.7"}, // not an address: the remote address
+		{[]string{strings.Repeat("x", 1<<16)}, "192.0.2.7"},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/users/1/orders", nil)
 		r.RemoteAddr = "192.0.2.7:4242"
 		for _, v := range c.header {
 			r.Header.Add("X-Forwarded-For", v)
 		}
-		assert.Equal(t, c.want, byHeader.name(r), "X-Forwarded-For %q", c.header)
+		assert.Equal(t, c.want, byHeader.name(r), "X-Forwarded-For %.60q", c.header)
 	}
 }
 

@@ -44,8 +44,12 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
-// Tail returns the last n lines the buffer holds, without the final newline.
+// Tail returns the last n lines the buffer holds, without the final newline;
+// "" if n <= 0.
 func (b *Buffer) Tail(n int) string {
+	if n <= 0 {
+		return ""
+	}
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

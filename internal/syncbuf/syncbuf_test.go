@@ -38,7 +38,7 @@ func TestBufferMaxKeepsTheLatest(t *testing.T) {
 func TestTail(t *testing.T) {
 	var b syncbuf.Buffer
 	b.Write([]byte("one\ntwo\nthree\n"))
-	for n, want := range map[int]string{1: "three", 2: "two\nthree", 5: "one\ntwo\nthree"} {
+	for n, want := range map[int]string{1: "three", 2: "two\nthree", 5: "one\ntwo\nthree", 0: "", -1: ""} {
 		if got := b.Tail(n); got != want {
 			t.Errorf("Tail(%d) = %q, want %q", n, got, want)
 		}

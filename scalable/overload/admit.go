@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -43,7 +42,7 @@ type Limits struct {
 	PerClient rate.Limit
 	Burst     int
 	// Client names a request's client; nil means the host of its remote
-	// address, as ClientName names it (an IPv6 host by its /64).
+	// address, as ClientName names it (an IPv6 host by its /56).
 	Client func(*http.Request) string
 	// MaxClients is how many clients' rates are remembered at once; 0
 	// means 10,000. A client forgotten starts again with a full burst.
@@ -224,31 +223,34 @@ func (a *admitted) allow(client string) (time.Duration, bool) {
 	return time.Duration(wait), false
 }
 
-// remoteHost is a request's client: the host of its remote address, as
-// ClientName names it.
+// remoteHost is a request's client: its remote address, as ClientName names
+// it, or, when that is not an IP address (a Unix socket's), the address as
+// it is, which the server set and the client cannot choose.
 func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return ClientName(r.RemoteAddr)
+	if name := ClientName(r.RemoteAddr); name != "" {
+		return name
 	}
-	return ClientName(host)
+	return r.RemoteAddr
 }
 
-// ClientName returns the client an IP address names, to count its rate by:
-// an IPv4 address (mapped into IPv6 or not) itself, an IPv6 address its /64,
-// the least a host is given (an address of its own per request would
-// otherwise be a fresh burst each time, and no limit); anything else as it
-// is.
+// ClientName returns the client an IP address names, to count its rate by,
+// or "" if addr is not an IP address, with or without a port. The port is
+// dropped (each connection has its own); an IPv4 address (mapped into IPv6
+// or not) names itself, an IPv6 address its /56, what a home or office is
+// commonly given: an address, or a /64, of its own per request would
+// otherwise be a fresh burst each time, and no limit.
 func ClientName(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		ip = ap.Addr()
+	} else if ip, err = netip.ParseAddr(addr); err != nil {
+		return ""
 	}
 	ip = ip.Unmap().WithZone("")
 	if ip.Is4() {
 		return ip.String()
 	}
-	return netip.PrefixFrom(ip, 64).Masked().String()
+	return netip.PrefixFrom(ip, 56).Masked().String()
 }
 
 // refuse answers status with a Retry-After of wait, in whole seconds rounded

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,12 +150,13 @@ func TestAdmissionKeepsAClientsRatePerHandler(t *testing.T) {
 	}
 }
 
-// TestAdmitCountsAnIPv6ClientByItsSlash64: a host given an IPv6 address is
-// given a /64 (2^64 addresses), so an address of its own per request gave
-// it a fresh burst each time, and no limit at all; and each of them took
-// a place among MaxClients from the clients it displaced. Its requests are
-// counted as one client's; IPv4 addresses stay one client each.
-func TestAdmitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
+// TestAdmitCountsAnIPv6ClientByItsSlash56: a host given an IPv6 address is
+// commonly given a /56 (256 /64s, 2^72 addresses), so an address, or a /64,
+// of its own per request gave it a fresh burst each time, and no limit at
+// all; and each of them took a place among MaxClients from the clients it
+// displaced. Its requests are counted as one client's; IPv4 addresses stay
+// one client each.
+func TestAdmitCountsAnIPv6ClientByItsSlash56(t *testing.T) {
 	h, err := overload.Admit(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
 		overload.Limits{Concurrency: 2, PerClient: 0.001, Burst: 1})
 	if err != nil {
@@ -164,9 +166,9 @@ func TestAdmitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
 		remote string
 		want   int
 	}{
-		{"[2001:db8:1:2::1]:40000", http.StatusOK},
-		{"[2001:db8:1:2:ffff:ffff:ffff:fffe]:40001", http.StatusTooManyRequests}, // the same /64
-		{"[2001:db8:1:3::1]:40000", http.StatusOK},                               // another /64
+		{"[2001:db8:1:200::1]:40000", http.StatusOK},
+		{"[2001:db8:1:2ff:ffff:ffff:ffff:fffe]:40001", http.StatusTooManyRequests}, // another /64 of the same /56
+		{"[2001:db8:1:300::1]:40000", http.StatusOK},                               // another /56
 		{"192.0.2.1:40000", http.StatusOK},
 		{"192.0.2.2:40000", http.StatusOK},                       // another IPv4 host
 		{"[::ffff:192.0.2.1]:40000", http.StatusTooManyRequests}, // 192.0.2.1, mapped
@@ -177,6 +179,32 @@ func TestAdmitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != c.want {
 			t.Errorf("request %d, from %s: status %d, want %d", i+1, c.remote, rec.Code, c.want)
+		}
+	}
+}
+
+// TestClientName: the port is dropped, so that a proxy that writes it does
+// not make each of a client's connections a client of its own; what is not
+// an IP address names no client, so that a header's junk is never a key.
+func TestClientName(t *testing.T) {
+	for _, c := range []struct{ addr, want string }{
+		{"203.0.113.5", "203.0.113.5"},
+		{"203.0.113.5:4711", "203.0.113.5"},
+		{"::ffff:203.0.113.5", "203.0.113.5"},
+		{"[::ffff:203.0.113.5]:4711", "203.0.113.5"},
+		{"2001:db8:1:201::1", "2001:db8:1:200::/56"},
+		{"[2001:db8:1:201::1]:443", "2001:db8:1:200::/56"},
+		{"[fe80::1%eth0]:443", "fe80::/56"},
+		{"2001:db8:1:2ff:ffff::9", "2001:db8:1:200::/56"}, // another /64 of the same /56
+		{"2001:db8:1:300::1", "2001:db8:1:300::/56"},
+		{"", ""},
+		{"unknown", ""},
+		{"203.0.113.5:http", ""},
+		{"example.com:443", ""},
+		{strings.Repeat("x", 1<<20), ""},
+	} {
+		if got := overload.ClientName(c.addr); got != c.want {
+			t.Errorf("ClientName(%.40q) = %.40q, want %q", c.addr, got, c.want)
 		}
 	}
 }

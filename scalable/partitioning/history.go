@@ -196,8 +196,11 @@ func OrdersPerDay(ctx context.Context, db *pgxpool.Pool, from, to time.Time) ([]
 // A retention interrupted halfway (a cancel, a deploy, a lost connection) is
 // finished by the next one: a partition left "detach pending" is detached
 // with … FINALIZE, a month before cutoff detached but not dropped is dropped
-// (its orders counted), and a month whose orders are gone still has its
-// items removed. Two retentions at once take turns, under an advisory lock.
+// (its orders counted) if it has the name PrepareMonths gave it, in schema
+// history (orders_pYYYY_MM, order_items_pYYYY_MM: a detached table has no
+// bound, so its name is all that dates it; one named otherwise is left), and
+// a month whose orders are gone still has its items removed. Two retentions
+// at once take turns, under an advisory lock.
 // Every name read from the catalog is quoted: a partition's maker chose it.
 func DeleteBefore(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (int64, error) {
 	if err := history.CheckMonthStart(cutoff); err != nil {

@@ -137,19 +137,25 @@ func UserOrdersPage(ctx context.Context, db *pgxpool.Pool, userID int64, beforeA
 	return orders, nil
 }
 
-// CheckRange returns an error, ErrZeroTime, ErrEmptyRange, ErrRangeTooLong
-// or ErrYearOutOfRange wrapped with the range, unless [from, to) is a range
-// OrdersPerDay answers: in the years 1 to 9999.
+// CheckRange returns an error, ErrZeroTime, ErrYearOutOfRange (wrapped with
+// the end outside the years 1 to 9999), ErrEmptyRange or ErrRangeTooLong
+// (wrapped with the range), unless [from, to) is a range OrdersPerDay
+// answers.
 func CheckRange(from, to time.Time) error {
-	switch {
-	case from.IsZero() || to.IsZero():
+	if from.IsZero() || to.IsZero() {
 		return fmt.Errorf("range %v to %v: %w", from, to, ErrZeroTime)
+	}
+	if err := checkYears("range from", from); err != nil {
+		return err
+	}
+	if err := checkYears("range to", to); err != nil {
+		return err
+	}
+	switch {
 	case !to.After(from):
 		return fmt.Errorf("range %v to %v: %w", from, to, ErrEmptyRange)
 	case to.Sub(from) > MaxDays*24*time.Hour:
 		return fmt.Errorf("range %v to %v, longer than %d days: %w", from, to, MaxDays, ErrRangeTooLong)
-	case checkYears("range from", from) != nil || checkYears("range to", to) != nil:
-		return fmt.Errorf("range %v to %v: %w", from, to, ErrYearOutOfRange)
 	}
 	return nil
 }

@@ -57,6 +57,10 @@ func TestTimesOutsideTheYears1To9999AreRefused(t *testing.T) {
 		require.ErrorIs(t, CheckMonthStart(m), ErrYearOutOfRange, "%v", m)
 		require.ErrorIs(t, CheckRange(m, m.AddDate(0, 0, 7)), ErrYearOutOfRange, "%v", m)
 	}
+	// Out of range and too long: the year is what is wrong, not the length.
+	ancient := time.Date(-582_000, time.January, 1, 0, 0, 0, 0, time.UTC)
+	require.ErrorIs(t, CheckRange(ancient, time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)), ErrYearOutOfRange)
+	require.ErrorIs(t, CheckRange(time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC), end.AddDate(1, 0, 0)), ErrYearOutOfRange)
 	_, err := UserOrdersPage(t.Context(), nil, 1, end.Add(time.Microsecond), 1, 10)
 	require.ErrorIs(t, err, ErrYearOutOfRange, "checked before the database is asked")
 }
