@@ -305,9 +305,21 @@ func TestRedisCacheIsFilledWithItsTTL(t *testing.T) {
 	assert.LessOrEqual(t, ttl, cacheTTL)
 }
 
-// faultyRedisProducts is the Redis tier reached through a proxy the test
-// drives, with the client and key prefix under it; its Redis calls time out
-// after 100 ms.
+// redisProducts returns scalable's products cached in Redis on a client of
+// their own (a hook added to it is the test's alone) with a timeout no
+// healthy round trip meets, for the tests that plant or refuse what Redis
+// holds without breaking the network: a fault test's short timeout, there to
+// end a hung read soon, fails a round trip that a busy machine (the race
+// detector, a neighbour's load) made slow, and counts a cache error the test
+// did not cause.
+func redisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProducts, *redis.Client, string) {
+	t.Helper()
+	rdb, prefix, _ := redistest.ClientWithFaults(t, benchkit.HangBound)
+	products, err := scalable.NewRedisProducts(db, rdb, scalable.RedisOptions{Prefix: prefix, TTL: cacheTTL})
+	require.NoError(t, err)
+	return products, rdb, prefix
+}
+
 func faultyRedisProducts(t *testing.T, db *pgxpool.Pool) (*scalable.RedisProducts, *redis.Client, string, *rttproxy.Proxy) {
 	t.Helper()
 	rdb, prefix, proxy := redistest.ClientWithFaults(t, 100*time.Millisecond)
@@ -377,7 +389,7 @@ func TestFailedCacheFillDoesNotFailTheRead(t *testing.T) {
 	require.NoError(t, err)
 	want, err := uncached.Get(ctx, 9)
 	require.NoError(t, err)
-	products, rdb, _, _ := faultyRedisProducts(t, db)
+	products, rdb, _ := redisProducts(t, db)
 	rdb.AddHook(failWrites{})
 	got, err := products.Get(ctx, 9)
 	require.NoError(t, err)
@@ -417,7 +429,7 @@ func TestCorruptCachedValueIsNotServed(t *testing.T) {
 		"a member in other case": `{"id":11,"name":"x","category":"y","Price_Cents":1}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			products, rdb, _, _ := faultyRedisProducts(t, db)
+			products, rdb, _ := redisProducts(t, db)
 			require.NoError(t, rdb.Set(ctx, products.Key(11), value, time.Minute).Err())
 			qctx, counts := pgtest.CountQueries(ctx)
 			got, err := products.Get(qctx, 11)
@@ -448,7 +460,7 @@ func TestOldFormatIsNeverRead(t *testing.T) {
 	require.NoError(t, err)
 	want, err := uncached.Get(ctx, 11)
 	require.NoError(t, err)
-	products, rdb, prefix, _ := faultyRedisProducts(t, db)
+	products, rdb, prefix := redisProducts(t, db)
 	v1Key := prefix + "11" // v1's key: the prefix and the id
 	v1 := fmt.Sprintf(`{"ID":11,"Name":%q,"Category":%q,"PriceCents":1}`, want.Name, want.Category)
 	require.NoError(t, rdb.Set(ctx, v1Key, v1, time.Minute).Err())

@@ -683,7 +683,18 @@ func TestShopdHostileCorpus(t *testing.T) {
 				return // the naive wirings fail as they fail: the table shows it
 			}
 			assert.False(t, r.exitedEarly, "the service is still up")
-			assert.Zero(t, c["5xx"], "no 5xx")
+			// A 503 is a 5xx the service chose: the largest page, on a
+			// machine too busy to serve it within the orders' deadline,
+			// is shed so (the line lists 503); any other 5xx is a failure.
+			unwanted5xx := 0
+			for _, line := range corpus {
+				for _, a := range r.answers[line.id()] {
+					if a.status >= 500 && !slices.Contains(line.Want, a.status) {
+						unwanted5xx++
+					}
+				}
+			}
+			assert.Zero(t, unwanted5xx, "no 5xx but a 503 its line allows")
 			assert.Zero(t, c["held"], "no stalled client held past the read timeout")
 			assert.Zero(t, r.totalBadCharges(), "no charge for bad input: %v, %d late", r.badCharges, r.lateCharges)
 			assert.Zero(t, r.orphans, "no charge without its row")
