@@ -178,7 +178,7 @@ func TestClientLimits(t *testing.T) {
 		for _, v := range c.header {
 			r.Header.Add("X-Forwarded-For", v)
 		}
-		assert.Equal(t, c.want, byHeader.name(r), "X-Forwarded-For %.60q", c.header)
+		assert.Equal(t, c.want, byHeader.name(r), "X-Forwarded-For %s", shop.Quote(strings.Join(c.header, ", ")))
 	}
 }
 

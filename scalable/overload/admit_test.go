@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"works-vs-scales/scalable/overload"
+	"works-vs-scales/shop"
 )
 
 // TestAdmitServesAClientItsRateWhenItSendsManyAtOnce: a client that sends
@@ -204,7 +205,7 @@ func TestClientName(t *testing.T) {
 		{strings.Repeat("x", 1<<20), ""},
 	} {
 		if got := overload.ClientName(c.addr); got != c.want {
-			t.Errorf("ClientName(%.40q) = %.40q, want %q", c.addr, got, c.want)
+			t.Errorf("ClientName(%s) = %s, want %q", shop.Quote(c.addr), shop.Quote(got), c.want)
 		}
 	}
 }
