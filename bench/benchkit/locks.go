@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,9 @@ func HoldLock(tb testing.TB, db *pgxpool.Pool, lock string, args ...any) (releas
 }
 
 // LockWaiters returns how many sessions of db's database wait for a lock now
-// (pg_stat_activity, wait_event_type Lock). It asks on a pool of its own:
+// (pg_stat_activity, wait_event_type Lock). It counts client sessions only:
+// an autovacuum worker that queues behind a migration, and is then
+// cancelled or let through, is not a caller. It asks on a pool of its own:
 // db's may be full of callers waiting.
 func LockWaiters(tb testing.TB, db *pgxpool.Pool) int {
 	tb.Helper()
@@ -68,13 +71,32 @@ func LockWaiters(tb testing.TB, db *pgxpool.Pool) int {
 
 func lockWaiters(tb testing.TB, db *pgxpool.Pool) (int, error) {
 	const waitersQuery = `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = $1 AND wait_event_type = 'Lock'`
+		WHERE datname = $1 AND backend_type = 'client backend' AND wait_event_type = 'Lock'`
 	database := db.Config().ConnConfig.Database
 	var n int
 	if err := pgtest.Shop(tb, shop.Small).QueryRow(context.Background(), waitersQuery, database).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count the sessions of %s waiting for a lock: %w", database, err)
 	}
 	return n, nil
+}
+
+// Sessions describes every session of db's database now, one a line (its
+// kind, what it waits for, its state and the start of its query), for a
+// failure message that says who was there when a count came out wrong.
+func Sessions(tb testing.TB, db *pgxpool.Pool) string {
+	tb.Helper()
+	const sessions = `SELECT format('%s | %s %s | %s | %s', backend_type, coalesce(wait_event_type, '-'),
+			coalesce(wait_event, '-'), coalesce(state, '-'), left(query, 80))
+		FROM pg_stat_activity WHERE datname = $1 ORDER BY backend_start`
+	rows, err := pgtest.Shop(tb, shop.Small).Query(context.Background(), sessions, db.Config().ConnConfig.Database)
+	if err != nil {
+		return fmt.Sprintf("(list the sessions: %v)", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Sprintf("(list the sessions: %v)", err)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // CancelLockWaiters cancels the statements of db's database that wait for a
@@ -86,7 +108,7 @@ func lockWaiters(tb testing.TB, db *pgxpool.Pool) (int, error) {
 func CancelLockWaiters(tb testing.TB, db *pgxpool.Pool) int {
 	tb.Helper()
 	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
-		WHERE datname = $1 AND wait_event_type = 'Lock'`
+		WHERE datname = $1 AND backend_type = 'client backend' AND wait_event_type = 'Lock'`
 	var n int
 	require.NoError(tb, pgtest.Shop(tb, shop.Small).QueryRow(context.Background(), cancel, db.Config().ConnConfig.Database).Scan(&n),
 		"cancel the lock waiters")

@@ -131,7 +131,7 @@ func waitForLockWaiter(t *testing.T, db *pgxpool.Pool, migrated <-chan error, to
 func cancelBuild(t *testing.T, ctx context.Context, db *pgxpool.Pool, migrated <-chan error, to int64) error {
 	t.Helper()
 	const cancel = `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
+		WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
 	deadline := time.Now().Add(exercise20Reach)
 	for {
 		var cancelled int

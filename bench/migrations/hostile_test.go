@@ -98,7 +98,7 @@ func TestACancelledScalableMigrationLeavesNothingRunning(t *testing.T) {
 
 	admin := pgtest.Shop(t, shop.Small)
 	const left = `SELECT count(*) FROM pg_stat_activity a
-		WHERE a.datname = $1 AND (a.wait_event_type = 'Lock'
+		WHERE a.datname = $1 AND a.backend_type = 'client backend' AND (a.wait_event_type = 'Lock'
 		   OR EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'))`
 	// The server stops the statement when it reads the cancel request,
 	// and the session ends when its connection closes: a moment.

@@ -50,7 +50,7 @@ func indexValid(t *testing.T, db *pgxpool.Pool) (exists, valid bool) {
 func waitForBuildToWaitForWriters(t *testing.T, db *pgxpool.Pool) {
 	t.Helper()
 	const waiting = `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = $1 AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
+		WHERE datname = $1 AND backend_type = 'client backend' AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`
 	observer := pgtest.Shop(t, shop.Small)
 	require.Eventually(t, func() bool {
 		var n int
@@ -77,7 +77,7 @@ func TestCreateIndexBlocksWrites(t *testing.T) {
 	benchkit.WaitForLockWaiters(t, db, 1)
 	done := startWrites(ctx, db, indexWrites)
 	benchkit.WaitForLockWaiters(t, db, 1+indexWrites)
-	require.Equal(t, 1+indexWrites, benchkit.LockWaiters(t, db), "the CREATE INDEX and every write behind it wait")
+	require.Equal(t, 1+indexWrites, benchkit.LockWaiters(t, db), "the CREATE INDEX and every write behind it wait; the sessions:\n%s", benchkit.Sessions(t, db))
 	require.Empty(t, done, "no write ends while the CREATE INDEX waits")
 
 	release()

@@ -247,7 +247,7 @@ func TestAnInterruptedRetentionIsFinishedByTheNext(t *testing.T) {
 				cancel()
 			} else {
 				admin := pgtest.Shop(t, shop.Small)
-				_, err = admin.Exec(ctx, `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+				_, err = admin.Exec(ctx, `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND wait_event_type = 'Lock'`,
 					db.Config().ConnConfig.Database)
 				require.NoError(t, err)
 			}
