@@ -257,8 +257,58 @@ func (w *workshop) durations(args []string) error {
 	if err := os.WriteFile(filepath.Join(w.root, durationsFile), []byte(table), 0o644); err != nil {
 		return fmt.Errorf("write durations: %w", err)
 	}
+	changed, err := writeRoomNotes(w.root)
+	if err != nil {
+		return err
+	}
+	for _, path := range changed {
+		fmt.Fprintln(w.out, "wrote the room note's minutes in", path)
+	}
 	fmt.Fprintln(w.out, "wrote", durationsFile, "(now go run ./cmd/lessons)")
 	return nil
+}
+
+// roomMinutes is the figure a lesson's room note, after a block of its
+// benchmarks, gives them at -count 1.
+var roomMinutes = regexp.MustCompile("(In a room: `-count 1`, about )\\d+( min of benchmarks)")
+
+// writeRoomNotes sets the minutes of every room note in the lessons time
+// measured to the minutes of benchmarks it measured, as the trainer's table
+// gives them, so that the two never say different things. It returns the
+// paths of the lessons it changed.
+func writeRoomNotes(root string) ([]string, error) {
+	ts, err := readTimings(filepath.Join(root, timingsFile))
+	if err != nil {
+		return nil, err
+	}
+	docs, err := lessonDocs(root)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, d := range docs {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(d.path), "-", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("lesson %s: no number: %w", d.path, err)
+		}
+		t, measured := ts.lessons[n]
+		if !measured {
+			continue
+		}
+		text, err := os.ReadFile(d.path)
+		if err != nil {
+			return nil, fmt.Errorf("room notes: %w", err)
+		}
+		updated := roomMinutes.ReplaceAll(text, []byte("${1}"+strconv.Itoa(minutes(t.bench))+"${2}"))
+		if string(updated) == string(text) {
+			continue
+		}
+		if err := os.WriteFile(d.path, updated, 0o644); err != nil {
+			return nil, fmt.Errorf("room notes: %w", err)
+		}
+		changed = append(changed, d.path)
+	}
+	return changed, nil
 }
 
 var countFlag = regexp.MustCompile(`-count[ =]\d+`)

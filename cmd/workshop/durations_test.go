@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -122,6 +123,32 @@ func TestDurationsSayWhatWasNotMeasured(t *testing.T) {
 	require.Regexp(t, `\[2\. Pagination\].* not measured \| more than \d+ min \|`, table)
 	require.Contains(t, table, "| half a day | 0, 1, 2, 5 | more than ")
 	require.Contains(t, table, "the commands of 2 were not measured")
+}
+
+// durations -w sets the minutes of a lesson's room notes to what time
+// measured, and leaves a lesson it did not measure alone.
+func TestDurationsWriteTheRoomNotesMinutes(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "lessons", "results"), 0o755))
+	originals := map[string]string{}
+	for _, name := range []string{"00-start-here.md", "01-n-plus-one.md", "02-pagination.md"} {
+		text, err := os.ReadFile(filepath.Join(root, "lessons", name))
+		require.NoError(t, err)
+		stale := roomMinutes.ReplaceAllString(string(text), "${1}99${2}")
+		originals[name] = stale
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "lessons", name), []byte(stale), 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, timingsFile), []byte("count: 1\nlesson\ttests-s\benchmarks-s\tcheck-s\tfailed\n1\t30\t130\t10\t\n"), 0o644))
+	w := &workshop{root: dir, out: io.Discard}
+	require.NoError(t, w.durations([]string{"-w"}))
+
+	lesson1, err := os.ReadFile(filepath.Join(dir, "lessons", "01-n-plus-one.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(lesson1), "In a room: `-count 1`, about 3 min of benchmarks", "130 s measured: 3 minutes")
+	require.NotContains(t, string(lesson1), "about 99 min")
+	lesson2, err := os.ReadFile(filepath.Join(dir, "lessons", "02-pagination.md"))
+	require.NoError(t, err)
+	require.Equal(t, originals["02-pagination.md"], string(lesson2), "lesson 2 was not measured: its notes stay")
 }
 
 // cmd/load's runs are measurements, and its -count=N is a count as go test's -count N is.
