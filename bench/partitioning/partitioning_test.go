@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
@@ -95,22 +97,123 @@ func fillHistory(tb testing.TB, db *pgxpool.Pool, h history) {
 	tb.Helper()
 	ctx := context.Background()
 	require.NoError(tb, fillOrders(ctx, db, h))
-	_, err := db.Exec(ctx, "VACUUM (ANALYZE) history.orders, history.order_items")
-	require.NoError(tb, err)
+	var g errgroup.Group // the two tables at once, each on a connection of its own
+	for _, table := range []string{"history.orders", "history.order_items"} {
+		g.Go(func() error {
+			_, err := db.Exec(ctx, "VACUUM (ANALYZE) "+table)
+			return err
+		})
+	}
+	require.NoError(tb, g.Wait(), "vacuum the history after its fill")
 }
 
-// fillOrders fills h's orders, two items each, generated in the server, into
-// whatever history.orders and history.order_items are (a side's tables or an
-// answer's), with autovacuum off on every table in the schema history,
-// partitions included, so that the dead tuples a test counts are those the
-// code left.
+// fillOrders fills h's orders, two items each, into whatever history.orders
+// and history.order_items are (a side's tables or an answer's), with
+// autovacuum off on every table in the schema history, partitions included,
+// so that the dead tuples a test counts are those the code left.
 //
-// The foreign keys of the schema history are dropped for the fill and added
-// again after it, under their names and as they were defined: a foreign key
-// in place checks each item's order as the item is inserted, 20M lookups for
-// a decade of 10M orders; added after, it checks them all in one join. The
-// keys and indexes stay, so that they grow by insertion as a live table's do.
+// It loads as pgbench -i does: the rows are copied (COPY, binary) into tables
+// without their keys, indexes and foreign keys, which are then built, and
+// checked, once each, as they were defined (a key in place would be updated
+// row by row, and a foreign key in place would look up each item's order:
+// 20M lookups for a decade of 10M orders). The orders and the items are
+// copied at once on two connections, each table in the order of its rows'
+// times, so that its pages follow time as a live table's do (BRIN depends on
+// it), and each connection builds its table's keys and indexes once its rows
+// are in; the foreign keys are checked last. Both sides get the same fill,
+// and their indexes are built compact, as a freshly built index is.
 func fillOrders(ctx context.Context, db *pgxpool.Pool, h history) error {
+	if err := autovacuumOff(ctx, db); err != nil {
+		return err
+	}
+	defs, err := historyShape(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, drop := range defs.drops() {
+		if _, err := db.Exec(ctx, drop); err != nil {
+			return fmt.Errorf("drop for the fill: %s: %w", drop, err)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		_, err := db.CopyFrom(gctx, pgx.Identifier{"history", "orders"}, []string{"id", "user_id", "total_cents", "created_at"}, h.orderRows())
+		if err != nil {
+			return fmt.Errorf("%d orders from %v: %w", h.orders, h.first, err)
+		}
+		return defs.build(gctx, db, "history.orders")
+	})
+	g.Go(func() error {
+		_, err := db.CopyFrom(gctx, pgx.Identifier{"history", "order_items"}, []string{"order_id", "created_at", "line_no", "product_id", "price_cents"}, h.itemRows())
+		if err != nil {
+			return fmt.Errorf("the items of %d orders from %v: %w", h.orders, h.first, err)
+		}
+		return defs.build(gctx, db, "history.order_items")
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := defs.build(ctx, db, ""); err != nil { // an answer's other tables, if any
+		return err
+	}
+	for _, fk := range defs.foreignKeys {
+		if err := withMaintenanceMemory(ctx, db, fk.Add); err != nil {
+			return fmt.Errorf("add a foreign key again after the fill: %s: %w", fk.Add, err)
+		}
+	}
+	return nil
+}
+
+// withMaintenanceMemory runs sql in a transaction whose sorts and hashes
+// may take 256 MB (maintenance_work_mem and work_mem, for this transaction
+// only): an index is then built, and a foreign key checked, in memory.
+func withMaintenanceMemory(ctx context.Context, db *pgxpool.Pool, sql string) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL work_mem = '256MB'"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, sql)
+		return err
+	})
+}
+
+// orderRows are h's orders as COPY's rows: order g placed at
+// first + (g-1)·step, for user 1 + (g·7919) mod users.
+func (h history) orderRows() pgx.CopyFromSource {
+	step := h.step().Truncate(time.Microsecond)
+	g := int64(0)
+	row := make([]any, 4)
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		if g++; g > int64(h.orders) {
+			return nil, nil
+		}
+		row[0], row[1], row[2], row[3] = g, 1+(g*7919)%int64(h.users), orderTotal(g), h.first.Add(time.Duration(g-1)*step)
+		return row, nil
+	})
+}
+
+// itemRows are the items of h's orders as COPY's rows, two an order, in
+// their orders' order: line l of order g is product 1 + (31g + l) mod
+// 1000 at half the order's total, at the order's time.
+func (h history) itemRows() pgx.CopyFromSource {
+	step := h.step().Truncate(time.Microsecond)
+	i := int64(0)
+	row := make([]any, 5)
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		if i++; i > 2*int64(h.orders) {
+			return nil, nil
+		}
+		g, l := (i+1)/2, 2-i%2
+		row[0], row[1], row[2], row[3], row[4] = g, h.first.Add(time.Duration(g-1)*step), int32(l), 1+(g*31+l)%1000, orderTotal(g)/2
+		return row, nil
+	})
+}
+
+// orderTotal is order g's total in cents.
+func orderTotal(g int64) int64 { return 100 + (g*104729)%100000 }
+
+// autovacuumOff turns autovacuum off on every table of the schema history.
+func autovacuumOff(ctx context.Context, db *pgxpool.Pool) error {
 	const tablesQuery = `
 		SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'history' AND c.relkind = 'r'`
@@ -127,44 +230,93 @@ func fillOrders(ctx context.Context, db *pgxpool.Pool, h history) error {
 			return fmt.Errorf("autovacuum off on %s: %w", table, err)
 		}
 	}
-	const insertOrders = `
-		INSERT INTO history.orders (id, user_id, total_cents, created_at)
-		SELECT g, 1 + (g * 7919) % $3, 100 + (g * 104729) % 100000, $1::timestamptz + (g - 1) * $2::interval
-		FROM generate_series(1, $4::bigint) g`
-	const insertItems = `
-		INSERT INTO history.order_items (order_id, created_at, line_no, product_id, price_cents)
-		SELECT o.id, o.created_at, l, 1 + (o.id * 31 + l) % 1000, o.total_cents / 2
-		FROM history.orders o, generate_series(1, 2) l`
-	// The foreign keys of tables and partitioned tables, not their copies on
-	// the partitions (conparentid), which go and come back with them.
-	const foreignKeysQuery = `
-		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+	return nil
+}
+
+// ddl is how to drop one key, index or foreign key, and how to make it again
+// as it was defined.
+type ddl struct{ Table, Drop, Add string }
+
+// shape is what the fill drops and makes again in the schema history: the
+// definitions of tables and partitioned tables, not their copies on the
+// partitions (conparentid, pg_inherits), which go and come back with them.
+type shape struct {
+	foreignKeys []ddl
+	keys        []ddl // primary keys and unique constraints
+	indexes     []ddl // the other indexes
+}
+
+// historyShape reads the shape of the schema history.
+func historyShape(ctx context.Context, db *pgxpool.Pool) (shape, error) {
+	const constraintsQuery = `
+		SELECT conrelid::regclass::text, format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
 		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
 		FROM pg_constraint
-		WHERE contype = 'f' AND connamespace = 'history'::regnamespace AND conparentid = 0
+		WHERE contype = $1 AND connamespace = 'history'::regnamespace AND conparentid = 0
 		ORDER BY conname`
-	rows, err = db.Query(ctx, foreignKeysQuery)
-	if err != nil {
-		return fmt.Errorf("the foreign keys of history: %w", err)
-	}
-	foreignKeys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Drop, Add string }])
-	if err != nil {
-		return fmt.Errorf("the foreign keys of history: %w", err)
-	}
-	for _, fk := range foreignKeys {
-		if _, err := db.Exec(ctx, fk.Drop); err != nil {
-			return fmt.Errorf("drop a foreign key for the fill: %s: %w", fk.Drop, err)
+	const indexesQuery = `
+		SELECT i.indrelid::regclass::text, format('DROP INDEX %s', i.indexrelid::regclass),
+		       replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relnamespace = 'history'::regnamespace
+		  AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = i.indexrelid)
+		  AND NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = i.indexrelid)
+		ORDER BY c.relname`
+	collect := func(query string, args ...any) ([]ddl, error) {
+		rows, err := db.Query(ctx, query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("the shape of history: %w", err)
 		}
+		defs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ddl])
+		if err != nil {
+			return nil, fmt.Errorf("the shape of history: %w", err)
+		}
+		return defs, nil
 	}
-	if _, err := db.Exec(ctx, insertOrders, h.first, h.step(), h.users, h.orders); err != nil {
-		return fmt.Errorf("%d orders from %v: %w", h.orders, h.first, err)
+	var s shape
+	var err error
+	if s.foreignKeys, err = collect(constraintsQuery, "f"); err != nil {
+		return shape{}, err
 	}
-	if _, err := db.Exec(ctx, insertItems); err != nil {
-		return fmt.Errorf("the items of %d orders from %v: %w", h.orders, h.first, err)
+	primary, err := collect(constraintsQuery, "p")
+	if err != nil {
+		return shape{}, err
 	}
-	for _, fk := range foreignKeys {
-		if _, err := db.Exec(ctx, fk.Add); err != nil {
-			return fmt.Errorf("add a foreign key again after the fill: %s: %w", fk.Add, err)
+	unique, err := collect(constraintsQuery, "u")
+	if err != nil {
+		return shape{}, err
+	}
+	s.keys = append(primary, unique...)
+	if s.indexes, err = collect(indexesQuery); err != nil {
+		return shape{}, err
+	}
+	return s, nil
+}
+
+// drops are the statements that drop the shape, foreign keys first (they
+// depend on the keys they reference).
+func (s shape) drops() []string {
+	var drops []string
+	for _, d := range slices.Concat(s.foreignKeys, s.indexes, s.keys) {
+		drops = append(drops, d.Drop)
+	}
+	return drops
+}
+
+// build makes the keys and indexes of table again, one after another (each
+// in memory: withMaintenanceMemory); with table "", those of every table
+// other than orders and order_items.
+func (s shape) build(ctx context.Context, db *pgxpool.Pool, table string) error {
+	for _, d := range slices.Concat(s.keys, s.indexes) {
+		mine := d.Table == table
+		if table == "" {
+			mine = d.Table != "history.orders" && d.Table != "history.order_items"
+		}
+		if !mine {
+			continue
+		}
+		if err := withMaintenanceMemory(ctx, db, d.Add); err != nil {
+			return fmt.Errorf("build again after the fill: %s: %w", d.Add, err)
 		}
 	}
 	return nil
@@ -484,4 +636,56 @@ func TestRetentionWALIsTheCatalogs(t *testing.T) {
 	assert.Equal(t, map[string]int64{"count": 12, "detach": 24, "drop": 24}, calls, "twelve months, two tables each")
 	assert.Zero(t, wal["count"], "the count writes no WAL")
 	assert.Positive(t, wal["detach"]+wal["drop"], "the catalog's changes do")
+}
+
+// TestFillKeepsTheShapeAndTheOrderOfTime: the fill drops the keys, indexes
+// and foreign keys and makes them again as they were (each side's, as its
+// CreateTables and PrepareMonths made them, partitions' copies included);
+// every item is its order's, and each table's pages follow time, as a live
+// table's do and BRIN needs.
+func TestFillKeepsTheShapeAndTheOrderOfTime(t *testing.T) {
+	ctx := context.Background()
+	const shapeQuery = `
+		SELECT format('constraint %s %s %s validated=%s', c.relname, con.conname, pg_get_constraintdef(con.oid), con.convalidated)
+		FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+		WHERE c.relnamespace = 'history'::regnamespace
+		UNION ALL
+		SELECT format('index %s %s', indexname, indexdef) FROM pg_indexes WHERE schemaname = 'history'
+		ORDER BY 1`
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			db := pgtest.ShopClone(t, shop.Small)
+			require.NoError(t, im.createTables(ctx, db))
+			require.NoError(t, im.prepareMonths(ctx, db, testHistory.first, testHistory.end()))
+			describe := func() []string {
+				rows, err := db.Query(ctx, shapeQuery)
+				require.NoError(t, err)
+				defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				require.NoError(t, err)
+				return defs
+			}
+			before := describe()
+			require.NotEmpty(t, before)
+			fillHistory(t, db, testHistory)
+			require.Equal(t, before, describe(), "the shape after the fill")
+
+			var orders, items, matched int64
+			require.NoError(t, db.QueryRow(ctx, `SELECT (SELECT count(*) FROM history.orders), (SELECT count(*) FROM history.order_items),
+				(SELECT count(*) FROM history.order_items i JOIN history.orders o
+				 ON o.id = i.order_id AND o.created_at = i.created_at AND i.price_cents = o.total_cents / 2)`).Scan(&orders, &items, &matched))
+			require.Equal(t, int64(testHistory.orders), orders)
+			require.Equal(t, 2*orders, items)
+			require.Equal(t, items, matched, "every item is its order's: its time, half its total")
+
+			var outOfOrder int64
+			for _, table := range []string{"orders", "order_items"} {
+				// Within each table or partition, the rows in the order of
+				// their pages go forward in time.
+				require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM (
+					SELECT created_at < lag(created_at) OVER (PARTITION BY tableoid ORDER BY ctid) AS back
+					FROM history.`+table+`) r WHERE back`).Scan(&outOfOrder))
+				require.Zero(t, outOfOrder, "%s: rows whose page is after a later row's", table)
+			}
+		})
+	}
 }

@@ -148,3 +148,45 @@ func TestConcurrentSeedBuildsWhatTheSerialOneBuilds(t *testing.T) {
 	assert.Contains(t, strings.Join(describe["serial"], "\n"), "FOREIGN KEY (order_id) REFERENCES orders(id) validated=t")
 	assert.Equal(t, describe["serial"], describe["concurrent"])
 }
+
+// BenchmarkSeedHistory seeds a decade of orders (three rows an order: the
+// order and its two items) as the benchmarks' templates are seeded: each
+// side's tables and months made, then filled (fillHistory: rows, keys and
+// indexes, foreign keys, VACUUM (ANALYZE)), into a schema dropped before
+// each run; and beside them pgbench -i (impl=pgbench) at as many rows.
+// rows/s is lesson 19's size rule: a decade must seed no slower than
+// pgbench -i on the same machine.
+func BenchmarkSeedHistory(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchOrders() {
+		h := decade(n)
+		rows := 3 * n
+		for _, im := range impls() {
+			b.Run(benchkit.Name("impl", im.name)+"/"+benchkit.Name("orders", n), func(b *testing.B) {
+				db := pgtest.ShopClone(b, shop.Small)
+				for b.Loop() {
+					b.StopTimer()
+					_, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS history CASCADE")
+					require.NoError(b, err)
+					b.StartTimer()
+					require.NoError(b, im.createTables(ctx, db))
+					require.NoError(b, im.prepareMonths(ctx, db, h.first, h.end()))
+					fillHistory(b, db, h)
+				}
+				b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+		b.Run(benchkit.Name("impl", "pgbench")+"/"+benchkit.Name("orders", n), func(b *testing.B) {
+			pgbench, err := benchkit.FindPgbench()
+			if err != nil {
+				b.Fatal(err)
+			}
+			scale := max(1, rows/100_000)
+			db := pgtest.ShopClone(b, shop.Small)
+			for b.Loop() {
+				benchkit.RunPgbench(b, pgbench, db, "-i", "-q", "-s", strconv.Itoa(scale))
+			}
+			b.ReportMetric(float64(100_000*scale*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
