@@ -163,9 +163,9 @@ lesson17() {
 lesson19() {
   run "lesson 19 (seeds its own decade of orders per size and side, once per server: about 4 minutes; then the large shop's seed beside pgbench -i, 8 rounds: about 5 minutes; then the decades' seed beside pgbench -i: about 15 minutes)"
   {
-    interleave 3 ./bench/partitioning '^BenchmarkRetention$' 'naive scalable' -benchtime 1x -timeout 60m
-    interleave 3 ./bench/partitioning '^BenchmarkRecentWeek$' 'btree pruning brin' -benchtime 1x -timeout 60m
-    interleave 3 ./bench/partitioning '^BenchmarkPlanning$' 'scalable' -benchtime 1x -timeout 60m
+    interleave 6 ./bench/partitioning '^BenchmarkRetention$' 'naive scalable' -benchtime 1x -timeout 60m
+    interleave 6 ./bench/partitioning '^BenchmarkRecentWeek$' 'btree pruning brin' -benchtime 1x -timeout 60m
+    interleave 6 ./bench/partitioning '^BenchmarkPlanning$' 'scalable' -benchtime 1x -timeout 60m
   } > $results/19-partitioning.bench
   WORKSHOP_LARGE=1 interleave 8 ./bench/partitioning '^BenchmarkSeed$' 'concurrent pgbench' -benchtime 1x > $results/19-seed.bench
   # a decade of 1M and of 10M orders seeded beside pgbench -i at as many rows, 3 rounds: about 15 minutes
