@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"works-vs-scales/internal/pgcopy"
 )
 
 // GeneratorVersion changes whenever Load would build a different database for
@@ -31,53 +33,13 @@ const (
 	streamStock
 )
 
-// A value is one column of a generated row: a bigint, an integer, text, a
-// timestamptz or NULL (the zero value). Rows are slices of values, not of
-// any, so that making one boxes nothing: the large shop is 4.3M rows, and
+// A value is one column of a generated row: rows are slices of values, not
+// of any, so that making one boxes nothing (the large shop is 4.3M rows, and
 // boxing each of their numbers and times was most of the generator's
-// allocations. A generator returns the same slice each call, its values
-// replaced: a row is valid until the next.
-type value struct {
-	kind valueKind
-	n    int64  // bigint, integer, or timestamptz in microseconds since Unix's epoch
-	s    string // text
-}
-
-// valueKind is the type of a value.
-type valueKind uint8
-
-const (
-	null valueKind = iota
-	bigint
-	integer
-	text
-	timestamptz
-)
-
-func int64Value(n int64) value { return value{kind: bigint, n: n} }
-func int32Value(n int32) value { return value{kind: integer, n: int64(n)} }
-func textValue(s string) value { return value{kind: text, s: s} }
-
-// timeValue is t to the microsecond, the precision of a timestamptz.
-func timeValue(t time.Time) value { return value{kind: timestamptz, n: t.UnixMicro()} }
-
-// time returns a timestamptz value as a time in UTC.
-func (v value) time() time.Time { return time.UnixMicro(v.n).UTC() }
-
-// any returns v as int64, int32, string, time.Time (UTC) or nil, for NULL.
-func (v value) any() any {
-	switch v.kind {
-	case bigint:
-		return v.n
-	case integer:
-		return int32(v.n)
-	case text:
-		return v.s
-	case timestamptz:
-		return v.time()
-	}
-	return nil
-}
+// allocations), and they are copied to the server in COPY's binary format.
+// A generator returns the same slice each call, its values replaced: a row
+// is valid until the next.
+type value = pgcopy.Value
 
 func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }
 
@@ -130,14 +92,14 @@ func userRows(s Scale, seed uint64) func() ([]value, error) {
 		initial := string(rune('A' + r.IntN(26)))
 		phone := value{} // NULL
 		if id%NoPhoneEvery != 0 {
-			phone = textValue(fmt.Sprintf("+44 7700 900%03d", id%1000))
+			phone = pgcopy.Text(fmt.Sprintf("+44 7700 900%03d", id%1000))
 		}
 		row = [...]value{
-			int64Value(int64(id)),
-			textValue(first + " " + initial + ". " + last),
-			textValue(fmt.Sprintf("user%d@example.com", id)),
+			pgcopy.Bigint(int64(id)),
+			pgcopy.Text(first + " " + initial + ". " + last),
+			pgcopy.Text(fmt.Sprintf("user%d@example.com", id)),
 			phone,
-			timeValue(epoch.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond)),
+			pgcopy.Timestamptz(epoch.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond)),
 		}
 		return row[:], nil
 	}
@@ -159,7 +121,7 @@ func productRows(s Scale, seed uint64) func() ([]value, error) {
 		}
 		// Prices spread from about 1 to 1,000 in a log scale: many cheap things, few dear ones.
 		price := int64(100 * math.Pow(10, 3*r.Float64()))
-		row = [...]value{int64Value(int64(id)), textValue(name), textValue(categories[r.IntN(len(categories))]), int64Value(price - price%100 + 99), int32Value(int32(stock.IntN(1001)))}
+		row = [...]value{pgcopy.Bigint(int64(id)), pgcopy.Text(name), pgcopy.Text(categories[r.IntN(len(categories))]), pgcopy.Bigint(price - price%100 + 99), pgcopy.Integer(int32(stock.IntN(1001)))}
 		return row[:], nil
 	}
 }
@@ -254,7 +216,7 @@ func orderRows(s Scale, seed uint64) func() ([]value, error) {
 			status = "cancelled"
 		}
 		i++
-		row = [...]value{int64Value(int64(i)), int64Value(int64(owners[i-1])), textValue(status), timeValue(createdAt)}
+		row = [...]value{pgcopy.Bigint(int64(i)), pgcopy.Bigint(int64(owners[i-1])), pgcopy.Text(status), pgcopy.Timestamptz(createdAt)}
 		return row[:], nil
 	}
 }
@@ -293,7 +255,7 @@ func orderItemRows(s Scale, seed uint64) func() ([]value, error) {
 			price = price * int64(70+r.IntN(50)) / 100
 			price = price - price%100 + 99
 		}
-		row = [...]value{int64Value(orderID), int32Value(line), int64Value(productID), int32Value(quantity), int64Value(price)}
+		row = [...]value{pgcopy.Bigint(orderID), pgcopy.Integer(line), pgcopy.Bigint(productID), pgcopy.Integer(quantity), pgcopy.Bigint(price)}
 		return row[:], nil
 	}
 }
@@ -303,7 +265,7 @@ func productPrices(s Scale, seed uint64) []int64 {
 	prices := make([]int64, s.Products()+1)
 	next := productRows(s, seed)
 	for row, _ := next(); row != nil; row, _ = next() {
-		prices[row[0].n] = row[3].n
+		prices[row[0].Int64()] = row[3].Int64()
 	}
 	return prices
 }
@@ -332,7 +294,7 @@ func postRows(s Scale, seed uint64) func() ([]value, error) {
 		last = createdAt
 		id++
 		title := fmt.Sprintf("%s %s review #%d", adjectives[r.IntN(len(adjectives))], nouns[r.IntN(len(nouns))], id)
-		row = [...]value{int64Value(int64(id)), int64Value(int64(1 + authors.Uint64())), textValue(title), timeValue(createdAt)}
+		row = [...]value{pgcopy.Bigint(int64(id)), pgcopy.Bigint(int64(1 + authors.Uint64())), pgcopy.Text(title), pgcopy.Timestamptz(createdAt)}
 		return row[:], nil
 	}
 }
@@ -356,9 +318,9 @@ func commentRows(s Scale, seed uint64) func() ([]value, error) {
 		}
 		left--
 		id++
-		postedAt := post[3].time()
+		postedAt := post[3].Time()
 		createdAt := postedAt.Add(time.Duration(r.Int64N(int64(30 * 24 * time.Hour)))).Truncate(time.Microsecond)
-		row = [...]value{int64Value(id), post[0], int64Value(int64(1 + r.IntN(s.Users()))), textValue("Comment " + strconv.FormatInt(id, 10)), timeValue(createdAt)}
+		row = [...]value{pgcopy.Bigint(id), post[0], pgcopy.Bigint(int64(1 + r.IntN(s.Users()))), pgcopy.Text("Comment " + strconv.FormatInt(id, 10)), pgcopy.Timestamptz(createdAt)}
 		return row[:], nil
 	}
 }

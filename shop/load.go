@@ -3,16 +3,14 @@ package shop
 import (
 	"context"
 	_ "embed"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"math"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"works-vs-scales/internal/pgcopy"
 )
 
 // Schema creates the shop's tables, empty and without keys or indexes.
@@ -300,76 +298,11 @@ func copyFrozen(ctx context.Context, conn *pgx.Conn, t table, s Scale, seed uint
 		return fmt.Errorf("truncate %s before its copy: %w", t.name, err)
 	}
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary, FREEZE)", pgx.Identifier{t.name}.Sanitize(), strings.Join(t.columns, ", "))
-	if _, err := conn.PgConn().CopyFrom(ctx, &binaryRows{next: t.rows(s, seed)}, sql); err != nil {
+	if _, err := conn.PgConn().CopyFrom(ctx, pgcopy.NewRows(t.rows(s, seed)), sql); err != nil {
 		return fmt.Errorf("copy %s rows at scale %v seed %d: %w", t.name, s, seed, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit the copy of %s: %w", t.name, err)
 	}
 	return nil
-}
-
-// binaryRows reads generated rows as COPY's binary format: a header, then
-// per row its number of columns and each column's length and bytes (-1 for
-// NULL), then a trailer. The server stores binary values as they come, where
-// text would have it parse every number and timestamp.
-type binaryRows struct {
-	next    func() ([]value, error)
-	buf     []byte // encoded, not yet read
-	started bool
-	done    bool
-}
-
-// copyBinaryHeader opens COPY's binary format: its signature, no flags and
-// no header extension.
-const copyBinaryHeader = "PGCOPY\n\xff\r\n\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00"
-
-func (r *binaryRows) Read(p []byte) (int, error) {
-	if !r.started {
-		r.started = true
-		r.buf = append(r.buf, copyBinaryHeader...)
-	}
-	for !r.done && len(r.buf) < len(p) {
-		row, err := r.next()
-		if err != nil {
-			return 0, err
-		}
-		if row == nil {
-			r.done = true
-			r.buf = append(r.buf, 0xff, 0xff) // the trailer: -1 columns
-			break
-		}
-		r.buf = appendCopyBinary(r.buf, row)
-	}
-	if len(r.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[:copy(r.buf, r.buf[n:])]
-	return n, nil
-}
-
-// postgresEpoch is where PostgreSQL counts a timestamp's microseconds from,
-// in microseconds since Unix's.
-var postgresEpoch = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
-
-// appendCopyBinary appends row to buf as one row of COPY's binary format:
-// each value as its column's type reads it, NULL as length -1.
-func appendCopyBinary(buf []byte, row []value) []byte {
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(row)))
-	for _, v := range row {
-		switch v.kind {
-		case null:
-			buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32) // length -1
-		case bigint:
-			buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(buf, 8), uint64(v.n))
-		case integer:
-			buf = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(buf, 4), uint32(v.n))
-		case text:
-			buf = append(binary.BigEndian.AppendUint32(buf, uint32(len(v.s))), v.s...)
-		case timestamptz:
-			buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(buf, 8), uint64(v.n-postgresEpoch))
-		}
-	}
-	return buf
 }

@@ -1,52 +1,30 @@
 package shop
 
 import (
-	"fmt"
 	"io"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"works-vs-scales/internal/pgcopy"
 )
-
-func TestCopyBinaryWritesEachTypeAsPostgresReadsIt(t *testing.T) {
-	at := time.Date(2000, 1, 1, 1, 0, 0, 123456000, time.FixedZone("x", 3600)) // 00:00:00.123456 UTC
-	got := appendCopyBinary(nil, []value{int64Value(-7), int32Value(3), {}, textValue("O'Neill Müller"), timeValue(at)})
-	want := []byte{
-		0, 5, // columns
-		0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf9, // bigint -7
-		0, 0, 0, 4, 0, 0, 0, 3, // integer 3
-		0xff, 0xff, 0xff, 0xff, // NULL
-		0, 0, 0, 15, // text, in bytes (ü is two)
-	}
-	want = append(want, "O'Neill Müller"...)
-	want = append(want, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0x01, 0xe2, 0x40) // 123,456 µs after 2000-01-01 UTC
-	assert.Equal(t, want, got)
-}
-
-func TestValuesAreWhatTheGeneratorMade(t *testing.T) {
-	at := time.Date(2000, 1, 1, 1, 0, 0, 123456000, time.FixedZone("x", 3600))
-	assert.Equal(t, []any{int64(-7), int32(3), nil, "O'Neill Müller", at.UTC()},
-		anys([]value{int64Value(-7), int32Value(3), {}, textValue("O'Neill Müller"), timeValue(at)}))
-	assert.Equal(t, "2000-01-01 00:00:00.123456 +0000 UTC", fmt.Sprint(timeValue(at).any()), "printed as the checksum prints it")
-}
 
 func TestBinaryRowsReadEveryGeneratedRow(t *testing.T) {
 	for _, table := range tables {
-		want := []byte(copyBinaryHeader)
+		want := []byte(pgcopy.Header)
 		next := table.rows(tiny, 1)
 		rows := 0
 		for row, err := next(); row != nil; row, err = next() {
 			require.NoError(t, err)
-			want = appendCopyBinary(want, row)
+			want = pgcopy.AppendRow(want, row)
 			rows++
 		}
-		want = append(want, 0xff, 0xff)
-		got, err := io.ReadAll(&binaryRows{next: table.rows(tiny, 1)})
+		want = append(want, pgcopy.Trailer...)
+		got, err := io.ReadAll(pgcopy.NewRows(table.rows(tiny, 1)))
 		require.NoError(t, err)
 		assert.Equal(t, want, got, table.name)
 		assert.Positive(t, rows, table.name)

@@ -76,7 +76,7 @@ func TestOrdersFollowThePowerLaw(t *testing.T) {
 	next := orderRows(tiny, 1)
 	total := 0
 	for row, _ := next(); row != nil; row, _ = next() {
-		perUser[row[1].n]++
+		perUser[row[1].Int64()]++
 		total++
 	}
 	assert.Equal(t, tiny.Orders(), total)
@@ -96,8 +96,8 @@ func TestOrdersAreInTimeOrder(t *testing.T) {
 	next := orderRows(tiny, 1)
 	var last time.Time
 	for row, _ := next(); row != nil; row, _ = next() {
-		createdAt := row[3].time()
-		require.False(t, createdAt.Before(last), "order %d placed before the one before it", row[0].n)
+		createdAt := row[3].Time()
+		require.False(t, createdAt.Before(last), "order %d placed before the one before it", row[0].Int64())
 		last = createdAt
 	}
 }
@@ -237,7 +237,7 @@ func generated(t *testing.T, next func() ([]value, error)) [][]any {
 func anys(row []value) []any {
 	out := make([]any, len(row))
 	for i, v := range row {
-		out[i] = v.any()
+		out[i] = v.Any()
 	}
 	return out
 }
