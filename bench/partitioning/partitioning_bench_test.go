@@ -40,7 +40,7 @@ func decade(n int) history {
 // historyVersion names the history's templates: bump it when what
 // historyClone seeds changes (fillHistory, or either side's CreateTables or
 // PrepareMonths), so that no run reuses a template of the old history.
-const historyVersion = 2
+const historyVersion = 3
 
 // historyClone returns a copy of the small shop holding im's tables filled
 // with a decade of n orders, seeded once per server into a template and
