@@ -154,14 +154,14 @@ lesson20() {
 
 lesson17() {
   run "lesson 17 (capacity at the SLO: cmd/load ramps a mixed load on cmd/shopd, each wiring a child process, runs alternating, loopback then 1 ms RTT, about 8 minutes each; then the fault drill, about a minute; then the hostile corpus against each wiring in a process of its own, about a minute and a half)"
-  go run ./cmd/load -impl=naive,join,page,scalable -rates=100,200,400,800,1600,3200 -duration=2s -count=6 -o $results/17-capstone.bench
-  go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400,800,1600 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
+  go run ./cmd/load -impl=naive,join,page,scalable -rates=100,200,400,800,1600,3200,6400 -duration=2s -count=6 -o $results/17-capstone.bench
+  go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400,800,1600,3200,6400 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
   go test -count 1 -run '^TestShopdFaultDrill$' ./bench/capstone -args -drill-out="$PWD/$results/17-drill.md"
   go test -count 1 -run '^TestShopdHostileCorpus$' ./bench/capstone -args -hostile-out="$PWD/$results/17-hostile.md"
 }
 
 lesson19() {
-  run "lesson 19 (seeds its own decade of orders per size and side, once per server: about 4 minutes; then the large shop's seed beside pgbench -i, 8 rounds: about 5 minutes; then the decades' seed beside pgbench -i: about 15 minutes)"
+  run "lesson 19 (seeds its own decade of orders per size and side, once per server: about 4 minutes; then the large shop's seed beside pgbench -i, 8 rounds: about 5 minutes; then the decades' seed beside pgbench -i: about 15 minutes; then the large sizes once: about 45 minutes)"
   {
     interleave 6 ./bench/partitioning '^BenchmarkRetention$' 'naive scalable' -benchtime 1x -timeout 60m
     interleave 6 ./bench/partitioning '^BenchmarkRecentWeek$' 'btree pruning brin' -benchtime 1x -timeout 60m
@@ -170,6 +170,12 @@ lesson19() {
   WORKSHOP_LARGE=1 interleave 8 ./bench/partitioning '^BenchmarkSeed$' 'concurrent pgbench' -benchtime 1x > $results/19-seed.bench
   # a decade of 1M and of 10M orders seeded beside pgbench -i at as many rows, 3 rounds: about 15 minutes
   WORKSHOP_LARGE=1 interleave 3 ./bench/partitioning '^BenchmarkSeedHistory$' 'naive scalable pgbench' -benchtime 1x -timeout 60m > $results/19-seed-history.bench
+  # the large sizes, one round (WORKSHOP_LARGE=2: decades of 1M, 10M and 30M orders, each side's seeded once per
+  # server and copied for each run): about 45 minutes and 60 GB of disk at the peak
+  {
+    WORKSHOP_LARGE=2 interleave 1 ./bench/partitioning '^BenchmarkRetention$' 'naive scalable' -benchtime 1x -timeout 120m
+    WORKSHOP_LARGE=2 interleave 1 ./bench/partitioning '^BenchmarkRecentWeek$' 'btree pruning brin' -benchtime 1x -timeout 120m
+  } > $results/19-partitioning-large.bench
 }
 
 lessons=("$@")
