@@ -77,7 +77,7 @@ func TestParseMix(t *testing.T) {
 	if back, err := parseMix(m.String()); err != nil || back != m {
 		t.Errorf("round trip: %+v, %v", back, err)
 	}
-	for _, bad := range []string{"orders", "reads=5", "orders=1,orders=2", "orders=x", "orders=0,products=0,pay-new=0,pay-reuse=0", "page=0", "page=100000", "pay-new=-1"} {
+	for _, bad := range []string{"orders", "reads=5", "orders=1,orders=2", "orders=x", "orders=0,products=0,pay-new=0,pay-reuse=0", "page=0", "page=101", "page=100000", "pay-new=-1"} {
 		if _, err := parseMix(bad); err == nil {
 			t.Errorf("%q read", bad)
 		}

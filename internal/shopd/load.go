@@ -49,13 +49,13 @@ func (m Mix) String() string {
 
 // Check returns an error wrapping shop.ErrInvalidConfig for a mix that
 // cannot be sent: a negative weight, no weight at all, a page size out of
-// range.
+// range (1 to MaxOrdersPage, the largest page every wiring serves).
 func (m Mix) Check() error {
 	if m.Orders < 0 || m.Products < 0 || m.PayNew < 0 || m.PayReuse < 0 || m.Orders+m.Products+m.PayNew+m.PayReuse == 0 {
 		return fmt.Errorf("mix %s: want weights of 0 or more, not all 0: %w", m, shop.ErrInvalidConfig)
 	}
-	if err := shop.CheckPageSize(m.PageSize); err != nil {
-		return fmt.Errorf("mix %s: %w: %w", m, shop.ErrInvalidConfig, err)
+	if m.PageSize < 1 || m.PageSize > MaxOrdersPage {
+		return fmt.Errorf("mix %s: page size %d: want 1 to %d, the largest page every wiring serves: %w", m, m.PageSize, MaxOrdersPage, shop.ErrInvalidConfig)
 	}
 	return nil
 }

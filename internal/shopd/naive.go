@@ -133,7 +133,7 @@ func limitOnly(r *http.Request, userID int64) (int, error) {
 // (lesson 2's keyset, two queries whatever the user's history), and nothing
 // else of it: the one pool, no deadline but the client's.
 func (n *naive) page(w http.ResponseWriter, r *http.Request, id int64) {
-	limit, after, err := pageRequest(r, n.cursors, id)
+	limit, after, err := pageRequest(r, n.cursors, id, shop.MaxPageSize)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -309,7 +309,7 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	limit, after, err := pageRequest(r, s.cursors, id)
+	limit, after, err := pageRequest(r, s.cursors, id, MaxOrdersPage)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -334,10 +334,10 @@ func (s *scalable) orders(w http.ResponseWriter, r *http.Request) {
 }
 
 // pageRequest returns the page the query asks for: limit (DefaultPageSize
-// if absent) and the position after which it starts (nil for the first
-// page), its token checked by cursors, or an error wrapping
+// if absent, at most maxSize) and the position after which it starts (nil
+// for the first page), its token checked by cursors, or an error wrapping
 // shop.ErrInvalidPage.
-func pageRequest(r *http.Request, cursors *pagination.CursorCodec, userID int64) (int, *pagination.Cursor, error) {
+func pageRequest(r *http.Request, cursors *pagination.CursorCodec, userID int64, maxSize int) (int, *pagination.Cursor, error) {
 	// URL.Query drops what it cannot parse (limit=%zz, a;b): refuse it.
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -356,8 +356,10 @@ func pageRequest(r *http.Request, cursors *pagination.CursorCodec, userID int64)
 		}
 		limit = n
 	}
-	if err := shop.CheckPageSize(limit); err != nil {
-		return 0, nil, fmt.Errorf("orders of user %d: %w", userID, err)
+	// maxSize is shop.MaxPageSize or less: one check, which names the
+	// wiring's own bound.
+	if limit < 1 || limit > maxSize {
+		return 0, nil, fmt.Errorf("orders of user %d: %w: page size %d: want 1 to %d", userID, shop.ErrInvalidPage, limit, maxSize)
 	}
 	token := q.Get("cursor")
 	if token == "" {

@@ -59,6 +59,15 @@ const MaxBodyBytes = 4 << 10
 // names no limit.
 const DefaultPageSize = 20
 
+// MaxOrdersPage is the largest page of orders the scalable wiring serves; a
+// larger limit gets 400 before the database is asked anything. Its orders'
+// deadline (bulkhead.DefaultTimeouts) is sized for pages of this size: a page
+// of shop.MaxPageSize orders, ten times the work, could miss it on a busy
+// machine and be shed with 503, an answer that hangs on the machine's load
+// rather than on the request. The page wiring, with no deadline, serves up to
+// shop.MaxPageSize.
+const MaxOrdersPage = 100
+
 // The server's timeouts (both wirings): how long a client may take to send
 // its request, how long the server may take to write the answer, and how long
 // an idle keep-alive connection stays open.
