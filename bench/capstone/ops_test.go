@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -15,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
+	"works-vs-scales/scalable/bulkheads"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 	"works-vs-scales/shop/gateway/gatewaytest"
@@ -367,105 +368,192 @@ func opsClientFrom(ip string, conns int) *http.Client {
 // greedyConns is how many connections the greedy client keeps busy, flat out.
 const greedyConns = 64
 
-// greedyAtMost bounds how many requests the greedy client sends: a count,
-// not a time, so that a slow machine ends the run no sooner or later than a
-// fast one. A limit of shopd.DefaultClientRate a second refuses it long
-// before.
-const greedyAtMost = 5000
+// The polite client sends politeRequests, one at a time, about ten a second,
+// while the greedy client floods; at most politeRefusedAtMost of them (5%)
+// may be refused, of any kind: 429, 503, or no answer. With a limit per
+// client none is, unless the machine running the test stalls a request past
+// the service's deadline (500 ms for a page of orders), which no limit
+// decides. Its requests, fewer than its burst and slower than its rate, are
+// never above its own limit.
+const (
+	politeRequests      = 40
+	politeEvery         = 100 * time.Millisecond
+	politeRefusedAtMost = 2
+)
 
-// greedyRun is what the greedy client got: its answers by status, and how
-// long the run took, from before its first request was sent to after its
-// last answer, on the test's clock.
-type greedyRun struct {
-	codes map[int]int
-	took  time.Duration
+// holdingTracer holds each query that looks up user (one argument, the
+// user's id: the first query of a page of that user's orders) until release
+// is closed, its request holding its turn and its connection meanwhile, as
+// a slow request would, but for as long as the test wants; held counts the
+// queries it has held. It passes every query on to next, if not nil.
+type holdingTracer struct {
+	next    pgx.QueryTracer
+	user    int64
+	release chan struct{}
+	held    atomic.Int64
 }
 
-// pushGreedy runs a greedy client, greedyConns connections flat out from
-// 127.0.0.2, against url, until it is refused with 429 (then every
-// connection stops), or until untilServed of its requests are served, or
-// it has sent greedyAtMost.
-func pushGreedy(url string, untilServed int) greedyRun {
-	greedy := opsClientFrom("127.0.0.2", greedyConns)
-	var mu sync.Mutex
-	codes := make(map[int]int)
-	var sent atomic.Int64
-	var stop atomic.Bool
-	var conns sync.WaitGroup
-	started := time.Now()
+func (h *holdingTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if len(data.Args) == 1 && data.Args[0] == any(h.user) {
+		h.held.Add(1)
+		<-h.release
+	}
+	if h.next != nil {
+		return h.next.TraceQueryStart(ctx, conn, data)
+	}
+	return ctx
+}
+
+func (h *holdingTracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+	if h.next != nil {
+		h.next.TraceQueryEnd(ctx, conn, data)
+	}
+}
+
+// greedyFlood is a greedy client: greedyConns connections from 127.0.0.2,
+// each asking url again as soon as it is answered, whatever the answer,
+// until stop is called.
+type greedyFlood struct {
+	stopping atomic.Bool
+	conns    sync.WaitGroup
+
+	mu      sync.Mutex
+	codes   map[int]int // answers by status; 0 counts the requests that got none
+	refused int         // 429s and 503s
+}
+
+// startGreedy starts a greedy client against url.
+func startGreedy(url string) *greedyFlood {
+	f := &greedyFlood{codes: make(map[int]int)}
+	client := opsClientFrom("127.0.0.2", greedyConns)
 	for range greedyConns {
-		conns.Go(func() {
-			for !stop.Load() && sent.Add(1) <= greedyAtMost {
-				resp, err := greedy.Get(url)
-				if err != nil {
-					continue
+		f.conns.Go(func() {
+			for !f.stopping.Load() {
+				status := 0
+				if resp, err := client.Get(url); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status = resp.StatusCode
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				codes[resp.StatusCode]++
-				if resp.StatusCode == http.StatusTooManyRequests || codes[http.StatusOK] >= untilServed {
-					stop.Store(true)
+				f.mu.Lock()
+				f.codes[status]++
+				if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+					f.refused++
 				}
-				mu.Unlock()
+				f.mu.Unlock()
 			}
 		})
 	}
-	conns.Wait()
-	return greedyRun{codes: codes, took: time.Since(started)}
+	return f
 }
 
-// politeAnswers has a polite client from 127.0.0.3 ask n requests of url,
-// one after the other, and returns its answers by status.
-func politeAnswers(t *testing.T, url string, n int) map[int]int {
-	polite := opsClientFrom("127.0.0.3", 1)
+// refusals returns how many of the greedy client's requests were refused so
+// far, with 429 or 503.
+func (f *greedyFlood) refusals() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
+// stop stops the greedy client once each connection's request at hand is
+// answered, after calling release (which lets its held requests go), and
+// returns its answers by status.
+func (f *greedyFlood) stop(release func()) map[int]int {
+	f.stopping.Store(true)
+	release()
+	f.conns.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.codes
+}
+
+// askPolitely has a polite client from 127.0.0.3 ask url politeRequests
+// times, one request at a time, a request every politeEvery at most, and
+// returns its answers by status, 0 counting the requests that got none.
+func askPolitely(url string) map[int]int {
+	client := opsClientFrom("127.0.0.3", 1)
 	codes := make(map[int]int)
-	for range n {
-		codes[opsDo(t, polite, "GET", url, "", nil).status]++
+	tick := time.NewTicker(politeEvery)
+	defer tick.Stop()
+	for range politeRequests {
+		<-tick.C
+		status := 0
+		if resp, err := client.Get(url); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+		codes[status]++
 	}
 	return codes
 }
 
-// TestShopdGreedyClientCannotCrowdOutAPoliteOne holds the limit per client
-// to its token bucket's arithmetic, which no machine's speed changes: the
-// greedy client, flat out until refused, is served at least the burst and
-// never more than the burst plus the rate times the run's duration, however
-// long the run took; and the polite client, asking a burst's worth right
-// after, while the greedy one is refused, is served every time, because its
-// bucket is its own. (How many of a polite client's requests a greedy one
-// crowds out without the limit depends on how fast the machine serves them:
-// a measurement for cmd/load, not a test.)
+// TestShopdGreedyClientCannotCrowdOutAPoliteOne runs a polite client while
+// a greedy one floods, and holds the polite client's refusals, of any kind
+// (429, 503, no answer), to at most politeRefusedAtMost of its
+// politeRequests (5%).
+//
+// The greedy client asks from 64 connections flat out, and its requests are
+// slow: each holds its turn and its connection, in the database, until the
+// test lets go (holdingTracer), so that the flood holds every turn the
+// service gives it, whatever the machine's speed. A rate per client alone
+// does not bound that: turns held are the rate times how long each request
+// takes, and a client within its rate takes every turn of the orders pool,
+// while the rest of its burst fills the queue; everyone else is shed with
+// 503. With the default limit per client, the greedy client is admitted
+// shopd.ClientTurns of the pool's turns at once (2 of 4) and told 429 for
+// the rest, and the polite client, from 127.0.0.3, starting once the
+// flood is proven saturating (holding a turn and refused), finds a turn
+// free each time. Without the limit, the same flood refuses more than the
+// bound of the polite client's requests, and is never told 429.
 func TestShopdGreedyClientCannotCrowdOutAPoliteOne(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	gw := gatewaytest.Start()
 	t.Cleanup(gw.Close)
-	user, _ := shop.Small.UserWithOrders(10)
+	greedyUser, _ := shop.Small.UserWithOrders(10)
+	politeUser, _ := shop.Small.UserWithOrders(100)
+	// The limits cmd/shopd sets by default (the client named by its
+	// remote address), and none.
+	for _, c := range []struct {
+		limits     string
+		clientRate float64
+	}{{"default", 0}, {"off", -1}} {
+		t.Run("limits="+c.limits, func(t *testing.T) {
+			cfg := db.Config()
+			hold := &holdingTracer{user: greedyUser, release: make(chan struct{})}
+			hold.next, _ = cfg.ConnConfig.Tracer.(pgx.QueryTracer)
+			cfg.ConnConfig.Tracer = hold
+			var releaseOnce sync.Once
+			release := func() { releaseOnce.Do(func() { close(hold.release) }) }
+			s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: cfg, Gateway: gw.Client(), ClientRate: c.clientRate}, 10*time.Second)
+			t.Cleanup(release) // registered after the service: runs before its shutdown
 
-	// The limits cmd/shopd sets by default: DefaultClientRate a client, the
-	// client named by its remote address.
-	s := opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client()}, 10*time.Second)
-	url := fmt.Sprintf("%s/users/%d/orders", s.base, user)
-	greedy := pushGreedy(url, greedyAtMost)
-	served := greedy.codes[http.StatusOK]
-	most := shopd.DefaultClientBurst + int(math.Ceil(shopd.DefaultClientRate*greedy.took.Seconds()))
-	t.Logf("per-client limits on: greedy answered %v in %v; its bucket allows %d", greedy.codes, greedy.took, most)
-	require.Positive(t, greedy.codes[http.StatusTooManyRequests], "the greedy client is told to slow down")
-	assert.LessOrEqual(t, served, most, "the greedy client is served no more than its burst and its rate allow")
-	assert.GreaterOrEqual(t, served+greedy.codes[http.StatusServiceUnavailable], shopd.DefaultClientBurst,
-		"the greedy client is admitted its whole burst before it is refused (each admitted request is served, or shed for capacity)")
-	polite := politeAnswers(t, url, shopd.DefaultClientBurst)
-	t.Logf("the polite client, right after: %v", polite)
-	assert.Zero(t, polite[http.StatusTooManyRequests], "the polite client, asking a burst's worth right after the greedy one was refused, is never refused for its rate: its bucket is its own")
-	assert.Equal(t, shopd.DefaultClientBurst, polite[http.StatusOK]+polite[http.StatusServiceUnavailable],
-		"each polite request is served, or shed for the server's capacity, which no limit per client decides")
+			greedy := startGreedy(fmt.Sprintf("%s/users/%d/orders", s.base, greedyUser))
+			var greedyCodes map[int]int
+			t.Cleanup(func() {
+				if greedyCodes == nil { // a failure before the polite client was done
+					greedy.stop(release)
+				}
+			})
+			opsEventually(t, func() bool { return hold.held.Load() > 0 && greedy.refusals() > 0 },
+				"the greedy flood holds a turn and is refused")
+			polite := askPolitely(fmt.Sprintf("%s/users/%d/orders", s.base, politeUser))
+			held := hold.held.Load() // none ends before release
+			greedyCodes = greedy.stop(release)
+			refused := politeRequests - polite[http.StatusOK]
+			t.Logf("limits %s: the greedy client held %d turns and was answered %v; the polite client, meanwhile, %v",
+				c.limits, held, greedyCodes, polite)
 
-	// Without the limit, the same greedy client is served past what the
-	// bucket would have allowed, and never told to slow down: the bound
-	// above is the limit's doing.
-	s = opsStart(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client(), ClientRate: -1}, 10*time.Second)
-	url = fmt.Sprintf("%s/users/%d/orders", s.base, user)
-	greedy = pushGreedy(url, 2*shopd.DefaultClientBurst)
-	t.Logf("per-client limits off: greedy answered %v in %v", greedy.codes, greedy.took)
-	assert.Zero(t, greedy.codes[http.StatusTooManyRequests], "no limit per client, no 429")
-	assert.GreaterOrEqual(t, greedy.codes[http.StatusOK], 2*shopd.DefaultClientBurst, "served past the burst a limit would allow at once")
+			if c.clientRate < 0 {
+				assert.Zero(t, greedyCodes[http.StatusTooManyRequests], "no limit per client, no 429")
+				assert.Greater(t, refused, politeRefusedAtMost, "without the limit, the greedy client crowds the polite one out")
+				return
+			}
+			assert.Positive(t, greedyCodes[http.StatusTooManyRequests], "the greedy client is told to slow down")
+			turns := max(1, int(shopd.ClientTurns*float64(bulkheads.DefaultSizes.Orders)))
+			assert.LessOrEqual(t, held, int64(turns), "the greedy client holds no more than its share of the orders pool's %d turns", bulkheads.DefaultSizes.Orders)
+			assert.LessOrEqual(t, refused, politeRefusedAtMost,
+				"the polite client, one request every %v while the greedy one floods, is refused at most %d times of %d", politeEvery, politeRefusedAtMost, politeRequests)
+		})
+	}
 }

@@ -476,7 +476,10 @@ func TestShopdInitTouchesOnlyItsOwnDatabase(t *testing.T) {
 func TestShopdLoadSmoke(t *testing.T) {
 	db := pgtest.Shop(t, shop.Small)
 	gw := benchkit.StartGateway(t)
-	base, _ := startShopd(t, shopd.Scalable, db, gw.Client())
+	// The load stands for many users, from one address: no limit per
+	// client, which would count them as one (cmd/load names each request's
+	// user in X-Forwarded-For instead), and allow it two pages at once.
+	base, _ := startShopdWith(t, shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: gw.Client(), CursorKey: shopdCursorKey, ClientRate: -1})
 	// A low rate: far below what the scalable wiring serves on any machine.
 	const rate = 50
 	cfg := load.Config{Targets: shopd.OrdersTargets(base, shop.Small, 1), Duration: time.Second, Timeout: 5 * time.Second}

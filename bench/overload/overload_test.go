@@ -171,6 +171,7 @@ func TestAdmitRefusesInvalidLimits(t *testing.T) {
 		{Concurrency: 1, PerClient: -1, Burst: 1},
 		{Concurrency: 1, PerClient: 10},
 		{Concurrency: 1, MaxClients: -1},
+		{Concurrency: 1, PerClientAtOnce: -1},
 	} {
 		_, err := scalable.Admit(ok, limits)
 		assert.ErrorIs(t, err, shop.ErrInvalidConfig, "%+v", limits)

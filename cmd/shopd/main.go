@@ -35,11 +35,12 @@
 // hand, all within -grace.
 //
 // The scalable wiring serves each client at most -client-rate requests a
-// second on each route, in bursts of -client-burst, and answers 429 beyond
-// (-client-rate=0: no limit). A client is the host of the connection's
-// remote address; behind a proxy, every request comes from the proxy, and
-// -client-header names the header the proxy sets to the real client
-// (X-Forwarded-For, X-Real-IP): set it only when every request comes
+// second on each route, in bursts of -client-burst, and no more at once
+// than half the turns of each pool's admission control, and answers 429
+// beyond (-client-rate=0: no limit per client). A client is the host of the
+// connection's remote address; behind a proxy, every request comes from the
+// proxy, and -client-header names the header the proxy sets to the real
+// client (X-Forwarded-For, X-Real-IP): set it only when every request comes
 // through that proxy, since a client may send any header.
 //
 // The scalable wiring traces -trace-sample of its requests (1% by default; 0
@@ -109,8 +110,8 @@ func run() error {
 	traceSample := flag.Float64("trace-sample", 0.01, "fraction of requests traced by the scalable wiring, 0 to 1 (0: no tracing, and no trace ids in the logs)")
 	traceFile := flag.String("trace-file", "", "file to write the sampled traces' spans to, as JSON lines (default: none; sampling still gives the logs their trace ids)")
 	adminAddr := flag.String("admin-addr", "127.0.0.1:9090", "address of the admin server, GET /metrics (scalable wiring); empty: none. Keep it off the public network")
-	clientRate := flag.Float64("client-rate", shopd.DefaultClientRate, "requests a second each client is served on each route (scalable wiring), 429 beyond; 0: no limit per client")
-	clientBurst := flag.Int("client-burst", shopd.DefaultClientBurst, "the burst of -client-rate: requests a client may send at once")
+	clientRate := flag.Float64("client-rate", shopd.DefaultClientRate, "requests a second each client is served on each route (scalable wiring), and at most half of each pool's turns at once; 429 beyond; 0: no limit per client")
+	clientBurst := flag.Int("client-burst", shopd.DefaultClientBurst, "the burst of -client-rate: requests a client may send in a row before its rate holds it")
 	clientHeader := flag.String("client-header", "", "header naming the client, set by a trusted proxy in front of the service (its last comma-separated value: X-Forwarded-For, X-Real-IP); default: the remote address")
 	flag.Parse()
 	if *impl == shopd.Scalable {

@@ -171,14 +171,19 @@ type route struct {
 
 // scalableRoutes returns the scalable wiring's routes, orders, product and
 // pay each behind the admission control of the pool its requests hold
-// (lesson 16), with client's limit per client on each route. The orders and
-// the products both read from pools.Orders, so they share one admission: as
-// many requests at once, of the two together, as that pool has connections
-// (admitted apart, twice as many would wait inside the pool, past their
-// deadlines). The payments have their own, of PaymentsAtOnce.
+// (lesson 16), with client's limit per client on each route and, when it
+// sets one, ClientTurns of each admission's turns to a client at once,
+// whichever routes it asks. The orders and the products both read from
+// pools.Orders, so they share one admission: as many requests at once, of
+// the two together, as that pool has connections (admitted apart, twice as
+// many would wait inside the pool, past their deadlines). The payments have
+// their own, of PaymentsAtOnce.
 func scalableRoutes(pools bulkhead.Pools, client clientLimit, orders, product, pay http.HandlerFunc) ([]route, error) {
 	withClient := func(limits overload.Limits) overload.Limits {
 		limits.PerClient, limits.Burst, limits.Client = client.rate, client.burst, client.name
+		if client.rate > 0 {
+			limits.PerClientAtOnce = max(1, int(ClientTurns*float64(limits.Concurrency)))
+		}
 		return limits
 	}
 	reads, err := overload.NewAdmission(withClient(overload.LimitsFor(pools.Orders)))

@@ -102,10 +102,12 @@ type Config struct {
 	// wirings.
 	Tracer trace.TracerProvider
 	// ClientRate is how many requests a second one client is served on
-	// each route of the scalable wiring, in bursts of up to ClientBurst;
-	// a client above it gets 429 and when to come back (lesson 16). 0 means
-	// DefaultClientRate and DefaultClientBurst; a negative rate sets no
-	// limit per client. Ignored by the naive wirings.
+	// each route of the scalable wiring, in bursts of up to ClientBurst,
+	// and no more of them at once than ClientTurns of the turns of each
+	// pool's admission control; a client above either gets 429 and when to
+	// come back (lesson 16). 0 means DefaultClientRate and
+	// DefaultClientBurst; a negative rate sets no limit per client.
+	// Ignored by the naive wirings.
 	ClientRate  float64
 	ClientBurst int
 	// ClientHeader, if not empty, names the header that names a request's
@@ -127,6 +129,15 @@ const (
 	DefaultClientRate  = 20
 	DefaultClientBurst = 40
 )
+
+// ClientTurns is the share of a pool's turns (its admission control's
+// Concurrency) that one client's requests may hold at once, served or
+// waiting, while a limit per client is set: at least one turn. A rate alone
+// bounds how often a client asks, not how many turns it holds, which is its
+// rate times how long each request takes: a client within its rate whose
+// requests are slow would take every turn, and the others would be shed
+// with 503. Held to half, one client leaves the others the other half.
+const ClientTurns = 0.5
 
 // Service is the shop's HTTP API in one wiring, with the pools it opened
 // and the work it runs in the background while it serves.

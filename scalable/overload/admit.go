@@ -19,8 +19,8 @@ import (
 )
 
 // Limits says how much a server takes on: how many requests it serves at
-// once, how many may wait for a turn and for how long, and how fast one
-// client may ask.
+// once, how many may wait for a turn and for how long, and how fast, and
+// how many at once, one client may ask.
 type Limits struct {
 	// Concurrency is how many requests are served at once. A server
 	// whose requests each hold a connection serves no more at once than
@@ -41,6 +41,16 @@ type Limits struct {
 	// above it gets 429 and how long to wait.
 	PerClient rate.Limit
 	Burst     int
+	// PerClientAtOnce is how many of one client's requests are admitted at
+	// once, served or waiting for a turn, across every handler of an
+	// Admission; one more gets 429 at once, and costs no token of the
+	// client's rate. 0 sets no such limit. A rate bounds how often a
+	// client asks, not how many turns it holds: that is its rate times
+	// how long each request takes (Little's law), so a client within its
+	// rate whose requests are slow takes every turn, and everyone else
+	// waits in the queue and is refused with 503. Below Concurrency, it
+	// leaves the other clients turns that no one client can take.
+	PerClientAtOnce int
 	// Client names a request's client; nil means the host of its remote
 	// address, as ClientName names it (an IPv6 host by its /56).
 	Client func(*http.Request) string
@@ -60,7 +70,8 @@ func LimitsFor(db *pgxpool.Pool) Limits {
 
 // Validate returns an error wrapping shop.ErrInvalidConfig if the limits
 // cannot be kept: no request served at once, a negative queue, timeout,
-// rate, burst or client count, or a rate per client with no burst.
+// rate, burst, number at once or client count, or a rate per client with no
+// burst.
 func (l Limits) Validate() error {
 	var problem string
 	switch {
@@ -76,6 +87,8 @@ func (l Limits) Validate() error {
 		problem = fmt.Sprintf("PerClient %v is negative", l.PerClient)
 	case l.PerClient > 0 && l.Burst < 1:
 		problem = fmt.Sprintf("PerClient %v with Burst %d: at least 1", l.PerClient, l.Burst)
+	case l.PerClientAtOnce < 0:
+		problem = fmt.Sprintf("PerClientAtOnce %d is negative", l.PerClientAtOnce)
 	case l.MaxClients < 0:
 		problem = fmt.Sprintf("MaxClients %d is negative", l.MaxClients)
 	default:
@@ -90,7 +103,9 @@ func (l Limits) Validate() error {
 // fewer than limits.Queue are waiting, and is otherwise refused at once with
 // 503 Service Unavailable and a Retry-After header; so is one that waited
 // limits.QueueTimeout without a turn. A client above its rate gets 429 Too
-// Many Requests, with Retry-After saying when its next request would pass.
+// Many Requests, with Retry-After saying when its next request would pass;
+// so does a client with limits.PerClientAtOnce requests admitted already,
+// told to come back after limits.RetryAfter.
 //
 // A refusal costs the server microseconds and tells the client the truth at
 // once; an accepted request that waits longer than its client is worth
@@ -113,11 +128,15 @@ func Admit(next http.Handler, limits Limits) (http.Handler, error) {
 // together, no more at once than the pool has connections (two routes
 // admitted apart, each as many as the pool's size, would let twice as many
 // requests queue inside the pool, past their deadlines). A client's rate
-// is each handler's own. It is safe for concurrent use.
+// is each handler's own; how many of its requests are admitted at once is
+// counted across them all, as the turns are. It is safe for concurrent use.
 type Admission struct {
 	limits  Limits
 	turns   *semaphore.Weighted // a weight per request being served; FIFO for those waiting
 	waiting atomic.Int64        // requests waiting for a turn
+
+	atOnceMu sync.Mutex
+	atOnce   map[string]int // each client's requests admitted, served or waiting; none at 0
 }
 
 // NewAdmission returns the admission control of limits, or an error
@@ -132,7 +151,7 @@ func NewAdmission(limits Limits) (*Admission, error) {
 	if limits.Client == nil {
 		limits.Client = remoteHost
 	}
-	return &Admission{limits: limits, turns: semaphore.NewWeighted(int64(limits.Concurrency))}, nil
+	return &Admission{limits: limits, turns: semaphore.NewWeighted(int64(limits.Concurrency)), atOnce: make(map[string]int)}, nil
 }
 
 // Admit returns next behind a's admission control, as [Admit] does, its
@@ -160,8 +179,16 @@ type admitted struct {
 // ServeHTTP serves r if it gets a turn: at once, or after waiting in the
 // queue for at most QueueTimeout. Otherwise it refuses r at once.
 func (a *admitted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.limits.PerClient > 0 {
-		if wait, ok := a.allow(a.limits.Client(r)); !ok {
+	if a.limits.PerClient > 0 || a.limits.PerClientAtOnce > 0 {
+		client := a.limits.Client(r)
+		if !a.enter(client) {
+			refuse(w, http.StatusTooManyRequests, a.limits.RetryAfter, "too many requests at once from this client")
+			return
+		}
+		// Deferred first, so run last: after the turn is given back, so
+		// that a client never holds more turns than it has requests in.
+		defer a.leave(client)
+		if wait, ok := a.allow(client); !ok {
 			refuse(w, http.StatusTooManyRequests, wait, "too many requests from this client")
 			return
 		}
@@ -191,9 +218,41 @@ func (a *admitted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r)
 }
 
+// enter counts a request of client in, unless it has PerClientAtOnce
+// admitted already.
+func (a *Admission) enter(client string) bool {
+	if a.limits.PerClientAtOnce == 0 {
+		return true
+	}
+	a.atOnceMu.Lock()
+	defer a.atOnceMu.Unlock()
+	if a.atOnce[client] >= a.limits.PerClientAtOnce {
+		return false
+	}
+	a.atOnce[client]++
+	return true
+}
+
+// leave counts a request of client out, as enter counted it in. A client
+// with none left is forgotten: the map holds no more clients than requests
+// admitted.
+func (a *Admission) leave(client string) {
+	if a.limits.PerClientAtOnce == 0 {
+		return
+	}
+	a.atOnceMu.Lock()
+	defer a.atOnceMu.Unlock()
+	if a.atOnce[client]--; a.atOnce[client] == 0 {
+		delete(a.atOnce, client)
+	}
+}
+
 // allow takes a request from the client's rate, or says how long until its
-// next request would be allowed.
+// next request would be allowed. With no rate per client it allows all.
 func (a *admitted) allow(client string) (time.Duration, bool) {
+	if a.limits.PerClient == 0 {
+		return 0, true
+	}
 	a.mu.Lock()
 	limiter, ok := a.clients[client]
 	if !ok {

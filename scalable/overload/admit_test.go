@@ -120,6 +120,80 @@ func TestAdmissionSharesItsTurnsAndQueueAcrossHandlers(t *testing.T) {
 	})
 }
 
+// TestAdmissionHoldsAClientToItsTurnsAtOnce: one client's slow requests,
+// two on each of two routes of one Admission of four turns, each held in
+// its handler. With PerClientAtOnce 2 its first two take two turns, on
+// either route; its next is refused at once with 429, its handler not
+// entered, and costs no token of its rate; another client is served at
+// once, a turn being free. Once one of the first client's requests ends, it
+// is admitted again, on its rate's second token. Without PerClientAtOnce,
+// the first client within its rate would take all four turns.
+func TestAdmissionHoldsAClientToItsTurnsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, err := overload.NewAdmission(overload.Limits{
+			Concurrency: 4, Queue: 4, QueueTimeout: time.Minute, RetryAfter: 3 * time.Second,
+			PerClient: 0.001, Burst: 2, PerClientAtOnce: 2,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		var entered atomic.Int64
+		held := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			entered.Add(1)
+			<-release
+		})
+		orders, err := a.Admit(held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		products, err := a.Admit(held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve := func(h http.Handler, remote string) <-chan *httptest.ResponseRecorder {
+			answer := make(chan *httptest.ResponseRecorder, 1)
+			go func() {
+				r := httptest.NewRequest(http.MethodGet, "/", nil)
+				r.RemoteAddr = remote
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				answer <- rec
+			}()
+			return answer
+		}
+		const greedy, polite = "192.0.2.1:1000", "192.0.2.2:1000"
+
+		first, second := serve(orders, greedy), serve(products, greedy)
+		synctest.Wait() // both in their handlers, holding two turns
+		if n := entered.Load(); n != 2 {
+			t.Fatalf("%d handlers entered, want 2", n)
+		}
+		third := <-serve(orders, greedy)
+		if third.Code != http.StatusTooManyRequests {
+			t.Errorf("the client's third request at once: status %d, want 429", third.Code)
+		}
+		if got := third.Header().Get("Retry-After"); got != "3" {
+			t.Errorf("the client's third request at once: Retry-After %q, want the limits' 3", got)
+		}
+		other := serve(products, polite)
+		synctest.Wait()
+		if n := entered.Load(); n != 3 {
+			t.Fatalf("%d handlers entered, want 3: another client is served at once", n)
+		}
+
+		close(release)
+		for i, answer := range []<-chan *httptest.ResponseRecorder{first, second, other} {
+			if rec := <-answer; rec.Code != http.StatusOK {
+				t.Errorf("held request %d: status %d, want 200", i+1, rec.Code)
+			}
+		}
+		if rec := <-serve(orders, greedy); rec.Code != http.StatusOK {
+			t.Errorf("the client's request once its others ended: status %d, want 200 (its second token; the refusal at once took none)", rec.Code)
+		}
+	})
+}
+
 // TestAdmissionKeepsAClientsRatePerHandler: a client that has spent its
 // burst on one route is still served on another of the same Admission.
 func TestAdmissionKeepsAClientsRatePerHandler(t *testing.T) {
