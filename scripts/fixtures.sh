@@ -9,7 +9,7 @@
 # passed, failed and skipped. It fails if any fixture failed, skipped (a race
 # fixture outside -race, the room's replica) or ran fewer than COUNT times (a
 # panic, a timeout), or if a lesson has no fixture. Logs go to mine/fixtures/
-# (ignored by git).
+# (ignored by git), or to FIXTURES_LOGS, for two runs at once.
 #
 #	bash scripts/fixtures.sh              # -count=20, lessons 12 to 18
 #	bash scripts/fixtures.sh 5 16 18      # -count=5, lessons 16 and 18
@@ -31,7 +31,7 @@ timeout=${FIXTURES_TIMEOUT:-60m}
 shift $(( $# < 1 ? $# : 1 ))
 lessons=("$@")
 [ ${#lessons[@]} -gt 0 ] || lessons=(12 13 14 15 16 17 18)
-logs=mine/fixtures
+logs=${FIXTURES_LOGS:-mine/fixtures}
 mkdir -p "$logs"
 
 failed=0
