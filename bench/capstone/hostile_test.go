@@ -504,15 +504,29 @@ func (s *hostileService) memory(tb testing.TB) (now, peak int64) {
 func firstCursor(tb testing.TB, host string) string {
 	tb.Helper()
 	user, _ := shop.Small.UserWithOrders(100)
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/users/%d/orders?limit=10", host, user), nil)
-	require.NoError(tb, err)
-	req.Header.Set("X-Forwarded-For", "10.255.255.254")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	var page shopd.OrdersPage
-	require.NoError(tb, json.NewDecoder(resp.Body).Decode(&page))
-	return page.NextCursor
+	url := fmt.Sprintf("http://%s/users/%d/orders?limit=10", host, user)
+	// This page only sets the corpus up: a fresh service on a starved
+	// machine may miss its deadline for it (503), so it is asked again
+	// while it answers 503, and must then answer 200.
+	for try := 1; ; try++ {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		require.NoError(tb, err)
+		req.Header.Set("X-Forwarded-For", "10.255.255.254")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(tb, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(tb, err)
+		if resp.StatusCode == http.StatusServiceUnavailable && try < 20 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		require.Equal(tb, http.StatusOK, resp.StatusCode, "the first page of user %d, to start the corpus's cursors from (try %d): %s", user, try, body)
+		var page shopd.OrdersPage
+		require.NoError(tb, json.Unmarshal(body, &page), "the first page of user %d: %s", user, body)
+		// A wiring without cursors (the naive ones) answers none: "".
+		return page.NextCursor
+	}
 }
 
 // hostileRun sends the corpus to the wiring impl and counts.
