@@ -204,12 +204,19 @@ const RoomBudget = 9
 // RequireWithinBudget runs PeakConns of run and bench under budget and fails
 // t unless the peak on the server, the harness's own included, is within
 // it; it returns the peak and what the child printed, for t's own
-// assertions (a child whose every test skipped holds none). In a child of PeakConns it skips t: a budget test does not run
-// itself again.
+// assertions (a child whose every test skipped holds none). It skips t in a
+// child of PeakConns (a budget test does not run itself again), and under a
+// budget of this run's own (a room's trainee: the child's budget would come
+// on top of it).
 func RequireWithinBudget(t *testing.T, run, bench string, budget int) (Peak, string) {
 	t.Helper()
 	if InPeakChild() {
 		t.Skip("a child of PeakConns: its parent samples it")
+	}
+	if set, capped, _ := workshopenv.ConnBudget(); capped {
+		// In a room: the child's budget would come on top of this run's.
+		t.Skipf("a test of the budget itself runs a child under a budget of %d beside this run's own connections, more than this trainee's %s=%d: it runs on the trainer's machine, with %s unset",
+			budget, workshopenv.MaxConns, set, workshopenv.MaxConns)
 	}
 	peak, out, err := PeakConns(t, run, bench, budget)
 	if err != nil {
