@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,13 +26,13 @@ import (
 // stuck search) holds one and asks on another; the run's read-only copy of
 // the shop keeps one more (lesson 11's run was sampled at 9 on its copy and 1
 // on the read-only one). The harness's connections to the maintenance
-// database are its own reserve, outside the budget
-// (workshopenv.HarnessConns).
+// database are its own part of the budget (workshopenv.HarnessConns).
 const ConnsReserve = 3
 
 // OwnConns returns how many connections a benchmark's own pools may hold
-// together under a room's budget: the budget less ConnsReserve. ok is false
-// when no budget is set.
+// together under a room's budget: the budget less the harness's part
+// (workshopenv.HarnessConns) and ConnsReserve. ok is false when no budget is
+// set.
 func OwnConns(tb testing.TB) (n int32, ok bool) {
 	tb.Helper()
 	budget, capped, err := workshopenv.ConnBudget()
@@ -41,19 +42,21 @@ func OwnConns(tb testing.TB) (n int32, ok bool) {
 	if !capped {
 		return 0, false
 	}
-	return int32(max(1, budget-ConnsReserve)), true
+	return int32(max(1, workshopenv.DatabaseConns(budget)-ConnsReserve)), true
 }
 
-// SkipAboveBudget skips b, saying the budget, when its own pools would hold
+// SkipAboveBudget skips tb, saying the budget, when its own pools would hold
 // more than conns connections together under a room's budget. It is for the
 // points of a sweep over pool sizes (lesson 13's PoolSize): a smaller pool
 // measured under a larger pool's name would be a false point of the curve,
-// and the budget's own size is another point of the same sweep.
-func SkipAboveBudget(b *testing.B, conns int32) {
-	b.Helper()
-	if own, ok := OwnConns(b); ok && conns > own {
-		b.Skipf("%d connections are above this trainee's budget: %s=%s leaves %d to the benchmark's own pools (%d for the harness's pool); the trainer's machine runs it",
-			conns, workshopenv.MaxConns, budgetSetting(), own, ConnsReserve)
+// and the budget's own size is another point of the same sweep; and for a
+// test or benchmark of a service whose pools are what it measures (lesson
+// 17's wirings, shopd.Conns).
+func SkipAboveBudget(tb testing.TB, conns int32) {
+	tb.Helper()
+	if own, ok := OwnConns(tb); ok && conns > own {
+		tb.Skipf("%d connections are above this trainee's budget: %s=%s leaves %d to the test's own pools (%d for the harness, %d for its pools); the trainer's machine runs it",
+			conns, workshopenv.MaxConns, budgetSetting(), own, workshopenv.HarnessConns, ConnsReserve)
 	}
 }
 
@@ -81,33 +84,52 @@ func budgetSetting() string {
 }
 
 // Peak is the most connections a run held at once on the server, as
-// PeakConnsOfBenchmarks sampled them.
+// PeakConns sampled them.
 type Peak struct {
+	// Total is the most at once on the server, both below together: what a
+	// room's budget (WORKSHOP_MAX_CONNS) caps.
+	Total int
 	// Databases is on the run's own databases (its prefix's): the harness's
-	// pools on them and the benchmarks' own pools, the budget's part.
+	// pools on them and the tests' own pools.
 	Databases int
 	// Maintenance is on other databases under the run's application_name:
-	// the harness's admin pool and its run's lock, pgtest's reserve.
+	// the harness's admin pool and its run's lock, its part of the budget.
 	Maintenance int
 	// Samples is how many times pg_stat_activity was read.
 	Samples int
-	// At is the sessions of the sample that set Databases' peak: each
+	// At is the sessions of the sample that set Total's peak: each
 	// database with its count, and what the child had printed then.
 	At string
 }
 
-// PeakConnsOfBenchmarks runs this test binary again as a child, running the
-// benchmarks pattern matches once each at their smallest sizes
-// (-test.benchtime=1x, -test.short, no tests; -test.v, so that skips say
-// why) under a room's budget of budget connections (WORKSHOP_MAX_CONNS) and
-// a database prefix of its own (this run's with "c", four hex digits of the
-// test binary's name and "_" added, so that no other package's run of the
-// trainee's is counted; it keeps its own template of the shop).
-// Meanwhile it reads pg_stat_activity every 2 ms on one connection of this
-// run: the peak is sampled, and a peak shorter than that can pass unseen
-// (opening a connection alone takes longer). It returns the peak and what the child printed.
+// peakChildEnv, set in a child of PeakConns, says so: a test that samples a
+// package's own tests (PeakConns) skips in it rather than run itself again.
+const peakChildEnv = "WVS_PEAK_CONNS_CHILD"
+
+// InPeakChild reports whether this process is a child PeakConns runs.
+func InPeakChild() bool { return os.Getenv(peakChildEnv) == "1" }
+
+// PeakConnsOfBenchmarks is PeakConns of the benchmarks pattern matches, and
+// no test.
 func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, string, error) {
 	t.Helper()
+	return PeakConns(t, "^$", pattern, budget)
+}
+
+// PeakConns runs this test binary again as a child, running the tests run
+// matches and the benchmarks bench matches, once each at their smallest
+// sizes (-test.benchtime=1x, -test.short; -test.v, so that skips say why)
+// under a room's budget of budget connections (WORKSHOP_MAX_CONNS; 0 sets
+// none) and a database prefix of its own (this run's with "c", four hex
+// digits of the test binary's name and "_" added, so that no other
+// package's run of the trainee's is counted; it keeps its own template of
+// the shop). Meanwhile it reads pg_stat_activity every 2 ms on one
+// connection of this run: the peak is sampled, and a peak shorter than that
+// can pass unseen (opening a connection alone takes longer). It returns the
+// peak and what the child printed.
+func PeakConns(t *testing.T, run, bench string, budget int) (Peak, string, error) {
+	t.Helper()
+	pattern := run + " " + bench
 	binary := fnv.New32a()
 	binary.Write([]byte(filepath.Base(os.Args[0]))) // the package's test binary: packages run at once
 	prefix := fmt.Sprintf("%sc%04x_", pgtest.Prefix(), binary.Sum32()&0xffff)
@@ -115,13 +137,17 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 		t.Fatalf("the child's prefix %s would be longer than the 22 bytes a prefix may have: set a %s of at most 16 bytes", prefix, workshopenv.DBPrefix)
 	}
 	DropUnderPrefix(t, prefix)
-	args := []string{"-test.run=^$", "-test.bench=" + pattern, "-test.benchtime=1x", "-test.short", "-test.count=1", "-test.v"}
+	args := []string{"-test.run=" + run, "-test.bench=" + bench, "-test.benchtime=1x", "-test.short", "-test.count=1", "-test.v"}
 	if deadline, ok := t.Deadline(); ok {
 		args = append(args, "-test.timeout="+max(time.Until(deadline)-5*time.Second, time.Second).String())
 	}
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), workshopenv.MaxConns+"="+strconv.Itoa(budget), workshopenv.DBPrefix+"="+prefix,
-		workshopenv.DatabaseURL+"="+pgtest.ServerURL(t))
+	setting := ""
+	if budget > 0 {
+		setting = strconv.Itoa(budget)
+	}
+	cmd.Env = append(os.Environ(), workshopenv.MaxConns+"="+setting, workshopenv.DBPrefix+"="+prefix,
+		workshopenv.DatabaseURL+"="+pgtest.ServerURL(t), peakChildEnv+"=1")
 	var out syncbuf.Buffer // read while the child writes
 	cmd.Stdout, cmd.Stderr = &out, &out
 
@@ -131,7 +157,7 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 	}
 	defer conn.Close(context.WithoutCancel(t.Context()))
 	if err := cmd.Start(); err != nil {
-		return Peak{}, "", fmt.Errorf("start the benchmarks %s as a child: %w", pattern, err)
+		return Peak{}, "", fmt.Errorf("start %s as a child: %w", pattern, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -146,7 +172,7 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 		case <-tick.C:
 		case err := <-done:
 			if err != nil {
-				return peak, out.String(), fmt.Errorf("benchmarks %s under %s=%d: %w", pattern, workshopenv.MaxConns, budget, err)
+				return peak, out.String(), fmt.Errorf("%s under %s=%s: %w", pattern, workshopenv.MaxConns, setting, err)
 			}
 			return peak, out.String(), nil
 		}
@@ -156,7 +182,8 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 			<-done
 			return peak, out.String(), fmt.Errorf("sample pg_stat_activity: %w", err)
 		}
-		if databases > peak.Databases {
+		if databases+maintenance > peak.Total {
+			peak.Total = databases + maintenance
 			const sessions = `SELECT coalesce(string_agg(datname || ': ' || n, ', '), '') FROM
 				(SELECT datname, count(*) AS n FROM pg_stat_activity WHERE left(datname, length($1)) = $1 GROUP BY datname) AS d`
 			if err := conn.QueryRow(t.Context(), sessions, prefix).Scan(&peak.At); err != nil {
@@ -167,4 +194,45 @@ func PeakConnsOfBenchmarks(t *testing.T, pattern string, budget int) (Peak, stri
 		peak.Databases, peak.Maintenance = max(peak.Databases, databases), max(peak.Maintenance, maintenance)
 		peak.Samples++
 	}
+}
+
+// RoomBudget is the budget the lessons' budget tests hold a trainee to: ten
+// trainees on a server of PostgreSQL's default 100 connections, less its 3
+// reserved ones, have 9 each.
+const RoomBudget = 9
+
+// RequireWithinBudget runs PeakConns of run and bench under budget and fails
+// t unless the peak on the server, the harness's own included, is within
+// it; it returns the peak and what the child printed, for t's own
+// assertions (a child whose every test skipped holds none). It skips t in a
+// child of PeakConns (a budget test does not run itself again), and under a
+// budget of this run's own (a room's trainee: the child's budget would come
+// on top of it).
+func RequireWithinBudget(t *testing.T, run, bench string, budget int) (Peak, string) {
+	t.Helper()
+	if InPeakChild() {
+		t.Skip("a child of PeakConns: its parent samples it")
+	}
+	if set, capped, _ := workshopenv.ConnBudget(); capped {
+		// In a room: the child's budget would come on top of this run's.
+		t.Skipf("a test of the budget itself runs a child under a budget of %d beside this run's own connections, more than this trainee's %s=%d: it runs on the trainer's machine, with %s unset",
+			budget, workshopenv.MaxConns, set, workshopenv.MaxConns)
+	}
+	peak, out, err := PeakConns(t, run, bench, budget)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("budget %d: peak %+v; %d tests and benchmarks ran, %d skipped for the budget", budget, peak,
+		strings.Count(out, "--- PASS")+strings.Count(out, " ns/op"), strings.Count(out, "this trainee's budget"))
+	if peak.Samples == 0 {
+		t.Fatalf("the sampler read pg_stat_activity not once while the child ran\n%s", out)
+	}
+	if peak.Total > budget {
+		t.Fatalf("the child held %d connections at once (%d on its databases, %d the harness's), above %s=%d; at the peak: %s\n%s",
+			peak.Total, peak.Databases, peak.Maintenance, workshopenv.MaxConns, budget, peak.At, out)
+	}
+	if peak.Maintenance > workshopenv.HarnessConns {
+		t.Errorf("the harness held %d connections of its own, above its part of the budget, %d", peak.Maintenance, workshopenv.HarnessConns)
+	}
+	return peak, out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -185,14 +186,45 @@ func SharedPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
 }
 
 // CheckPool returns a pool of size connections on db's database for an
-// exercise's check, closed when the test ends. Unlike SharedPool it is the
-// same size under a room's budget (WORKSHOP_MAX_CONNS): skipped, a trainee's
-// check would print ok for an answer it never checked, and a smaller pool
-// would check another exercise. A check holds its pool for seconds, once;
-// lessons/TRAINER.md ("A connection budget") counts it beside the budget.
+// exercise's check, closed when the test ends, once CheckConns has found
+// that the room's budget holds it.
 func CheckPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
 	tb.Helper()
+	CheckConns(tb, size)
 	return newPool(tb, db, size)
+}
+
+// CheckConns stops an exercise's check when its own pools need more than
+// conns connections together and a room's budget (WORKSHOP_MAX_CONNS) leaves
+// the test's own pools fewer (OwnConns), saying the budget (CannotCheck).
+// lessons/TRAINER.md ("A connection budget") says which checks need which
+// budget.
+func CheckConns(tb testing.TB, conns int32) {
+	tb.Helper()
+	if own, ok := OwnConns(tb); ok && conns > own {
+		CannotCheck(tb, "it needs a pool of %d connections, and this room's budget, %s=%s, leaves %d to a test's own pools. "+
+			"Ask the trainer when to run it with %s=%d (the room's server holds it once at a time)",
+			conns, workshopenv.MaxConns, budgetSetting(), own, workshopenv.MaxConns, int(conns)+workshopenv.HarnessConns+ConnsReserve)
+	}
+}
+
+// traineesCheck matches the name of the test a trainee's check runs
+// (TestExercise12, behind the exercise tag), not the project's tests of the
+// check (TestExercise12CheckFailsOnTheStart).
+var traineesCheck = regexp.MustCompile(`^TestExercise\d+(/|$)`)
+
+// CannotCheck stops an exercise's check that the room cannot run, saying why
+// (format and args). A trainee's check (TestExerciseNN) fails, saying it did
+// not run: skipped, it would print ok for an answer it never checked. The
+// project's tests of the check skip: they prove the check, and give no
+// verdict.
+func CannotCheck(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	why := fmt.Sprintf(format, args...)
+	if traineesCheck.MatchString(tb.Name()) {
+		tb.Fatalf("this check did not run, and says nothing of your answer: %s", why)
+	}
+	tb.Skipf("this check cannot run here: %s", why)
 }
 
 // newPool returns a pool of size connections on db's database, closed when

@@ -54,6 +54,7 @@ func checkExercise11(t *testing.T, newShop func(db *pgxpool.Pool) (closingWorklo
 	}
 	// The pool handed to New, and every pool opened from its Config, names
 	// itself to PostgreSQL, so that the check can count their connections.
+	benchkit.CheckConns(t, sharedPoolSize) // a room's budget (WORKSHOP_MAX_CONNS)
 	cfg := db.Config()
 	cfg.MaxConns = sharedPoolSize
 	cfg.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("exercise11-%d", time.Now().UnixNano())

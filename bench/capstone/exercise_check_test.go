@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/bench/benchkit"
 	exercise "works-vs-scales/exercises/capstone"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
@@ -155,7 +156,9 @@ func scalableOrdersHandler(t *testing.T) func(db *pgxpool.Pool) http.Handler {
 			}
 		})
 		// No payment is made: a gateway nobody listens on will do.
-		svc, err := shopd.New(context.Background(), shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: &gateway.Client{URL: "http://127.0.0.1:9"}, CursorKey: shopdCursorKey})
+		cfg := shopd.Config{Impl: shopd.Scalable, DB: db.Config(), Gateway: &gateway.Client{URL: "http://127.0.0.1:9"}, CursorKey: shopdCursorKey}
+		benchkit.SkipAboveBudget(t, shopd.Conns(cfg)) // a room's budget (WORKSHOP_MAX_CONNS)
+		svc, err := shopd.New(context.Background(), cfg)
 		require.NoError(t, err)
 		return svc.Handler()
 	}

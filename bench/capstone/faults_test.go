@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/load"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/rttproxy"
@@ -140,9 +141,11 @@ func drillRun(t *testing.T, impl string) drillResult {
 	t.Cleanup(transport.CloseIdleConnections)
 	client := &gateway.Client{URL: "http://" + gwFaults.Addr().String(), HTTP: &http.Client{Transport: transport}}
 
+	svcCfg := shopd.Config{Impl: impl, DB: db.Config(), Gateway: client, CursorKey: []byte("lesson 17's fault drill key, 32B"),
+		ClientHeader: "X-Forwarded-For"}
+	benchkit.SkipAboveBudget(t, shopd.Conns(svcCfg)) // a room's budget (WORKSHOP_MAX_CONNS)
 	ctx, stop := context.WithCancel(context.Background())
-	svc, err := shopd.New(ctx, shopd.Config{Impl: impl, DB: db.Config(), Gateway: client, CursorKey: []byte("lesson 17's fault drill key, 32B"),
-		ClientHeader: "X-Forwarded-For"})
+	svc, err := shopd.New(ctx, svcCfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/shop"
@@ -427,6 +428,9 @@ type hostileService struct {
 // the test ends.
 func startHostileService(t *testing.T, bin, impl string, db *pgxpool.Pool, gw *gatewaytest.Server) *hostileService {
 	t.Helper()
+	cfg, err := pgxpool.ParseConfig(databaseURL(db)) // the pool cmd/shopd opens
+	require.NoError(t, err)
+	benchkit.SkipAboveBudget(t, shopd.Conns(shopd.Config{Impl: impl, DB: cfg})) // a room's budget (WORKSHOP_MAX_CONNS)
 	s := &hostileService{exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, "-impl", impl, "-db", databaseURL(db), "-gateway", gw.URL(),
 		"-addr", "127.0.0.1:0", "-admin-addr", "", "-rtt", hostileRTT.String(), "-grace", "5s",

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/scalable/bulkheads"
@@ -63,6 +64,7 @@ func opsStart(tb testing.TB, cfg shopd.Config, grace time.Duration) *opsService 
 			svc.Close()
 		}
 	})
+	benchkit.SkipAboveBudget(tb, shopd.Conns(cfg)) // a room's budget (WORKSHOP_MAX_CONNS)
 	svc, err := shopd.New(context.Background(), cfg)
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -68,6 +68,7 @@ func startShopdWith(tb testing.TB, cfg shopd.Config) (string, func() error) {
 			svc.Close()
 		}
 	})
+	benchkit.SkipAboveBudget(tb, shopd.Conns(cfg)) // a room's budget (WORKSHOP_MAX_CONNS)
 	svc, err := shopd.New(context.Background(), cfg)
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -223,6 +223,7 @@ func throughARecovery(t *testing.T, newPayments newTimedPayerFunc) error {
 	gw := benchkit.StartGateway(t)
 	// Pools connected outside the bubble, so that nothing inside it dials
 	// the database or starts a pool's goroutines.
+	benchkit.CheckConns(t, 4+4) // a room's budget (WORKSHOP_MAX_CONNS)
 	pools := []*pgxpool.Pool{connectedPool(t, db, 4), connectedPool(t, db, 4)}
 	if t.Failed() {
 		return fmt.Errorf("the pools for the fake clock")

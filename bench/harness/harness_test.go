@@ -415,22 +415,25 @@ func slotNames(t *testing.T, conn *pgx.Conn, prefix string) []string {
 }
 
 // TestAConnectionBudgetCapsTheHarnessPools: with WORKSHOP_MAX_CONNS set, a
-// room's per-trainee budget, no pool the harness makes is larger; unset, the
+// room's per-trainee budget, no pool the harness makes on a trainee's
+// database is larger than what the harness's own part leaves; unset, the
 // pool keeps pgxpool's size.
 func TestAConnectionBudgetCapsTheHarnessPools(t *testing.T) {
 	t.Setenv(workshopenv.MaxConns, "")
 	uncapped := pgtest.ShopClone(t, shop.Small).Config().MaxConns
-	t.Setenv(workshopenv.MaxConns, "2")
+	t.Setenv(workshopenv.MaxConns, "6")
 	require.Greater(t, uncapped, int32(2), "pgxpool's default is at least 4")
-	require.Equal(t, int32(2), pgtest.ShopClone(t, shop.Small).Config().MaxConns)
+	require.Equal(t, int32(6-workshopenv.HarnessConns), pgtest.ShopClone(t, shop.Small).Config().MaxConns)
 }
 
-// TestAnExerciseCheckKeepsItsPoolUnderABudget: under a room's budget a
-// test's own pool above it skips (SharedPool), but an exercise check's pool
-// keeps its size (CheckPool): a trainee's check that skipped would print ok
-// for an answer it never checked.
+// TestAnExerciseCheckKeepsItsPoolUnderABudget: under a room's budget an
+// exercise check's pool that fits keeps its size (CheckPool), and one that
+// does not fails a trainee's check (TestExerciseNN), saying it did not run
+// and what the budget is: skipped, it would print ok for an answer it never
+// checked, and a smaller pool would check another exercise. The project's
+// tests of the check skip instead: they give no verdict.
 func TestAnExerciseCheckKeepsItsPoolUnderABudget(t *testing.T) {
-	t.Setenv(workshopenv.MaxConns, "4")
+	t.Setenv(workshopenv.MaxConns, "15") // 15 less the harness's 4 and the tests' pools' 3
 	db := pgtest.ShopClone(t, shop.Small)
 	var check *testing.T
 	t.Run("check", func(t *testing.T) {
@@ -440,4 +443,39 @@ func TestAnExerciseCheckKeepsItsPoolUnderABudget(t *testing.T) {
 		require.NoError(t, pool.Ping(context.Background()))
 	})
 	require.False(t, check.Skipped(), "the check's pool skipped under the budget")
+
+	t.Setenv(workshopenv.MaxConns, "9")
+	for _, c := range []struct{ name, said string }{
+		{"TestExercise12", "this check did not run, and says nothing of your answer: it needs a pool of 8 connections, and this room's budget, WORKSHOP_MAX_CONNS=9, leaves 2"},
+		{"TestExercise12/sub", "this check did not run"},
+		{"TestExercise12CheckFailsOnTheStart", "this check cannot run here: it needs a pool of 8 connections"},
+	} {
+		tb := &stoppedTB{TB: t, name: c.name}
+		func() {
+			defer func() { recover() }() // stoppedTB stops the call as FailNow and SkipNow do
+			benchkit.CheckPool(tb, db, 8)
+		}()
+		require.Contains(t, tb.said, c.said, "%s: a trainee's check fails, the project's tests of it skip", c.name)
+		require.Equal(t, strings.HasPrefix(c.name, "TestExercise12CheckFails"), tb.skipped, c.name)
+	}
+}
+
+// stoppedTB is a test named name whose Fatalf and Skipf record what they say
+// and stop the call.
+type stoppedTB struct {
+	testing.TB
+	name    string
+	said    string
+	skipped bool
+}
+
+func (s *stoppedTB) Name() string { return s.name }
+func (s *stoppedTB) Helper()      {}
+func (s *stoppedTB) Fatalf(format string, args ...any) {
+	s.said = fmt.Sprintf(format, args...)
+	panic(s)
+}
+func (s *stoppedTB) Skipf(format string, args ...any) {
+	s.said, s.skipped = fmt.Sprintf(format, args...), true
+	panic(s)
 }

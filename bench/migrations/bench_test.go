@@ -70,12 +70,27 @@ type run struct {
 	took                  time.Duration
 }
 
+// loadPools returns the size of the service's pool and of the benchmark's
+// own, the same, and the label to append to the benchmark's name: loadPool,
+// or under a room's budget (WORKSHOP_MAX_CONNS) half of what it leaves the
+// benchmark's pools (benchkit.ClampToBudget), labelled /budget-pool=N; a
+// budget that leaves fewer than two each (a held lock and the migration;
+// the service's) skips the benchmark, saying so.
+func loadPools(b *testing.B) (int32, string) {
+	both, label := benchkit.ClampToBudget(b, 2*loadPool)
+	if label == "" {
+		return loadPool, ""
+	}
+	benchkit.SkipAboveBudget(b, 2*2)
+	return both / 2, fmt.Sprintf("/budget-pool=%d", both/2)
+}
+
 // underLoad drives the service at db at loadRate, sending the seq-th request
 // to target(seq), for loadBefore; then runs change, and loadAfter more once
 // it returns.
 func underLoad(b *testing.B, db *pgxpool.Pool, target func(seq uint64) (method, path string), change func(ctx context.Context) error) run {
 	b.Helper()
-	url := startService(b, db)
+	url := startService(b, db, db.Config().MaxConns)
 	var (
 		mu             sync.Mutex
 		answers        []load.Answer
@@ -148,7 +163,7 @@ func reads(seq uint64) (string, string) {
 // waits for it, and every request waits behind the ALTER; the scalable one
 // gives up after its lock_timeout, and tries again, until the reader ends.
 func BenchmarkLockQueue(b *testing.B) {
-	pool, label := benchkit.ClampToBudget(b, loadPool) // a room's budget: a smaller pool, labelled
+	pool, label := loadPools(b) // a room's budget: smaller pools, labelled
 	for _, impl := range impls {
 		b.Run(benchkit.Name("impl", impl.name)+label, func(b *testing.B) {
 			var runs []run
@@ -176,7 +191,7 @@ func BenchmarkCreateIndex(b *testing.B) {
 		}
 		return reads(seq)
 	}
-	pool, label := benchkit.ClampToBudget(b, loadPool) // a room's budget: a smaller pool, labelled
+	pool, label := loadPools(b) // a room's budget: smaller pools, labelled
 	for _, impl := range impls {
 		b.Run(benchkit.Name("impl", impl.name)+label, func(b *testing.B) {
 			var runs []run
@@ -204,7 +219,7 @@ func BenchmarkCreateIndex(b *testing.B) {
 // database's UPDATEs only), the replica's largest lag meanwhile, and the dead
 // row versions it left.
 func BenchmarkBackfill(b *testing.B) {
-	pool, label := benchkit.ClampToBudget(b, loadPool) // a room's budget: a smaller pool, labelled
+	pool, label := loadPools(b) // a room's budget: smaller pools, labelled
 	for _, impl := range impls {
 		b.Run(benchkit.Name("impl", impl.name)+label, func(b *testing.B) {
 			var (

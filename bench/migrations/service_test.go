@@ -29,6 +29,10 @@ import (
 // serviceEnv holds the URL of the database a child serves.
 const serviceEnv = "WVS_LESSON20_SERVICE_DB"
 
+// servicePoolEnv holds the size of the child's pool: loadPool, or what a
+// room's budget leaves (loadPools).
+const servicePoolEnv = "WVS_LESSON20_SERVICE_POOL"
+
 // servingPrefix starts the line a child prints once it serves.
 const servingPrefix = "serving http://"
 
@@ -37,10 +41,10 @@ const servingPrefix = "serving http://"
 // database is dropped. GET /orders?user=N reads the user's recent orders,
 // POST /place?user=N places an order, POST /ship?order=N ships one; each
 // answers 503 past loadDeadline.
-func startService(b *testing.B, db *pgxpool.Pool) string {
+func startService(b *testing.B, db *pgxpool.Pool, pool int32) string {
 	b.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serviceEnv+"="+benchkit.ChildDatabaseURL(db))
+	cmd.Env = append(os.Environ(), serviceEnv+"="+benchkit.ChildDatabaseURL(db), servicePoolEnv+"="+strconv.Itoa(int(pool)))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -72,7 +76,12 @@ func runService(url string) int {
 		fmt.Fprintln(os.Stderr, "service:", err)
 		return 2
 	}
-	cfg.MaxConns = loadPool
+	size, err := strconv.Atoi(os.Getenv(servicePoolEnv))
+	if err != nil || size < 1 {
+		fmt.Fprintf(os.Stderr, "service: %s=%q: want the pool's size\n", servicePoolEnv, os.Getenv(servicePoolEnv))
+		return 2
+	}
+	cfg.MaxConns = int32(size)
 	db, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "service:", err)
@@ -81,8 +90,8 @@ func runService(url string) int {
 	defer db.Close()
 	// Every connection opened before the first request: the load's first
 	// second measures the service, not its pool filling up.
-	warm := make([]*pgxpool.Conn, 0, loadPool)
-	for range loadPool {
+	warm := make([]*pgxpool.Conn, 0, size)
+	for range size {
 		conn, err := db.Acquire(ctx)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "service:", err)

@@ -16,6 +16,7 @@ import (
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
+	"works-vs-scales/internal/workshopenv"
 	naive "works-vs-scales/naive/replicas"
 	scalable "works-vs-scales/scalable/replicas"
 	"works-vs-scales/shop"
@@ -55,6 +56,11 @@ const (
 // parent's.
 func exercise18Pools(t *testing.T) (primary, replica *pgxpool.Pool) {
 	if !benchkit.InChild(t) {
+		if budget, capped, _ := workshopenv.ConnBudget(); capped && os.Getenv(workshopenv.ReplicaURL) == "" {
+			// ShopCloneWithReplica would skip, and a skipped check says ok.
+			benchkit.CannotCheck(t, "under this room's budget (%s=%d) it needs the room's replica, %s (ask the trainer)",
+				workshopenv.MaxConns, budget, workshopenv.ReplicaURL)
+		}
 		primary, replica = pgtest.ShopCloneWithReplica(t, shop.Small)
 		pgtest.SetReplicaDelay(t, exercise18Lag)
 		return primary, replica

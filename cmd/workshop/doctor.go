@@ -20,15 +20,6 @@ import (
 	"works-vs-scales/internal/workshopenv"
 )
 
-// heaviestConns is the most connections one trainee's run of a lesson was
-// seen to hold on the server at once with no budget set: lesson 13's Connect
-// and PoolSize benchmarks, 67 (issue 25's run of lessons 12–18 on a shared
-// server, from pg_stat_activity). WORKSHOP_MAX_CONNS=n caps it at n on the
-// trainee's databases (the harness's pools and the benchmarks' own, which
-// skip or clamp: lesson 13's and 11's TestBenchmarksStayWithinARoomsBudget
-// sample it) plus workshopenv.HarnessConns on the maintenance database.
-const heaviestConns = 67
-
 // minFreeDisk is the free space a trainee's machine needs: the Go build and
 // race-build caches (about 1 GiB each) and lesson 18's local replica (a copy
 // of the whole server, 304 MB on a shared server of the workshop's).
@@ -123,7 +114,9 @@ func (w *workshop) needs(e exercise) []need {
 		}
 	}
 	uses := func(s string) bool { return strings.Contains(code.String(), s) }
-	if e.needsDB || uses("pgtest.") {
+	// Every test package's TestMain calls pgtest.Main, which connects only
+	// when a test asks the harness for a database: it is no need of its own.
+	if e.needsDB || strings.Contains(strings.ReplaceAll(code.String(), "pgtest.Main(", ""), "pgtest.") {
 		out = append(out, needPostgres, needConns)
 	}
 	for _, n := range []struct {
@@ -191,10 +184,7 @@ func versionAtLeast(have, want string) bool {
 // examineServer connects to WORKSHOP_DATABASE_URL once and reads its
 // version, max_connections, pg_stat_statements and replication settings.
 func (w *workshop) examineServer(ctx context.Context, trainees int, found map[need]finding) {
-	budget, budgetSaid := heaviestConns, fmt.Sprintf("%d connections a trainee at most (lesson 13's benchmarks, measured; %s caps it)", heaviestConns, workshopenv.MaxConns)
-	if n, ok, err := workshopenv.ConnBudget(); err == nil && ok {
-		budget, budgetSaid = n+workshopenv.HarnessConns, fmt.Sprintf("(%d connections (%s) + %d the harness keeps) a trainee", n, workshopenv.MaxConns, workshopenv.HarnessConns)
-	}
+	budget, budgetSaid := traineeConns()
 	url := os.Getenv(workshopenv.DatabaseURL)
 	if url == "" {
 		_, err := exec.LookPath("docker")
@@ -240,7 +230,7 @@ func (w *workshop) examineServer(ctx context.Context, trainees int, found map[ne
 	keep, _ := strconv.Atoi(reserved)
 	want := trainees*budget + keep
 	found[needConns] = finding{ready: limit >= want, saw: fmt.Sprintf("max_connections %d; %d trainees × %s + %d reserved = %d", limit, trainees, budgetSaid, keep, want),
-		fix: fmt.Sprintf("set %s=%d in every trainee's environment (then %d trainees fit), or raise max_connections to %d (the DBA, once, before the day)", workshopenv.MaxConns, max(2, (limit-keep)/max(1, trainees)-workshopenv.HarnessConns), trainees, want)}
+		fix: fmt.Sprintf("set %s=%d in every trainee's environment (then %d trainees fit), or raise max_connections to %d (the DBA, once, before the day)", workshopenv.MaxConns, max(workshopenv.MinBudget, (limit-keep)/max(1, trainees)), trainees, want)}
 
 	loaded := slicesContainsTrimmed(strings.Split(preload, ","), "pg_stat_statements")
 	found[needPgStat] = finding{ready: loaded, saw: "the server preloads " + strconv.Quote(preload),
@@ -255,6 +245,22 @@ func (w *workshop) examineServer(ctx context.Context, trainees int, found map[ne
 	found[needReplication] = finding{ready: ok,
 		saw: fmt.Sprintf("no %s; each trainee copies the whole server (REPLICATION: %v, the grant on recovery_min_apply_delay (for the trainer, TRAINER.md): %v, wal_level %s, max_wal_senders %d)", workshopenv.ReplicaURL, replication, alterDelay, walLevel, senders),
 		fix: fmt.Sprintf("for a room, the trainer sets up one replica and sets %s for everyone (lessons/TRAINER.md, \"One replica for the room\"); a copy per trainee is for a server of one's own", workshopenv.ReplicaURL)}
+}
+
+// traineeConns returns the connections doctor weighs one trainee at, and how
+// it says so: the budget WORKSHOP_MAX_CONNS sets, which caps everything a
+// trainee runs, the harness's own connections included; unset, what the
+// heaviest lesson was measured to hold with no budget (peaksFile, embedded).
+func traineeConns() (int, string) {
+	if n, ok, err := workshopenv.ConnBudget(); err == nil && ok {
+		return n, fmt.Sprintf("%d connections (%s, the harness's %d included) a trainee", n, workshopenv.MaxConns, workshopenv.HarnessConns)
+	}
+	peaks, err := parsePeaks(peakConnections)
+	if err != nil {
+		return 0, fmt.Sprintf("? connections a trainee (%v)", err)
+	}
+	top := heaviest(peaks)
+	return top.peak, fmt.Sprintf("%d connections a trainee at most (lesson %d, the heaviest, measured with no budget: %s; %s caps it)", top.peak, top.n, peaksFile, workshopenv.MaxConns)
 }
 
 // replicaReady connects to the room's replica and sees that it is one.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -50,6 +51,10 @@ func TestDoctorSaysPerLessonWhatIsMissing(t *testing.T) {
 		require.Equal(t, e.race, strings.Contains(line, "race-build cache"), "%s: %s", e.lesson, line)
 		require.Equal(t, e.n == 6, strings.Contains(line, "Redis"), "%s: %s", e.lesson, line)
 		require.Equal(t, e.n == 13, slices.Contains(w.needs(e), needPgBouncer), e.lesson)
+		// Lesson 5's tests ask the harness for nothing: its TestMain's
+		// pgtest.Main connects only for a test that asks.
+		require.Equal(t, e.n != 5, slices.Contains(w.needs(e), needConns), "%s: %s", e.lesson, line)
+		require.Equal(t, e.n != 5, slices.Contains(w.needs(e), needPostgres), "%s: %s", e.lesson, line)
 	}
 	require.Contains(t, doctorLine(t, text, "  15. "), "pg_stat_statements")
 	require.Contains(t, doctorLine(t, text, "  18. "), "a replica")
@@ -60,8 +65,8 @@ func TestDoctorSaysPerLessonWhatIsMissing(t *testing.T) {
 
 // TestDoctorWeighsConnectionsAgainstTheRoom: on the workshop's server, the
 // room's connections are the trainees times the per-trainee budget
-// (WORKSHOP_MAX_CONNS, or the heaviest lesson's measured connections),
-// against max_connections.
+// (WORKSHOP_MAX_CONNS, the harness's own included, or with none the
+// heaviest lesson's measured peak), against max_connections.
 func TestDoctorWeighsConnectionsAgainstTheRoom(t *testing.T) {
 	if testing.Short() {
 		t.Skip("connects to the workshop's server; skipped with -short")
@@ -69,20 +74,50 @@ func TestDoctorWeighsConnectionsAgainstTheRoom(t *testing.T) {
 	if _, ok := lookupDatabase(); !ok {
 		t.Skip(workshopenv.DatabaseURL + " is not set")
 	}
+	peaks, err := parsePeaks(peakConnections)
+	require.NoError(t, err)
+	top := heaviest(peaks)
 	t.Setenv(workshopenv.MaxConns, "")
 	w, out := newWorkshop(t, &fakeRunner{})
 	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1000"})
 	line := doctorLine(t, out.String(), "  MISSING  connections")
-	require.Contains(t, line, "1000 trainees × 67 connections", "the heaviest lesson's measured connections")
+	require.Contains(t, line, fmt.Sprintf("1000 trainees × %d connections a trainee at most (lesson %d, the heaviest, measured", top.peak, top.n), "the heaviest lesson's measured connections")
 
-	t.Setenv(workshopenv.MaxConns, "2")
+	t.Setenv(workshopenv.MaxConns, "6")
 	out.Reset()
 	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1"})
-	require.Contains(t, doctorLine(t, out.String(), "  ok       connections"), "1 trainees × (2 connections (WORKSHOP_MAX_CONNS) + 6 the harness keeps) a trainee")
+	require.Contains(t, doctorLine(t, out.String(), "  ok       connections"), "1 trainees × 6 connections (WORKSHOP_MAX_CONNS, the harness's 4 included) a trainee")
 
-	t.Setenv(workshopenv.MaxConns, "4")
+	t.Setenv(workshopenv.MaxConns, "9")
 	out.Reset()
 	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1000"})
-	require.Contains(t, doctorLine(t, out.String(), "  MISSING  connections"), "1000 trainees × (4 connections (WORKSHOP_MAX_CONNS) + 6 the harness keeps) a trainee", "the budget and the harness's reserve")
+	require.Contains(t, doctorLine(t, out.String(), "  MISSING  connections"), "1000 trainees × 9 connections (WORKSHOP_MAX_CONNS, the harness's 4 included) a trainee", "the budget, the harness's part in it")
 	require.Contains(t, out.String(), "  ok       PostgreSQL           PostgreSQL ")
+}
+
+// TestDoctorsFigureIsTheMeasuredMaximum: the connections doctor weighs a
+// trainee at with no budget are the largest peak of peak-connections.txt,
+// the file peaks -w writes, and the lesson it names is that peak's.
+func TestDoctorsFigureIsTheMeasuredMaximum(t *testing.T) {
+	peaks, err := parsePeaks(peakConnections)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(peaks), 20, "every lesson measured")
+	most := 0
+	for _, p := range peaks {
+		most = max(most, p.peak)
+	}
+	require.Equal(t, most, heaviest(peaks).peak)
+
+	t.Setenv(workshopenv.MaxConns, "")
+	conns, said := traineeConns()
+	require.Equal(t, most, conns, "doctor's figure with no budget")
+	require.Contains(t, said, fmt.Sprintf("%d connections a trainee at most (lesson %d, the heaviest, measured", most, heaviest(peaks).n))
+
+	got, err := parsePeaks("# a comment\n13 67 2026-12-07 linux/amd64,2cpu\n5 0 2026-12-07 linux/amd64,2cpu\n17 70 2026-12-07 linux/amd64,2cpu\n")
+	require.NoError(t, err)
+	require.Equal(t, lessonPeak{n: 17, peak: 70}, heaviest(got))
+	for _, bad := range []string{"", "# only a comment\n", "13\n", "x 4 d m\n", "13 -1 d m\n"} {
+		_, err := parsePeaks(bad)
+		require.Error(t, err, "%q", bad)
+	}
 }

@@ -140,6 +140,7 @@ func verbs() []verb {
 		{"template", "", "the names of the seeded template databases, to look at one with psql", func(w *workshop, _ context.Context, _ []string) error { return w.template() }},
 		{"durations", "[-w]", "the trainer's table of how long each lesson's commands took", func(w *workshop, _ context.Context, args []string) error { return w.durations(args) }},
 		{"time", "[-count N] [-note TEXT]", "time every lesson's commands (maintainer)", func(w *workshop, ctx context.Context, args []string) error { return w.timeCommands(ctx, args) }},
+		{"peaks", "[-lessons N,M] [-where TEXT] [-w]", "measure each lesson's peak of connections with no budget, for doctor (maintainer)", func(w *workshop, ctx context.Context, args []string) error { return w.peaks(ctx, args) }},
 		{"doctor", "[-trainees N]", "the trainer's pre-flight: per lesson, what the room lacks and how to fix it", func(w *workshop, ctx context.Context, args []string) error { return w.doctor(ctx, args) }},
 		{"room", "[-serve ADDR]", "the trainer's view: every trainee's verdict of each exercise, and when; -serve as a web page", func(w *workshop, ctx context.Context, args []string) error {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)

@@ -503,11 +503,11 @@ func (h *harness) newPool(ctx context.Context, name string, proxy *rttproxy.Prox
 	if err != nil {
 		return nil, err
 	}
-	if capped && cfg.MaxConns > int32(budget) { // a room's per-trainee budget (WORKSHOP_MAX_CONNS)
-		cfg.MaxConns = int32(budget)
-	}
-	if capped && name == "" { // the harness's own, on the maintenance database: its reserve
+	switch { // a room's per-trainee budget (WORKSHOP_MAX_CONNS), the harness's part included
+	case capped && name == "": // the harness's own, on the maintenance database: its part
 		cfg.MaxConns = min(cfg.MaxConns, workshopenv.HarnessConns-2)
+	case capped:
+		cfg.MaxConns = min(cfg.MaxConns, int32(workshopenv.DatabaseConns(budget)))
 	}
 	cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -221,6 +221,10 @@ func StopReplica() error {
 // startReplica returns the binary's replica, starting it on first use.
 func startReplica(tb testing.TB, h *harness) *replicaServer {
 	tb.Helper()
+	if budget, capped, _ := workshopenv.ConnBudget(); capped && os.Getenv(workshopenv.ReplicaURL) == "" {
+		tb.Skipf("pgtest: a replica of this run's own would copy the server on connections of its own and stream from it on one more, beside this trainee's budget (%s=%d): a room shares one replica, %s (lessons/TRAINER.md, \"One replica for the room\")",
+			workshopenv.MaxConns, budget, workshopenv.ReplicaURL)
+	}
 	replica.once.Do(func() {
 		replica.err = h.startReplica(context.Background())
 	})

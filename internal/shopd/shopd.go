@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
+	bulkhead "works-vs-scales/scalable/bulkheads"
 	"works-vs-scales/shop"
 	"works-vs-scales/shop/gateway"
 )
@@ -180,6 +181,23 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	svc.work, svc.stopWork = context.WithCancel(context.Background())
 	return svc, nil
+}
+
+// Conns returns the most connections the service New(cfg) makes would hold
+// on the database at once: the scalable wiring's bulkheads and its
+// background work's pool (bulkhead.DefaultSizes and WorkerConns, whatever
+// cfg.DB says), or the one pool the naive wirings open as cfg.DB configures
+// it. A room's budget of connections a trainee (lessons/TRAINER.md) is
+// weighed against it.
+func Conns(cfg Config) int32 {
+	if cfg.Impl == Scalable {
+		s := bulkhead.DefaultSizes
+		return s.Orders + s.Search + s.Payments + WorkerConns
+	}
+	if cfg.DB == nil {
+		return 0
+	}
+	return cfg.DB.MaxConns
 }
 
 // Impl returns the wiring the service runs.

@@ -419,3 +419,22 @@ func TestServeRefusesNoListenerAndAServiceNotMadeByNew(t *testing.T) {
 	t.Cleanup(func() { ln.Close() })
 	require.ErrorIs(t, new(Service).Serve(ctx, ln, time.Second), shop.ErrInvalidConfig, "the zero Service")
 }
+
+// TestConnsIsWhatTheServiceOpens: for every wiring, Conns says as many
+// connections as the pools New opens may hold together (PoolStats), so that a
+// room's budget is weighed against the service's truth.
+func TestConnsIsWhatTheServiceOpens(t *testing.T) {
+	db, err := pgxpool.ParseConfig("postgres://127.0.0.1:1/never-dialled?pool_max_conns=3")
+	require.NoError(t, err)
+	for _, impl := range Impls() {
+		cfg := Config{Impl: impl, DB: db, Gateway: &gateway.Client{URL: "http://127.0.0.1:9"}, CursorKey: []byte("a key of thirty-two bytes, 32 B!")}
+		svc, err := New(context.Background(), cfg)
+		require.NoError(t, err, impl)
+		want := svc.PoolStats().MaxConns
+		if impl == Scalable {
+			want += WorkerConns // the background work's pool, apart from the routes' (PoolStats)
+		}
+		assert.Equal(t, want, Conns(cfg), impl)
+		svc.Close()
+	}
+}

@@ -50,9 +50,11 @@ const (
 	// Unset, it is the room's, shared: the harness changes nothing on it, and
 	// a test that needs another delay than it has is skipped.
 	ReplicaOwn = "WORKSHOP_REPLICA_OWN"
-	// MaxConns caps the connections one trainee's tests and benchmarks hold
-	// on the server at once, e.g. 10: the harness's pools are made no larger,
-	// and a benchmark that needs more skips, saying so. Unset, no cap.
+	// MaxConns caps the connections one trainee's tests, benchmarks and
+	// checks hold on the server at once, the harness's own included, e.g. 9
+	// for ten trainees on a server of 100: the harness keeps HarnessConns of
+	// it, the pools on the trainee's databases share the rest, and a
+	// benchmark or test that needs more skips, saying so. Unset, no cap.
 	MaxConns = "WORKSHOP_MAX_CONNS"
 	// RoomDatabase names the database the room's table of verdicts is kept
 	// in (go run ./cmd/workshop room), on the server of DatabaseURL; unset,
@@ -78,27 +80,36 @@ func Prefix() string {
 // DefaultRoomDatabase is the room's database when RoomDatabase is not set.
 const DefaultRoomDatabase = "wvs_room"
 
-// HarnessConns is the most connections the test harness itself holds on the
-// server's maintenance database beside a trainee's budget (MaxConns): its
-// admin pool (HarnessConns-2 at most under a budget), its run's lock, and a
-// moment's connection that measures the round trip. A room's server holds,
-// per trainee, the budget plus HarnessConns.
-const HarnessConns = 6
+// HarnessConns is the part of a trainee's budget (MaxConns) the test harness
+// keeps for itself on the server's maintenance database: its admin pool
+// (HarnessConns-2 under a budget: a template's build holds one while it
+// drops on another), its run's lock, and a moment's connection that measures
+// the round trip. The pools on the trainee's databases share the rest
+// (DatabaseConns).
+const HarnessConns = 4
 
-// ConnBudget returns the per-trainee connection budget MaxConns sets, and
-// whether one is set: a whole number of at least 2 (a pool and the harness's
-// own connection).
+// MinBudget is the smallest budget MaxConns may set: the harness's part and
+// two connections for the pools on the trainee's databases.
+const MinBudget = HarnessConns + 2
+
+// ConnBudget returns the per-trainee connection budget MaxConns sets, the
+// harness's part included, and whether one is set: a whole number of at
+// least MinBudget.
 func ConnBudget() (int, bool, error) {
 	setting := os.Getenv(MaxConns)
 	if setting == "" {
 		return 0, false, nil
 	}
 	n, err := strconv.Atoi(setting)
-	if err != nil || n < 2 {
-		return 0, false, fmt.Errorf("%s=%q: want a whole number of connections, at least 2", MaxConns, setting)
+	if err != nil || n < MinBudget {
+		return 0, false, fmt.Errorf("%s=%q: want a whole number of connections, at least %d (%d the harness keeps, and 2 for the tests' databases)", MaxConns, setting, MinBudget, HarnessConns)
 	}
 	return n, true, nil
 }
+
+// DatabaseConns returns what a budget of n connections leaves the pools on a
+// trainee's own databases, together: n less HarnessConns.
+func DatabaseConns(n int) int { return n - HarnessConns }
 
 // ParseRTT reads a setting of RTT: empty is none; otherwise a duration that
 // is not negative, such as 1ms or 500us.

@@ -47,7 +47,8 @@ func TestConnBudget(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, 9, n)
-	for _, bad := range []string{"1", "0", "-3", "many", "9.5"} {
+	assert.Equal(t, 5, DatabaseConns(n), "the harness keeps its part of the budget")
+	for _, bad := range []string{"5", "1", "0", "-3", "many", "9.5"} {
 		t.Setenv(MaxConns, bad)
 		_, _, err := ConnBudget()
 		assert.ErrorContains(t, err, MaxConns, bad)
