@@ -89,16 +89,22 @@ func seedHistory(tb testing.TB, im impl, h history) *pgxpool.Pool {
 }
 
 // fillHistory fills h into a side's tables (fillOrders), then vacuums and
-// analyzes them, so that a test or benchmark starts from tables as a
-// decade of autovacuum would have left them.
+// analyzes them (vacuumHistory), so that a test or benchmark starts from
+// tables as a decade of autovacuum would have left them.
 func fillHistory(tb testing.TB, db *pgxpool.Pool, h history) {
 	tb.Helper()
-	ctx := context.Background()
-	require.NoError(tb, fillOrders(ctx, db, h))
-	var g errgroup.Group // the two tables at once, each on a connection of its own
+	require.NoError(tb, fillOrders(context.Background(), db, h))
+	vacuumHistory(tb, db)
+}
+
+// vacuumHistory vacuums and analyzes the history's two tables at once, each
+// on a connection of its own.
+func vacuumHistory(tb testing.TB, db *pgxpool.Pool) {
+	tb.Helper()
+	var g errgroup.Group
 	for _, table := range []string{"history.orders", "history.order_items"} {
 		g.Go(func() error {
-			_, err := db.Exec(ctx, "VACUUM (ANALYZE) "+table)
+			_, err := db.Exec(context.Background(), "VACUUM (ANALYZE) "+table)
 			return err
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -153,7 +154,10 @@ func TestConcurrentSeedBuildsWhatTheSerialOneBuilds(t *testing.T) {
 // order and its two items) as the benchmarks' templates are seeded: each
 // side's tables and months made, then filled (fillHistory: rows, keys and
 // indexes, foreign keys, VACUUM (ANALYZE)), into a schema dropped before
-// each run; and beside them pgbench -i (impl=pgbench) at as many rows.
+// each run; and beside them pgbench -i (impl=pgbench) at as many rows. It
+// reports the seconds of each part of a side's seed apart: its tables and
+// months made (tables-s), filled (fill-s: rows, keys and indexes, foreign
+// keys) and vacuumed and analyzed (vacuum-s).
 // rows/s is lesson 19's size rule: a decade must seed no slower than
 // pgbench -i on the same machine.
 func BenchmarkSeedHistory(b *testing.B) {
@@ -164,16 +168,25 @@ func BenchmarkSeedHistory(b *testing.B) {
 		for _, im := range impls() {
 			b.Run(benchkit.Name("impl", im.name)+"/"+benchkit.Name("orders", n), func(b *testing.B) {
 				db := pgtest.ShopClone(b, shop.Small)
+				var tables, fill, vacuum time.Duration // the parts of the seed, summed over the loop
 				for b.Loop() {
 					b.StopTimer()
 					_, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS history CASCADE")
 					require.NoError(b, err)
 					b.StartTimer()
+					start := time.Now()
 					require.NoError(b, im.createTables(ctx, db))
 					require.NoError(b, im.prepareMonths(ctx, db, h.first, h.end()))
-					fillHistory(b, db, h)
+					filling := time.Now()
+					require.NoError(b, fillOrders(ctx, db, h))
+					vacuuming := time.Now()
+					vacuumHistory(b, db)
+					tables, fill, vacuum = tables+filling.Sub(start), fill+vacuuming.Sub(filling), vacuum+time.Since(vacuuming)
 				}
 				b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+				b.ReportMetric(tables.Seconds()/float64(b.N), "tables-s/op")
+				b.ReportMetric(fill.Seconds()/float64(b.N), "fill-s/op")
+				b.ReportMetric(vacuum.Seconds()/float64(b.N), "vacuum-s/op")
 			})
 		}
 		b.Run(benchkit.Name("impl", "pgbench")+"/"+benchkit.Name("orders", n), func(b *testing.B) {
