@@ -29,7 +29,8 @@ import (
 const DefaultPgBouncerImage = "edoburu/pgbouncer:latest"
 
 // howToBuildImages is what a failure to start a container adds.
-const howToBuildImages = "no registry to pull from? bash scripts/images builds stand-ins and says which WORKSHOP_*_IMAGE to export"
+const howToBuildImages = "no registry to pull from? bash scripts/images builds stand-ins and says which WORKSHOP_*_IMAGE to export, " +
+	"and export TESTCONTAINERS_RYUK_DISABLED=true: testcontainers' reaper is an image too"
 
 // postgresContainer is the run's PostgreSQL container, once this binary has
 // started or joined it; nil on a server found by URL.
