@@ -126,6 +126,7 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 			ContainerFilePath: "/docker-entrypoint-initdb.d/wvs-replication.sh",
 			FileMode:          0o755,
 		}),
+		testcontainers.WithLabels(map[string]string{PartLabel: "postgres"}),
 		testcontainers.WithReuseByName(name))
 	stop := func() error {
 		if users == nil {

@@ -83,7 +83,7 @@ func locate(ctx context.Context, getenv func(string) string, start startFunc) (s
 // image WORKSHOP_REDIS_IMAGE names or DefaultImage; stop removes it.
 func startContainer(ctx context.Context) (string, func() error, error) {
 	image := Image(os.Getenv)
-	ctr, err := tcredis.Run(ctx, image)
+	ctr, err := tcredis.Run(ctx, image, testcontainers.WithLabels(map[string]string{pgtest.PartLabel: "redis"}))
 	stop := func() error { return testcontainers.TerminateContainer(ctr) }
 	if err != nil {
 		return "", stop, fmt.Errorf("start container %s: %w (an image built by scripts/images? set %s, and TESTCONTAINERS_RYUK_DISABLED=true)", image, err, workshopenv.RedisImage)
