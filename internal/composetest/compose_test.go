@@ -1,25 +1,32 @@
 // Package composetest proves docker-compose.yml: with WORKSHOP_COMPOSE_TEST=1
-// (the CI's container step sets it) it brings every service up with
-// docker-compose, on the images the WORKSHOP_*_IMAGE variables name, checks
-// lesson 13's PgBouncer (transaction pooling) and lesson 18's replica (in
-// recovery, replaying the server's WAL) through the URLs the file's header
-// gives, runs lessons 1, 15 and 18 and lesson 13's PgBouncer tests against
-// them, and takes it all down. Without the variable it skips: it needs Docker
-// and minutes.
+// (the CI's container step sets it) it brings the file up with
+// docker-compose, on the images the WORKSHOP_*_IMAGE variables name, first
+// with no profile (only postgres and redis may start), then with every
+// profile; checks Redis (a PING), lesson 13's PgBouncer (transaction pooling)
+// and lesson 18's replica (in recovery, replaying the server's WAL) through
+// the URLs the file's header tells a trainee to export, runs lessons 1, 15 and
+// 18 and lesson 13's PgBouncer tests against them, and takes it all down.
+// Without the variable that test skips (it needs Docker and minutes); the
+// header's URLs are checked against the file's ports all the same.
 package composetest
 
 import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,11 +44,26 @@ func TestComposeServesTheLessons(t *testing.T) {
 	for name, port := range ports {
 		env = append(env, fmt.Sprintf("%s=%d", name, port))
 	}
+	file, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	require.NoError(t, err)
+	exports, err := headerExports(string(file), ports)
+	require.NoError(t, err, "docker-compose.yml's header")
+	vars := map[string]string{}
+	for _, e := range exports {
+		name, value, _ := strings.Cut(e, "=")
+		vars[name] = value
+	}
+	for _, name := range []string{"WORKSHOP_DATABASE_URL", "WORKSHOP_REDIS_URL", "WORKSHOP_PGBOUNCER_URL", "WORKSHOP_REPLICA_URL", "WORKSHOP_REPLICA_OWN"} {
+		require.Contains(t, vars, name, "docker-compose.yml's header tells a trainee to export it")
+	}
+
 	project := fmt.Sprintf("wvs-compose-%d", os.Getpid())
-	run := func(args ...string) error {
-		args = append(append(compose[1:len(compose):len(compose)], "-p", project, "-f", filepath.Join(root, "docker-compose.yml"),
-			"--profile", "pgbouncer", "--profile", "replica"), args...)
-		cmd := exec.Command(compose[0], args...)
+	run := func(profiles bool, args ...string) error {
+		global := append(slices.Clone(compose[1:]), "-p", project, "-f", filepath.Join(root, "docker-compose.yml"))
+		if profiles {
+			global = append(global, "--profile", "pgbouncer", "--profile", "replica")
+		}
+		cmd := exec.Command(compose[0], append(global, args...)...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -50,41 +72,41 @@ func TestComposeServesTheLessons(t *testing.T) {
 		return nil
 	}
 	t.Cleanup(func() { // registered before anything starts
-		if err := run("down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+		if err := run(true, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
 			t.Errorf("take it down: %v", err)
 		}
 	})
 	started := time.Now()
-	require.NoError(t, run("up", "-d"))
+	// A plain up, as a trainee's first: the profiles' services stay down.
+	require.NoError(t, run(false, "up", "-d"))
+	require.Equal(t, []string{"postgres", "redis"}, services(t, project), "docker-compose up with no profile")
+	require.NoError(t, run(true, "up", "-d"))
 
-	url := func(port int) string {
-		return fmt.Sprintf("postgres://postgres:workshop@127.0.0.1:%d/postgres?sslmode=disable", port)
-	}
-	urls := []string{
-		"WORKSHOP_DATABASE_URL=" + url(ports["WORKSHOP_PG_PORT"]),
-		fmt.Sprintf("WORKSHOP_REDIS_URL=redis://127.0.0.1:%d/0", ports["WORKSHOP_REDIS_PORT"]),
-		"WORKSHOP_PGBOUNCER_URL=" + url(ports["WORKSHOP_PGBOUNCER_PORT"]),
-		"WORKSHOP_REPLICA_URL=" + url(ports["WORKSHOP_REPLICA_PORT"]),
-		"WORKSHOP_REPLICA_OWN=1", // this project's replica, as docker-compose.yml's header says: lesson 18 sets its delay
-	}
 	// The replica is the last to come up: it copies the server once that is healthy.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, port := range []string{"WORKSHOP_REPLICA_PORT", "WORKSHOP_PGBOUNCER_PORT"} {
-		require.NoError(t, waitForPostgres(ctx, url(ports[port])), port)
+	for _, name := range []string{"WORKSHOP_REPLICA_URL", "WORKSHOP_PGBOUNCER_URL"} {
+		require.NoError(t, waitForPostgres(ctx, vars[name]), name)
 	}
 	t.Logf("docker-compose up: %s to a streaming replica", time.Since(started).Round(time.Second))
-	for _, u := range urls {
-		t.Logf("export %s", u)
+	for _, e := range exports {
+		t.Logf("export %s", e)
 	}
 
+	// Redis answers (lessons 6 and 7).
+	require.NoError(t, waitForRedis(ctx, vars["WORKSHOP_REDIS_URL"]), "WORKSHOP_REDIS_URL")
+
 	// Lesson 13's PgBouncer pools in transaction mode, and its admin console answers.
-	through, err := pgx.Connect(ctx, url(ports["WORKSHOP_PGBOUNCER_PORT"]))
+	through, err := pgx.Connect(ctx, vars["WORKSHOP_PGBOUNCER_URL"])
 	require.NoError(t, err, "through PgBouncer")
 	var one int
 	require.NoError(t, through.QueryRow(ctx, "SELECT 1").Scan(&one), "through PgBouncer")
 	require.NoError(t, through.Close(ctx))
-	admin, err := pgx.Connect(ctx, strings.Replace(url(ports["WORKSHOP_PGBOUNCER_PORT"]), "/postgres?", "/pgbouncer?", 1)+"&default_query_exec_mode=simple_protocol")
+	adminCfg, err := pgx.ParseConfig(vars["WORKSHOP_PGBOUNCER_URL"])
+	require.NoError(t, err)
+	adminCfg.Database = "pgbouncer"
+	adminCfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	admin, err := pgx.ConnectConfig(ctx, adminCfg)
 	require.NoError(t, err, "PgBouncer's admin console")
 	var poolMode string
 	require.NoError(t, func() error {
@@ -104,10 +126,10 @@ func TestComposeServesTheLessons(t *testing.T) {
 	require.Equal(t, "transaction", poolMode, "lesson 13 wants transaction pooling")
 
 	// Lesson 18's replica is in recovery and replays what the server writes.
-	primary, err := pgx.Connect(ctx, url(ports["WORKSHOP_PG_PORT"]))
+	primary, err := pgx.Connect(ctx, vars["WORKSHOP_DATABASE_URL"])
 	require.NoError(t, err)
 	defer primary.Close(ctx)
-	standby, err := pgx.Connect(ctx, url(ports["WORKSHOP_REPLICA_PORT"]))
+	standby, err := pgx.Connect(ctx, vars["WORKSHOP_REPLICA_URL"])
 	require.NoError(t, err)
 	defer standby.Close(ctx)
 	var inRecovery bool
@@ -147,13 +169,113 @@ func TestComposeServesTheLessons(t *testing.T) {
 	} {
 		test := exec.Command("go", append([]string{"test", "-count=1", "-timeout=30m", "-v"}, lessons.args...)...)
 		test.Dir = root
-		test.Env = append(os.Environ(), urls...)
+		test.Env = append(os.Environ(), exports...)
 		out, err := test.CombinedOutput()
 		require.NoError(t, err, "%s on docker-compose:\n%s", test, out)
 		for _, line := range lessons.ran {
 			require.Contains(t, string(out), line, "%s on docker-compose", test)
 		}
 		t.Logf("%s: passed", test)
+	}
+}
+
+// TestHeaderExportsFollowThePorts runs without Docker: every URL in
+// docker-compose.yml's header is on the default of a port the file
+// publishes, so that the port a test (or a trainee) sets is the one it
+// names.
+func TestHeaderExportsFollowThePorts(t *testing.T) {
+	file, err := os.ReadFile(filepath.Join(moduleRoot(t), "docker-compose.yml"))
+	require.NoError(t, err)
+	ports := map[string]int{"WORKSHOP_PG_PORT": 1, "WORKSHOP_REDIS_PORT": 2, "WORKSHOP_PGBOUNCER_PORT": 3, "WORKSHOP_REPLICA_PORT": 4}
+	exports, err := headerExports(string(file), ports)
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"WORKSHOP_DATABASE_URL=postgres://postgres:workshop@127.0.0.1:1/postgres?sslmode=disable",
+		"WORKSHOP_REDIS_URL=redis://127.0.0.1:2/0",
+		"WORKSHOP_PGBOUNCER_URL=postgres://postgres:workshop@127.0.0.1:3/postgres?sslmode=disable",
+		"WORKSHOP_REPLICA_URL=postgres://postgres:workshop@127.0.0.1:4/postgres?sslmode=disable",
+		"WORKSHOP_REPLICA_OWN=1",
+	}, exports)
+
+	_, err = headerExports(strings.Replace(string(file), "127.0.0.1:6432/", "127.0.0.1:6433/", 1), ports)
+	require.ErrorContains(t, err, `port "6433" is the default of no port the file publishes`, "a header drifted from its ports")
+}
+
+// exportLine is a line of docker-compose.yml's header that tells a trainee
+// what to export: "#   export NAME='value'   # a comment".
+var exportLine = regexp.MustCompile(`(?m)^#\s+export (WORKSHOP_\w+)=('[^']*'|\S+)`)
+
+// publishedPort is a port docker-compose.yml publishes, with its default:
+// ${WORKSHOP_PG_PORT:-5432}.
+var publishedPort = regexp.MustCompile(`\$\{(WORKSHOP_\w+_PORT):-(\d+)\}`)
+
+// headerExports returns what the header of compose, docker-compose.yml's
+// text, tells a trainee to export, as NAME=value, in its order. Each URL is
+// on the port the header gives, which must be the default of a port the file
+// publishes: it is replaced by the port ports gives that variable, as the
+// header says to do when a port is taken.
+func headerExports(compose string, ports map[string]int) ([]string, error) {
+	byDefault := map[string]string{} // default port → its variable
+	for _, m := range publishedPort.FindAllStringSubmatch(compose, -1) {
+		byDefault[m[2]] = m[1]
+	}
+	header, _, _ := strings.Cut(compose, "\nservices:")
+	var exports []string
+	for _, m := range exportLine.FindAllStringSubmatch(header, -1) {
+		name, value := m[1], strings.Trim(m[2], "'")
+		if strings.Contains(value, "://") {
+			u, err := url.Parse(value)
+			if err != nil {
+				return nil, fmt.Errorf("export %s: %w", name, err)
+			}
+			variable, ok := byDefault[u.Port()]
+			if !ok {
+				return nil, fmt.Errorf("export %s=%s: port %q is the default of no port the file publishes", name, value, u.Port())
+			}
+			port, ok := ports[variable]
+			if !ok {
+				return nil, fmt.Errorf("export %s=%s: the test gives %s no port", name, value, variable)
+			}
+			u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(port))
+			value = u.String()
+		}
+		exports = append(exports, name+"="+value)
+	}
+	if len(exports) == 0 {
+		return nil, fmt.Errorf("no line \"#   export WORKSHOP_...=...\" before services:")
+	}
+	return exports, nil
+}
+
+// services returns the services of project that have a container, running or
+// not, sorted.
+func services(t *testing.T, project string) []string {
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project,
+		"--format", `{{.Label "com.docker.compose.service"}}`).CombinedOutput()
+	require.NoError(t, err, "docker ps: %s", out)
+	names := strings.Fields(string(out))
+	slices.Sort(names)
+	return names
+}
+
+// waitForRedis returns once url answers a PING.
+func waitForRedis(ctx context.Context, url string) error {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", url, err)
+	}
+	client := redis.NewClient(opts)
+	defer client.Close()
+	for {
+		err := client.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: no PONG: %w", url, err)
+		case <-time.After(500 * time.Millisecond): // polling a server that is starting
+		}
 	}
 }
 

@@ -29,7 +29,15 @@ import (
 const DefaultPgBouncerImage = "edoburu/pgbouncer:latest"
 
 // howToBuildImages is what a failure to start a container adds.
-const howToBuildImages = "no registry to pull from? bash scripts/images builds stand-ins and says which WORKSHOP_*_IMAGE to export"
+const howToBuildImages = "no registry to pull from? bash scripts/images builds stand-ins and says which WORKSHOP_*_IMAGE to export, " +
+	"and export TESTCONTAINERS_RYUK_DISABLED=true: testcontainers' reaper is an image too"
+
+// PartLabel is the Docker label on each container the harness starts, naming
+// the part it plays: postgres, redis, pgbouncer or replica. The CI's
+// container step finds them by it in Docker's events, to prove that lessons
+// 13 and 18 ran on containers and not on a machine's own pgbouncer or
+// PostgreSQL binaries.
+const PartLabel = "works-vs-scales.part"
 
 // postgresContainer is the run's PostgreSQL container, once this binary has
 // started or joined it; nil on a server found by URL.
@@ -96,6 +104,7 @@ func startPgBouncerContainer(ctx context.Context, c *containerInfo, target *pgx.
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        image,
+			Labels:       map[string]string{PartLabel: "pgbouncer"},
 			ExposedPorts: []string{strconv.Itoa(port) + "/tcp"},
 			Files: []testcontainers.ContainerFile{
 				{Reader: strings.NewReader(ini), ContainerFilePath: "/etc/pgbouncer/pgbouncer.ini", FileMode: 0o644},
@@ -174,6 +183,7 @@ exec postgres -D "$DATA" -c listen_addresses='*' -c hot_standby=on`
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        c.image,
+			Labels:       map[string]string{PartLabel: "replica"},
 			Entrypoint:   []string{"sh", "-c", script},
 			ExposedPorts: []string{"5432/tcp"},
 			Env: map[string]string{

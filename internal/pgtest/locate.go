@@ -85,7 +85,9 @@ const howToGetOne = `Give the workshop a PostgreSQL (15 or newer) in one of thre
      the harness starts a ` + DefaultImage + ` container by itself. No registry
      to pull from? bash scripts/images builds stand-ins from Debian's packages;
      then export WORKSHOP_POSTGRES_IMAGE=works-vs-scales/postgres:15 (and the
-     WORKSHOP_REDIS_IMAGE, WORKSHOP_PGBOUNCER_IMAGE it prints).
+     WORKSHOP_REDIS_IMAGE, WORKSHOP_PGBOUNCER_IMAGE it prints) and
+     TESTCONTAINERS_RYUK_DISABLED=true: testcontainers' reaper is an image too,
+     and without a registry it cannot be had.
 
   3. Start the workshop's own database and export its URL:
        docker compose up -d
@@ -124,6 +126,7 @@ func startContainer(ctx context.Context, image, name string) (string, func() err
 			ContainerFilePath: "/docker-entrypoint-initdb.d/wvs-replication.sh",
 			FileMode:          0o755,
 		}),
+		testcontainers.WithLabels(map[string]string{PartLabel: "postgres"}),
 		testcontainers.WithReuseByName(name))
 	stop := func() error {
 		if users == nil {

@@ -44,7 +44,8 @@ const howToGetOne = `Give the workshop a Redis in one of three ways:
 
   2. Start Docker and run the tests again: the harness starts a ` + DefaultImage + ` container
      (no registry? bash scripts/images builds a stand-in; then
-      export WORKSHOP_REDIS_IMAGE=works-vs-scales/redis:7).
+      export WORKSHOP_REDIS_IMAGE=works-vs-scales/redis:7 TESTCONTAINERS_RYUK_DISABLED=true,
+      since testcontainers' reaper is an image too).
 
   3. Start the workshop's own and export its URL:
        docker compose up -d
@@ -82,10 +83,10 @@ func locate(ctx context.Context, getenv func(string) string, start startFunc) (s
 // image WORKSHOP_REDIS_IMAGE names or DefaultImage; stop removes it.
 func startContainer(ctx context.Context) (string, func() error, error) {
 	image := Image(os.Getenv)
-	ctr, err := tcredis.Run(ctx, image)
+	ctr, err := tcredis.Run(ctx, image, testcontainers.WithLabels(map[string]string{pgtest.PartLabel: "redis"}))
 	stop := func() error { return testcontainers.TerminateContainer(ctr) }
 	if err != nil {
-		return "", stop, fmt.Errorf("start container %s: %w (an image built by scripts/images? set %s)", image, err, workshopenv.RedisImage)
+		return "", stop, fmt.Errorf("start container %s: %w (an image built by scripts/images? set %s, and TESTCONTAINERS_RYUK_DISABLED=true)", image, err, workshopenv.RedisImage)
 	}
 	url, err := ctr.ConnectionString(ctx)
 	if err != nil {

@@ -43,7 +43,7 @@ func TestLocateFailsWithTheWayOut(t *testing.T) {
 	}
 	_, _, err := locate(context.Background(), func(string) string { return "" }, start)
 	require.ErrorIs(t, err, ErrNoRedis)
-	for _, want := range []string{"rootless Docker not found", "export WORKSHOP_REDIS_URL=", "docker compose up -d", "bash scripts/images", "WORKSHOP_REDIS_IMAGE=works-vs-scales/redis:7"} {
+	for _, want := range []string{"rootless Docker not found", "export WORKSHOP_REDIS_URL=", "docker compose up -d", "bash scripts/images", "WORKSHOP_REDIS_IMAGE=works-vs-scales/redis:7", "TESTCONTAINERS_RYUK_DISABLED=true"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.True(t, stopped)
