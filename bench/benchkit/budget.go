@@ -27,7 +27,7 @@ import (
 // the shop keeps one more (lesson 11's run was sampled at 9 on its copy and 1
 // on the read-only one). The harness's connections to the maintenance
 // database are its own part of the budget (workshopenv.HarnessConns).
-const ConnsReserve = 3
+const ConnsReserve = workshopenv.PoolsReserve
 
 // OwnConns returns how many connections a benchmark's own pools may hold
 // together under a room's budget: the budget less the harness's part
@@ -42,7 +42,7 @@ func OwnConns(tb testing.TB) (n int32, ok bool) {
 	if !capped {
 		return 0, false
 	}
-	return int32(max(1, workshopenv.DatabaseConns(budget)-ConnsReserve)), true
+	return int32(workshopenv.OwnConns(budget)), true
 }
 
 // SkipAboveBudget skips tb, saying the budget, when its own pools would hold
@@ -196,9 +196,11 @@ func PeakConns(t *testing.T, run, bench string, budget int) (Peak, string, error
 	}
 }
 
-// RoomBudget is the budget the lessons' budget tests hold a trainee to: ten
-// trainees on a server of PostgreSQL's default 100 connections, less its 3
-// reserved ones, have 9 each.
+// RoomBudget is the budget the lessons' budget tests hold a trainee to: 9,
+// what ten trainees' budgets alone would have of PostgreSQL's default 100
+// connections less its 3 reserved ones. With the largest exercise check's
+// turn on top (workshopenv.CheckExcess), ten trainees fit at 7
+// (lessons/TRAINER.md, "A connection budget").
 const RoomBudget = 9
 
 // RequireWithinBudget runs PeakConns of run and bench under budget and fails
@@ -230,6 +232,48 @@ func RequireWithinBudget(t *testing.T, run, bench string, budget int) (Peak, str
 	if peak.Total > budget {
 		t.Fatalf("the child held %d connections at once (%d on its databases, %d the harness's), above %s=%d; at the peak: %s\n%s",
 			peak.Total, peak.Databases, peak.Maintenance, workshopenv.MaxConns, budget, peak.At, out)
+	}
+	if peak.Maintenance > workshopenv.HarnessConns {
+		t.Errorf("the harness held %d connections of its own, above its part of the budget, %d", peak.Maintenance, workshopenv.HarnessConns)
+	}
+	return peak, out
+}
+
+// RequireCheckWithinItsTurn runs PeakConns of the project's test of an
+// exercise's check that run matches (its pass on the answer) under budget,
+// where its pools of pool connections together do not fit: the check takes
+// the room's turn (CheckConns) and runs at its full size. It fails t unless
+// the check ran and passed, and the peak on the server, the harness's own
+// included, stayed within the budget and the check's excess over it (pool
+// less what the budget leaves a test's own pools): what the room's
+// arithmetic in lessons/TRAINER.md counts for the one check that holds the
+// turn. It returns the peak and what the child printed. It skips where
+// RequireWithinBudget does.
+func RequireCheckWithinItsTurn(t *testing.T, run string, budget int, pool int32) (Peak, string) {
+	t.Helper()
+	if InPeakChild() {
+		t.Skip("a child of PeakConns: its parent samples it")
+	}
+	if set, capped, _ := workshopenv.ConnBudget(); capped {
+		t.Skipf("a test of the budget itself runs a child under a budget of %d beside this run's own connections, more than this trainee's %s=%d: it runs on the trainer's machine, with %s unset",
+			budget, workshopenv.MaxConns, set, workshopenv.MaxConns)
+	}
+	if pool > workshopenv.LargestCheckPools {
+		t.Fatalf("the check's pools, %d, are above workshopenv.LargestCheckPools, %d, the largest check doctor and lessons/TRAINER.md weigh a room at", pool, workshopenv.LargestCheckPools)
+	}
+	own, excess := workshopenv.OwnConns(budget), workshopenv.CheckExcess(budget, int(pool))
+	peak, out, err := PeakConns(t, run, "^$", budget)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("%s at a budget of %d: peak %+v; its pools' %d less the %d the budget leaves them is an excess of %d",
+		run, budget, peak, pool, own, excess)
+	if !strings.Contains(out, "--- PASS: ") || strings.Contains(out, "--- SKIP: ") {
+		t.Fatalf("the check did not run and pass under %s=%d\n%s", workshopenv.MaxConns, budget, out)
+	}
+	if peak.Total > budget+excess {
+		t.Fatalf("the check held %d connections at once (%d on its databases, %d the harness's), above %s=%d and its excess of %d; at the peak: %s\n%s",
+			peak.Total, peak.Databases, peak.Maintenance, workshopenv.MaxConns, budget, excess, peak.At, out)
 	}
 	if peak.Maintenance > workshopenv.HarnessConns {
 		t.Errorf("the harness held %d connections of its own, above its part of the budget, %d", peak.Maintenance, workshopenv.HarnessConns)

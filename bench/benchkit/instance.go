@@ -258,6 +258,10 @@ func ServeAsSecondInstance[P, R any](t *testing.T, run func(t *testing.T, plan P
 // which marks its sessions as the run's (see internal/pgtest).
 type Database struct {
 	URL, Name, ApplicationName string
+	// MaxConns is the size of the second instance's pool; 0 keeps
+	// pgxpool's default (the machine's CPUs, at least 4). A check that sets
+	// it counts it with its own pools (CheckConns).
+	MaxConns int32
 }
 
 // DatabaseOf returns how a second instance reaches db's database.
@@ -276,6 +280,9 @@ func (d Database) Open(t *testing.T) (*pgxpool.Pool, error) {
 	}
 	cfg.ConnConfig.Database = d.Name
 	cfg.ConnConfig.RuntimeParams["application_name"] = d.ApplicationName
+	if d.MaxConns > 0 {
+		cfg.MaxConns = d.MaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("second instance: connect to %s: %w", d.Name, err)

@@ -186,25 +186,29 @@ func SharedPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
 }
 
 // CheckPool returns a pool of size connections on db's database for an
-// exercise's check, closed when the test ends, once CheckConns has found
-// that the room's budget holds it.
+// exercise's check, closed when the test ends, once CheckConns has let a
+// pool of that size run.
 func CheckPool(tb testing.TB, db *pgxpool.Pool, size int32) *pgxpool.Pool {
 	tb.Helper()
 	CheckConns(tb, size)
 	return newPool(tb, db, size)
 }
 
-// CheckConns stops an exercise's check when its own pools need more than
-// conns connections together and a room's budget (WORKSHOP_MAX_CONNS) leaves
-// the test's own pools fewer (OwnConns), saying the budget (CannotCheck).
-// lessons/TRAINER.md ("A connection budget") says which checks need which
-// budget.
+// CheckConns lets an exercise's check whose own pools need conns connections
+// together run at that size; call it before opening them. Under a room's
+// budget (WORKSHOP_MAX_CONNS) that leaves a test's own pools fewer
+// (OwnConns), it first waits for the room's turn (pgtest.TakeLargeTurn),
+// held until the test ends, after its pools are closed: one such check runs
+// at a time on the server, so a room needs its trainees' budgets and the
+// largest check's excess over one budget. A smaller pool would check another
+// exercise, and a skipped check would say ok for an answer it never
+// checked. lessons/TRAINER.md ("A connection budget") says which checks
+// take the turn.
 func CheckConns(tb testing.TB, conns int32) {
 	tb.Helper()
 	if own, ok := OwnConns(tb); ok && conns > own {
-		CannotCheck(tb, "it needs a pool of %d connections, and this room's budget, %s=%s, leaves %d to a test's own pools. "+
-			"Ask the trainer when to run it with %s=%d (the room's server holds it once at a time)",
-			conns, workshopenv.MaxConns, budgetSetting(), own, workshopenv.MaxConns, int(conns)+workshopenv.HarnessConns+ConnsReserve)
+		pgtest.TakeLargeTurn(tb, fmt.Sprintf("%s needs a pool of %d connections, %d more than this trainee's budget, %s=%s, leaves a test's own pools",
+			tb.Name(), conns, conns-own, workshopenv.MaxConns, budgetSetting()))
 	}
 }
 
@@ -214,10 +218,10 @@ func CheckConns(tb testing.TB, conns int32) {
 var traineesCheck = regexp.MustCompile(`^TestExercise\d+(/|$)`)
 
 // CannotCheck stops an exercise's check that the room cannot run, saying why
-// (format and args). A trainee's check (TestExerciseNN) fails, saying it did
-// not run: skipped, it would print ok for an answer it never checked. The
-// project's tests of the check skip: they prove the check, and give no
-// verdict.
+// (format and args): lesson 18's under a budget without the room's replica.
+// A trainee's check (TestExerciseNN) fails, saying it did not run: skipped,
+// it would print ok for an answer it never checked. The project's tests of
+// the check skip: they prove the check, and give no verdict.
 func CannotCheck(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	why := fmt.Sprintf(format, args...)

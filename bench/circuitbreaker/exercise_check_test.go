@@ -37,6 +37,10 @@ type newTimedPayerFunc func(db *pgxpool.Pool, gw *gateway.Client, timeout time.D
 // instance's may reach the gateway.
 const outagePayments, maxOutageRequests = 20, 10
 
+// outageWorkers is how many workers of each instance pay at once during an
+// outage, and the size of each instance's pool.
+const outageWorkers = 4
+
 // openWait is how long exercise 10's check waits, on a fake clock, for a
 // breaker to let a probe through: a breaker open longer stays open.
 const openWait = 5 * time.Minute
@@ -64,13 +68,12 @@ type payOutcome struct {
 // payments from 4 workers at once, once start is closed, and returns what
 // each got.
 func payDuringOutage(payments benchkit.Payer, start <-chan struct{}) []payOutcome {
-	const workers = 4
 	outcomes := make([]payOutcome, outagePayments)
 	var done sync.WaitGroup
-	for w := range workers {
+	for w := range outageWorkers {
 		done.Go(func() {
 			<-start
-			for i := w; i < outagePayments; i += workers {
+			for i := w; i < outagePayments; i += outageWorkers {
 				key := fmt.Sprintf("k%d", i)
 				payment, err := payments.Pay(context.Background(), key, benchkit.PaymentFor(i))
 				outcomes[i] = payOutcome{Key: key, PaymentID: payment.ID, Status: payment.Status}
@@ -124,11 +127,17 @@ func duringAnOutage(t *testing.T, newPayments newTimedPayerFunc) error {
 	db := pgtest.ShopClone(t, shop.Small)
 	gw := benchkit.StartGateway(t)
 	gw.SetFaults(gatewaytest.Faults{Hang: true})
-	second, err := benchkit.StartSecondInstance(t, outagePlan{Database: benchkit.DatabaseOf(t, db), GatewayURL: gw.URL(), Timeout: outageTimeout})
+	// Each instance has a pool of outageWorkers, the same on every machine,
+	// and a room's budget (WORKSHOP_MAX_CONNS) counts both.
+	benchkit.CheckConns(t, 2*outageWorkers)
+	pool := benchkit.CheckPool(t, db, outageWorkers)
+	database := benchkit.DatabaseOf(t, db)
+	database.MaxConns = outageWorkers
+	second, err := benchkit.StartSecondInstance(t, outagePlan{Database: database, GatewayURL: gw.URL(), Timeout: outageTimeout})
 	if err != nil {
 		return err
 	}
-	answer := newPayments(db, gw.Client(), outageTimeout)
+	answer := newPayments(pool, gw.Client(), outageTimeout)
 	start := make(chan struct{})
 	var ours []payOutcome
 	paid := make(chan struct{})
@@ -223,7 +232,7 @@ func throughARecovery(t *testing.T, newPayments newTimedPayerFunc) error {
 	gw := benchkit.StartGateway(t)
 	// Pools connected outside the bubble, so that nothing inside it dials
 	// the database or starts a pool's goroutines.
-	benchkit.CheckConns(t, 4+4) // a room's budget (WORKSHOP_MAX_CONNS)
+	benchkit.CheckConns(t, outageWorkers+4+4) // a room's budget (WORKSHOP_MAX_CONNS): the outage's pool is open still
 	pools := []*pgxpool.Pool{connectedPool(t, db, 4), connectedPool(t, db, 4)}
 	if t.Failed() {
 		return fmt.Errorf("the pools for the fake clock")

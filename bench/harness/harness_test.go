@@ -426,37 +426,85 @@ func TestAConnectionBudgetCapsTheHarnessPools(t *testing.T) {
 	require.Equal(t, int32(6-workshopenv.HarnessConns), pgtest.ShopClone(t, shop.Small).Config().MaxConns)
 }
 
-// TestAnExerciseCheckKeepsItsPoolUnderABudget: under a room's budget an
-// exercise check's pool that fits keeps its size (CheckPool), and one that
-// does not fails a trainee's check (TestExerciseNN), saying it did not run
-// and what the budget is: skipped, it would print ok for an answer it never
-// checked, and a smaller pool would check another exercise. The project's
-// tests of the check skip instead: they give no verdict.
+// TestAnExerciseCheckKeepsItsPoolUnderABudget: an exercise check's pool
+// keeps its size whatever the room's budget (CheckPool): skipped, a
+// trainee's check would print ok for an answer it never checked, and a
+// smaller pool would check another exercise. Without a budget, or within
+// it, it takes no turn and waits for none, though another session holds the
+// room's turn; above it, it waits for the turn, and then runs at its size.
 func TestAnExerciseCheckKeepsItsPoolUnderABudget(t *testing.T) {
-	t.Setenv(workshopenv.MaxConns, "15") // 15 less the harness's 4 and the tests' pools' 3
+	ctx := context.Background()
+	key := rand.Int32N(1<<30) + 2 // a turn of this test's own, not the room's
+	t.Setenv(pgtest.TurnKeyEnv, fmt.Sprint(key))
 	db := pgtest.ShopClone(t, shop.Small)
-	var check *testing.T
-	t.Run("check", func(t *testing.T) {
-		check = t
-		pool := benchkit.CheckPool(t, db, 8)
-		require.Equal(t, int32(8), pool.Config().MaxConns)
-		require.NoError(t, pool.Ping(context.Background()))
-	})
-	require.False(t, check.Skipped(), "the check's pool skipped under the budget")
+	other, err := pgx.Connect(ctx, pgtest.ServerURL(t)) // another trainee, holding the turn
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close(context.Background()) })
+	_, err = other.Exec(ctx, "SELECT pg_advisory_lock($1::int4, $2::int4)", pgtest.LargeTurnSpace, key)
+	require.NoError(t, err)
 
-	t.Setenv(workshopenv.MaxConns, "9")
+	for _, budget := range []string{"", "15"} { // none; 15 less the harness's 4 and the tests' pools' 3 leaves 8
+		t.Setenv(workshopenv.MaxConns, budget)
+		checked := make(chan *pgxpool.Pool, 1)
+		go func() { // a check that waited would hang: the test fails after HangBound instead
+			t.Run("budget="+budget, func(t *testing.T) { checked <- benchkit.CheckPool(t, db, 8) })
+		}()
+		select {
+		case pool := <-checked:
+			require.Equal(t, int32(8), pool.Config().MaxConns)
+		case <-time.After(benchkit.HangBound):
+			t.Fatalf("a check of 8 under %s=%q waited %v for the room's turn", workshopenv.MaxConns, budget, benchkit.HangBound)
+		}
+		waiting, _, err := pgtest.TurnQueue(ctx, other, key)
+		require.NoError(t, err)
+		require.Zero(t, waiting, "under %s=%q", workshopenv.MaxConns, budget)
+	}
+
+	t.Setenv(workshopenv.MaxConns, "9") // leaves a test's own pools 2
+	done := make(chan struct{})
+	var pinged error
+	go func() {
+		defer close(done)
+		t.Run("budget=9", func(t *testing.T) {
+			pool := benchkit.CheckPool(t, db, 8)
+			require.Equal(t, int32(8), pool.Config().MaxConns)
+			pinged = pool.Ping(ctx)
+		})
+	}()
+	waitForTurn(t, other, key, "the check above the budget to wait for the turn", func(waiting int, _ string) bool { return waiting == 1 })
+	select {
+	case <-done:
+		t.Fatal("the check above the budget ran while another held the room's turn")
+	default:
+	}
+	_, err = other.Exec(ctx, "SELECT pg_advisory_unlock($1::int4, $2::int4)", pgtest.LargeTurnSpace, key)
+	require.NoError(t, err)
+	select {
+	case <-done:
+		require.NoError(t, pinged, "the check's pool, once it had the turn")
+	case <-time.After(benchkit.HangBound):
+		t.Fatalf("the check did not run within %v of the turn's release", benchkit.HangBound)
+	}
+	waitForTurn(t, other, key, "the check to hand the turn on", func(waiting int, holder string) bool { return waiting == 0 && holder == "" })
+}
+
+// TestACheckTheRoomCannotRunSaysSo: a check the room cannot run at all
+// (lesson 18's without the room's replica) fails a trainee's check
+// (TestExerciseNN), saying it did not run; the project's tests of the check
+// skip: they give no verdict.
+func TestACheckTheRoomCannotRunSaysSo(t *testing.T) {
 	for _, c := range []struct{ name, said string }{
-		{"TestExercise12", "this check did not run, and says nothing of your answer: it needs a pool of 8 connections, and this room's budget, WORKSHOP_MAX_CONNS=9, leaves 2"},
-		{"TestExercise12/sub", "this check did not run"},
-		{"TestExercise12CheckFailsOnTheStart", "this check cannot run here: it needs a pool of 8 connections"},
+		{"TestExercise18", "this check did not run, and says nothing of your answer: it needs the room's replica"},
+		{"TestExercise18/sub", "this check did not run"},
+		{"TestExercise18CheckFailsOnTheStart", "this check cannot run here: it needs the room's replica"},
 	} {
 		tb := &stoppedTB{TB: t, name: c.name}
 		func() {
 			defer func() { recover() }() // stoppedTB stops the call as FailNow and SkipNow do
-			benchkit.CheckPool(tb, db, 8)
+			benchkit.CannotCheck(tb, "it needs the room's replica")
 		}()
 		require.Contains(t, tb.said, c.said, "%s: a trainee's check fails, the project's tests of it skip", c.name)
-		require.Equal(t, strings.HasPrefix(c.name, "TestExercise12CheckFails"), tb.skipped, c.name)
+		require.Equal(t, strings.HasPrefix(c.name, "TestExercise18CheckFails"), tb.skipped, c.name)
 	}
 }
 

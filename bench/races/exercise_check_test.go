@@ -92,6 +92,7 @@ func checkExercise12(t *testing.T, createTable createCouponTableFunc, newCoupons
 	if err := createTable(ctx, db); err != nil {
 		return fmt.Errorf("your CreateCouponTable: %w", err)
 	}
+	benchkit.CheckConns(t, couponPool+otherPool) // a room's budget (WORKSHOP_MAX_CONNS): the second process's pool too
 	pool := benchkit.CheckPool(t, db, couponPool)
 	servers := make([]couponRedeemer, couponServers)
 	for i := range servers {

@@ -184,7 +184,7 @@ func versionAtLeast(have, want string) bool {
 // examineServer connects to WORKSHOP_DATABASE_URL once and reads its
 // version, max_connections, pg_stat_statements and replication settings.
 func (w *workshop) examineServer(ctx context.Context, trainees int, found map[need]finding) {
-	budget, budgetSaid := traineeConns()
+	budget, budgetSaid, turn := traineeConns()
 	url := os.Getenv(workshopenv.DatabaseURL)
 	if url == "" {
 		_, err := exec.LookPath("docker")
@@ -228,9 +228,13 @@ func (w *workshop) examineServer(ctx context.Context, trainees int, found map[ne
 
 	limit, _ := strconv.Atoi(maxConns)
 	keep, _ := strconv.Atoi(reserved)
-	want := trainees*budget + keep
-	found[needConns] = finding{ready: limit >= want, saw: fmt.Sprintf("max_connections %d; %d trainees × %s + %d reserved = %d", limit, trainees, budgetSaid, keep, want),
-		fix: fmt.Sprintf("set %s=%d in every trainee's environment (then %d trainees fit), or raise max_connections to %d (the DBA, once, before the day)", workshopenv.MaxConns, max(workshopenv.MinBudget, (limit-keep)/max(1, trainees)), trainees, want)}
+	want := trainees*budget + turn + keep
+	saw := fmt.Sprintf("max_connections %d; %d trainees × %s + %d reserved = %d", limit, trainees, budgetSaid, keep, want)
+	if turn > 0 {
+		saw = fmt.Sprintf("max_connections %d; %d trainees × %s + %d for the one check at a time above it + %d reserved = %d", limit, trainees, budgetSaid, turn, keep, want)
+	}
+	found[needConns] = finding{ready: limit >= want, saw: saw,
+		fix: fmt.Sprintf("set %s=%d in every trainee's environment (then %d trainees fit), or raise max_connections to %d (the DBA, once, before the day)", workshopenv.MaxConns, fittingBudget(limit-keep, trainees), trainees, want)}
 
 	loaded := slicesContainsTrimmed(strings.Split(preload, ","), "pg_stat_statements")
 	found[needPgStat] = finding{ready: loaded, saw: "the server preloads " + strconv.Quote(preload),
@@ -251,16 +255,33 @@ func (w *workshop) examineServer(ctx context.Context, trainees int, found map[ne
 // it says so: the budget WORKSHOP_MAX_CONNS sets, which caps everything a
 // trainee runs, the harness's own connections included; unset, what the
 // heaviest lesson was measured to hold with no budget (peaksFile, embedded).
-func traineeConns() (int, string) {
+//
+// Under a budget, turn is what the room adds for the exercise checks larger
+// than it: they take the room's turn, one at a time (pgtest.TakeLargeTurn),
+// so the largest of them adds its excess over one budget once.
+func traineeConns() (conns int, said string, turn int) {
 	if n, ok, err := workshopenv.ConnBudget(); err == nil && ok {
-		return n, fmt.Sprintf("%d connections (%s, the harness's %d included) a trainee", n, workshopenv.MaxConns, workshopenv.HarnessConns)
+		return n, fmt.Sprintf("%d connections (%s, the harness's %d included) a trainee", n, workshopenv.MaxConns, workshopenv.HarnessConns),
+			workshopenv.CheckExcess(n, workshopenv.LargestCheckPools)
 	}
 	peaks, err := parsePeaks(peakConnections)
 	if err != nil {
-		return 0, fmt.Sprintf("? connections a trainee (%v)", err)
+		return 0, fmt.Sprintf("? connections a trainee (%v)", err), 0
 	}
 	top := heaviest(peaks)
-	return top.peak, fmt.Sprintf("%d connections a trainee at most (lesson %d, the heaviest, measured with no budget: %s; %s caps it)", top.peak, top.n, peaksFile, workshopenv.MaxConns)
+	return top.peak, fmt.Sprintf("%d connections a trainee at most (lesson %d, the heaviest, measured with no budget: %s; %s caps it)", top.peak, top.n, peaksFile, workshopenv.MaxConns), 0
+}
+
+// fittingBudget returns the largest budget at which trainees fit in
+// available connections, with the largest check's turn above it
+// (workshopenv.CheckExcess), and never less than workshopenv.MinBudget.
+func fittingBudget(available, trainees int) int {
+	for n := available / max(1, trainees); n > workshopenv.MinBudget; n-- {
+		if trainees*n+workshopenv.CheckExcess(n, workshopenv.LargestCheckPools) <= available {
+			return n
+		}
+	}
+	return workshopenv.MinBudget
 }
 
 // replicaReady connects to the room's replica and sees that it is one.

@@ -91,7 +91,7 @@ func TestDoctorWeighsConnectionsAgainstTheRoom(t *testing.T) {
 	t.Setenv(workshopenv.MaxConns, "9")
 	out.Reset()
 	_ = w.main(context.Background(), []string{"doctor", "-trainees", "1000"})
-	require.Contains(t, doctorLine(t, out.String(), "  MISSING  connections"), "1000 trainees × 9 connections (WORKSHOP_MAX_CONNS, the harness's 4 included) a trainee", "the budget, the harness's part in it")
+	require.Contains(t, doctorLine(t, out.String(), "  MISSING  connections"), "1000 trainees × 9 connections (WORKSHOP_MAX_CONNS, the harness's 4 included) a trainee + 18 for the one check at a time above it", "the budget, the harness's part in it, and the largest check's turn")
 	require.Contains(t, out.String(), "  ok       PostgreSQL           PostgreSQL ")
 }
 
@@ -109,8 +109,9 @@ func TestDoctorsFigureIsTheMeasuredMaximum(t *testing.T) {
 	require.Equal(t, most, heaviest(peaks).peak)
 
 	t.Setenv(workshopenv.MaxConns, "")
-	conns, said := traineeConns()
+	conns, said, turn := traineeConns()
 	require.Equal(t, most, conns, "doctor's figure with no budget")
+	require.Zero(t, turn, "with no budget no check takes a turn")
 	require.Contains(t, said, fmt.Sprintf("%d connections a trainee at most (lesson %d, the heaviest, measured", most, heaviest(peaks).n))
 
 	got, err := parsePeaks("# a comment\n13 67 2026-12-07 linux/amd64,2cpu\n5 0 2026-12-07 linux/amd64,2cpu\n17 70 2026-12-07 linux/amd64,2cpu\n")
@@ -120,4 +121,19 @@ func TestDoctorsFigureIsTheMeasuredMaximum(t *testing.T) {
 		_, err := parsePeaks(bad)
 		require.Error(t, err, "%q", bad)
 	}
+}
+
+// TestTheBudgetThatFitsCountsOneLargeCheck: the budget doctor suggests fits
+// the trainees' budgets and, once, the largest exercise check's excess over
+// one (the checks above a budget take the room's turn): on PostgreSQL's
+// default 100 connections, 3 reserved, ten trainees fit at 7 (10 × 7 + 19 =
+// 89), not at 8 (80 + 19 = 99), and not at the 9 the budgets alone would
+// allow (90 + 18 = 108).
+func TestTheBudgetThatFitsCountsOneLargeCheck(t *testing.T) {
+	require.Equal(t, 19, workshopenv.CheckExcess(7, workshopenv.LargestCheckPools))
+	require.Equal(t, 19, workshopenv.CheckExcess(8, workshopenv.LargestCheckPools))
+	require.Equal(t, 18, workshopenv.CheckExcess(9, workshopenv.LargestCheckPools))
+	require.Equal(t, 7, fittingBudget(97, 10))
+	require.Equal(t, 14, fittingBudget(97, 6), "6 × 14 + 13 = 97")
+	require.Equal(t, workshopenv.MinBudget, fittingBudget(50, 10), "never below the smallest budget")
 }

@@ -32,7 +32,7 @@ import (
 )
 
 func main() {
-	w := &workshop{root: ".", state: progressFile, out: os.Stdout, run: execRunner{}, now: time.Now, tell: tellRoom}
+	w := &workshop{root: ".", state: progressFile, out: os.Stdout, run: execRunner{live: os.Stdout}, now: time.Now, tell: tellRoom}
 	if err := w.main(context.Background(), os.Args[1:]); err != nil {
 		if !errors.Is(err, errNotSolved) { // the verdict is printed already
 			fmt.Fprintln(os.Stderr, "workshop:", err)
@@ -48,12 +48,51 @@ type runner interface {
 }
 
 // execRunner runs commands as child processes.
-type execRunner struct{}
+type execRunner struct {
+	// live, if not nil, is shown at once the lines a command prints while it
+	// waits (liveLine): a check that waits for the room's turn says so then,
+	// not at its end.
+	live io.Writer
+}
 
-func (execRunner) run(ctx context.Context, dir string, name string, args ...string) ([]byte, error) {
+func (r execRunner) run(ctx context.Context, dir string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	return cmd.CombinedOutput()
+	if r.live == nil {
+		return cmd.CombinedOutput()
+	}
+	var out bytes.Buffer
+	echo := &lineEcho{w: r.live}
+	cmd.Stdout = io.MultiWriter(&out, echo)
+	cmd.Stderr = cmd.Stdout
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// liveLine says whether a line a check prints is for the trainee at once: the
+// harness's word that the check waits (for the room's turn, say).
+func liveLine(line string) bool {
+	return strings.HasPrefix(line, "pgtest: ") && strings.Contains(line, "waiting for")
+}
+
+// lineEcho writes to w each whole line written to it that liveLine keeps.
+type lineEcho struct {
+	w       io.Writer
+	partial []byte
+}
+
+func (e *lineEcho) Write(p []byte) (int, error) {
+	e.partial = append(e.partial, p...)
+	for {
+		i := bytes.IndexByte(e.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := string(e.partial[:i]); liveLine(line) {
+			fmt.Fprintln(e.w, line)
+		}
+		e.partial = e.partial[i+1:]
+	}
 }
 
 // A workshop is the command's state: the repository it works on, where it

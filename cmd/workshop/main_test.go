@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -363,4 +364,21 @@ func TestABrokenExerciseBlocksOnlyItsOwnCheck(t *testing.T) {
 	} else {
 		require.Contains(t, text, "Solved: 5. Nested loops.", text)
 	}
+}
+
+// TestACheckThatWaitsSaysSoAtOnce: of what a check prints, the harness's
+// word that it waits (for the room's turn) is shown as soon as its line is
+// whole, however the output is cut; nothing else is.
+func TestACheckThatWaitsSaysSoAtOnce(t *testing.T) {
+	var live bytes.Buffer
+	echo := &lineEcho{w: &live}
+	waits := "pgtest: TestExercise20 needs a pool of 20 connections: waiting for another trainee's large check to end (1 waiting before this one)"
+	for _, chunk := range []string{"=== RUN   TestExercise20\npgtest: seeding wvs_x (once per server)...\n", waits[:30], waits[30:], "\n    exercise_check_test.go:12: not yet\n"} {
+		_, err := echo.Write([]byte(chunk))
+		require.NoError(t, err)
+		if chunk == waits[30:] {
+			require.Empty(t, live.String(), "not before its line is whole")
+		}
+	}
+	require.Equal(t, waits+"\n", live.String())
 }

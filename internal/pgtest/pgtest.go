@@ -341,6 +341,14 @@ type harness struct {
 	// too; stopped, under it, refuses the copies asked after.
 	creating sync.RWMutex
 	stopped  bool
+
+	// turn is the run's own part of the room's turn for a large check
+	// (TakeLargeTurn): one of its tests at a time takes the room's lock.
+	turn struct {
+		taken  chan struct{} // holds one value while a test of the run has the turn
+		mu     sync.Mutex
+		holder string // the name of that test
+	}
 }
 
 type readerDB struct {
@@ -364,6 +372,7 @@ func start(ctx context.Context, getenv func(string) string, startContainer start
 		return nil, err
 	}
 	h := &harness{server: srv, prefix: prefix, readers: make(map[shop.Scale]*readerDB)}
+	h.turn.taken = make(chan struct{}, 1)
 	if err := h.connect(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("connect to %s from %s: %w\n\n%s", workshopenv.Redacted(srv.url), srv.origin, err, howToGetOne), h.close(ctx))
 	}

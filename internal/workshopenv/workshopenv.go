@@ -83,9 +83,11 @@ const DefaultRoomDatabase = "wvs_room"
 // HarnessConns is the part of a trainee's budget (MaxConns) the test harness
 // keeps for itself on the server's maintenance database: its admin pool
 // (HarnessConns-2 under a budget: a template's build holds one while it
-// drops on another), its run's lock, and a moment's connection that measures
-// the round trip. The pools on the trainee's databases share the rest
-// (DatabaseConns).
+// drops on another), its run's lock, and one more: a moment's connection
+// that measures the round trip when the run starts, and later the one that
+// holds the room's turn for a check larger than the budget
+// (pgtest.TakeLargeTurn). The pools on the trainee's databases share the
+// rest (DatabaseConns).
 const HarnessConns = 4
 
 // MinBudget is the smallest budget MaxConns may set: the harness's part and
@@ -110,6 +112,26 @@ func ConnBudget() (int, bool, error) {
 // DatabaseConns returns what a budget of n connections leaves the pools on a
 // trainee's own databases, together: n less HarnessConns.
 func DatabaseConns(n int) int { return n - HarnessConns }
+
+// PoolsReserve is what the harness's pools on a trainee's databases keep of
+// DatabaseConns while a test's own pools work (benchkit.ConnsReserve).
+const PoolsReserve = 3
+
+// OwnConns returns what a budget of n connections leaves a test's or
+// check's own pools together: DatabaseConns less PoolsReserve, at least 1.
+func OwnConns(n int) int { return max(1, DatabaseConns(n)-PoolsReserve) }
+
+// LargestCheckPools is the most connections an exercise's check's own pools
+// hold together (lesson 20's: a pool of 2×8 requests and 4); each check
+// above the budget is held to it by a test (TestTheCheckRunsAtItsSizeInItsTurn).
+const LargestCheckPools = 20
+
+// CheckExcess returns how many connections a check whose own pools hold
+// pools together adds, in its turn, to a trainee's budget of n: pools less
+// OwnConns(n), or 0 when they fit. A room on a server needs its trainees'
+// budgets and the largest check's excess, CheckExcess(n, LargestCheckPools):
+// one check above the budget runs at a time (pgtest.TakeLargeTurn).
+func CheckExcess(n, pools int) int { return max(0, pools-OwnConns(n)) }
 
 // ParseRTT reads a setting of RTT: empty is none; otherwise a duration that
 // is not negative, such as 1ms or 500us.
