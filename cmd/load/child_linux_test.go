@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"works-vs-scales/internal/pgtest"
 )
 
 // roleEnv makes the test binary play a part in TestAKilledLoadLeavesNoShopd
@@ -39,7 +41,8 @@ func TestMain(m *testing.M) {
 		fmt.Println(svc.(*child).cmd.Process.Pid)
 		select {}
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // drops the harness's databases, and its container if it started one
+
 }
 
 // alive reports whether process pid runs: it exists and is not a zombie

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"works-vs-scales/internal/load"
+	"works-vs-scales/internal/pgtest"
 	"works-vs-scales/internal/report"
 	"works-vs-scales/internal/shopd"
 	"works-vs-scales/internal/workshopenv"
@@ -274,10 +275,7 @@ func TestATargetIsLoadedAndLosingTheMonitorCostsOnlyItsSamples(t *testing.T) {
 }
 
 func TestARealMonitoringConnectionTerminatedCostsOneStep(t *testing.T) {
-	url := os.Getenv(workshopenv.DatabaseURL)
-	if url == "" {
-		t.Skip("no database: set " + workshopenv.DatabaseURL)
-	}
+	url := pgtest.ServerURL(t) // no database fails, saying how to get one
 	mon := newMonitor(url, io.Discard)
 	defer mon.Close()
 	conn, ok := mon.ready(t.Context()).(pgSampler)
@@ -302,12 +300,12 @@ func TestARealMonitoringConnectionTerminatedCostsOneStep(t *testing.T) {
 }
 
 func TestATinyRampAgainstShopdInChildProcesses(t *testing.T) {
-	if os.Getenv(workshopenv.DatabaseURL) == "" {
-		t.Skip("no database: set " + workshopenv.DatabaseURL)
-	}
 	if testing.Short() {
 		t.Skip("builds and starts cmd/shopd")
 	}
+	// The harness's server (no database fails, saying how to get one),
+	// for cmd/load and the cmd/shopd children it starts.
+	t.Setenv(workshopenv.DatabaseURL, pgtest.ServerURL(t))
 	// A shop database of this test's own, which cmd/shopd -init makes and
 	// the cleanup, registered first, drops: not the trainee's shopd_top10000.
 	name := fmt.Sprintf("%sload_test_%d", workshopenv.Prefix(), time.Now().UnixNano())
