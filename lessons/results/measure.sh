@@ -154,8 +154,8 @@ lesson20() {
 
 lesson17() {
   run "lesson 17 (capacity at the SLO: cmd/load ramps a mixed load on cmd/shopd, each wiring a child process, runs alternating, loopback then 1 ms RTT, about 8 minutes each; then the fault drill, about a minute; then the hostile corpus against each wiring in a process of its own, about a minute and a half)"
-  go run ./cmd/load -impl=naive,join,page,scalable -rates=100,200,400,800,1600,3200 -duration=2s -count=6 -o $results/17-capstone.bench
-  go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400,800,1600 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
+  go run ./cmd/load -impl=naive,join,page,scalable -rates=100,200,400,800,1600,3200,6400 -duration=2s -count=6 -o $results/17-capstone.bench
+  go run ./cmd/load -impl=naive,join,page,scalable -rates=50,100,200,400,800,1600,3200,6400 -duration=2s -count=6 -rtt=1ms -o $results/17-capstone-rtt1ms.bench
   go test -count 1 -run '^TestShopdFaultDrill$' ./bench/capstone -args -drill-out="$PWD/$results/17-drill.md"
   go test -count 1 -run '^TestShopdHostileCorpus$' ./bench/capstone -args -hostile-out="$PWD/$results/17-hostile.md"
 }
