@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sync/errgroup"
 
 	"works-vs-scales/bench/benchkit"
 	"works-vs-scales/internal/pgtest"
@@ -88,27 +87,13 @@ func seedHistory(tb testing.TB, im impl, h history) *pgxpool.Pool {
 	return db
 }
 
-// fillHistory fills h into a side's tables (fillOrders), then vacuums and
-// analyzes them (vacuumHistory), so that a test or benchmark starts from
-// tables as a decade of autovacuum would have left them.
+// fillHistory fills h into a side's tables (fillOrders), vacuuming and
+// analyzing each table once its indexes are built, so that a test or
+// benchmark starts from tables as a decade of autovacuum would have left
+// them.
 func fillHistory(tb testing.TB, db *pgxpool.Pool, h history) {
 	tb.Helper()
-	require.NoError(tb, fillOrders(context.Background(), db, h))
-	vacuumHistory(tb, db)
-}
-
-// vacuumHistory vacuums and analyzes the history's two tables at once, each
-// on a connection of its own.
-func vacuumHistory(tb testing.TB, db *pgxpool.Pool) {
-	tb.Helper()
-	var g errgroup.Group
-	for _, table := range []string{"history.orders", "history.order_items"} {
-		g.Go(func() error {
-			_, err := db.Exec(context.Background(), "VACUUM (ANALYZE) "+table)
-			return err
-		})
-	}
-	require.NoError(tb, g.Wait(), "vacuum the history after its fill")
+	require.NoError(tb, fillOrders(context.Background(), db, h, "VACUUM (ANALYZE)"), "fill the history")
 }
 
 // lastWeek is the last seven days of h.
