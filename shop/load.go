@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -30,13 +31,15 @@ type table struct {
 	rows    func(Scale, uint64) func() ([]value, error)
 }
 
+// tables are the shop's tables, the largest first: the concurrent load
+// starts their copies in this order.
 var tables = []table{
-	{"users", []string{"id", "name", "email", "phone", "created_at"}, userRows},
-	{"products", []string{"id", "name", "category", "price_cents", "stock"}, productRows},
-	{"orders", []string{"id", "user_id", "status", "created_at"}, orderRows},
 	{"order_items", []string{"order_id", "line_no", "product_id", "quantity", "price_cents"}, orderItemRows},
-	{"posts", []string{"id", "author_id", "title", "created_at"}, postRows},
+	{"orders", []string{"id", "user_id", "status", "created_at"}, orderRows},
 	{"comments", []string{"id", "post_id", "author_id", "body", "created_at"}, commentRows},
+	{"users", []string{"id", "name", "email", "phone", "created_at"}, userRows},
+	{"posts", []string{"id", "author_id", "title", "created_at"}, postRows},
+	{"products", []string{"id", "name", "category", "price_cents", "stock"}, productRows},
 }
 
 // Load creates the shop's schema in an empty database and fills it with the rows
@@ -60,7 +63,13 @@ func Load(ctx context.Context, conn *pgx.Conn, s Scale, seed uint64) error {
 // Concurrently, each copier goes on, once its rows are in, to its table's
 // own keys and indexes and its VACUUM (ANALYZE), while the other tables
 // still copy; then to its foreign keys, each once the table it references is
-// done too. A foreign key is added NOT VALID, then checked with VALIDATE
+// done too. No more tables are copied, keyed and vacuumed at once than this
+// process has CPUs (each copy keeps a CPU busy with its generator and its
+// server process), the largest first: the largest table's chain, its copy,
+// key, VACUUM and foreign keys one after another, is the load's longest, and
+// started first with the machine to itself it ends while the smaller tables
+// still fill the other CPUs, instead of alone after them
+// (BenchmarkSeed in bench/partitioning). A foreign key is added NOT VALID, then checked with VALIDATE
 // CONSTRAINT: adding a checked one locks the table it references against
 // every other such addition, so the three that reference users would be
 // checked one after another; a validation locks neither table against the
@@ -115,8 +124,16 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 	for _, t := range tables {
 		done[t.name] = make(chan struct{})
 	}
+	// A copier takes a slot to copy, key and vacuum its table, and gives it
+	// back before its foreign keys, which wait for other tables; the slots
+	// are taken in the order of tables, each once the table before has its.
+	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	started := make([]chan struct{}, len(tables))
+	for i := range started {
+		started[i] = make(chan struct{})
+	}
 	var wg sync.WaitGroup
-	for _, t := range tables {
+	for i, t := range tables {
 		wg.Go(func() {
 			err := func() error {
 				c, err := connect(ctx)
@@ -124,6 +141,25 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 					return fmt.Errorf("connect to copy %s: %w", t.name, err)
 				}
 				defer c.Close(context.WithoutCancel(ctx))
+				if i > 0 {
+					select {
+					case <-started[i-1]:
+					case <-ctx.Done():
+						return context.Cause(ctx)
+					}
+				}
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				close(started[i])
+				holding := true
+				defer func() {
+					if holding {
+						<-slots
+					}
+				}()
 				if err := copyFrozen(ctx, c, t, s, seed); err != nil {
 					return err
 				}
@@ -140,6 +176,8 @@ func copyConcurrently(ctx context.Context, connect func(context.Context) (*pgx.C
 				if _, err := c.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{t.name}.Sanitize()); err != nil {
 					return fmt.Errorf("vacuum %s: %w", t.name, err)
 				}
+				<-slots
+				holding = false
 				close(done[t.name])
 				for _, fk := range steps.foreign[t.name] {
 					select {
