@@ -6,6 +6,7 @@ package pgcopy
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"time"
@@ -119,11 +120,19 @@ type Rows struct {
 	done    bool
 }
 
-// NewRows returns the rows next returns, as COPY's binary format.
+// ErrNoRows is returned by a Rows' Read when it was made with no function
+// to return its rows.
+var ErrNoRows = errors.New("pgcopy: rows made with a nil next")
+
+// NewRows returns the rows next returns, as COPY's binary format. With a nil
+// next, its Read fails with ErrNoRows.
 func NewRows(next func() ([]Value, error)) *Rows { return &Rows{next: next} }
 
 // Read fills p with the encoded rows, encoding as many as p holds.
 func (r *Rows) Read(p []byte) (int, error) {
+	if r.next == nil {
+		return 0, ErrNoRows
+	}
 	if !r.started {
 		r.started = true
 		r.buf = append(r.buf, Header...)

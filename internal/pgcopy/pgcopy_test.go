@@ -78,3 +78,12 @@ func TestRowsPassOnTheGeneratorsError(t *testing.T) {
 	_, err := io.ReadAll(NewRows(func() ([]Value, error) { return nil, boom }))
 	assert.ErrorIs(t, err, boom)
 }
+
+func TestRowsWithoutANextFailInsteadOfPanicking(t *testing.T) {
+	n, err := NewRows(nil).Read(make([]byte, 64))
+	assert.Equal(t, 0, n)
+	assert.ErrorIs(t, err, ErrNoRows)
+	var zero Rows
+	_, err = zero.Read(make([]byte, 64))
+	assert.ErrorIs(t, err, ErrNoRows)
+}
