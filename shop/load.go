@@ -67,9 +67,10 @@ func Load(ctx context.Context, conn *pgx.Conn, s Scale, seed uint64) error {
 // process has CPUs (each copy keeps a CPU busy with its generator and its
 // server process), the largest first: the largest table's chain, its copy,
 // key, VACUUM and foreign keys one after another, is the load's longest, and
-// started first with the machine to itself it ends while the smaller tables
-// still fill the other CPUs, instead of alone after them
-// (BenchmarkSeed in bench/partitioning). A foreign key is added NOT VALID, then checked with VALIDATE
+// started first, with fewer copies beside it, it ends while the smaller
+// tables still fill the CPUs, instead of alone after them (BenchmarkSeed in
+// bench/partitioning). The server is taken to be on this machine, as the
+// workshop's is. A foreign key is added NOT VALID, then checked with VALIDATE
 // CONSTRAINT: adding a checked one locks the table it references against
 // every other such addition, so the three that reference users would be
 // checked one after another; a validation locks neither table against the

@@ -88,9 +88,8 @@ func seedHistory(tb testing.TB, im impl, h history) *pgxpool.Pool {
 }
 
 // fillHistory fills h into a side's tables (fillOrders), vacuuming and
-// analyzing each table once its indexes are built, so that a test or
-// benchmark starts from tables as a decade of autovacuum would have left
-// them.
+// analyzing both once their indexes are built, so that a test or benchmark
+// starts from tables as a decade of autovacuum would have left them.
 func fillHistory(tb testing.TB, db *pgxpool.Pool, h history) {
 	tb.Helper()
 	require.NoError(tb, fillOrders(context.Background(), db, h, "VACUUM (ANALYZE)"), "fill the history")
