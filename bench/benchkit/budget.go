@@ -102,9 +102,24 @@ type Peak struct {
 	At string
 }
 
-// peakChildEnv, set in a child of PeakConns, says so: a test that samples a
-// package's own tests (PeakConns) skips in it rather than run itself again.
+// peakChildEnv, set in a child of PeakConns, says so.
 const peakChildEnv = "WVS_PEAK_CONNS_CHILD"
+
+// budgetTests matches the tests that run PeakConns themselves: a package's
+// budget test, its check's turn, and bench/harness's two trainees. A child
+// of PeakConns leaves them out (-test.skip), so that none runs itself again;
+// one that runs there anyway, its name not matched, fails (FailInPeakChild).
+const budgetTests = "^(Test(Benchmarks|Services)StayWithinARoomsBudget|TestTheCheckRunsAtItsSizeInItsTurn|TestLargeChecksTakeTheRoomsTurn)$"
+
+// FailInPeakChild fails t if this process is a child of PeakConns: t runs
+// PeakConns itself, and its name must match budgetTests for the child to
+// leave it out.
+func FailInPeakChild(t *testing.T) {
+	t.Helper()
+	if InPeakChild() {
+		t.Fatalf("%s ran in a child of PeakConns and would run one itself again: name it so that benchkit's budgetTests (%s) matches it", t.Name(), budgetTests)
+	}
+}
 
 // InPeakChild reports whether this process is a child PeakConns runs.
 func InPeakChild() bool { return os.Getenv(peakChildEnv) == "1" }
@@ -137,7 +152,7 @@ func PeakConns(t *testing.T, run, bench string, budget int) (Peak, string, error
 		t.Fatalf("the child's prefix %s would be longer than the 22 bytes a prefix may have: set a %s of at most 16 bytes", prefix, workshopenv.DBPrefix)
 	}
 	DropUnderPrefix(t, prefix)
-	args := []string{"-test.run=" + run, "-test.bench=" + bench, "-test.benchtime=1x", "-test.short", "-test.count=1", "-test.v"}
+	args := []string{"-test.run=" + run, "-test.skip=" + budgetTests, "-test.bench=" + bench, "-test.benchtime=1x", "-test.short", "-test.count=1", "-test.v"}
 	if deadline, ok := t.Deadline(); ok {
 		args = append(args, "-test.timeout="+max(time.Until(deadline)-5*time.Second, time.Second).String())
 	}
@@ -206,15 +221,13 @@ const RoomBudget = 9
 // RequireWithinBudget runs PeakConns of run and bench under budget and fails
 // t unless the peak on the server, the harness's own included, is within
 // it; it returns the peak and what the child printed, for t's own
-// assertions (a child whose every test skipped holds none). It skips t in a
-// child of PeakConns (a budget test does not run itself again), and under a
-// budget of this run's own (a room's trainee: the child's budget would come
-// on top of it).
+// assertions (a child whose every test skipped holds none). It fails t in a
+// child of PeakConns (FailInPeakChild: the child leaves the budget tests
+// out), and skips it under a budget of this run's own (a room's trainee: the
+// child's budget would come on top of it).
 func RequireWithinBudget(t *testing.T, run, bench string, budget int) (Peak, string) {
 	t.Helper()
-	if InPeakChild() {
-		t.Skip("a child of PeakConns: its parent samples it")
-	}
+	FailInPeakChild(t)
 	if set, capped, _ := workshopenv.ConnBudget(); capped {
 		// In a room: the child's budget would come on top of this run's.
 		t.Skipf("a test of the budget itself runs a child under a budget of %d beside this run's own connections, more than this trainee's %s=%d: it runs on the trainer's machine, with %s unset",
@@ -247,13 +260,11 @@ func RequireWithinBudget(t *testing.T, run, bench string, budget int) (Peak, str
 // included, stayed within the budget and the check's excess over it (pool
 // less what the budget leaves a test's own pools): what the room's
 // arithmetic in lessons/TRAINER.md counts for the one check that holds the
-// turn. It returns the peak and what the child printed. It skips where
+// turn. It returns the peak and what the child printed. It fails and skips where
 // RequireWithinBudget does.
 func RequireCheckWithinItsTurn(t *testing.T, run string, budget int, pool int32) (Peak, string) {
 	t.Helper()
-	if InPeakChild() {
-		t.Skip("a child of PeakConns: its parent samples it")
-	}
+	FailInPeakChild(t)
 	if set, capped, _ := workshopenv.ConnBudget(); capped {
 		t.Skipf("a test of the budget itself runs a child under a budget of %d beside this run's own connections, more than this trainee's %s=%d: it runs on the trainer's machine, with %s unset",
 			budget, workshopenv.MaxConns, set, workshopenv.MaxConns)

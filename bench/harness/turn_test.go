@@ -54,9 +54,7 @@ func TestLargeChecksTakeTheRoomsTurn(t *testing.T) {
 		holdALargeCheck(t)
 		return
 	}
-	if benchkit.InPeakChild() {
-		t.Skip("a child of PeakConns: it runs on its own")
-	}
+	benchkit.FailInPeakChild(t)
 	if set, capped, _ := workshopenv.ConnBudget(); capped {
 		t.Skipf("it plays two trainees of %d connections each beside this run's own, more than this trainee's %s=%d: it runs on the trainer's machine, with %s unset",
 			largeCheckBudget, workshopenv.MaxConns, set, workshopenv.MaxConns)

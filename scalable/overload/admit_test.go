@@ -54,6 +54,27 @@ func TestAdmitServesAClientItsRateWhenItSendsManyAtOnce(t *testing.T) {
 	})
 }
 
+// twoHeldRoutes admits two routes, orders and products, through a: each
+// holds its request in its handler until release is closed, and entered
+// counts the handlers entered.
+func twoHeldRoutes(t *testing.T, a *overload.Admission) (orders, products http.Handler, entered *atomic.Int64, release chan struct{}) {
+	t.Helper()
+	release = make(chan struct{})
+	entered = new(atomic.Int64)
+	held := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		entered.Add(1)
+		<-release
+	})
+	var err error
+	if orders, err = a.Admit(held); err != nil {
+		t.Fatal(err)
+	}
+	if products, err = a.Admit(held); err != nil {
+		t.Fatal(err)
+	}
+	return orders, products, entered, release
+}
+
 // TestAdmissionSharesItsTurnsAndQueueAcrossHandlers: two routes on one
 // pool, admitted through one Admission of one turn and one place in the
 // queue. A request held on the first route takes the turn; one on the
@@ -67,20 +88,7 @@ func TestAdmissionSharesItsTurnsAndQueueAcrossHandlers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		release := make(chan struct{})
-		var entered atomic.Int64
-		held := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-			entered.Add(1)
-			<-release
-		})
-		orders, err := a.Admit(held)
-		if err != nil {
-			t.Fatal(err)
-		}
-		products, err := a.Admit(held)
-		if err != nil {
-			t.Fatal(err)
-		}
+		orders, products, entered, release := twoHeldRoutes(t, a)
 		serve := func(h http.Handler) <-chan int {
 			code := make(chan int, 1)
 			go func() {
@@ -137,20 +145,7 @@ func TestAdmissionHoldsAClientToItsTurnsAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		release := make(chan struct{})
-		var entered atomic.Int64
-		held := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-			entered.Add(1)
-			<-release
-		})
-		orders, err := a.Admit(held)
-		if err != nil {
-			t.Fatal(err)
-		}
-		products, err := a.Admit(held)
-		if err != nil {
-			t.Fatal(err)
-		}
+		orders, products, entered, release := twoHeldRoutes(t, a)
 		serve := func(h http.Handler, remote string) <-chan *httptest.ResponseRecorder {
 			answer := make(chan *httptest.ResponseRecorder, 1)
 			go func() {
